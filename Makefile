@@ -1,0 +1,48 @@
+# Two commands: `make lab` (set up, then open JupyterLab on notebooks/) and `make test`.
+# Setup is idempotent: a second run does nothing and starts within seconds.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.labviz-installed
+KERNEL := $(VENV)/share/jupyter/kernels/labviz/kernel.json
+# torch is pinned and installed first, so that no other package pulls a multi-GB CUDA build.
+TORCH  := torch==2.13.0
+
+.PHONY: setup system lab test test-fast zoo figures bench clean
+
+setup: system $(STAMP) $(KERNEL)
+
+system:
+	@bash .ci/system-packages.sh
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet $(TORCH)
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+$(KERNEL): $(STAMP)
+	$(BIN)/python -m ipykernel install --sys-prefix --name labviz --display-name "Python (labviz)" >/dev/null
+	@echo "Registered the Jupyter kernel 'labviz'."
+
+lab: setup
+	$(BIN)/labviz lab
+
+test: setup
+	$(BIN)/python -m pytest
+
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow"
+
+zoo: setup
+	$(BIN)/labviz zoo build
+
+figures: setup
+	$(BIN)/labviz figures --out figures
+
+bench: setup
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

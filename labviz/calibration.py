@@ -1,0 +1,795 @@
+"""Calibration: reliability curves, calibration errors, proper scores and temperature scaling.
+
+Binning convention (used by every function here and by :class:`CalibrationAccumulator`)
+-----------------------------------------------------------------------------------------
+``n_bins`` bins with edges ``e_0 < e_1 < ... < e_{n_bins}``. Bins are **right-closed**: bin ``i``
+holds the confidences in ``(e_i, e_{i+1}]``, and a confidence of exactly ``e_0`` (0 for uniform
+bins) also goes to the first bin. So a confidence of exactly 1.0 falls in the **last** bin (not in a
+phantom extra bin, as in torchmetrics) and a confidence sitting on an inner edge goes to the bin
+below it, as in :func:`sklearn.calibration.calibration_curve`.
+
+* ``strategy="uniform"``: equal-width edges ``np.linspace(0, 1, n_bins + 1)``.
+* ``strategy="quantile"``: equal-mass edges, the ``np.quantile`` of the confidences at
+  ``linspace(0, 1, n_bins + 1)``, with the outer edges set to 0 and 1 (which changes no
+  assignment). Ties can make some bins empty.
+
+Calibration errors
+------------------
+With ``n_b`` samples in bin ``b`` (``N`` in all), ``conf_b`` their mean confidence and ``acc_b``
+their accuracy (fraction correct), and the sums over non-empty bins:
+
+* ``norm="l1"`` (ECE): ``sum_b (n_b / N) |acc_b - conf_b|``
+* ``norm="l2"`` (RMS calibration error): ``sqrt(sum_b (n_b / N) (acc_b - conf_b)^2)``
+* ``norm="max"`` (MCE): ``max_b |acc_b - conf_b|``
+
+These are the definitions of torchmetrics' ``multiclass_calibration_error`` and netcal's ``ECE``
+(up to the edge convention above). *Top-label* calibration uses the top probability as the
+confidence and "the top class is the true class" as correctness. *Class-wise* calibration
+(``classwise=True``) computes, for each class ``k``, the calibration error of ``probs[:, k]`` as a
+predictor of ``y_true == k`` (one-vs-rest), and averages it over the classes.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from labviz import _validation as v
+from labviz.predictions import softmax
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+Strategy = Literal["uniform", "quantile"]
+Norm = Literal["l1", "l2", "max"]
+
+STRATEGIES: tuple[str, ...] = ("uniform", "quantile")
+NORMS: tuple[str, ...] = ("l1", "l2", "max")
+
+#: :func:`fit_temperature` searches ``T`` in ``[T_MIN, T_MAX]`` (on a log scale).
+T_MIN, T_MAX = 1e-2, 1e2
+
+# Class-wise binning works on (rows x n_classes) blocks of at most this many entries, to bound memory.
+_BLOCK = 1 << 22
+
+
+# ----- validation ---------------------------------------------------------------------------------
+def _check_probs(
+    probs: ArrayLike, name: str = "probs", *, top_label: bool = False
+) -> tuple[NDArray[np.floating], NDArray[np.intp] | None, NDArray[np.float64] | None]:
+    """Same checks and messages as :func:`labviz._validation.check_probs`, in fewer passes.
+
+    float32 input stays float32 (a float64 copy of a 1e6 x 1000 matrix would cost 8 GB), the row
+    sums are one matrix-vector product, and finiteness rides on them. With ``top_label=True`` the
+    argmax and top probability are computed here too, and the largest entry is read off them, so
+    the matrix is read three times in all (sums, min, argmax).
+
+    Returns the probabilities and, with ``top_label=True``, the top class and its probability
+    (float64) per row, else two ``None``.
+    """
+    arr = v.as_array(probs, name)
+    if arr.dtype == bool or arr.dtype.kind not in "iuf":
+        raise TypeError(f"`{name}` must hold real numbers; got {v._describe(arr)}.")
+    if arr.ndim != 2:
+        raise ValueError(f"`{name}` must have shape (n_samples, n_classes); got {arr.shape}.")
+    if arr.size == 0:
+        raise ValueError(f"`{name}` must not be empty; got shape {arr.shape}.")
+    if arr.dtype not in (np.float32, np.float64):
+        arr = arr.astype(np.float64)
+    sums = (arr @ np.ones(arr.shape[1], dtype=arr.dtype)).astype(np.float64)
+    if not np.isfinite(sums).all():  # a NaN or inf entry makes its row sum non-finite
+        n_bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+        if n_bad:
+            raise ValueError(f"`{name}` must be finite; got {n_bad} NaN or inf values.")
+    if arr.shape[1] < 2:
+        raise ValueError(f"`{name}` must have at least 2 classes (columns); got shape {arr.shape}.")
+    pred = conf = None
+    lo = float(arr.min())
+    if top_label:
+        pred = arr.argmax(axis=1)
+        conf = arr[np.arange(len(arr)), pred].astype(np.float64)
+        hi = float(conf.max())
+    else:
+        hi = float(arr.max())
+    if lo < 0 or hi > 1:
+        raise ValueError(
+            f"`{name}` must hold probabilities in [0, 1]; got values in [{lo:.4g}, {hi:.4g}]. "
+            "If these are logits, apply a softmax first (or pass them as `logits`)."
+        )
+    worst = int(np.argmax(np.abs(sums - 1)))
+    if abs(sums[worst] - 1) > v.PROB_SUM_ATOL:
+        raise ValueError(f"`{name}` rows must sum to 1; got row {worst} summing to {sums[worst]:.6g}.")
+    return arr, pred, conf
+
+
+def _check_inputs(
+    y_true: ArrayLike, probs: ArrayLike
+) -> tuple[NDArray[np.int64], NDArray[np.floating]]:
+    p, _, _ = _check_probs(probs)
+    y = v.check_labels(y_true, "y_true", n_classes=p.shape[1])
+    v.check_same_length(y_true=y, probs=p)
+    return y, p
+
+
+def _check_top_label(
+    y_true: ArrayLike, probs: ArrayLike
+) -> tuple[NDArray[np.float64], NDArray[np.bool_], int]:
+    """Validated top-label confidence, correctness and the number of classes."""
+    p, pred, conf = _check_probs(probs, top_label=True)
+    y = v.check_labels(y_true, "y_true", n_classes=p.shape[1])
+    v.check_same_length(y_true=y, probs=p)
+    return conf, pred == y, p.shape[1]
+
+
+def _check_binning(n_bins: int, strategy: str) -> int:
+    n_bins = v.check_int(n_bins, "n_bins", minimum=1)
+    v.check_option(strategy, "strategy", STRATEGIES)
+    return n_bins
+
+
+def _check_temperature(temperature: float) -> float:
+    if isinstance(temperature, (bool, np.bool_)) or not isinstance(
+        temperature, (int, float, np.integer, np.floating)
+    ):
+        raise TypeError(f"`temperature` must be a real number; got {type(temperature).__name__}.")
+    t = float(temperature)
+    if not math.isfinite(t) or t <= 0:
+        raise ValueError(f"`temperature` must be finite and > 0; got {t!r}.")
+    return t
+
+
+# ----- binning and per-bin statistics ----------------------------------------------------------
+def _uniform_edges(n_bins: int) -> NDArray[np.float64]:
+    return np.linspace(0.0, 1.0, n_bins + 1)
+
+
+def _quantile_edges(values: NDArray, n_bins: int) -> NDArray[np.float64]:
+    edges = np.quantile(values, np.linspace(0.0, 1.0, n_bins + 1))
+    edges[0], edges[-1] = 0.0, 1.0
+    return edges
+
+
+def _bin_index(values: NDArray, edges: NDArray[np.float64], *, uniform: bool) -> NDArray[np.intp]:
+    """Right-closed bin of each value: bin i is (e_i, e_{i+1}], values <= e_1 go to bin 0."""
+    n_bins = len(edges) - 1
+    if not uniform:
+        # Searching only the inner edges gives 0 for values <= e_1 and n_bins - 1 above e_{n-1}.
+        return np.searchsorted(edges[1:-1], values, side="left")
+    # Equal widths: ceil(x n) - 1 is the bin up to one ulp of rounding, which two comparisons
+    # with the actual edges fix. About twice as fast as searchsorted at 1e6 samples.
+    idx = np.ceil(values * n_bins).astype(np.intp)
+    idx -= 1
+    np.clip(idx, 0, n_bins - 1, out=idx)
+    idx -= values <= edges[idx]
+    np.maximum(idx, 0, out=idx)
+    idx += values > edges[idx + 1]
+    return idx
+
+
+@dataclass(frozen=True)
+class _BinStats:
+    """Sufficient statistics per bin: arrays of shape (..., n_bins)."""
+
+    count: NDArray[np.float64]
+    conf_sum: NDArray[np.float64]
+    hit_sum: NDArray[np.float64]
+
+
+def _stats_1d(idx: NDArray[np.intp], conf: NDArray, hit: NDArray, n_bins: int) -> _BinStats:
+    return _BinStats(
+        count=np.bincount(idx, minlength=n_bins).astype(np.float64),
+        conf_sum=np.bincount(idx, weights=conf, minlength=n_bins),
+        hit_sum=np.bincount(idx, weights=hit, minlength=n_bins),
+    )
+
+
+def _stats_classwise_uniform(y: NDArray[np.int64], p: NDArray, edges: NDArray) -> _BinStats:
+    """Per-class one-vs-rest statistics on shared edges, shape (n_classes, n_bins)."""
+    n, n_classes = p.shape
+    n_bins = len(edges) - 1
+    size = n_classes * n_bins
+    count, conf_sum, hit_sum = np.zeros(size), np.zeros(size), np.zeros(size)
+    offsets = np.arange(n_classes) * n_bins
+    step = max(1, _BLOCK // n_classes)
+    for start in range(0, n, step):  # blocks of rows, to bound the memory of the index matrix
+        block = p[start:start + step]
+        flat = _bin_index(block, edges, uniform=True)
+        flat += offsets
+        count += np.bincount(flat.ravel(), minlength=size)
+        conf_sum += np.bincount(flat.ravel(), weights=block.ravel(), minlength=size)
+        yb = y[start:start + step]
+        hit_sum += np.bincount(flat[np.arange(len(yb)), yb], minlength=size)
+    shape = (n_classes, n_bins)
+    return _BinStats(count.reshape(shape), conf_sum.reshape(shape), hit_sum.reshape(shape))
+
+
+def _stats_classwise_quantile(y: NDArray[np.int64], p: NDArray, n_bins: int) -> _BinStats:
+    """Per-class statistics, each class on its own equal-mass edges, shape (n_classes, n_bins)."""
+    per_class = []
+    for k in range(p.shape[1]):  # edges differ per class, so one searchsorted per class
+        col = p[:, k].astype(np.float64)
+        idx = _bin_index(col, _quantile_edges(col, n_bins), uniform=False)
+        per_class.append(_stats_1d(idx, col, y == k, n_bins))
+    return _BinStats(*(np.stack([getattr(s, f.name) for s in per_class]) for f in fields(_BinStats)))
+
+
+def _ce_from_stats(stats: _BinStats, norm: str) -> NDArray[np.float64]:
+    """Calibration error along the last axis (bins) of the statistics; empty bins are skipped."""
+    count = stats.count
+    filled = count > 0
+    safe = np.where(filled, count, 1.0)
+    gap = np.abs(stats.hit_sum - stats.conf_sum) / safe
+    if norm == "max":
+        return np.where(filled, gap, 0.0).max(axis=-1)
+    weight = count / count.sum(axis=-1, keepdims=True)
+    if norm == "l1":
+        return (weight * gap).sum(axis=-1)
+    return np.sqrt((weight * gap**2).sum(axis=-1))
+
+
+def _debiased_from_stats(stats: _BinStats) -> NDArray[np.float64]:
+    """Kumar et al.'s debiased L2 calibration error along the last axis (see the public function)."""
+    count = stats.count
+    usable = count >= 2
+    safe = np.where(usable, count, 2.0)
+    acc = stats.hit_sum / safe
+    conf = stats.conf_sum / safe
+    per_bin = np.where(usable, (acc - conf) ** 2 - acc * (1 - acc) / (safe - 1), 0.0)
+    squared = (count / count.sum(axis=-1, keepdims=True) * per_bin).sum(axis=-1)
+    return np.sqrt(np.maximum(squared, 0.0))
+
+
+def _curve_from_stats(stats: _BinStats, edges: NDArray) -> ReliabilityCurve:
+    count = stats.count
+    filled = count > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        conf = np.where(filled, stats.conf_sum / count, np.nan)
+        acc = np.where(filled, stats.hit_sum / count, np.nan)
+    return ReliabilityCurve(edges=np.asarray(edges, dtype=np.float64), confidence=conf,
+                            accuracy=acc, count=count.astype(np.int64))
+
+
+def _top_label_stats(
+    conf: NDArray[np.float64], hit: NDArray[np.bool_], n_bins: int, strategy: str
+) -> tuple[_BinStats, NDArray[np.float64]]:
+    uniform = strategy == "uniform"
+    edges = _uniform_edges(n_bins) if uniform else _quantile_edges(conf, n_bins)
+    return _stats_1d(_bin_index(conf, edges, uniform=uniform), conf, hit, n_bins), edges
+
+
+def _classwise_stats(y: NDArray[np.int64], p: NDArray, n_bins: int, strategy: str) -> _BinStats:
+    if strategy == "uniform":
+        return _stats_classwise_uniform(y, p, _uniform_edges(n_bins))
+    return _stats_classwise_quantile(y, p, n_bins)
+
+
+# ----- public results ------------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class ReliabilityCurve:
+    """Per-bin accuracy against confidence.
+
+    Attributes
+    ----------
+    edges : ndarray of shape (n_bins + 1,)
+        Bin edges; bin ``i`` is ``(edges[i], edges[i + 1]]`` (see the module docstring).
+    confidence : ndarray of shape (n_bins,)
+        Mean confidence of the samples in each bin; NaN for an empty bin.
+    accuracy : ndarray of shape (n_bins,)
+        Fraction of correct predictions (or of positives) in each bin; NaN for an empty bin.
+    count : ndarray of shape (n_bins,)
+        Number of samples in each bin (0 for an empty bin).
+    """
+
+    edges: NDArray[np.float64]
+    confidence: NDArray[np.float64]
+    accuracy: NDArray[np.float64]
+    count: NDArray[np.int64]
+
+    @property
+    def n_bins(self) -> int:
+        return len(self.count)
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.count.sum())
+
+    @property
+    def centers(self) -> NDArray[np.float64]:
+        """Bin mid-points, shape (n_bins,)."""
+        return (self.edges[:-1] + self.edges[1:]) / 2
+
+    @property
+    def gap(self) -> NDArray[np.float64]:
+        """``accuracy - confidence`` per bin (negative: over-confident); NaN for empty bins."""
+        return self.accuracy - self.confidence
+
+    def calibration_error(self, norm: Norm = "l1") -> float:
+        """The calibration error of the binned data (formulas in the module docstring).
+
+        >>> curve = reliability_curve([0, 1], [[0.9, 0.1], [0.7, 0.3]], n_bins=2)
+        >>> round(curve.calibration_error("l1"), 6)
+        0.3
+        """
+        v.check_option(norm, "norm", NORMS)
+        conf = np.nan_to_num(self.confidence) * self.count
+        acc = np.nan_to_num(self.accuracy) * self.count
+        return float(_ce_from_stats(_BinStats(self.count.astype(np.float64), conf, acc), norm))
+
+
+@dataclass(frozen=True, eq=False)
+class TemperatureScalingReport:
+    """Calibration of a model on test data before and after temperature scaling.
+
+    ``temperature`` is fitted on validation logits by :func:`fit_temperature`. Accuracy does not
+    change (dividing logits by ``T > 0`` keeps their argmax). ECEs are top-label, L1.
+    """
+
+    temperature: float
+    accuracy: float
+    ece_before: float
+    ece_after: float
+    nll_before: float
+    nll_after: float
+    brier_before: float
+    brier_after: float
+    curve_before: ReliabilityCurve
+    curve_after: ReliabilityCurve
+
+    def to_frame(self) -> pd.DataFrame:
+        """The scalar fields as a one-row DataFrame."""
+        import pandas as pd
+
+        return pd.DataFrame([{f.name: getattr(self, f.name) for f in fields(self)
+                              if not f.name.startswith("curve_")}])
+
+
+# ----- one-shot functions --------------------------------------------------------------------------
+def reliability_curve(
+    y_true: ArrayLike, probs: ArrayLike, *, n_bins: int = 15, strategy: Strategy = "uniform"
+) -> ReliabilityCurve:
+    """Top-label reliability curve: per-bin mean confidence, accuracy and count.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        True labels in ``[0, n_classes)``.
+    probs : array-like of shape (n_samples, n_classes)
+        Predicted probabilities; rows sum to 1.
+    n_bins : int, default 15
+    strategy : {"uniform", "quantile"}, default "uniform"
+        Equal-width or equal-mass bins (see the module docstring for the edge convention).
+
+    Returns
+    -------
+    ReliabilityCurve
+
+    Examples
+    --------
+    >>> c = reliability_curve([0, 1, 1], [[0.9, 0.1], [0.7, 0.3], [0.4, 0.6]], n_bins=2)
+    >>> c.count.tolist(), c.accuracy.tolist()
+    ([0, 3], [nan, 0.6666666666666666])
+    """
+    conf, hit, _ = _check_top_label(y_true, probs)
+    n_bins = _check_binning(n_bins, strategy)
+    return _curve_from_stats(*_top_label_stats(conf, hit, n_bins, strategy))
+
+
+def reliability_curve_binary(
+    y_true: ArrayLike, prob_pos: ArrayLike, *, n_bins: int = 15, strategy: Strategy = "uniform"
+) -> ReliabilityCurve:
+    """Reliability curve of a binary classifier's positive-class probability.
+
+    The same as :func:`sklearn.calibration.calibration_curve` (whose ``prob_true`` and
+    ``prob_pred`` are this curve's ``accuracy`` and ``confidence`` on its non-empty bins), with
+    empty bins kept as NaN. ``accuracy`` here is the fraction of positives (``y_true == 1``).
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        Labels in {0, 1}.
+    prob_pos : array-like of shape (n_samples,)
+        Probability of class 1, in [0, 1].
+    n_bins : int, default 15
+    strategy : {"uniform", "quantile"}, default "uniform"
+
+    Examples
+    --------
+    0.5 sits on the inner edge, so it goes to the first bin, (0, 0.5]; 1.0 goes to the last one.
+
+    >>> c = reliability_curve_binary([0, 1, 1, 1], [0.25, 0.5, 0.75, 1.0], n_bins=2)
+    >>> c.confidence.tolist(), c.accuracy.tolist(), c.count.tolist()
+    ([0.375, 0.875], [0.5, 1.0], [2, 2])
+    """
+    q = v.check_finite_float(prob_pos, "prob_pos", ndim=1)
+    if q.min() < 0 or q.max() > 1:
+        raise ValueError(f"`prob_pos` must hold probabilities in [0, 1]; got values in "
+                         f"[{q.min():.4g}, {q.max():.4g}].")
+    y = v.check_labels(y_true, "y_true", n_classes=2)
+    v.check_same_length(y_true=y, prob_pos=q)
+    n_bins = _check_binning(n_bins, strategy)
+    return _curve_from_stats(*_top_label_stats(q, y, n_bins, strategy))
+
+
+def expected_calibration_error(
+    y_true: ArrayLike,
+    probs: ArrayLike,
+    *,
+    n_bins: int = 15,
+    strategy: Strategy = "uniform",
+    norm: Norm = "l1",
+    classwise: bool = False,
+) -> float:
+    """Binned calibration error (ECE for ``norm="l1"``), top-label or class-wise.
+
+    ``sum_b (n_b / N) |acc_b - conf_b|`` for ``"l1"``, its root-mean-square version for ``"l2"``
+    and ``max_b |acc_b - conf_b|`` for ``"max"`` (details in the module docstring). With
+    ``classwise=True`` the error of each class's one-vs-rest probability is averaged over classes.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+    probs : array-like of shape (n_samples, n_classes)
+        Predicted probabilities; rows sum to 1.
+    n_bins : int, default 15
+    strategy : {"uniform", "quantile"}, default "uniform"
+    norm : {"l1", "l2", "max"}, default "l1"
+    classwise : bool, default False
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    Two samples, both in bin (0.5, 1]: mean confidence 0.8, accuracy 1/2, so ECE = 0.3.
+
+    >>> round(expected_calibration_error([0, 1], [[0.9, 0.1], [0.7, 0.3]], n_bins=2), 6)
+    0.3
+    """
+    n_bins = _check_binning(n_bins, strategy)
+    v.check_option(norm, "norm", NORMS)
+    if classwise:
+        y, p = _check_inputs(y_true, probs)
+        return float(_ce_from_stats(_classwise_stats(y, p, n_bins, strategy), norm).mean())
+    conf, hit, _ = _check_top_label(y_true, probs)
+    stats, _ = _top_label_stats(conf, hit, n_bins, strategy)
+    return float(_ce_from_stats(stats, norm))
+
+
+def debiased_calibration_error(
+    y_true: ArrayLike,
+    probs: ArrayLike,
+    *,
+    n_bins: int = 15,
+    strategy: Strategy = "uniform",
+    classwise: bool = False,
+) -> float:
+    """Debiased L2 calibration error (Kumar, Liang and Ma, 2019, "Verified uncertainty calibration").
+
+    The plug-in ``(acc_b - conf_b)^2`` overestimates the squared gap by the variance of ``acc_b``.
+    The debiased estimator subtracts its unbiased estimate, skipping bins with fewer than 2 samples:
+
+    ``E^2 = sum_{b: n_b >= 2} (n_b / N) [(acc_b - conf_b)^2 - acc_b (1 - acc_b) / (n_b - 1)]``
+
+    and returns ``sqrt(max(E^2, 0))``. With ``classwise=True`` the per-class estimates are averaged.
+    Kumar et al. recommend equal-mass bins (``strategy="quantile"``).
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+    probs : array-like of shape (n_samples, n_classes)
+    n_bins : int, default 15
+    strategy : {"uniform", "quantile"}, default "uniform"
+    classwise : bool, default False
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    One bin of four samples with mean confidence 0.9 and accuracy 1/2:
+    E^2 = 0.4^2 - 0.5 * 0.5 / 3 = 0.16 - 0.08333.
+
+    >>> probs = [[0.9, 0.1]] * 4
+    >>> round(debiased_calibration_error([0, 0, 1, 1], probs, n_bins=1) ** 2, 6)
+    0.076667
+    """
+    n_bins = _check_binning(n_bins, strategy)
+    if classwise:
+        y, p = _check_inputs(y_true, probs)
+        return float(_debiased_from_stats(_classwise_stats(y, p, n_bins, strategy)).mean())
+    conf, hit, _ = _check_top_label(y_true, probs)
+    stats, _ = _top_label_stats(conf, hit, n_bins, strategy)
+    return float(_debiased_from_stats(stats))
+
+
+def negative_log_likelihood(y_true: ArrayLike, probs: ArrayLike) -> float:
+    """Mean negative log-likelihood of the true labels, ``-mean_i log probs[i, y_i]``.
+
+    Probabilities are clipped below at the smallest positive float64, so a zero gives about 708
+    instead of infinity.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+    probs : array-like of shape (n_samples, n_classes)
+
+    Examples
+    --------
+    >>> round(negative_log_likelihood([0, 1], [[0.5, 0.5], [0.5, 0.5]]), 6)
+    0.693147
+    """
+    y, p = _check_inputs(y_true, probs)
+    p_true = p[np.arange(len(y)), y].astype(np.float64)
+    return float(-np.log(np.maximum(p_true, np.finfo(np.float64).tiny)).mean())
+
+
+def brier_score(y_true: ArrayLike, probs: ArrayLike) -> float:
+    """Multiclass Brier score: ``mean_i sum_k (probs[i, k] - [y_i == k])^2``, in [0, 2].
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+    probs : array-like of shape (n_samples, n_classes)
+
+    Examples
+    --------
+    (0.2^2 + 0.2^2 + (0.6^2 + 0.6^2)) / 2 = 0.4
+
+    >>> round(brier_score([0, 1], [[0.8, 0.2], [0.6, 0.4]]), 6)
+    0.4
+    """
+    y, p = _check_inputs(y_true, probs)
+    # sum_k (p_k - e_y)^2 = sum_k p_k^2 - 2 p_y + 1: one pass, no one-hot matrix.
+    sq = np.einsum("ij,ij->i", p, p, dtype=np.float64)
+    p_true = p[np.arange(len(y)), y].astype(np.float64)
+    return float(np.mean(sq - 2 * p_true + 1))
+
+
+def apply_temperature(logits: ArrayLike, temperature: float) -> NDArray[np.float64]:
+    """Temperature-scaled probabilities ``softmax(logits / T)``, shape (n_samples, n_classes).
+
+    Examples
+    --------
+    >>> apply_temperature([[0.0, 2.0 * np.log(3.0)]], 2.0).round(6).tolist()
+    [[0.25, 0.75]]
+    """
+    z = v.check_logits(logits)
+    t = _check_temperature(temperature)
+    return softmax(z / t)
+
+
+def _nll_at(beta: float, z0: NDArray, true_minus_max: NDArray) -> float:
+    # With z0 = z - rowmax(z) <= 0 and beta = 1/T > 0: log-sum-exp(beta z) - beta z_y
+    # = log sum exp(beta z0) - beta (z_y - rowmax(z)), overflow-free for every beta.
+    return float(np.log(np.exp(beta * z0).sum(axis=1)).mean() - beta * true_minus_max.mean())
+
+
+def fit_temperature(logits: ArrayLike, y_true: ArrayLike) -> float:
+    """Temperature minimising the NLL of held-out (validation) logits (Guo et al., 2017).
+
+    ``T* = argmin_T -mean_i log softmax(z_i / T)[y_i]``, searched by bounded Brent minimisation of
+    ``log T`` over ``[log T_MIN, log T_MAX] = [log 0.01, log 100]``. The NLL is convex in ``1/T``,
+    hence unimodal in ``log T``, so the search finds the global minimum in that range. A warning
+    says when the minimum sits at an end of the range (e.g. perfectly separated logits, for which
+    the NLL keeps falling as ``T -> 0``).
+
+    Parameters
+    ----------
+    logits : array-like of shape (n_samples, n_classes)
+        Held-out logits (not probabilities).
+    y_true : array-like of shape (n_samples,)
+
+    Returns
+    -------
+    float
+        The temperature; divide logits by it (:func:`apply_temperature`).
+
+    Examples
+    --------
+    At ``T = 1`` these logits give class 1 a probability of 9/10, at ``T = 2`` of 3/4, which is its
+    frequency among the labels, so the NLL is smallest at ``T = 2``:
+
+    >>> z = [[0.0, 2.0 * np.log(3.0)], [0.0, 2.0 * np.log(3.0)], [0.0, 2.0 * np.log(3.0)],
+    ...      [0.0, 2.0 * np.log(3.0)]]
+    >>> round(fit_temperature(z, [1, 1, 1, 0]), 4)
+    2.0
+    """
+    from scipy.optimize import minimize_scalar
+
+    z = v.check_logits(logits)
+    y = v.check_labels(y_true, "y_true", n_classes=z.shape[1])
+    v.check_same_length(y_true=y, logits=z)
+    zmax = z.max(axis=1)
+    z0 = z - zmax[:, None]
+    true_minus_max = z[np.arange(len(y)), y] - zmax
+    lo, hi = math.log(T_MIN), math.log(T_MAX)
+    res = minimize_scalar(lambda log_t: _nll_at(math.exp(-log_t), z0, true_minus_max),
+                          bounds=(lo, hi), method="bounded", options={"xatol": 1e-7})
+    log_t = float(res.x)
+    # Separable logits make the NLL underflow to a flat 0 near T_MIN, where Brent may stop anywhere:
+    # compare with the ends of the range explicitly.
+    for end in (lo, hi):
+        if abs(log_t - end) < 1e-4 or _nll_at(math.exp(-end), z0, true_minus_max) <= res.fun:
+            log_t = end
+            warnings.warn(f"fit_temperature: the NLL is smallest at the edge of the searched range "
+                          f"[{T_MIN}, {T_MAX}] (T = {math.exp(end):.4g}); the logits may be "
+                          "perfectly separated or uninformative.", RuntimeWarning, stacklevel=2)
+            break
+    return float(math.exp(log_t))
+
+
+def temperature_scaling_report(
+    val_logits: ArrayLike,
+    val_y: ArrayLike,
+    test_logits: ArrayLike,
+    test_y: ArrayLike,
+    *,
+    n_bins: int = 15,
+    strategy: Strategy = "uniform",
+) -> TemperatureScalingReport:
+    """Fit ``T`` on validation logits and compare test calibration before and after scaling.
+
+    Parameters
+    ----------
+    val_logits : array-like of shape (n_val, n_classes)
+    val_y : array-like of shape (n_val,)
+    test_logits : array-like of shape (n_test, n_classes)
+    test_y : array-like of shape (n_test,)
+    n_bins : int, default 15
+    strategy : {"uniform", "quantile"}, default "uniform"
+        Binning of the ECE and of the reliability curves.
+
+    Returns
+    -------
+    TemperatureScalingReport
+
+    Examples
+    --------
+    >>> z = np.array([[0.0, 2.0 * np.log(3.0)]] * 4)
+    >>> r = temperature_scaling_report(z, [1, 1, 1, 0], z, [1, 1, 1, 0], n_bins=5)
+    >>> round(r.temperature, 4), round(r.ece_before, 4), round(r.ece_after, 4)
+    (2.0, 0.15, 0.0)
+    """
+    n_bins = _check_binning(n_bins, strategy)
+    temperature = fit_temperature(val_logits, val_y)
+    zt = v.check_logits(test_logits, "test_logits")
+    yt = v.check_labels(test_y, "test_y", n_classes=zt.shape[1])
+    v.check_same_length(test_y=yt, test_logits=zt)
+    rows = np.arange(len(yt))
+    zmax = zt.max(axis=1)
+    z0, true_minus_max = zt - zmax[:, None], zt[rows, yt] - zmax
+    scores = {}
+    for when, t in (("before", 1.0), ("after", temperature)):
+        p = softmax(zt / t)
+        pred = p.argmax(axis=1)
+        stats, edges = _top_label_stats(p[rows, pred], pred == yt, n_bins, strategy)
+        scores[f"ece_{when}"] = float(_ce_from_stats(stats, "l1"))
+        scores[f"curve_{when}"] = _curve_from_stats(stats, edges)
+        # From the logits (log-softmax), so that extreme logits do not round the NLL to infinity.
+        scores[f"nll_{when}"] = _nll_at(1.0 / t, z0, true_minus_max)
+        scores[f"brier_{when}"] = float(np.mean((p * p).sum(axis=1) - 2 * p[rows, yt] + 1))
+    return TemperatureScalingReport(temperature=temperature,
+                                    accuracy=float(np.mean(zt.argmax(axis=1) == yt)), **scores)
+
+
+# ----- mergeable statistics -------------------------------------------------------------------------
+class CalibrationAccumulator:
+    """Mergeable per-bin sufficient statistics, for data too big for one array (uniform bins only).
+
+    Keeps, per bin, the number of samples, the sum of confidences and the number of correct
+    predictions (top-label, and per class one-vs-rest when ``classwise=True``). Feed chunks with
+    :meth:`update`, combine accumulators from several workers with :meth:`merge`; the results equal
+    the one-shot functions on the concatenated data (up to float rounding of the sums).
+
+    Quantile (equal-mass) bins are not supported: their edges depend on all confidences at once,
+    so statistics gathered on different edges cannot be added up.
+
+    Parameters
+    ----------
+    n_classes : int
+    n_bins : int, default 15
+    strategy : {"uniform"}, default "uniform"
+        Only "uniform"; "quantile" raises ``ValueError``.
+    classwise : bool, default True
+        Also keep per-class statistics (costs a pass over every probability, not just the top one).
+
+    Examples
+    --------
+    >>> acc = CalibrationAccumulator(2, n_bins=2)
+    >>> acc = acc.update([0], [[0.9, 0.1]]).update([1], [[0.7, 0.3]])
+    >>> acc.n_samples, round(acc.expected_calibration_error(), 6)
+    (2, 0.3)
+    """
+
+    def __init__(self, n_classes: int, *, n_bins: int = 15, strategy: Strategy = "uniform",
+                 classwise: bool = True) -> None:
+        self.n_classes = v.check_int(n_classes, "n_classes", minimum=2)
+        self.n_bins = _check_binning(n_bins, strategy)
+        if strategy != "uniform":
+            raise ValueError(
+                "`strategy` must be 'uniform' for a CalibrationAccumulator; got 'quantile'. "
+                "Equal-mass bin edges depend on all confidences at once, so per-chunk statistics "
+                "cannot be merged; call expected_calibration_error(..., strategy='quantile') "
+                "on the full arrays instead."
+            )
+        self.classwise = bool(classwise)
+        self.edges = _uniform_edges(self.n_bins)
+        self.n_samples = 0
+        self._top = _BinStats(*(np.zeros(self.n_bins) for _ in range(3)))
+        shape = (self.n_classes, self.n_bins) if self.classwise else (0, self.n_bins)
+        self._cls = _BinStats(*(np.zeros(shape) for _ in range(3)))
+
+    def __repr__(self) -> str:
+        return (f"CalibrationAccumulator(n_classes={self.n_classes}, n_bins={self.n_bins}, "
+                f"classwise={self.classwise}, n_samples={self.n_samples})")
+
+    def update(self, y_true: ArrayLike, probs: ArrayLike) -> CalibrationAccumulator:
+        """Add a chunk of samples (in place) and return the accumulator.
+
+        Parameters
+        ----------
+        y_true : array-like of shape (n_chunk,)
+        probs : array-like of shape (n_chunk, n_classes)
+        """
+        if self.classwise:
+            y, p = _check_inputs(y_true, probs)
+            n_classes = p.shape[1]
+            pred = p.argmax(axis=1)
+            conf, hit = p[np.arange(len(y)), pred].astype(np.float64), pred == y
+        else:
+            conf, hit, n_classes = _check_top_label(y_true, probs)
+        if n_classes != self.n_classes:
+            raise ValueError(f"`probs` must have shape (n_samples, {self.n_classes}); "
+                             f"got {len(conf), n_classes}.")
+        self._top = _add(self._top, _top_label_stats(conf, hit, self.n_bins, "uniform")[0])
+        if self.classwise:
+            self._cls = _add(self._cls, _stats_classwise_uniform(y, p, self.edges))
+        self.n_samples += len(conf)
+        return self
+
+    def merge(self, other: CalibrationAccumulator) -> CalibrationAccumulator:
+        """A new accumulator holding the statistics of both ``self`` and ``other``."""
+        if not isinstance(other, CalibrationAccumulator):
+            raise TypeError(f"`other` must be a CalibrationAccumulator; got {type(other).__name__}.")
+        mine = (self.n_classes, self.n_bins, self.classwise)
+        theirs = (other.n_classes, other.n_bins, other.classwise)
+        if mine != theirs:
+            raise ValueError(f"`other` must have the same (n_classes, n_bins, classwise); "
+                             f"got {theirs}, expected {mine}.")
+        out = CalibrationAccumulator(self.n_classes, n_bins=self.n_bins, classwise=self.classwise)
+        out._top, out._cls = _add(self._top, other._top), _add(self._cls, other._cls)
+        out.n_samples = self.n_samples + other.n_samples
+        return out
+
+    def _stats(self, classwise: bool) -> _BinStats:
+        if self.n_samples == 0:
+            raise ValueError("The accumulator must hold at least one sample; got none "
+                             "(call update first).")
+        if classwise and not self.classwise:
+            raise ValueError("`classwise` must be False for an accumulator built with "
+                             "classwise=False; got True.")
+        return self._cls if classwise else self._top
+
+    def expected_calibration_error(self, *, norm: Norm = "l1", classwise: bool = False) -> float:
+        """As :func:`expected_calibration_error` with ``strategy="uniform"`` on all samples."""
+        v.check_option(norm, "norm", NORMS)
+        return float(np.mean(_ce_from_stats(self._stats(classwise), norm)))
+
+    def debiased_calibration_error(self, *, classwise: bool = False) -> float:
+        """As :func:`debiased_calibration_error` with ``strategy="uniform"`` on all samples."""
+        return float(np.mean(_debiased_from_stats(self._stats(classwise))))
+
+    def reliability_curve(self) -> ReliabilityCurve:
+        """As :func:`reliability_curve` with ``strategy="uniform"`` on all samples."""
+        return _curve_from_stats(self._stats(False), self.edges)
+
+
+def _add(a: _BinStats, b: _BinStats) -> _BinStats:
+    return _BinStats(a.count + b.count, a.conf_sum + b.conf_sum, a.hit_sum + b.hit_sum)

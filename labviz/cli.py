@@ -1,0 +1,73 @@
+"""The ``labviz`` command: ``zoo build|list|verify``, ``cache info|clear``, ``lab``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _zoo(args: argparse.Namespace) -> int:
+    from labviz import zoo
+
+    if args.action == "build":
+        entries = zoo.build(args.only or None, dataset=args.dataset, force=args.force)
+        runs = [e for e in entries if e["train_seconds"] is not None]
+        total = sum(e["train_seconds"] for e in runs)
+        size = sum(e["bytes"] for e in entries)
+        print(f"{len(entries)} entries ({len(runs)} runs), {size / 1e6:.1f} MB, "
+              f"{total / 60:.1f} min of training in all.")
+    elif args.action == "list":
+        for e in zoo.read_manifest():
+            print(f"{e['name']:<28} {e['dataset']:<14} {e['loss']:<6} alpha={e['alpha']:<5} "
+                  f"epoch={e['epoch']:<3} acc={e['test_accuracy']:.4f} ece={e['test_ece']:.4f}")
+    elif args.action == "verify":
+        bad = zoo.verify()
+        print("all checkpoints match their sha256" if not bad else f"failed: {bad}")
+        return 1 if bad else 0
+    return 0
+
+
+def _cache(args: argparse.Namespace) -> int:
+    from labviz import cache
+
+    if args.action == "info":
+        print(json.dumps(cache.cache_info(), indent=1))
+    else:
+        print(f"removed {cache.clear_cache()} cache entries from {cache.cache_dir()}")
+    return 0
+
+
+def _lab(args: argparse.Namespace) -> int:
+    from labviz.server import launch_lab
+
+    return launch_lab(Path(args.notebooks).resolve(), port=args.port)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="labviz", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    z = sub.add_parser("zoo", help="build, list or verify the checkpoint zoo")
+    z.add_argument("action", choices=["build", "list", "verify"])
+    z.add_argument("--dataset", choices=["fashion-mnist", "digits"])
+    z.add_argument("--only", nargs="*", help="run names to (re)build")
+    z.add_argument("--force", action="store_true", help="retrain even up-to-date entries")
+    z.set_defaults(func=_zoo)
+
+    c = sub.add_parser("cache", help="inspect or clear the activation/projection cache")
+    c.add_argument("action", choices=["info", "clear"])
+    c.set_defaults(func=_cache)
+
+    lab = sub.add_parser("lab", help="JupyterLab on the notebooks, on 127.0.0.1 with a token")
+    lab.add_argument("--notebooks", default="notebooks")
+    lab.add_argument("--port", type=int, default=8888)
+    lab.set_defaults(func=_lab)
+
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,578 @@
+"""Representation collapse: where penultimate features sit relative to the class templates.
+
+Label smoothing pulls the features of a class into a tight cluster equidistant from the other
+classes' templates (Müller et al. 2019, "When does label smoothing help?"); MaxSup (Zhou et al.
+2025, arXiv:2502.15798) keeps intra-class variation instead. This module computes
+
+- the template-plane projection of Müller et al. (:func:`template_projection`,
+  :func:`template_plane_frame`),
+- the feature-geometry metrics of Kornblith et al. 2021 used by the MaxSup paper
+  (:func:`intra_class_variation`, :func:`inter_class_separability`), Papyan et al.'s NC1
+  (:func:`nc1`) and the cosines between centred class means (:func:`class_mean_cosine`),
+- per-checkpoint and per-group tables of these (:func:`collapse_metrics`, :func:`collapse_table`,
+  :func:`collapse_summary`),
+- the confidence of misclassified samples (:func:`misclassified_confidence`), the "error
+  enhancement" the MaxSup paper compares between label smoothing and MaxSup.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike, NDArray
+
+from labviz import _validation as v
+from labviz.predictions import Predictions
+
+__all__ = [
+    "CollapseMetrics",
+    "class_mean_cosine",
+    "collapse_metrics",
+    "collapse_summary",
+    "collapse_table",
+    "inter_class_separability",
+    "intra_class_variation",
+    "misclassified_confidence",
+    "nc1",
+    "template_plane_frame",
+    "template_projection",
+]
+
+#: Relative size below which the third template counts as lying on the line through the other two.
+COLLINEAR_RTOL = 1e-8
+
+METRICS: tuple[str, ...] = ("intra", "inter", "nc1")
+
+Labels = Literal["true", "given"]
+
+
+# ----- template plane -----------------------------------------------------------------------------
+def _check_weights(weights: ArrayLike) -> NDArray[np.float64]:
+    return v.check_finite_float(weights, "weights", ndim=2, shape_hint="(n_classes, n_features)")
+
+
+def _check_classes(classes: Sequence[int], n_classes: int) -> tuple[int, int, int]:
+    if isinstance(classes, (str, bytes)) or not hasattr(classes, "__len__"):
+        raise TypeError(f"`classes` must be a sequence of 3 class indices; got {type(classes).__name__}.")
+    if len(classes) != 3:
+        raise ValueError(f"`classes` must hold exactly 3 class indices; got {len(classes)}.")
+    cls = tuple(v.check_int(c, "classes") for c in classes)
+    if len(set(cls)) != 3:
+        raise ValueError(f"`classes` must be 3 distinct class indices; got {cls}.")
+    if min(cls) < 0 or max(cls) >= n_classes:
+        raise ValueError(f"`classes` must be in [0, {n_classes - 1}]; got {cls}.")
+    return cls  # type: ignore[return-value]
+
+
+def _plane_basis(
+    weights: NDArray[np.float64], classes: tuple[int, int, int]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Origin (the templates' centroid, shape (d,)) and orthonormal basis (shape (2, d))."""
+    w_a, w_b, w_c = weights[list(classes)]
+    e1, e2 = w_b - w_a, w_c - w_a
+    scale = max(np.linalg.norm(e1), np.linalg.norm(e2))
+    n1 = np.linalg.norm(e1)
+    u1 = e1 / n1 if n1 > 0 else e1
+    r2 = e2 - (e2 @ u1) * u1  # Gram–Schmidt
+    n2 = np.linalg.norm(r2)
+    if n1 <= COLLINEAR_RTOL * scale or n2 <= COLLINEAR_RTOL * scale or scale == 0:
+        raise ValueError(
+            f"`weights` rows {classes} must not be collinear (the three templates must span a "
+            f"plane); got a distance of {n2:.3g} from the third template to the line through the "
+            "other two."
+        )
+    return (w_a + w_b + w_c) / 3, np.stack([u1, r2 / n2])
+
+
+def template_projection(
+    features: ArrayLike, weights: ArrayLike, classes: Sequence[int]
+) -> NDArray[np.float64]:
+    """Coordinates of features in the plane through three class templates (Müller et al. 2019).
+
+    The templates are the rows ``w_a, w_b, w_c = weights[classes]`` of the last layer. The plane is
+    the *affine* plane through them, with
+
+    - origin at their centroid :math:`g = (w_a + w_b + w_c) / 3`,
+    - orthonormal basis from Gram–Schmidt: :math:`u_1 = (w_b - w_a)/\\lVert w_b - w_a\\rVert`,
+      :math:`u_2 \\propto (w_c - w_a) - ((w_c - w_a)\\cdot u_1) u_1`,
+
+    and a feature :math:`x` gets coordinates :math:`(u_1 \\cdot (x - g),\\ u_2 \\cdot (x - g))`: those of
+    its orthogonal projection (its foot) on the plane. So ``w_a -> w_b`` points along +x, ``w_c`` has
+    a positive y, and the triangle of templates is centred on (0, 0).
+
+    The bias is ignored: logits are :math:`w_k \\cdot x + b_k`, so a bias shifts the logit of class k
+    by a constant but does not move the template :math:`w_k`; the geometry (distances between
+    features and templates) is that of the weights alone.
+
+    Because the origin is :math:`g` and not the zero vector, scaling features by :math:`s` scales
+    coordinates by :math:`s` *about the projection of the zero vector*:
+    ``P(s x) - P(0) = s (P(x) - P(0))`` with ``P(0) = -(u_1 \\cdot g, u_2 \\cdot g)``. Coordinates are
+    invariant to adding anything orthogonal to the plane.
+
+    Parameters
+    ----------
+    features : array-like of shape (n_samples, n_features)
+        Penultimate-layer activations.
+    weights : array-like of shape (n_classes, n_features)
+        The last layer's weight matrix (rows are class templates).
+    classes : sequence of 3 distinct int
+        The classes a, b, c whose templates span the plane.
+
+    Returns
+    -------
+    ndarray of shape (n_samples, 2)
+
+    Examples
+    --------
+    >>> w = [[0.0, 0.0, 0.0], [2.0, 0.0, 0.0], [0.0, 3.0, 0.0]]
+    >>> template_projection(w, w, (0, 1, 2)).round(4).tolist()
+    [[-0.6667, -1.0], [1.3333, -1.0], [-0.6667, 2.0]]
+    """
+    w = _check_weights(weights)
+    cls = _check_classes(classes, w.shape[0])
+    x = v.check_finite_float(features, "features", ndim=2, shape_hint="(n_samples, n_features)")
+    if x.shape[1] != w.shape[1]:
+        raise ValueError(
+            f"`features` must have shape (n_samples, {w.shape[1]}) to match `weights`; got {x.shape}."
+        )
+    origin, basis = _plane_basis(w, cls)
+    return (x - origin) @ basis.T
+
+
+def template_plane_frame(
+    predictions: Predictions, classes: Sequence[int], *, only_classes: bool = True
+) -> pd.DataFrame:
+    """Template-plane coordinates of a :class:`~labviz.Predictions`' samples, one row per sample.
+
+    See :func:`template_projection` for the geometry. The projected templates themselves are in
+    ``frame.attrs["templates"]`` (a (3, 2) list of coordinates, in the order of ``classes``), with
+    ``frame.attrs["classes"]`` and ``frame.attrs["name"]``, so figures can draw them.
+
+    Parameters
+    ----------
+    predictions : Predictions
+        Must hold ``features`` and ``weights``.
+    classes : sequence of 3 distinct int
+    only_classes : bool
+        Keep only the samples whose true label is one of ``classes`` (as Müller et al. do).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``x``, ``y`` (float), ``label`` (true class, int), ``label_name`` (str),
+        ``prediction`` (int), ``correct`` (bool), ``id`` (int).
+    """
+    if not isinstance(predictions, Predictions):
+        raise TypeError(f"`predictions` must be a labviz.Predictions; got {type(predictions).__name__}.")
+    if predictions.features is None or predictions.weights is None:
+        raise ValueError(
+            "`predictions` must hold `features` and `weights` for a template plane; got "
+            f"features={'None' if predictions.features is None else 'present'}, "
+            f"weights={'None' if predictions.weights is None else 'present'}."
+        )
+    cls = _check_classes(classes, predictions.n_classes)
+    p = predictions.subset(np.isin(predictions.y_true, cls)) if only_classes else predictions
+    xy = template_projection(p.features, p.weights, cls)
+    names = np.asarray(p.class_names, dtype=object)
+    frame = pd.DataFrame({
+        "x": xy[:, 0],
+        "y": xy[:, 1],
+        "label": p.y_true,
+        "label_name": names[p.y_true],
+        "prediction": p.y_pred.astype(np.int64),
+        "correct": p.correct,
+        "id": p.ids,
+    })
+    tpl = template_projection(p.weights[list(cls)], p.weights, cls)
+    frame.attrs.update(templates=tpl.tolist(), classes=list(cls), name=p.name,
+                       class_names=list(p.class_names))
+    return frame
+
+
+# ----- feature-geometry metrics -------------------------------------------------------------------
+def _check_features_labels(
+    features: ArrayLike, y: ArrayLike
+) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    x = v.check_finite_float(features, "features", ndim=2, shape_hint="(n_samples, n_features)")
+    labels = v.check_labels(y, "y")
+    v.check_same_length(features=x, y=labels)
+    if len(np.unique(labels)) < 2:
+        raise ValueError(f"`y` must contain at least 2 classes; got only class {labels[0]}.")
+    return x, labels
+
+
+def _normalized_class_means(x: NDArray[np.float64], y: NDArray[np.int64]) -> NDArray[np.float64]:
+    """Means of the L2-normalised features of each present class, shape (K, d)."""
+    norms = np.linalg.norm(x, axis=1)
+    if np.any(norms == 0):
+        raise ValueError(
+            "`features` must have no all-zero rows (their cosine similarity is undefined); got "
+            f"{int(np.sum(norms == 0))}."
+        )
+    return _class_means(x / norms[:, None], y)
+
+
+def _class_means(x: NDArray[np.float64], y: NDArray[np.int64]) -> NDArray[np.float64]:
+    """Means of the features of each present class (in label order), shape (K, d)."""
+    present, inverse, counts = np.unique(y, return_inverse=True, return_counts=True)
+    sums = np.zeros((len(present), x.shape[1]))
+    np.add.at(sums, inverse, x)
+    return sums / counts[:, None]
+
+
+def _d_within_total(x: NDArray[np.float64], y: NDArray[np.int64]) -> tuple[float, float]:
+    m = _normalized_class_means(x, y)
+    d_within = 1.0 - float(np.mean(np.sum(m * m, axis=1)))
+    g = m.mean(axis=0)
+    d_total = 1.0 - float(g @ g)
+    return d_within, d_total
+
+
+def intra_class_variation(features: ArrayLike, y: ArrayLike) -> float:
+    """Average within-class cosine distance :math:`\\bar d_{within}` (Kornblith et al. 2021).
+
+    With :math:`\\hat h_i = h_i / \\lVert h_i \\rVert`, :math:`K` the classes present in ``y`` and
+    :math:`n_k` the samples of class k,
+
+    .. math::
+
+        \\bar d_{within} = \\frac1K \\sum_k \\frac{1}{n_k^2} \\sum_{i, j \\in k}
+        (1 - \\hat h_i \\cdot \\hat h_j)
+        = 1 - \\frac1K \\sum_k \\lVert m_k \\rVert^2,
+        \\qquad m_k = \\frac{1}{n_k} \\sum_{i \\in k} \\hat h_i .
+
+    The pairs include :math:`i = j` (each contributing 0), as in Kornblith et al.'s :math:`n_k^2`
+    normalisation; this is what makes the closed form exact, with no n × n matrix. Lower means more
+    collapsed classes. Range [0, 1] (a class of one sample has variation 0).
+
+    Parameters
+    ----------
+    features : array-like of shape (n_samples, n_features)
+        No row may be all zeros.
+    y : array-like of shape (n_samples,)
+        Integer labels, at least 2 distinct classes.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> intra_class_variation([[1, 0], [0, 1], [-1, 0], [0, -1]], [0, 0, 1, 1])
+    0.5
+    """
+    x, labels = _check_features_labels(features, y)
+    return _d_within_total(x, labels)[0]
+
+
+def inter_class_separability(features: ArrayLike, y: ArrayLike) -> float:
+    """Class separation :math:`R^2 = 1 - \\bar d_{within} / \\bar d_{total}` (Kornblith et al. 2021).
+
+    :math:`\\bar d_{within}` is :func:`intra_class_variation`; the overall average distance is
+
+    .. math::
+
+        \\bar d_{total} = \\frac{1}{K^2} \\sum_{k, l} \\frac{1}{n_k n_l} \\sum_{i \\in k, j \\in l}
+        (1 - \\hat h_i \\cdot \\hat h_j) = 1 - \\Big\\lVert \\frac1K \\sum_k m_k \\Big\\rVert^2,
+
+    with the same :math:`\\hat h`, :math:`m_k` and :math:`i = j` convention. Higher means classes are
+    better separated relative to their spread; 1 when every class collapses to one direction.
+    Returns NaN with a warning when :math:`\\bar d_{total} = 0` (all features point the same way).
+
+    Parameters
+    ----------
+    features : array-like of shape (n_samples, n_features)
+    y : array-like of shape (n_samples,)
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> inter_class_separability([[1, 0], [0, 1], [-1, 0], [0, -1]], [0, 0, 1, 1])
+    0.5
+    """
+    x, labels = _check_features_labels(features, y)
+    return _separability(*_d_within_total(x, labels))
+
+
+def _separability(d_within: float, d_total: float) -> float:
+    if d_total <= 0:
+        warnings.warn("All features point the same way (d_total = 0); class separation is "
+                      "undefined and is NaN.", RuntimeWarning, stacklevel=3)
+        return float("nan")
+    return 1.0 - d_within / d_total
+
+
+def nc1(features: ArrayLike, y: ArrayLike) -> float:
+    """Neural-collapse NC1 :math:`\\operatorname{tr}(\\Sigma_W \\Sigma_B^{+}) / K` (Papyan et al. 2020).
+
+    On the raw (not normalised) features, with :math:`\\mu_k` the mean of class k, :math:`\\mu_G`
+    the mean of all samples, :math:`N` samples and :math:`K` classes present,
+
+    .. math::
+
+        \\Sigma_W = \\frac1N \\sum_k \\sum_{i \\in k} (h_i - \\mu_k)(h_i - \\mu_k)^\\top, \\qquad
+        \\Sigma_B = \\frac1K \\sum_k (\\mu_k - \\mu_G)(\\mu_k - \\mu_G)^\\top,
+
+    and :math:`^{+}` is the Moore–Penrose pseudo-inverse. It is computed without any d × d
+    matrix: with :math:`M` the (K, d) matrix of centred means, :math:`\\Sigma_B^{+} = K M^{+}
+    M^{+\\top}`, so NC1 :math:`= \\lVert X_W M^{+} \\rVert_F^2 / N` where :math:`X_W` holds the
+    within-class-centred features. Lower means more collapsed (0 when every class is a point).
+
+    Parameters
+    ----------
+    features : array-like of shape (n_samples, n_features)
+    y : array-like of shape (n_samples,)
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> round(nc1([[0.0], [2.0], [4.0], [6.0]], [0, 0, 1, 1]), 12)  # Sigma_W = 1, Sigma_B = 4, K = 2
+    0.125
+    """
+    x, labels = _check_features_labels(features, y)
+    means = _class_means(x, labels)
+    _, inverse = np.unique(labels, return_inverse=True)
+    within = x - means[inverse]
+    centred = means - x.mean(axis=0)
+    # rtol on M's singular values: Sigma_B's are their squares, so 1e-10 here is 1e-20 there.
+    m_pinv = np.linalg.pinv(centred, rtol=1e-10)
+    return float(np.sum((within @ m_pinv) ** 2) / len(x))
+
+
+def class_mean_cosine(
+    features: ArrayLike, y: ArrayLike, *, n_classes: int | None = None
+) -> NDArray[np.float64]:
+    """Cosine similarities between globally centred class means (Papyan et al.'s NC2 view).
+
+    Entry (k, l) is :math:`\\cos(\\mu_k - \\mu_G, \\mu_l - \\mu_G)` on the raw features, with
+    :math:`\\mu_G` the mean of all samples. Under neural collapse the off-diagonal entries approach
+    :math:`-1/(K-1)` (a simplex). Rows and columns of classes absent from ``y`` are NaN.
+
+    Parameters
+    ----------
+    features : array-like of shape (n_samples, n_features)
+    y : array-like of shape (n_samples,)
+    n_classes : int, optional
+        Defaults to ``y.max() + 1``.
+
+    Returns
+    -------
+    ndarray of shape (n_classes, n_classes)
+
+    Examples
+    --------
+    >>> class_mean_cosine([[1.0, 0.0], [0.0, 1.0]], [0, 1]).round(6).tolist()
+    [[1.0, -1.0], [-1.0, 1.0]]
+    """
+    if n_classes is not None:
+        n_classes = v.check_int(n_classes, "n_classes", minimum=2)
+    x, labels = _check_features_labels(features, y)
+    if n_classes is not None and labels.max() >= n_classes:
+        raise ValueError(f"`y` must hold labels in [0, {n_classes - 1}]; got values up to {labels.max()}.")
+    k = int(labels.max()) + 1 if n_classes is None else n_classes
+    centred = np.full((k, x.shape[1]), np.nan)
+    centred[np.unique(labels)] = _class_means(x, labels) - x.mean(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        unit = centred / np.linalg.norm(centred, axis=1, keepdims=True)
+    return np.clip(unit @ unit.T, -1.0, 1.0)
+
+
+# ----- per checkpoint ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CollapseMetrics:
+    """Feature-geometry summary of one checkpoint on one split.
+
+    Attributes
+    ----------
+    intra : float
+        :func:`intra_class_variation` (lower = more collapsed).
+    inter : float
+        :func:`inter_class_separability`, :math:`R^2` (higher = better separated).
+    nc1 : float
+        :func:`nc1` (lower = more collapsed).
+    """
+
+    intra: float
+    inter: float
+    nc1: float
+
+
+def _features_and_labels(
+    source: Predictions | ArrayLike, y: ArrayLike | None, labels: Labels
+) -> tuple[ArrayLike, ArrayLike]:
+    v.check_option(labels, "labels", ("true", "given"))
+    if isinstance(source, Predictions):
+        if y is not None:
+            raise TypeError("Give `y` only with a features array; a Predictions brings its own labels.")
+        if source.features is None:
+            raise ValueError(f"`predictions` must hold `features`; got none in {source.name!r}.")
+        return source.features, (source.y_true if labels == "true" else source.y_given)
+    if y is None:
+        raise TypeError("Give `y` with a features array (or pass a labviz.Predictions).")
+    return source, y
+
+
+def collapse_metrics(
+    features: Predictions | ArrayLike, y: ArrayLike | None = None, *, labels: Labels = "true"
+) -> CollapseMetrics:
+    """Intra-class variation, class separation :math:`R^2` and NC1 of one set of features.
+
+    Parameters
+    ----------
+    features : Predictions or array-like of shape (n_samples, n_features)
+        A :class:`~labviz.Predictions` with features, or the features themselves.
+    y : array-like of shape (n_samples,), optional
+        Labels; required with a features array, not allowed with a Predictions.
+    labels : {"true", "given"}
+        With a Predictions: group samples by their true labels or by the (possibly noisy) given ones.
+
+    Returns
+    -------
+    CollapseMetrics
+
+    Examples
+    --------
+    >>> m = collapse_metrics([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 0.0]], [0, 0, 1, 1])
+    >>> round(m.intra, 6), round(m.inter, 6), round(m.nc1, 6)
+    (0.25, 0.333333, 1.0)
+    """
+    x, yy = _features_and_labels(features, y, labels)
+    x, yy = _check_features_labels(x, yy)
+    d_within, d_total = _d_within_total(x, yy)
+    return CollapseMetrics(intra=d_within, inter=_separability(d_within, d_total), nc1=nc1(x, yy))
+
+
+def collapse_table(
+    predictions: Sequence[Predictions],
+    *,
+    group_by: Sequence[str] | Callable[[Predictions], str] | None = None,
+    labels: Labels = "true",
+) -> pd.DataFrame:
+    """:func:`collapse_metrics` of several checkpoints, one row per checkpoint.
+
+    Parameters
+    ----------
+    predictions : sequence of Predictions
+        Each with features (e.g. every seed of every loss family, on one split).
+    group_by : sequence of str, callable or None
+        The group of each checkpoint (e.g. its loss family): one string per checkpoint, or a
+        function of the Predictions returning one. ``None`` puts each checkpoint in its own group,
+        named after it.
+    labels : {"true", "given"}
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``name``, ``group`` (str), ``intra``, ``inter``, ``nc1`` (float). Aggregate with
+        :func:`collapse_summary`.
+    """
+    if isinstance(predictions, Predictions) or not isinstance(predictions, Sequence):
+        raise TypeError("`predictions` must be a sequence of labviz.Predictions; got "
+                        f"{type(predictions).__name__}.")
+    if len(predictions) == 0:
+        raise ValueError("`predictions` must not be empty; got 0 checkpoints.")
+    for p in predictions:
+        if not isinstance(p, Predictions):
+            raise TypeError(f"`predictions` must hold labviz.Predictions; got {type(p).__name__}.")
+    names = [p.name or f"#{i}" for i, p in enumerate(predictions)]
+    if group_by is None:
+        groups = names
+    elif callable(group_by):
+        groups = [str(group_by(p)) for p in predictions]
+    else:
+        if isinstance(group_by, str) or len(group_by) != len(predictions):
+            raise ValueError(f"`group_by` must give one group per checkpoint ({len(predictions)}); "
+                             f"got {1 if isinstance(group_by, str) else len(group_by)}.")
+        groups = [str(g) for g in group_by]
+    rows = [vars(collapse_metrics(p, labels=labels)) for p in predictions]
+    return pd.DataFrame({"name": names, "group": groups, **{m: [r[m] for r in rows] for m in METRICS}})
+
+
+def collapse_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Mean and sample standard deviation (ddof=1) of each metric per group, in long form.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        As returned by :func:`collapse_table`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (group, metric): columns ``group``, ``metric``, ``mean``, ``sd`` (NaN for a group
+        of one checkpoint), ``n``. Groups keep their order of first appearance.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"name": ["a", "b"], "group": ["ls", "ls"], "intra": [0.1, 0.3],
+    ...                   "inter": [0.5, 0.5], "nc1": [1.0, 1.0]})
+    >>> collapse_summary(t).round(4).to_dict("records")[0]
+    {'group': 'ls', 'metric': 'intra', 'mean': 0.2, 'sd': 0.1414, 'n': 2}
+    """
+    _check_table(table, ("group", *METRICS))
+    long = table.melt(id_vars="group", value_vars=list(METRICS), var_name="metric")
+    out = (long.groupby(["group", "metric"], sort=False)["value"]
+           .agg(mean="mean", sd="std", n="count").reset_index())
+    out["n"] = out["n"].astype(np.int64)
+    order = {g: i for i, g in enumerate(pd.unique(table["group"]))}
+    out = out.sort_values(["group", "metric"], key=lambda s: s.map(order) if s.name == "group"
+                          else s.map({m: i for i, m in enumerate(METRICS)}), kind="stable")
+    return out.reset_index(drop=True)
+
+
+def _check_table(table: pd.DataFrame, columns: Sequence[str]) -> None:
+    if not isinstance(table, pd.DataFrame):
+        raise TypeError(f"`table` must be a pandas DataFrame; got {type(table).__name__}.")
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise ValueError(f"`table` must have columns {list(columns)}; got {list(table.columns)}.")
+
+
+# ----- error enhancement ---------------------------------------------------------------------------
+def misclassified_confidence(
+    probs: Predictions | ArrayLike, y_true: ArrayLike | None = None
+) -> NDArray[np.float64]:
+    """Top-1 confidence of the misclassified samples ("error enhancement", MaxSup paper).
+
+    Label smoothing only penalises the logit of the true class, so on a misclassified sample it
+    can leave (even raise) the confidence of the wrong top-1 class; MaxSup penalises the top-1
+    logit itself. Comparing these distributions between losses shows that difference.
+
+    Parameters
+    ----------
+    probs : Predictions or array-like of shape (n_samples, n_classes)
+        A :class:`~labviz.Predictions` (its ``y_true`` is used), or probabilities.
+    y_true : array-like of shape (n_samples,), optional
+        Required with probabilities, not allowed with a Predictions.
+
+    Returns
+    -------
+    ndarray of shape (n_misclassified,)
+        :math:`\\max_k p_{ik}` for every i with :math:`\\arg\\max_k p_{ik} \\ne y_i`, in sample order.
+
+    Examples
+    --------
+    >>> misclassified_confidence([[0.9, 0.1], [0.3, 0.7], [0.6, 0.4]], [0, 0, 1]).tolist()
+    [0.7, 0.6]
+    """
+    if isinstance(probs, Predictions):
+        if y_true is not None:
+            raise TypeError("Give `y_true` only with a probs array; a Predictions brings its own labels.")
+        p, y = probs.probs, probs.y_true
+    else:
+        if y_true is None:
+            raise TypeError("Give `y_true` with a probs array (or pass a labviz.Predictions).")
+        y, p = v.check_classification(y_true, probs)
+    wrong = p.argmax(axis=1) != y
+    return p[wrong].max(axis=1)

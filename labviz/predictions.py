@@ -1,0 +1,384 @@
+"""``Predictions``: the one object every labviz view takes.
+
+It holds a classifier's outputs on one set of samples: logits (and so probabilities), penultimate
+features, the true and the given (possibly noisy) labels, sample ids, class names and the last
+layer's weights (the class templates). Build it from your own arrays, an ``.npz`` file, any torch
+classifier and data loader, or a zoo checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from labviz import _validation as v
+from labviz.cache import atomic_write_npz, cached_arrays, read_npz
+
+if TYPE_CHECKING:  # torch is imported lazily: importing labviz stays fast
+    import torch
+
+Split = Literal["train", "val", "test"]
+
+_ARRAY_FIELDS = ("logits", "y_true", "y_given", "ids", "features", "weights", "bias", "images")
+
+
+def softmax(logits: NDArray) -> NDArray[np.float64]:
+    """Row-wise softmax, stable for large logits.
+
+    >>> softmax(np.array([[0.0, 0.0]])).tolist()
+    [[0.5, 0.5]]
+    """
+    z = logits - logits.max(axis=1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=1, keepdims=True)
+    return z
+
+
+@dataclass(frozen=True, eq=False)
+class Predictions:
+    """A classifier's outputs on one set of samples.
+
+    Build it with :meth:`from_arrays`, :meth:`from_npz`, :meth:`from_model` or :meth:`from_zoo`
+    rather than directly: those validate every array.
+
+    Attributes
+    ----------
+    logits : ndarray of shape (n_samples, n_classes)
+    y_true : ndarray of shape (n_samples,)
+        The true labels.
+    y_given : ndarray of shape (n_samples,)
+        The labels the model was trained with; they differ from ``y_true`` where noise flipped them.
+    ids : ndarray of shape (n_samples,)
+        Sample ids (indices into the source dataset split).
+    class_names : tuple of str, length n_classes
+    features : ndarray of shape (n_samples, n_features) or None
+        Penultimate-layer activations.
+    weights : ndarray of shape (n_classes, n_features) or None
+        The last layer's weight matrix; its rows are the class templates.
+    bias : ndarray of shape (n_classes,) or None
+    images : ndarray of shape (n_samples, height, width) or None
+        Input images, for thumbnails.
+    name : str
+        A label for legends (e.g. the checkpoint name and split).
+    """
+
+    logits: NDArray[np.float32]
+    y_true: NDArray[np.int64]
+    y_given: NDArray[np.int64]
+    ids: NDArray[np.int64]
+    class_names: tuple[str, ...]
+    features: NDArray[np.float32] | None = None
+    weights: NDArray[np.float32] | None = None
+    bias: NDArray[np.float32] | None = None
+    images: NDArray | None = None
+    name: str = ""
+    meta: dict = field(default_factory=dict, repr=False)
+
+    # ----- derived quantities -------------------------------------------------------------------
+    @property
+    def n_samples(self) -> int:
+        return self.logits.shape[0]
+
+    @property
+    def n_classes(self) -> int:
+        return self.logits.shape[1]
+
+    @cached_property
+    def probs(self) -> NDArray[np.float64]:
+        """Softmax of the logits, shape (n_samples, n_classes)."""
+        return softmax(self.logits.astype(np.float64))
+
+    @cached_property
+    def y_pred(self) -> NDArray[np.int64]:
+        return self.logits.argmax(axis=1)
+
+    @property
+    def confidence(self) -> NDArray[np.float64]:
+        """Top-label probability, shape (n_samples,)."""
+        return self.probs.max(axis=1)
+
+    @property
+    def correct(self) -> NDArray[np.bool_]:
+        """Whether the prediction matches the true label."""
+        return self.y_pred == self.y_true
+
+    @property
+    def flipped(self) -> NDArray[np.bool_]:
+        """Whether the given label differs from the true one (label noise)."""
+        return self.y_given != self.y_true
+
+    @property
+    def accuracy(self) -> float:
+        return float(self.correct.mean())
+
+    def __repr__(self) -> str:
+        feats = "none" if self.features is None else self.features.shape[1]
+        return (
+            f"Predictions(name={self.name!r}, n_samples={self.n_samples}, "
+            f"n_classes={self.n_classes}, n_features={feats}, accuracy={self.accuracy:.4f}, "
+            f"flipped={int(self.flipped.sum())})"
+        )
+
+    def subset(self, index: ArrayLike) -> Predictions:
+        """The predictions for a subset of samples, given as positions or a boolean mask."""
+        idx = v.as_array(index, "index")
+        if idx.dtype == bool:
+            if idx.shape != (self.n_samples,):
+                raise ValueError(
+                    f"`index` as a mask must have shape ({self.n_samples},); got {idx.shape}."
+                )
+            idx = np.flatnonzero(idx)
+        else:
+            idx = v.check_labels(idx, "index", n_classes=self.n_samples) if idx.size else idx
+        take = {
+            k: (getattr(self, k)[idx] if getattr(self, k) is not None else None)
+            for k in ("logits", "y_true", "y_given", "ids", "features", "images")
+        }
+        return replace(self, **take)
+
+    # ----- constructors -------------------------------------------------------------------------
+    @classmethod
+    def from_arrays(
+        cls,
+        *,
+        y_true: ArrayLike,
+        logits: ArrayLike | None = None,
+        probs: ArrayLike | None = None,
+        features: ArrayLike | None = None,
+        y_given: ArrayLike | None = None,
+        ids: ArrayLike | None = None,
+        class_names: Sequence[str] | None = None,
+        weights: ArrayLike | None = None,
+        bias: ArrayLike | None = None,
+        images: ArrayLike | None = None,
+        name: str = "",
+    ) -> Predictions:
+        """Validate and wrap your own model's outputs.
+
+        Give exactly one of ``logits`` or ``probs``; labviz never guesses which one it got. With
+        ``probs`` only, the logits are taken as ``log(probs)`` (softmax gives the same
+        probabilities back), so temperature scaling still works.
+
+        Parameters
+        ----------
+        y_true : array-like of shape (n_samples,)
+            True integer labels in ``[0, n_classes)``.
+        logits : array-like of shape (n_samples, n_classes), optional
+        probs : array-like of shape (n_samples, n_classes), optional
+            Rows must sum to 1.
+        features : array-like of shape (n_samples, n_features), optional
+        y_given : array-like of shape (n_samples,), optional
+            Training labels, if they differ from ``y_true`` (noisy labels). Defaults to ``y_true``.
+        ids : array-like of shape (n_samples,), optional
+            Defaults to ``0..n_samples-1``.
+        class_names : sequence of str of length n_classes, optional
+        weights : array-like of shape (n_classes, n_features), optional
+            The final linear layer's weights (class templates).
+        bias : array-like of shape (n_classes,), optional
+        images : array-like of shape (n_samples, height, width), optional
+        name : str
+
+        Examples
+        --------
+        >>> p = Predictions.from_arrays(y_true=[0, 1], logits=[[2.0, 0.0], [0.0, 1.0]])
+        >>> p.y_pred.tolist(), p.accuracy
+        ([0, 1], 1.0)
+        """
+        if (logits is None) == (probs is None):
+            raise TypeError("Give exactly one of `logits` or `probs`; got "
+                            + ("both." if logits is not None else "neither."))
+        if logits is not None:
+            z = v.check_logits(logits).astype(np.float32)
+        else:
+            p = v.check_probs(probs)
+            z = np.log(np.clip(p, np.finfo(np.float64).tiny, None)).astype(np.float32)
+        n, n_classes = z.shape
+        src = "logits" if logits is not None else "probs"
+        y = v.check_labels(y_true, "y_true", n_classes=n_classes)
+        v.check_same_length(y_true=y, **{src: z})
+        yg = y if y_given is None else v.check_labels(y_given, "y_given", n_classes=n_classes)
+        v.check_same_length(y_true=y, y_given=yg)
+        if ids is None:
+            id_arr = np.arange(n, dtype=np.int64)
+        else:
+            id_arr = v.as_array(ids, "ids")
+            if id_arr.ndim != 1 or id_arr.dtype.kind not in "iu":
+                raise TypeError(f"`ids` must be a 1-D integer array; got {v._describe(id_arr)}.")
+            v.check_same_length(y_true=y, ids=id_arr)
+            if len(np.unique(id_arr)) != n:
+                raise ValueError("`ids` must be unique; got repeated values.")
+            id_arr = id_arr.astype(np.int64)
+        names = _check_class_names(class_names, n_classes)
+        feats = None
+        if features is not None:
+            feats = v.check_finite_float(features, "features", ndim=2,
+                                         shape_hint="(n_samples, n_features)").astype(np.float32)
+            v.check_same_length(y_true=y, features=feats)
+        w = b = None
+        if weights is not None:
+            w = v.check_finite_float(weights, "weights", ndim=2,
+                                     shape_hint="(n_classes, n_features)").astype(np.float32)
+            if w.shape[0] != n_classes or (feats is not None and w.shape[1] != feats.shape[1]):
+                want = f"({n_classes}, {'n_features' if feats is None else feats.shape[1]})"
+                raise ValueError(f"`weights` must have shape {want}; got {w.shape}.")
+        if bias is not None:
+            b = v.check_finite_float(bias, "bias", ndim=1, shape_hint="(n_classes,)")
+            if b.shape != (n_classes,):
+                raise ValueError(f"`bias` must have shape ({n_classes},); got {b.shape}.")
+            b = b.astype(np.float32)
+        imgs = None
+        if images is not None:
+            imgs = v.as_array(images, "images")
+            if imgs.ndim != 3 or imgs.dtype.kind not in "uif":
+                raise ValueError(
+                    f"`images` must have shape (n_samples, height, width); got {imgs.shape}."
+                )
+            v.check_same_length(y_true=y, images=imgs)
+        return cls(logits=z, y_true=y, y_given=yg, ids=id_arr, class_names=names,
+                   features=feats, weights=w, bias=b, images=imgs, name=str(name))
+
+    def to_npz(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+        """Save to an ``.npz`` file readable by :meth:`from_npz` (no pickle).
+
+        An existing file is kept unless ``overwrite=True``.
+        """
+        path = Path(path)
+        if path.exists() and not overwrite:
+            raise FileExistsError(f"{path} exists; pass overwrite=True to replace it.")
+        arrays = {k: getattr(self, k) for k in _ARRAY_FIELDS if getattr(self, k) is not None}
+        arrays["class_names"] = np.array(self.class_names, dtype=str)
+        arrays["name"] = np.array(self.name, dtype=str)
+        atomic_write_npz(path, arrays)
+        return path
+
+    @classmethod
+    def from_npz(cls, path: str | os.PathLike) -> Predictions:
+        """Load predictions from an ``.npz`` file with arrays named like :meth:`from_arrays`'s
+        arguments (``logits`` or ``probs``, ``y_true``, optional ``features``, ``class_names``...).
+
+        The file is read with ``allow_pickle=False``.
+        """
+        data = read_npz(Path(path))
+        known = {"logits", "probs", "class_names", "name", *_ARRAY_FIELDS}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"{path} holds arrays labviz does not know: {unknown}; "
+                             f"expected some of {sorted(known)}.")
+        if "y_true" not in data:
+            raise ValueError(f"{path} must hold a `y_true` array; got {sorted(data)}.")
+        kwargs = {k: data[k] for k in data if k not in ("class_names", "name")}
+        if "class_names" in data:
+            kwargs["class_names"] = [str(c) for c in data["class_names"]]
+        return cls.from_arrays(**kwargs, name=str(data["name"]) if "name" in data else Path(path).stem)
+
+    @classmethod
+    def from_model(
+        cls,
+        model: torch.nn.Module,
+        loader: torch.utils.data.DataLoader,
+        *,
+        feature_layer: str,
+        head: str | None = None,
+        class_names: Sequence[str] | None = None,
+        name: str = "",
+    ) -> Predictions:
+        """Run any torch classifier over a data loader and collect its outputs.
+
+        Parameters
+        ----------
+        model : torch.nn.Module
+            Maps a batch of inputs to logits of shape (batch, n_classes).
+        loader : iterable of (inputs, labels) batches
+            For example a ``torch.utils.data.DataLoader``. Labels are the true labels.
+        feature_layer : str
+            Name (as in ``model.named_modules()``) of the module whose output is the penultimate
+            representation. A forward hook records it.
+        head : str, optional
+            Name of the final ``nn.Linear``; its weight rows are the class templates. Defaults to
+            the last ``nn.Linear`` in the model.
+        class_names : sequence of str, optional
+        name : str
+        """
+        import torch
+
+        modules = dict(model.named_modules())
+        if feature_layer not in modules:
+            raise ValueError(f"`feature_layer` must name a module of the model, one of "
+                             f"{[k for k in modules if k]}; got {feature_layer!r}.")
+        linears = [k for k, m in modules.items() if isinstance(m, torch.nn.Linear)]
+        head = head if head is not None else (linears[-1] if linears else None)
+        if head is not None and not isinstance(modules.get(head), torch.nn.Linear):
+            raise ValueError(f"`head` must name an nn.Linear of the model, one of {linears}; "
+                             f"got {head!r}.")
+        captured: list[torch.Tensor] = []
+        hook = modules[feature_layer].register_forward_hook(
+            lambda _m, _i, out: captured.append(out.detach().flatten(1).cpu())
+        )
+        logits, labels = [], []
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.inference_mode():
+                for batch in loader:
+                    x, y = batch[0], batch[1]
+                    logits.append(model(x).detach().cpu())
+                    labels.append(torch.as_tensor(y).cpu())
+        finally:
+            hook.remove()
+            model.train(was_training)
+        if not logits:
+            raise ValueError("`loader` must yield at least one batch; got none.")
+        weights = bias = None
+        if head is not None:
+            weights = modules[head].weight.detach().cpu().numpy()
+            if modules[head].bias is not None:
+                bias = modules[head].bias.detach().cpu().numpy()
+        return cls.from_arrays(
+            y_true=torch.cat(labels).numpy(), logits=torch.cat(logits).numpy(),
+            features=torch.cat(captured).numpy(), weights=weights, bias=bias,
+            class_names=class_names, name=name,
+        )
+
+    @classmethod
+    def from_zoo(cls, name: str, split: Split = "test", *, with_images: bool = True) -> Predictions:
+        """Predictions of zoo checkpoint ``name`` on ``split`` ("train", "val" or "test").
+
+        Activations are cached on disk, keyed by the checkpoint's sha256 and the split, so a
+        second call reloads them without running the model. On the "train" split, ``y_given``
+        holds the labels the checkpoint was trained with (noisy for the noisy-label runs).
+        """
+        from labviz import zoo
+
+        v.check_option(split, "split", ("train", "val", "test"))
+        entry = zoo.entry(name)
+        arrays = cached_arrays(
+            "activations", f"{entry['sha256'][:32]}-{split}",
+            lambda: zoo.compute_activations(name, split),
+            required=("logits", "y_true", "y_given", "ids", "features", "weights"),
+        )
+        images = zoo.images_for(entry, split, arrays["ids"]) if with_images else None
+        return cls.from_arrays(
+            y_true=arrays["y_true"], logits=arrays["logits"], features=arrays["features"],
+            y_given=arrays["y_given"], ids=arrays["ids"], weights=arrays["weights"],
+            bias=arrays.get("bias"), images=images,
+            class_names=zoo.class_names(entry["dataset"]), name=f"{name} [{split}]",
+        )
+
+
+def _check_class_names(class_names: Sequence[str] | None, n_classes: int) -> tuple[str, ...]:
+    if class_names is None:
+        return tuple(str(k) for k in range(n_classes))
+    if isinstance(class_names, str):
+        raise TypeError(f"`class_names` must be a sequence of strings; got the string {class_names!r}.")
+    names = tuple(str(c) for c in class_names)
+    if len(names) != n_classes:
+        raise ValueError(f"`class_names` must have {n_classes} entries (one per class); "
+                         f"got {len(names)}.")
+    return names

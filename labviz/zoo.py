@@ -1,0 +1,451 @@
+"""The zoo: real checkpoints that labviz trains on real data, ships in ``data/checkpoints``, and
+rebuilds with one command (``labviz zoo build`` or ``make zoo``).
+
+Each checkpoint is a **safetensors** file (weights, plus the training-set indices and the labels it
+was trained with) listed in ``manifest.json`` with its recipe, sha256 and test metrics. Loading
+verifies the sha256 and the tensor names and shapes; nothing is ever unpickled.
+
+Splits. Fashion-MNIST models train on a fixed 10,000-image subset of the official training set and
+hold out 5,000 more as the validation split (temperature scaling fits there); "test" is the official
+10,000-image test set. The small subset and 40 epochs without regularisation make the CE baseline
+over-confident, which the calibration story needs. Digits models use a fixed 720-image test+val
+hold-out of scikit-learn's 1,797 digits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+DATA_SEED = 12345  # fixes the train/val/test index split of every dataset
+MANIFEST = "manifest.json"
+REQUIRED_FIELDS = (
+    "name", "file", "sha256", "dataset", "arch", "loss", "alpha", "noise_rate", "seed", "epoch",
+    "teacher", "train_seconds", "test_accuracy", "test_ece",
+)
+
+
+# ----- recipes -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Recipe:
+    """Everything that determines one zoo run. Snapshot entries are derived from it."""
+
+    name: str
+    dataset: str  # "fashion-mnist" or "digits"
+    loss: str = "ce"
+    alpha: float = 0.0
+    seed: int = 0
+    epochs: int = 40
+    arch: str = "cnn"
+    noise_rate: float = 0.0
+    teacher: str | None = None
+    temperature: float = 4.0
+    kd_weight: float = 0.9
+    snapshots: tuple[int, ...] = ()
+    family: str = ""
+
+    def key(self) -> str:
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _family_runs(prefix: str, dataset: str, seeds: Iterable[int], epochs: int) -> list[Recipe]:
+    runs: list[Recipe] = []
+    for s in seeds:
+        runs += [
+            Recipe(f"{prefix}-ce-s{s}", dataset, "ce", 0.0, s, epochs, family="ce"),
+            Recipe(f"{prefix}-ls0.1-s{s}", dataset, "ls", 0.1, s, epochs, family="ls0.1"),
+            Recipe(f"{prefix}-maxsup0.1-s{s}", dataset, "maxsup", 0.1, s, epochs, family="maxsup0.1"),
+            Recipe(f"{prefix}-ls-0.1-s{s}", dataset, "ls", -0.1, s, epochs, family="ls-0.1"),
+        ]
+    return runs
+
+
+def _kd_runs(prefix: str, dataset: str, seeds: Iterable[int], epochs: int) -> list[Recipe]:
+    runs: list[Recipe] = []
+    for s in seeds:
+        runs += [
+            Recipe(f"{prefix}-student-s{s}", dataset, "ce", 0.0, s, epochs, arch="cnn-small",
+                   family="student"),
+            Recipe(f"{prefix}-kd-ce-s{s}", dataset, "kd", 0.0, s, epochs, arch="cnn-small",
+                   teacher=f"{prefix}-ce-s{s}", family="kd-ce"),
+            Recipe(f"{prefix}-kd-ls-s{s}", dataset, "kd", 0.0, s, epochs, arch="cnn-small",
+                   teacher=f"{prefix}-ls0.1-s{s}", family="kd-ls"),
+        ]
+    return runs
+
+
+def recipes() -> list[Recipe]:
+    """Every zoo run, teachers before their students."""
+    fm, dg = "fashion-mnist", "digits"
+    runs = _family_runs("fmnist", fm, (0, 1, 2), 40)
+    runs += [Recipe(f"fmnist-ls{a}-s0", fm, "ls", a, 0, 40, family="ls-sweep") for a in (0.05, 0.2, 0.3)]
+    runs += [Recipe("fmnist-ce-noise0.4-s0", fm, "ce", 0.0, 0, 60, noise_rate=0.4,
+                    snapshots=(1, 2, 5, 10, 20, 40), family="noisy")]
+    runs += _kd_runs("fmnist", fm, (0, 1, 2), 40)
+    runs += _family_runs("digits", dg, (0,), 30)
+    runs += [Recipe("digits-ce-noise0.4-s0", dg, "ce", 0.0, 0, 60, noise_rate=0.4,
+                    snapshots=(1, 2, 5, 10, 20), family="noisy")]
+    runs += _kd_runs("digits", dg, (0,), 30)
+    return runs
+
+
+# ----- data splits -------------------------------------------------------------------------------
+@lru_cache(maxsize=4)
+def _source(dataset: str, part: str):
+    from labviz import datasets
+
+    if dataset == "fashion-mnist":
+        return datasets.fashion_mnist(part)
+    if dataset == "digits":
+        return datasets.digits()
+    raise ValueError(f"`dataset` must be 'fashion-mnist' or 'digits'; got {dataset!r}.")
+
+
+@lru_cache(maxsize=8)
+def split_indices(dataset: str) -> dict[str, NDArray[np.int64]]:
+    """The fixed indices of the train, val and test splits into their source arrays."""
+    rng = np.random.default_rng(DATA_SEED)
+    if dataset == "fashion-mnist":
+        perm = rng.permutation(60_000)
+        return {"train": perm[:10_000], "val": perm[10_000:15_000], "test": np.arange(10_000)}
+    perm = rng.permutation(len(_source(dataset, "all")))
+    return {"test": perm[:450], "val": perm[450:720], "train": perm[720:]}
+
+
+def split_data(dataset: str, split: str) -> tuple[NDArray[np.uint8], NDArray[np.int64], NDArray[np.int64]]:
+    """Images, clean labels and ids (indices into the source) of one split."""
+    part = "test" if (dataset == "fashion-mnist" and split == "test") else "train"
+    src = _source(dataset, part if dataset == "fashion-mnist" else "all")
+    ids = split_indices(dataset)[split]
+    return src.images[ids], src.labels[ids], ids
+
+
+def class_names(dataset: str) -> tuple[str, ...]:
+    from labviz.datasets import DIGITS_CLASSES, FASHION_MNIST_CLASSES
+
+    return FASHION_MNIST_CLASSES if dataset == "fashion-mnist" else DIGITS_CLASSES
+
+
+def images_for(entry: dict, split: str, ids: NDArray[np.int64]) -> NDArray[np.uint8] | None:
+    """The input images of ``ids`` in ``split``, or None if the dataset is not on this machine."""
+    dataset = entry["dataset"]
+    part = "test" if (dataset == "fashion-mnist" and split == "test") else "train"
+    try:
+        src = _source(dataset, part if dataset == "fashion-mnist" else "all")
+    except FileNotFoundError:
+        return None
+    return src.images[ids]
+
+
+# ----- files -------------------------------------------------------------------------------------
+def zoo_dir() -> Path:
+    """``$LABVIZ_ZOO_DIR``, else the repository's ``data/checkpoints``."""
+    env = os.environ.get("LABVIZ_ZOO_DIR")
+    return Path(env) if env else Path(__file__).resolve().parents[1] / "data" / "checkpoints"
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_manifest(folder: Path | None = None) -> list[dict]:
+    """The manifest's entries (a list of dicts), validated for the required fields."""
+    path = (folder or zoo_dir()) / MANIFEST
+    if not path.exists():
+        raise FileNotFoundError(f"No zoo manifest at {path}; build the zoo with `labviz zoo build`.")
+    try:
+        entries = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not valid JSON ({exc}).") from None
+    if not isinstance(entries, list):
+        raise ValueError(f"{path} must hold a JSON list of entries; got {type(entries).__name__}.")
+    for e in entries:
+        missing = [f for f in REQUIRED_FIELDS if f not in e]
+        if missing:
+            raise ValueError(f"Manifest entry {e.get('name', '?')!r} lacks fields {missing}.")
+    return entries
+
+
+def _write_manifest(entries: list[dict], folder: Path) -> None:
+    text = json.dumps(sorted(entries, key=lambda e: e["name"]), indent=1) + "\n"
+    _atomic_write_bytes(folder / MANIFEST, text.encode())
+
+
+def names(*, dataset: str | None = None) -> list[str]:
+    """Names of the zoo's entries, optionally of one dataset."""
+    return [e["name"] for e in read_manifest() if dataset is None or e["dataset"] == dataset]
+
+
+def entry(name: str) -> dict:
+    """The manifest entry of checkpoint ``name``."""
+    entries = {e["name"]: e for e in read_manifest()}
+    if name not in entries:
+        close = [n for n in entries if name.split("-")[0] in n][:8]
+        raise ValueError(f"`name` must be a zoo checkpoint; got {name!r}. Some names: {close or list(entries)[:8]}.")
+    return entries[name]
+
+
+def _state_from_file(path: Path) -> tuple[dict, dict[str, str]]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            meta = fh.metadata() or {}
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise ValueError(f"{path} is not a readable safetensors checkpoint ({exc}).") from None
+    if meta.get("format") != "labviz-checkpoint":
+        raise ValueError(f"{path} is a safetensors file but not a labviz checkpoint "
+                         f"(metadata format={meta.get('format')!r}).")
+    return tensors, meta
+
+
+def load_checkpoint(path: str | os.PathLike, *, sha256: str | None = None):
+    """Load a labviz checkpoint file: ``(model, metadata, tensors)``.
+
+    Verifies ``sha256`` when given, then the architecture's tensor names and shapes. A truncated,
+    corrupted or foreign file raises ``ValueError`` naming the problem; nothing is unpickled.
+    """
+    import torch
+
+    from labviz.models import ARCHS, SmallCNN
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Checkpoint file {path} does not exist.")
+    if sha256 is not None:
+        seen = sha256_file(path)
+        if seen != sha256:
+            raise ValueError(f"{path} failed its sha256 check: expected {sha256}, got {seen}. "
+                             "The file is corrupt or was replaced; rebuild it with `labviz zoo build`.")
+    tensors, meta = _state_from_file(path)
+    try:
+        config = json.loads(meta["model"])
+        arch = config["arch"]
+        if arch not in ARCHS:
+            raise KeyError(arch)
+        model = SmallCNN(**config)
+    except (KeyError, TypeError, ValueError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path} has an unknown model description {meta.get('model')!r} ({exc}).") from None
+    weights = {k: t for k, t in tensors.items() if not k.startswith("labels.")}
+    expected = {k: tuple(t.shape) for k, t in model.state_dict().items()}
+    seen = {k: tuple(t.shape) for k, t in weights.items()}
+    if seen != expected:
+        diff = sorted(set(expected.items()) ^ set(seen.items()))[:4]
+        raise ValueError(f"{path} does not match architecture {arch!r}: tensors differ at {diff}.")
+    with torch.no_grad():
+        model.load_state_dict(weights)
+    model.eval()
+    return model, meta, tensors
+
+
+def load(name: str):
+    """Zoo checkpoint ``name`` as ``(model, entry)``: an eval-mode ``SmallCNN`` and its manifest entry.
+
+    The file's sha256 is verified against the manifest first.
+    """
+    e = entry(name)
+    model, _, _ = load_checkpoint(zoo_dir() / e["file"], sha256=e["sha256"])
+    return model, e
+
+
+def compute_activations(name: str, split: str) -> dict[str, NDArray]:
+    """Run checkpoint ``name`` on ``split``: logits, features, labels, ids, and the head's weights."""
+    import torch
+
+    from labviz.training import images_to_tensor
+
+    model, e = load(name)
+    _, _, tensors = load_checkpoint(zoo_dir() / e["file"])
+    images, y_true, ids = split_data(e["dataset"], split)
+    y_given = y_true
+    if split == "train":
+        given = tensors["labels.train_given"].numpy()
+        if not np.array_equal(tensors["labels.train_index"].numpy(), ids):
+            raise ValueError(f"{name} was trained on other indices than the current train split.")
+        y_given = given
+    feats, logits = [], []
+    with torch.inference_mode():
+        for xb in images_to_tensor(images).split(2048):
+            h = model.embed(xb)
+            feats.append(h)
+            logits.append(model.head(h))
+    return {
+        "logits": torch.cat(logits).numpy(), "features": torch.cat(feats).numpy(),
+        "y_true": y_true, "y_given": y_given, "ids": ids,
+        "weights": model.head.weight.detach().numpy(), "bias": model.head.bias.detach().numpy(),
+    }
+
+
+# ----- building ----------------------------------------------------------------------------------
+def _test_metrics(model, dataset: str) -> dict[str, float]:
+    from labviz.calibration import expected_calibration_error
+    from labviz.predictions import softmax
+    from labviz.training import predict_logits
+
+    out = {}
+    for split in ("val", "test"):
+        images, y, _ = split_data(dataset, split)
+        probs = softmax(predict_logits(model, images).astype(np.float64))
+        out[f"{split}_accuracy"] = round(float((probs.argmax(1) == y).mean()), 6)
+        out[f"{split}_ece"] = round(expected_calibration_error(y, probs, n_bins=15), 6)
+    return out
+
+
+def _save(path: Path, state: dict, train_index, train_given, config: dict, recipe: Recipe) -> str:
+    import torch
+    from safetensors.torch import save
+
+    tensors = {k: t.contiguous() for k, t in state.items()}
+    tensors["labels.train_index"] = torch.from_numpy(np.asarray(train_index, dtype=np.int64))
+    tensors["labels.train_given"] = torch.from_numpy(np.asarray(train_given, dtype=np.int64))
+    meta = {"format": "labviz-checkpoint", "model": json.dumps(config), "recipe": json.dumps(asdict(recipe))}
+    data = save(tensors, metadata=meta)
+    _atomic_write_bytes(path, data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def train_recipe(recipe: Recipe, *, progress: bool = True, teacher_model=None):
+    """Train one recipe from scratch: ``(TrainResult, train_index, given_labels)``. Deterministic."""
+    import torch
+
+    from labviz.models import SmallCNN
+    from labviz.training import TrainConfig, symmetric_noise, train
+
+    images, y_clean, ids = split_data(recipe.dataset, "train")
+    given = y_clean
+    if recipe.noise_rate:
+        given = symmetric_noise(y_clean, recipe.noise_rate, n_classes=10, seed=recipe.seed).labels
+    config = TrainConfig(loss=recipe.loss, alpha=recipe.alpha, epochs=recipe.epochs, seed=recipe.seed,
+                         temperature=recipe.temperature, kd_weight=recipe.kd_weight,
+                         snapshots=recipe.snapshots)
+    torch.manual_seed(recipe.seed)
+    model = SmallCNN(n_classes=10, image_size=images.shape[1], arch=recipe.arch)
+    result = train(model, images, given, config, teacher=teacher_model, progress=progress,
+                   description=recipe.name)
+    return result, ids, given
+
+
+def _entry(recipe: Recipe, name: str, epoch: int, sha: str, seconds: float | None, metrics: dict,
+           size: int) -> dict:
+    return {
+        "name": name, "file": f"{name}.safetensors", "sha256": sha, "bytes": size,
+        "dataset": recipe.dataset, "arch": recipe.arch, "loss": recipe.loss, "alpha": recipe.alpha,
+        "noise_rate": recipe.noise_rate, "seed": recipe.seed, "epoch": epoch,
+        "epochs_total": recipe.epochs, "teacher": recipe.teacher,
+        "temperature": recipe.temperature if recipe.loss == "kd" else None,
+        "kd_weight": recipe.kd_weight if recipe.loss == "kd" else None,
+        "family": recipe.family, "run": recipe.name, "recipe_key": recipe.key(),
+        "train_seconds": None if seconds is None else round(seconds, 2), **metrics,
+    }
+
+
+def build(
+    only: Iterable[str] | None = None,
+    *,
+    dataset: str | None = None,
+    folder: Path | None = None,
+    force: bool = False,
+    progress: bool = True,
+) -> list[dict]:
+    """Train every missing or outdated zoo entry and update the manifest; return the manifest.
+
+    Idempotent: an entry whose recipe is unchanged and whose file matches its sha256 is kept.
+    The manifest is rewritten after every run, so an interrupted build keeps what it finished.
+
+    Parameters
+    ----------
+    only : iterable of str, optional
+        Run names to build (their teachers are built too if missing).
+    dataset : {"fashion-mnist", "digits"}, optional
+        Build only this dataset's entries.
+    folder : Path, optional
+        Where to write; defaults to :func:`zoo_dir`.
+    force : bool
+        Retrain even entries that are up to date.
+    """
+    from tqdm.auto import tqdm
+
+    from labviz.models import SmallCNN
+
+    folder = folder or zoo_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        entries = {e["name"]: e for e in read_manifest(folder)}
+    except FileNotFoundError:
+        entries = {}
+    all_runs = {r.name: r for r in recipes()}
+    wanted = [r for r in all_runs.values() if dataset is None or r.dataset == dataset]
+    if only is not None:
+        only = set(only)
+        unknown = only - set(all_runs)
+        if unknown:
+            raise ValueError(f"`only` must name zoo runs; got unknown {sorted(unknown)}.")
+        with_teachers = only | {all_runs[n].teacher for n in only if all_runs[n].teacher}
+        wanted = [r for r in wanted if r.name in with_teachers]
+
+    def up_to_date(r: Recipe) -> bool:
+        e = entries.get(r.name)
+        return (not force and e is not None and e.get("recipe_key") == r.key()
+                and (folder / e["file"]).is_file() and sha256_file(folder / e["file"]) == e["sha256"])
+
+    todo = [r for r in wanted if not up_to_date(r)]
+    for recipe in tqdm(todo, desc="zoo", unit="run", disable=not progress):
+        teacher = None
+        if recipe.teacher:
+            t = entries[recipe.teacher]
+            teacher, _, _ = load_checkpoint(folder / t["file"], sha256=t["sha256"])
+        result, index, given = train_recipe(recipe, progress=progress, teacher_model=teacher)
+        image_size = result.model.config["image_size"]
+        config = {"n_classes": 10, "image_size": image_size, "arch": recipe.arch}
+        for stale in [n for n, e in entries.items() if e.get("run") == recipe.name]:
+            entries.pop(stale)
+        for epoch, state in sorted(result.snapshots.items()):
+            if epoch == recipe.epochs:
+                continue
+            snap = SmallCNN(**config)
+            snap.load_state_dict(state)
+            name = f"{recipe.name}-e{epoch:02d}"
+            sha = _save(folder / f"{name}.safetensors", state, index, given, config, recipe)
+            # A snapshot's training time is part of its run's, so it records none of its own.
+            entries[name] = _entry(recipe, name, epoch, sha, None, _test_metrics(snap, recipe.dataset),
+                                   (folder / f"{name}.safetensors").stat().st_size)
+        sha = _save(folder / f"{recipe.name}.safetensors", result.model.state_dict(), index, given,
+                    config, recipe)
+        entries[recipe.name] = _entry(recipe, recipe.name, recipe.epochs, sha, result.seconds,
+                                      _test_metrics(result.model, recipe.dataset),
+                                      (folder / f"{recipe.name}.safetensors").stat().st_size)
+        _write_manifest(list(entries.values()), folder)
+    return read_manifest(folder) if entries else []
+
+
+def verify(folder: Path | None = None) -> list[str]:
+    """Names of manifest entries whose file is missing or fails its sha256 check."""
+    folder = folder or zoo_dir()
+    return [e["name"] for e in read_manifest(folder)
+            if not (folder / e["file"]).is_file() or sha256_file(folder / e["file"]) != e["sha256"]]

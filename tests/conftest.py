@@ -1,0 +1,16 @@
+"""Shared fixtures. Every test gets its own cache folder, so tests never see each other's entries."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("LABVIZ_CACHE_DIR", str(tmp_path_factory.mktemp("labviz-cache")))
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)

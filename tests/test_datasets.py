@@ -1,0 +1,76 @@
+import gzip
+import struct
+
+import numpy as np
+import pytest
+
+from labviz import datasets
+
+
+def _write_idx(path, array):
+    header = struct.pack(">BBBB", 0, 0, 8, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    with gzip.open(path, "wb") as fh:
+        fh.write(header + array.astype(np.uint8).tobytes())
+
+
+@pytest.fixture
+def tiny_fashion(tmp_path, rng):
+    for prefix, n in (("train", 6), ("t10k", 4)):
+        _write_idx(tmp_path / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28)))
+        _write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte.gz", np.arange(n) % 10)
+    return tmp_path
+
+
+def test_digits_is_the_bundled_set():
+    d = datasets.digits()
+    assert d.images.shape == (1797, 8, 8)
+    assert d.images.dtype == np.uint8 and d.images.max() == 255
+    assert np.bincount(d.labels).tolist()[:3] == [178, 182, 177]
+    assert d.class_names == tuple("0123456789")
+
+
+def test_fashion_mnist_reads_idx_from_env_folder(tiny_fashion, monkeypatch):
+    monkeypatch.setenv("LABVIZ_FASHION_MNIST_DIR", str(tiny_fashion))
+    train, test = datasets.fashion_mnist("train"), datasets.fashion_mnist("test")
+    assert train.images.shape == (6, 28, 28) and test.images.shape == (4, 28, 28)
+    assert test.labels.tolist() == [0, 1, 2, 3]
+    assert train.class_names[6] == "Shirt"
+
+
+def test_fashion_mnist_missing_says_how_to_get_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("LABVIZ_FASHION_MNIST_DIR", str(tmp_path))
+    monkeypatch.setattr(datasets, "DEBIAN_FASHION_MNIST_DIR", tmp_path / "absent")
+    with pytest.raises(FileNotFoundError, match="apt-get install dataset-fashion-mnist"):
+        datasets.fashion_mnist("train")
+
+
+def test_fashion_mnist_rejects_bad_split():
+    with pytest.raises(ValueError, match="`split` must be one of"):
+        datasets.fashion_mnist("validation")
+
+
+def test_truncated_idx_file_is_reported(tiny_fashion, monkeypatch):
+    path = tiny_fashion / "t10k-images-idx3-ubyte.gz"
+    with gzip.open(path, "rb") as fh:
+        raw = fh.read()
+    with gzip.open(path, "wb") as fh:
+        fh.write(raw[:-100])
+    monkeypatch.setenv("LABVIZ_FASHION_MNIST_DIR", str(tiny_fashion))
+    with pytest.raises(ValueError, match="truncated"):
+        datasets.fashion_mnist("test")
+
+
+def test_foreign_file_is_not_idx(tiny_fashion, monkeypatch):
+    with gzip.open(tiny_fashion / "t10k-labels-idx1-ubyte.gz", "wb") as fh:
+        fh.write(b"PK\x03\x04 not an idx file")
+    monkeypatch.setenv("LABVIZ_FASHION_MNIST_DIR", str(tiny_fashion))
+    with pytest.raises(ValueError, match="bad magic number"):
+        datasets.fashion_mnist("test")
+
+
+@pytest.mark.skipif(datasets.fashion_mnist_dir() is None, reason="Fashion-MNIST is not installed")
+def test_real_fashion_mnist_has_the_published_sizes():
+    train, test = datasets.fashion_mnist("train"), datasets.fashion_mnist("test")
+    assert train.images.shape == (60_000, 28, 28) and test.images.shape == (10_000, 28, 28)
+    # Fashion-MNIST is balanced: 6,000 and 1,000 images per class.
+    assert set(np.bincount(train.labels)) == {6000} and set(np.bincount(test.labels)) == {1000}

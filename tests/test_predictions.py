@@ -1,0 +1,143 @@
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from labviz import Predictions, zoo
+from labviz.models import SmallCNN
+from labviz.predictions import softmax
+
+
+@pytest.fixture
+def arrays(rng):
+    n, c, d = 20, 3, 5
+    return dict(y_true=rng.integers(0, c, n), logits=rng.normal(size=(n, c)),
+                features=rng.normal(size=(n, d)), weights=rng.normal(size=(c, d)))
+
+
+def test_from_arrays_derives_everything(arrays):
+    p = Predictions.from_arrays(**arrays, class_names=["a", "b", "c"])
+    np.testing.assert_allclose(p.probs.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(p.y_pred, arrays["logits"].argmax(axis=1))
+    assert p.ids.tolist() == list(range(20)) and not p.flipped.any()
+    assert p.class_names == ("a", "b", "c") and p.features.dtype == np.float32
+
+
+def test_probs_only_keeps_the_probabilities():
+    probs = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]])
+    p = Predictions.from_arrays(y_true=[0, 2], probs=probs)
+    np.testing.assert_allclose(p.probs, probs, rtol=1e-6)
+
+
+def test_subset_by_mask_and_index(arrays):
+    p = Predictions.from_arrays(**arrays)
+    mask = np.arange(20) % 2 == 0
+    assert p.subset(mask).ids.tolist() == list(range(0, 20, 2))
+    assert p.subset([3, 1]).ids.tolist() == [3, 1]
+    assert p.subset(mask).weights is p.weights
+
+
+def test_npz_round_trip(arrays, tmp_path):
+    p = Predictions.from_arrays(**arrays, y_given=np.zeros(20, int), name="mine")
+    path = p.to_npz(tmp_path / "p.npz")
+    q = Predictions.from_npz(path)
+    np.testing.assert_array_equal(q.logits, p.logits)
+    np.testing.assert_array_equal(q.flipped, p.flipped)
+    assert q.name == "mine"
+    with pytest.raises(FileExistsError, match="pass overwrite=True"):
+        p.to_npz(path)
+
+
+def test_npz_with_unknown_arrays(tmp_path):
+    np.savez(tmp_path / "x.npz", y_true=[0, 1], logits=[[1.0, 0.0], [0.0, 1.0]], secret=[1])
+    with pytest.raises(ValueError, match=r"labviz does not know: \['secret'\]"):
+        Predictions.from_npz(tmp_path / "x.npz")
+
+
+def test_npz_with_pickled_objects_is_refused(tmp_path):
+    np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object))
+    import zipfile
+    with zipfile.ZipFile(tmp_path / "bad.npz", "w") as z:
+        z.write(tmp_path / "obj.npy", "y_true.npy")
+    with pytest.raises(ValueError, match="not a readable labviz array file"):
+        Predictions.from_npz(tmp_path / "bad.npz")
+
+
+def test_from_model_matches_a_bare_forward(rng):
+    torch.manual_seed(0)
+    model = SmallCNN(image_size=8)
+    x = torch.rand(10, 1, 8, 8)
+    y = torch.tensor(rng.integers(0, 10, 10))
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=4)
+    p = Predictions.from_model(model, loader, feature_layer="body")
+    with torch.no_grad():
+        np.testing.assert_allclose(p.logits, model(x).numpy(), atol=1e-6)
+        np.testing.assert_allclose(p.features, model.embed(x).numpy(), atol=1e-6)
+    np.testing.assert_array_equal(p.weights, model.head.weight.detach().numpy())
+    assert model.training  # the model's mode is restored
+
+
+def test_from_model_unknown_layer():
+    model = SmallCNN(image_size=8)
+    with pytest.raises(ValueError, match="`feature_layer` must name a module"):
+        Predictions.from_model(model, [], feature_layer="fc7")
+    with pytest.raises(ValueError, match="`head` must name an nn.Linear"):
+        Predictions.from_model(model, [], feature_layer="body", head="body")
+
+
+def test_from_zoo_is_cached_by_sha_and_split():
+    cold = time.perf_counter()
+    p = Predictions.from_zoo("digits-ce-noise0.4-s0", "train")
+    cold = time.perf_counter() - cold
+    q = Predictions.from_zoo("digits-ce-noise0.4-s0", "train")
+    np.testing.assert_array_equal(p.logits, q.logits)
+    assert p.flipped.mean() == pytest.approx(0.4, abs=0.01)
+    assert p.images.shape[1:] == (8, 8)
+    assert p.weights.shape == (10, 64)
+    # The logits are the head applied to the features.
+    np.testing.assert_allclose(p.features @ p.weights.T + p.bias, p.logits, atol=1e-4)
+    test = Predictions.from_zoo("digits-ce-noise0.4-s0", "test")
+    assert not test.flipped.any()
+    assert test.accuracy == pytest.approx(zoo.entry("digits-ce-noise0.4-s0")["test_accuracy"], abs=1e-6)
+
+
+def test_damaged_cache_entry_is_rebuilt():
+    from labviz.cache import cache_dir
+
+    p = Predictions.from_zoo("digits-ce-s0", "val")
+    (entry,) = (cache_dir() / "activations").glob("*.npz")
+    entry.write_bytes(entry.read_bytes()[:100])
+    with pytest.warns(UserWarning, match="Rebuilding a damaged cache entry"):
+        q = Predictions.from_zoo("digits-ce-s0", "val")
+    np.testing.assert_array_equal(p.logits, q.logits)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(y_true=[0, 1]), TypeError, "Give exactly one of `logits` or `probs`; got neither"),
+        (dict(y_true=[0, 1], logits=[[0, 1.0], [1, 0]], probs=[[0, 1.0], [1, 0]]), TypeError, "got both"),
+        (dict(y_true=[0, 1], logits=[0.0, 1.0]), ValueError, r"`logits` must have shape \(n_samples, n_classes\); got \(2,\)"),
+        (dict(y_true=[0, 1], logits=[[np.nan, 1.0], [1, 0]]), ValueError, "`logits` must be finite; got 1 NaN or inf"),
+        (dict(y_true=[0, 1], probs=[[0.5, 0.6], [1, 0]]), ValueError, "`probs` rows must sum to 1; got row 0 summing to 1.1"),
+        (dict(y_true=[0, 1], probs=[[2.0, -1.0], [1, 0]]), ValueError, r"`probs` must hold probabilities in \[0, 1\]"),
+        (dict(y_true=[0, 3], logits=[[0, 1.0], [1, 0]]), ValueError, r"`y_true` must hold labels in \[0, 1\]; got values in \[0, 3\]"),
+        (dict(y_true=[0.5, 1], logits=[[0, 1.0], [1, 0]]), TypeError, "`y_true` must hold integer class labels"),
+        (dict(y_true=["a", "b"], logits=[[0, 1.0], [1, 0]]), TypeError, "`y_true` must hold integer class labels"),
+        (dict(y_true=[0, 1, 1], logits=[[0, 1.0], [1, 0]]), ValueError, "`y_true` has 3, `logits` has 2"),
+        (dict(y_true=[], logits=np.zeros((0, 2))), ValueError, "`logits` must not be empty"),
+        (dict(y_true=[0], logits=[[1.0]]), ValueError, "`logits` must have at least 2 classes"),
+        (dict(y_true=[0, 1], logits=[[0, 1.0], [1, 0]], class_names=["a"]), ValueError, "`class_names` must have 2 entries"),
+        (dict(y_true=[0, 1], logits=[[0, 1.0], [1, 0]], features=[[1.0], [2.0]], weights=[[1.0, 2.0]]), ValueError, r"`weights` must have shape \(2, 1\)"),
+        (dict(y_true=[0, 1], logits=[[0, 1.0], [1, 0]], ids=[4, 4]), ValueError, "`ids` must be unique"),
+    ],
+)
+def test_bad_input_messages(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        Predictions.from_arrays(**kwargs)
+
+
+def test_softmax_is_stable():
+    p = softmax(np.array([[1000.0, 0.0], [-1000.0, 0.0]]))
+    np.testing.assert_allclose(p, [[1, 0], [0, 1]])
