@@ -1,9 +1,10 @@
-"""The ``labviz`` command: ``zoo build|list|verify``, ``cache info|clear``, ``lab``."""
+"""The ``labviz`` command: ``zoo build|list|verify``, ``cache info|clear``, ``lab``, ``figures``."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -12,7 +13,7 @@ def _zoo(args: argparse.Namespace) -> int:
     from labviz import zoo
 
     if args.action == "build":
-        entries = zoo.build(args.only or None, dataset=args.dataset, force=args.force)
+        entries = zoo.build(args.only or None, dataset=args.dataset, force=args.force, jobs=args.jobs)
         runs = [e for e in entries if e["train_seconds"] is not None]
         total = sum(e["train_seconds"] for e in runs)
         size = sum(e["bytes"] for e in entries)
@@ -45,6 +46,16 @@ def _lab(args: argparse.Namespace) -> int:
     return launch_lab(Path(args.notebooks).resolve(), port=args.port)
 
 
+def _figures(args: argparse.Namespace) -> int:
+    from labviz.report import INDEX_FILE, build_figures
+
+    for r in build_figures(args.out, dataset=args.dataset, fmt=args.format):
+        detail = r.note if r.status == "skipped" else f"{r.seconds:.1f} s" if r.status == "written" else ""
+        print(f"{r.status:<9} {r.file or r.stem:<24} {detail}")
+    print(f"Contact sheet: {Path(args.out) / INDEX_FILE}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="labviz", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -54,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     z.add_argument("--dataset", choices=["fashion-mnist", "digits"])
     z.add_argument("--only", nargs="*", help="run names to (re)build")
     z.add_argument("--force", action="store_true", help="retrain even up-to-date entries")
+    z.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="runs trained in parallel")
     z.set_defaults(func=_zoo)
 
     c = sub.add_parser("cache", help="inspect or clear the activation/projection cache")
@@ -64,6 +76,12 @@ def main(argv: list[str] | None = None) -> int:
     lab.add_argument("--notebooks", default="notebooks")
     lab.add_argument("--port", type=int, default=8888)
     lab.set_defaults(func=_lab)
+
+    f = sub.add_parser("figures", help="write the notebooks' headline figures as static files")
+    f.add_argument("--out", required=True, help="output folder; index.md and figures.json go there too")
+    f.add_argument("--dataset", choices=["fashion-mnist", "digits"], default="fashion-mnist")
+    f.add_argument("--format", choices=["png", "svg", "pdf"], default="png")
+    f.set_defaults(func=_figures)
 
     args = parser.parse_args(argv)
     return args.func(args)

@@ -8,6 +8,7 @@ held-out model).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +16,7 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from labviz import _validation as v
+from labviz.predictions import Predictions
 
 __all__ = [
     "BetaMixture",
@@ -22,6 +24,7 @@ __all__ = [
     "find_label_errors",
     "fit_beta_mixture",
     "label_error_pairs",
+    "memorization_table",
     "non_uniformity",
     "per_sample_loss",
 ]
@@ -386,3 +389,58 @@ def accuracy_by_decile(score: ArrayLike, correct: ArrayLike, *, n_bins: int = 10
                                    n=("correct", "size")).reset_index()
     out["n"] = out["n"].astype(np.int64)
     return out
+
+
+# ----- early learning, then memorisation -----------------------------------------------------------
+def memorization_table(snapshots: Mapping[int, Predictions]) -> pd.DataFrame:
+    """What a noisy-label run predicts for its flipped training samples, epoch by epoch.
+
+    Early learning (Liu et al. 2020) shows as flipped samples predicted as their *true* label in
+    early epochs; memorisation as the same samples predicted as their *given* (wrong) label later.
+
+    Parameters
+    ----------
+    snapshots : mapping of int to Predictions
+        Epoch -> predictions on the *training* split (so ``y_given`` holds the noisy labels), all on
+        the same samples.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per epoch, in order: ``epoch``, ``n_flipped``, ``flipped_as_true``,
+        ``flipped_as_given``, ``flipped_as_other`` (shares of the flipped samples, summing to 1) and
+        ``clean_accuracy`` (accuracy on the samples whose label was not flipped).
+
+    Examples
+    --------
+    >>> p = Predictions.from_arrays(y_true=[0, 1, 1], y_given=[1, 1, 1],
+    ...                             logits=[[2.0, 0.0], [0.0, 2.0], [0.0, 2.0]])
+    >>> memorization_table({1: p})[["epoch", "flipped_as_true", "clean_accuracy"]].to_dict("records")
+    [{'epoch': 1, 'flipped_as_true': 1.0, 'clean_accuracy': 1.0}]
+    """
+    if not isinstance(snapshots, Mapping) or not snapshots:
+        raise TypeError("`snapshots` must be a non-empty mapping of epoch to Predictions; "
+                        f"got {type(snapshots).__name__}.")
+    rows = []
+    reference = None
+    for epoch in sorted(snapshots):
+        p = snapshots[epoch]
+        if not isinstance(p, Predictions):
+            raise TypeError(f"`snapshots[{epoch}]` must be a Predictions; got {type(p).__name__}.")
+        if reference is None:
+            reference = p.ids
+        elif not np.array_equal(reference, p.ids):
+            raise ValueError(f"`snapshots` must all hold the same samples; epoch {epoch} differs.")
+        flipped = p.flipped
+        if not flipped.any():
+            raise ValueError(f"`snapshots[{epoch}]` has no flipped labels; pass training-split "
+                             "predictions of a noisy-label run.")
+        pred = p.y_pred[flipped]
+        as_true = float(np.mean(pred == p.y_true[flipped]))
+        as_given = float(np.mean(pred == p.y_given[flipped]))
+        rows.append({
+            "epoch": int(epoch), "n_flipped": int(flipped.sum()), "flipped_as_true": as_true,
+            "flipped_as_given": as_given, "flipped_as_other": 1.0 - as_true - as_given,
+            "clean_accuracy": float(np.mean(p.correct[~flipped])),
+        })
+    return pd.DataFrame(rows)

@@ -148,6 +148,11 @@ class TrainConfig:
 
     ``alpha`` is the label-smoothing or MaxSup strength; ``temperature`` and ``kd_weight`` apply to
     ``loss="kd"``. ``snapshots`` lists the epochs (1-based) after which a copy of the weights is kept.
+
+    ``alpha_ramp = (start, full)`` trains with α = 0 up to epoch ``start``, raises α linearly to its
+    value at epoch ``full`` and keeps it there. Negative label smoothing needs this: its loss has no
+    lower bound (the gradient ``p_k + |α|/K`` of a wrong logit never vanishes), so from the first
+    epoch it drives the logits to infinity; Struppek et al. (2024) ramp α in late in training.
     """
 
     loss: Loss = "ce"
@@ -160,6 +165,7 @@ class TrainConfig:
     temperature: float = 4.0
     kd_weight: float = 0.9
     snapshots: tuple[int, ...] = ()
+    alpha_ramp: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         v.check_option(self.loss, "loss", LOSSES)
@@ -170,6 +176,20 @@ class TrainConfig:
             raise ValueError(f"`snapshots` must be epochs in [1, {self.epochs}]; got {bad}.")
         if self.loss == "kd" and self.temperature <= 0:
             raise ValueError(f"`temperature` must be > 0; got {self.temperature}.")
+        if self.alpha_ramp is not None and not 0 <= self.alpha_ramp[0] < self.alpha_ramp[1] <= self.epochs:
+            raise ValueError(f"`alpha_ramp` must be (start, full) with 0 <= start < full <= "
+                             f"{self.epochs}; got {self.alpha_ramp}.")
+
+    def alpha_at(self, epoch: int) -> float:
+        """α in effect during ``epoch`` (1-based), following ``alpha_ramp``.
+
+        >>> TrainConfig(loss="ls", alpha=-0.1, epochs=4, alpha_ramp=(1, 3)).alpha_at(2)
+        -0.05
+        """
+        if self.alpha_ramp is None:
+            return self.alpha
+        start, full = self.alpha_ramp
+        return self.alpha * min(1.0, max(0.0, (epoch - start) / (full - start)))
 
 
 @dataclass(eq=False)
@@ -189,16 +209,17 @@ def images_to_tensor(images: NDArray) -> torch.Tensor:
 
 def batch_loss(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig,
-    teacher_logits: torch.Tensor | None = None,
+    teacher_logits: torch.Tensor | None = None, *, alpha: float | None = None,
 ) -> torch.Tensor:
-    """The configured loss of ``model`` on one batch."""
+    """The configured loss of ``model`` on one batch (``alpha`` overrides ``config.alpha``)."""
     logits = model(x)
+    alpha = config.alpha if alpha is None else alpha
     if config.loss == "ce":
         return F.cross_entropy(logits, y)
     if config.loss == "ls":
-        return label_smoothing_loss(logits, y, config.alpha)
+        return label_smoothing_loss(logits, y, alpha)
     if config.loss == "maxsup":
-        return maxsup_loss(logits, y, config.alpha)
+        return maxsup_loss(logits, y, alpha)
     return distillation_loss(logits, teacher_logits, y,
                              temperature=config.temperature, weight=config.kd_weight)
 
@@ -215,11 +236,15 @@ def train(
 ) -> TrainResult:
     """Train ``model`` in place with Adam; deterministic for a given ``config.seed``.
 
+    Training runs on one CPU thread: the result is then bit-identical on any machine whatever its
+    core count (torch's multi-threaded kernels sum in a thread-dependent order), and several runs
+    can train side by side, one per core (``labviz zoo build --jobs``).
+
     Parameters
     ----------
     model : nn.Module
         Freshly built; call ``torch.manual_seed(config.seed)`` before building it (see
-        :func:`labviz.zoo.build_model`) so that initial weights are seeded too.
+        :func:`labviz.zoo.train_recipe`) so that initial weights are seeded too.
     images : ndarray of shape (n_samples, height, width), uint8
     labels : array-like of shape (n_samples,)
         The labels to train on (possibly noisy).
@@ -229,19 +254,30 @@ def train(
     progress : bool
         Show a tqdm progress bar over batches.
     """
-    from tqdm.auto import tqdm
-
     y = torch.from_numpy(v.check_labels(labels, "labels"))
     x = images_to_tensor(images)
     v.check_same_length(images=x, labels=y)
     if (config.loss == "kd") != (teacher is not None):
         raise ValueError("`teacher` must be given exactly when config.loss == 'kd'; got "
                          f"loss={config.loss!r} and teacher={'a model' if teacher else None}.")
-    teacher_logits = None
-    if teacher is not None:
-        teacher.eval()
-        with torch.inference_mode():
-            teacher_logits = torch.cat([teacher(xb) for xb in x.split(1024)])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        teacher_logits = None
+        if teacher is not None:
+            teacher.eval()
+            with torch.inference_mode():
+                teacher_logits = torch.cat([teacher(xb) for xb in x.split(1024)])
+        return _train(model, x, y, config, teacher_logits, progress, description)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig,
+    teacher_logits: torch.Tensor | None, progress: bool, description: str,
+) -> TrainResult:
+    from tqdm.auto import tqdm
 
     generator = torch.Generator().manual_seed(config.seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -253,11 +289,12 @@ def train(
               leave=False, unit="batch") as bar:
         for epoch in range(1, config.epochs + 1):
             order = torch.randperm(len(y), generator=generator)
+            alpha = config.alpha_at(epoch)
             total = 0.0
             for idx in order.split(config.batch_size):
                 optimizer.zero_grad(set_to_none=True)
                 t_logits = teacher_logits[idx] if teacher_logits is not None else None
-                loss = batch_loss(model, x[idx], y[idx], config, t_logits)
+                loss = batch_loss(model, x[idx], y[idx], config, t_logits, alpha=alpha)
                 loss.backward()
                 optimizer.step()
                 total += loss.item() * len(idx)

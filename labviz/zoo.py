@@ -19,7 +19,7 @@ import json
 import os
 import tempfile
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from functools import lru_cache
 from pathlib import Path
 
@@ -51,10 +51,15 @@ class Recipe:
     temperature: float = 4.0
     kd_weight: float = 0.9
     snapshots: tuple[int, ...] = ()
+    alpha_ramp: tuple[int, int] | None = None
     family: str = ""
 
     def key(self) -> str:
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+        """A hash of the fields that differ from their defaults, so that adding a field with a
+        default later leaves existing recipes' keys (and checkpoints) valid."""
+        changed = {f.name: getattr(self, f.name) for f in fields(self)
+                   if getattr(self, f.name) != f.default}
+        return hashlib.sha256(json.dumps(changed, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _family_runs(prefix: str, dataset: str, seeds: Iterable[int], epochs: int) -> list[Recipe]:
@@ -64,7 +69,9 @@ def _family_runs(prefix: str, dataset: str, seeds: Iterable[int], epochs: int) -
             Recipe(f"{prefix}-ce-s{s}", dataset, "ce", 0.0, s, epochs, family="ce"),
             Recipe(f"{prefix}-ls0.1-s{s}", dataset, "ls", 0.1, s, epochs, family="ls0.1"),
             Recipe(f"{prefix}-maxsup0.1-s{s}", dataset, "maxsup", 0.1, s, epochs, family="maxsup0.1"),
-            Recipe(f"{prefix}-ls-0.1-s{s}", dataset, "ls", -0.1, s, epochs, family="ls-0.1"),
+            # Negative LS ramps in over the third quarter of training (see TrainConfig.alpha_ramp).
+            Recipe(f"{prefix}-ls-0.1-s{s}", dataset, "ls", -0.1, s, epochs,
+                   alpha_ramp=(epochs // 2, 3 * epochs // 4), family="ls-0.1"),
         ]
     return runs
 
@@ -198,6 +205,17 @@ def _write_manifest(entries: list[dict], folder: Path) -> None:
 def names(*, dataset: str | None = None) -> list[str]:
     """Names of the zoo's entries, optionally of one dataset."""
     return [e["name"] for e in read_manifest() if dataset is None or e["dataset"] == dataset]
+
+
+def snapshots(run: str) -> list[dict]:
+    """The manifest entries of one training run, by epoch (its snapshots, then the final model).
+
+    A run without snapshots gives a list of one entry.
+    """
+    found = sorted((e for e in read_manifest() if e["run"] == run), key=lambda e: e["epoch"])
+    if not found:
+        raise ValueError(f"`run` must name a zoo run; got {run!r}.")
+    return found
 
 
 def entry(name: str) -> dict:
@@ -343,7 +361,7 @@ def train_recipe(recipe: Recipe, *, progress: bool = True, teacher_model=None):
         given = symmetric_noise(y_clean, recipe.noise_rate, n_classes=10, seed=recipe.seed).labels
     config = TrainConfig(loss=recipe.loss, alpha=recipe.alpha, epochs=recipe.epochs, seed=recipe.seed,
                          temperature=recipe.temperature, kd_weight=recipe.kd_weight,
-                         snapshots=recipe.snapshots)
+                         snapshots=recipe.snapshots, alpha_ramp=recipe.alpha_ramp)
     torch.manual_seed(recipe.seed)
     model = SmallCNN(n_classes=10, image_size=images.shape[1], arch=recipe.arch)
     result = train(model, images, given, config, teacher=teacher_model, progress=progress,
@@ -365,18 +383,48 @@ def _entry(recipe: Recipe, name: str, epoch: int, sha: str, seconds: float | Non
     }
 
 
+def _run_recipe(recipe: Recipe, folder: Path, teacher_entry: dict | None, progress: bool) -> list[dict]:
+    """Train one recipe, write its checkpoint (and snapshots) into ``folder``; return their entries.
+
+    Runs in a worker process when the build is parallel, so it takes and returns plain data.
+    """
+    from labviz.models import SmallCNN
+
+    teacher = None
+    if teacher_entry is not None:
+        teacher, _, _ = load_checkpoint(folder / teacher_entry["file"], sha256=teacher_entry["sha256"])
+    result, index, given = train_recipe(recipe, progress=progress, teacher_model=teacher)
+    config = dict(result.model.config)
+    states = {**result.snapshots, recipe.epochs: result.model.state_dict()}
+    entries = []
+    for epoch, state in sorted(states.items()):
+        final = epoch == recipe.epochs
+        name = recipe.name if final else f"{recipe.name}-e{epoch:02d}"
+        model = SmallCNN(**config)
+        model.load_state_dict(state)
+        sha = _save(folder / f"{name}.safetensors", state, index, given, config, recipe)
+        # A snapshot's training time is part of its run's, so it records none of its own.
+        entries.append(_entry(recipe, name, epoch, sha, result.seconds if final else None,
+                              _test_metrics(model, recipe.dataset),
+                              (folder / f"{name}.safetensors").stat().st_size))
+    return entries
+
+
 def build(
     only: Iterable[str] | None = None,
     *,
     dataset: str | None = None,
     folder: Path | None = None,
     force: bool = False,
+    jobs: int = 1,
     progress: bool = True,
 ) -> list[dict]:
     """Train every missing or outdated zoo entry and update the manifest; return the manifest.
 
     Idempotent: an entry whose recipe is unchanged and whose file matches its sha256 is kept.
     The manifest is rewritten after every run, so an interrupted build keeps what it finished.
+    Training is single-threaded (see :func:`labviz.training.train`), so ``jobs`` runs train side
+    by side, one per core; students start once their teachers are done.
 
     Parameters
     ----------
@@ -388,10 +436,12 @@ def build(
         Where to write; defaults to :func:`zoo_dir`.
     force : bool
         Retrain even entries that are up to date.
+    jobs : int
+        Runs trained in parallel (worker processes).
     """
-    from tqdm.auto import tqdm
+    from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    from labviz.models import SmallCNN
+    from tqdm.auto import tqdm
 
     folder = folder or zoo_dir()
     folder.mkdir(parents=True, exist_ok=True)
@@ -414,33 +464,28 @@ def build(
         return (not force and e is not None and e.get("recipe_key") == r.key()
                 and (folder / e["file"]).is_file() and sha256_file(folder / e["file"]) == e["sha256"])
 
-    todo = [r for r in wanted if not up_to_date(r)]
-    for recipe in tqdm(todo, desc="zoo", unit="run", disable=not progress):
-        teacher = None
-        if recipe.teacher:
-            t = entries[recipe.teacher]
-            teacher, _, _ = load_checkpoint(folder / t["file"], sha256=t["sha256"])
-        result, index, given = train_recipe(recipe, progress=progress, teacher_model=teacher)
-        image_size = result.model.config["image_size"]
-        config = {"n_classes": 10, "image_size": image_size, "arch": recipe.arch}
-        for stale in [n for n, e in entries.items() if e.get("run") == recipe.name]:
+    def record(run: str, new: list[dict]) -> None:
+        for stale in [n for n, e in entries.items() if e.get("run") == run]:
             entries.pop(stale)
-        for epoch, state in sorted(result.snapshots.items()):
-            if epoch == recipe.epochs:
-                continue
-            snap = SmallCNN(**config)
-            snap.load_state_dict(state)
-            name = f"{recipe.name}-e{epoch:02d}"
-            sha = _save(folder / f"{name}.safetensors", state, index, given, config, recipe)
-            # A snapshot's training time is part of its run's, so it records none of its own.
-            entries[name] = _entry(recipe, name, epoch, sha, None, _test_metrics(snap, recipe.dataset),
-                                   (folder / f"{name}.safetensors").stat().st_size)
-        sha = _save(folder / f"{recipe.name}.safetensors", result.model.state_dict(), index, given,
-                    config, recipe)
-        entries[recipe.name] = _entry(recipe, recipe.name, recipe.epochs, sha, result.seconds,
-                                      _test_metrics(result.model, recipe.dataset),
-                                      (folder / f"{recipe.name}.safetensors").stat().st_size)
+        entries.update({e["name"]: e for e in new})
         _write_manifest(list(entries.values()), folder)
+
+    todo = [r for r in wanted if not up_to_date(r)]
+    stages = [[r for r in todo if not r.teacher], [r for r in todo if r.teacher]]
+    with tqdm(total=len(todo), desc="zoo", unit="run", disable=not progress) as bar:
+        for stage in stages:
+            if jobs == 1:
+                for r in stage:
+                    record(r.name, _run_recipe(r, folder, entries.get(r.teacher), progress))
+                    bar.update(1)
+                continue
+            with ProcessPoolExecutor(max_workers=jobs) as pool:
+                futures = {pool.submit(_run_recipe, r, folder, entries.get(r.teacher), False): r
+                           for r in stage}
+                for future in as_completed(futures):
+                    record(futures[future].name, future.result())
+                    bar.set_postfix(done=futures[future].name)
+                    bar.update(1)
     return read_manifest(folder) if entries else []
 
 

@@ -49,9 +49,10 @@ def _template() -> go.layout.Template:
             colorway=list(SERIES_COLORS),
             xaxis=axis,
             yaxis=axis,
-            legend=dict(bgcolor="rgba(255,255,255,0)", borderwidth=0, font=dict(size=12)),
+            legend=dict(bgcolor="rgba(255,255,255,0)", borderwidth=0, font=dict(size=12),
+                        itemsizing="constant"),
             margin=dict(l=60, r=20, t=50, b=55),
-            title=dict(font=dict(size=16), x=0.0, xanchor="left"),
+            title=dict(font=dict(size=16), x=0.02, xref="container", xanchor="left"),
             hoverlabel=dict(font=dict(size=12)),
         )
     )

@@ -1,0 +1,551 @@
+"""The measurements the notebooks report, computed over the zoo's seeds.
+
+Each function takes zoo names or loss families and returns a tidy ``pandas.DataFrame``; the
+notebooks print them and :func:`judge` turns explicit checks into a verdict. Keeping this here, not
+in the notebooks, means every number a notebook states is computed by tested code.
+
+A *family* is the manifest's ``family`` field: "ce", "ls0.1", "maxsup0.1", "ls-0.1", "ls-sweep",
+"noisy", "student", "kd-ce", "kd-ls".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from labviz import zoo
+from labviz.predictions import Predictions
+
+FASHION = "fashion-mnist"
+
+#: Display names of the loss families, in teaching order.
+FAMILY_LABELS: dict[str, str] = {
+    "ce": "CE", "ls0.1": "LS α=0.1", "maxsup0.1": "MaxSup α=0.1", "ls-0.1": "LS α=−0.1",
+    "student": "student alone", "kd-ce": "student of CE teacher", "kd-ls": "student of LS teacher",
+}
+
+Status = Literal["reproduced", "partly reproduced", "not reproduced"]
+
+
+def members(family: str, dataset: str = FASHION) -> list[str]:
+    """Names of the final checkpoints (not snapshots) of one family, by seed."""
+    found = [e for e in zoo.read_manifest()
+             if e["family"] == family and e["dataset"] == dataset and e["epoch"] == e["epochs_total"]]
+    if not found:
+        raise ValueError(f"`family` must name a zoo family of {dataset!r}; got {family!r}.")
+    return [e["name"] for e in sorted(found, key=lambda e: (e["alpha"], e["seed"]))]
+
+
+def mean_sd(values: Sequence[float], digits: int = 3) -> str:
+    """``"mean ± sd"`` (sample sd, ddof=1) of ``values``; just the value when there is one.
+
+    >>> mean_sd([0.1, 0.2, 0.3])
+    '0.200 ± 0.100'
+    """
+    arr = np.asarray(values, dtype=float)
+    if arr.size == 1:
+        return f"{arr[0]:.{digits}f}"
+    return f"{arr.mean():.{digits}f} ± {arr.std(ddof=1):.{digits}f}"
+
+
+def summarize(table: pd.DataFrame, by: str, metrics: Sequence[str], digits: int = 3) -> pd.DataFrame:
+    """One row per group of ``by``, each metric as ``"mean ± sd"`` over the group's rows (seeds)."""
+    rows = []
+    for group, part in table.groupby(by, sort=False):
+        row = {by: group, "n": len(part)}
+        row.update({m: mean_sd(part[m], digits) for m in metrics})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# ----- calibration -----------------------------------------------------------------------------
+def calibration_table(families: Sequence[str], dataset: str = FASHION, *, n_bins: int = 15) -> pd.DataFrame:
+    """Per checkpoint: accuracy, ECE, NLL, Brier on the test split, and the same after temperature
+    scaling fitted on the validation split (one row per checkpoint)."""
+    from labviz.calibration import temperature_scaling_report
+
+    rows = []
+    for family in families:
+        for name in members(family, dataset):
+            val, test = Predictions.from_zoo(name, "val", with_images=False), Predictions.from_zoo(
+                name, "test", with_images=False)
+            r = temperature_scaling_report(val.logits, val.y_true, test.logits, test.y_true, n_bins=n_bins)
+            e = zoo.entry(name)
+            rows.append({"family": family, "name": name, "seed": e["seed"], "alpha": e["alpha"],
+                         "accuracy": r.accuracy, "ece": r.ece_before, "ece_ts": r.ece_after,
+                         "temperature": r.temperature, "nll": r.nll_before, "nll_ts": r.nll_after,
+                         "brier": r.brier_before, "brier_ts": r.brier_after})
+    return pd.DataFrame(rows)
+
+
+def table3(calibration: pd.DataFrame, *, baseline: str = "ce", smoothed: str = "ls0.1") -> pd.DataFrame:
+    """Müller et al.'s Table 3 layout: baseline ECE, temperature-scaled ECE (T), label smoothing ECE.
+
+    Values are mean ± sd over seeds, from a :func:`calibration_table`.
+    """
+    base = calibration[calibration.family == baseline]
+    ls = calibration[calibration.family == smoothed]
+    return pd.DataFrame([{
+        "dataset / model": "Fashion-MNIST / small CNN (10k train)",
+        "baseline ECE": mean_sd(base.ece),
+        "temperature scaling ECE": mean_sd(base.ece_ts),
+        "T": mean_sd(base.temperature, 2),
+        f"label smoothing ECE (α={ls.alpha.iloc[0]:g})": mean_sd(ls.ece),
+        "accuracy CE": mean_sd(base.accuracy),
+        "accuracy LS": mean_sd(ls.accuracy),
+    }])
+
+
+# ----- representation collapse -----------------------------------------------------------------
+def collapse_family_table(families: Sequence[str], dataset: str = FASHION,
+                          splits: Sequence[str] = ("train", "test")) -> pd.DataFrame:
+    """Intra-class variation, inter-class separability and NC1 per checkpoint and split."""
+    from labviz.collapse import collapse_metrics
+
+    rows = []
+    for family in families:
+        for name in members(family, dataset):
+            for split in splits:
+                m = collapse_metrics(Predictions.from_zoo(name, split, with_images=False))
+                rows.append({"family": family, "name": name, "seed": zoo.entry(name)["seed"],
+                             "split": split, "intra": m.intra, "inter": m.inter, "nc1": m.nc1})
+    return pd.DataFrame(rows)
+
+
+def maxsup_layout(collapse: pd.DataFrame) -> pd.DataFrame:
+    """The MaxSup paper's feature-geometry table: rows are methods, columns intra/inter × train/val.
+
+    Our "val" is the held-out test split. Values are mean ± sd over seeds.
+    """
+    rows = []
+    for family, part in collapse.groupby("family", sort=False):
+        row = {"method": FAMILY_LABELS.get(family, family)}
+        for split in part.split.unique():
+            s = part[part.split == split]
+            row[f"intra ({split})"] = mean_sd(s.intra)
+            row[f"inter ({split})"] = mean_sd(s.inter)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def misclassified_confidence_table(families: Sequence[str], dataset: str = FASHION) -> pd.DataFrame:
+    """Mean top-1 confidence of misclassified test samples, per checkpoint ("error enhancement")."""
+    from labviz.collapse import misclassified_confidence
+
+    rows = []
+    for family in families:
+        for name in members(family, dataset):
+            conf = misclassified_confidence(Predictions.from_zoo(name, "test", with_images=False))
+            rows.append({"family": family, "name": name, "n_errors": len(conf),
+                         "mean_confidence": float(conf.mean()), "share_above_0.9": float((conf > 0.9).mean())})
+    return pd.DataFrame(rows)
+
+
+# ----- distillation and the LS sweep ------------------------------------------------------------
+def distillation_table(dataset: str = FASHION) -> pd.DataFrame:
+    """Test accuracy of students (alone, of the CE teacher, of the LS teacher) and of their teachers."""
+    rows = []
+    for family in ("student", "kd-ce", "kd-ls"):
+        for name in members(family, dataset):
+            e = zoo.entry(name)
+            teacher = zoo.entry(e["teacher"]) if e["teacher"] else None
+            rows.append({"family": family, "name": name, "seed": e["seed"],
+                         "student_accuracy": e["test_accuracy"],
+                         "teacher": e["teacher"] or "—",
+                         "teacher_accuracy": teacher["test_accuracy"] if teacher else np.nan,
+                         "temperature": e["temperature"]})
+    return pd.DataFrame(rows)
+
+
+def ls_sweep_table(dataset: str = FASHION, seed: int = 0) -> pd.DataFrame:
+    """Accuracy, ECE and tightness (intra-class variation, NC1 on the train split) against α."""
+    from labviz.collapse import collapse_metrics
+
+    names = [n for n in members("ce", dataset) + members("ls0.1", dataset) + members("ls-sweep", dataset)
+             + members("ls-0.1", dataset) if zoo.entry(n)["seed"] == seed]
+    rows = []
+    for name in names:
+        e = zoo.entry(name)
+        m = collapse_metrics(Predictions.from_zoo(name, "train", with_images=False))
+        rows.append({"alpha": e["alpha"], "name": name, "accuracy": e["test_accuracy"],
+                     "ece": e["test_ece"], "intra": m.intra, "nc1": m.nc1})
+    return pd.DataFrame(rows).sort_values("alpha").reset_index(drop=True)
+
+
+# ----- noisy labels ----------------------------------------------------------------------------
+def snapshot_predictions(run: str, split: Literal["train", "val", "test"] = "train") -> dict[int, Predictions]:
+    """Epoch -> Predictions of every snapshot of a run (the final model included)."""
+    return {e["epoch"]: Predictions.from_zoo(e["name"], split, with_images=False)
+            for e in zoo.snapshots(run)}
+
+
+def early_learning_table(run: str) -> pd.DataFrame:
+    """:func:`labviz.label_quality.memorization_table` of a run's snapshots, plus test accuracy."""
+    from labviz.label_quality import memorization_table
+
+    table = memorization_table(snapshot_predictions(run, "train"))
+    acc = {e["epoch"]: e["test_accuracy"] for e in zoo.snapshots(run)}
+    table["test_accuracy"] = table.epoch.map(acc)
+    return table
+
+
+# ----- verdicts --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Verdict:
+    """Whether a paper's claim held here, with the checks that decided it."""
+
+    claim: str
+    status: Status
+    checks: tuple[tuple[str, bool], ...]
+
+    def __str__(self) -> str:
+        lines = [f"VERDICT: {self.status} — {self.claim}"]
+        lines += [f"  [{'x' if ok else ' '}] {text}" for text, ok in self.checks]
+        return "\n".join(lines)
+
+
+def judge(claim: str, checks: Mapping[str, bool]) -> Verdict:
+    """All checks hold: reproduced; some: partly reproduced; none: not reproduced.
+
+    Each check is a sentence stating a measured comparison, with its numbers.
+
+    >>> print(judge("LS helps", {"ECE 0.02 < 0.05": True, "acc 0.88 > 0.89": False}))
+    VERDICT: partly reproduced — LS helps
+      [x] ECE 0.02 < 0.05
+      [ ] acc 0.88 > 0.89
+    """
+    if not checks:
+        raise ValueError("`checks` must hold at least one check; got none.")
+    held = [bool(ok) for ok in checks.values()]
+    status: Status = ("reproduced" if all(held) else "partly reproduced" if any(held)
+                      else "not reproduced")
+    return Verdict(claim=claim, status=status, checks=tuple((k, bool(ok)) for k, ok in checks.items()))
+
+
+def show_table(title: str, table: pd.DataFrame) -> None:
+    """Print ``TABLE: title`` and display ``table`` (rich in JupyterLab, plain text elsewhere).
+
+    The notebook tests look for these titles, so every key result a notebook states is checked to
+    have been produced.
+    """
+    print(f"TABLE: {title}")
+    try:
+        from IPython.display import display
+    except ImportError:  # outside IPython
+        print(table.to_string(index=False))
+    else:
+        display(table.style.hide(axis="index").format(precision=4))
+
+
+# ----- notebook 01 -----
+def confidence_gap_table(families: Sequence[str], dataset: str = FASHION,
+                         split: Literal["train", "val", "test"] = "test") -> pd.DataFrame:
+    """Accuracy against mean top-1 confidence, per checkpoint: over- or under-confidence.
+
+    ``gap = mean_confidence - accuracy``: positive means over-confident on average, negative
+    under-confident (as label smoothing can make an already well-calibrated small net).
+
+    Parameters
+    ----------
+    families : sequence of str
+        Zoo families (manifest ``family``), e.g. ``["ce", "ls0.1"]``.
+    dataset : str
+    split : {"train", "val", "test"}
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per checkpoint: ``family``, ``name``, ``seed`` (int), ``accuracy``,
+        ``mean_confidence``, ``gap`` (float).
+    """
+    rows = []
+    for family in families:
+        for name in members(family, dataset):
+            p = Predictions.from_zoo(name, split, with_images=False)
+            acc, conf = p.accuracy, float(p.confidence.mean())
+            rows.append({"family": family, "name": name, "seed": zoo.entry(name)["seed"],
+                         "accuracy": acc, "mean_confidence": conf, "gap": conf - acc})
+    return pd.DataFrame(rows)
+
+
+# ----- notebook 04 -----------------------------------------------------------------------------
+def beta_mixture_table(snapshots: Mapping[int, Predictions], *,
+                       percentiles: tuple[float, float] = (5.0, 95.0)) -> pd.DataFrame:
+    """Per epoch: a two-beta mixture on the per-sample loss, and how well it finds flipped labels.
+
+    For each snapshot the loss against the *given* labels is
+    :func:`labviz.label_quality.per_sample_loss`, the mixture is
+    :func:`labviz.label_quality.fit_beta_mixture` (Arazo et al. 2019), and its posterior of the
+    noisy component is scored against the known flips with the ROC AUC (1 = perfect ranking,
+    0.5 = chance). The loss itself is scored too: any detector monotone in the loss has that AUC.
+
+    Parameters
+    ----------
+    snapshots : mapping of int to Predictions
+        Epoch -> training-split predictions of a noisy-label run (both flipped and clean labels).
+    percentiles : (float, float)
+        Passed to :func:`~labviz.label_quality.fit_beta_mixture`; (5, 95) as Arazo et al.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per epoch, in order: ``epoch``, ``n_flipped``, ``noisy_weight`` (the noisy
+        component's mixing proportion), ``flagged_share`` (share with posterior > 0.5),
+        ``auc_posterior`` and ``auc_loss``.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    from labviz.label_quality import fit_beta_mixture, per_sample_loss
+
+    if not isinstance(snapshots, Mapping) or not snapshots:
+        raise TypeError("`snapshots` must be a non-empty mapping of epoch to Predictions; "
+                        f"got {type(snapshots).__name__}.")
+    rows = []
+    for epoch in sorted(snapshots):
+        p = snapshots[epoch]
+        if not isinstance(p, Predictions):
+            raise TypeError(f"`snapshots[{epoch}]` must be a Predictions; got {type(p).__name__}.")
+        flipped = p.flipped
+        if flipped.all() or not flipped.any():
+            raise ValueError(f"`snapshots[{epoch}]` must hold both flipped and clean labels; got "
+                             f"{int(flipped.sum())} flipped of {p.n_samples}.")
+        losses = per_sample_loss(p.y_given, p.probs)
+        mixture = fit_beta_mixture(losses, percentiles=percentiles)
+        posterior = mixture.posterior_noisy(losses)
+        rows.append({"epoch": int(epoch), "n_flipped": int(flipped.sum()),
+                     "noisy_weight": float(mixture.weights[1]),
+                     "flagged_share": float(np.mean(posterior > 0.5)),
+                     "auc_posterior": float(roc_auc_score(flipped, posterior)),
+                     "auc_loss": float(roc_auc_score(flipped, losses))})
+    return pd.DataFrame(rows)
+
+
+# ----- notebook 05 -----------------------------------------------------------------------------
+def mean_probs_predictions(predictions: Sequence[Predictions], *, name: str = "") -> Predictions:
+    """One Predictions whose probabilities are the mean of several models' on the same samples.
+
+    The logits are :math:`\\log \\bar p` (clipped at the smallest positive float), so
+    ``softmax(logits)`` gives back the averaged probabilities :math:`\\bar p`. Labels, ids, class
+    names and images come from the first; features and templates are dropped (they differ per model).
+
+    Parameters
+    ----------
+    predictions : sequence of Predictions
+        At least one, all on the same samples (same ids and labels, in the same order).
+    name : str
+        Defaults to ``"mean of <names>"``.
+
+    Returns
+    -------
+    Predictions
+
+    Examples
+    --------
+    >>> a = Predictions.from_arrays(y_true=[0, 1], logits=np.log([[0.8, 0.2], [0.4, 0.6]]))
+    >>> b = Predictions.from_arrays(y_true=[0, 1], logits=np.log([[0.6, 0.4], [0.2, 0.8]]))
+    >>> mean_probs_predictions([a, b]).probs.round(6).tolist()
+    [[0.7, 0.3], [0.3, 0.7]]
+    """
+    preds = list(predictions)
+    if not preds or not all(isinstance(p, Predictions) for p in preds):
+        raise TypeError("`predictions` must be a non-empty sequence of Predictions; got "
+                        f"{[type(p).__name__ for p in preds]}.")
+    first = preds[0]
+    for p in preds[1:]:
+        if not (np.array_equal(p.ids, first.ids) and np.array_equal(p.y_given, first.y_given)
+                and p.n_classes == first.n_classes):
+            raise ValueError(f"`predictions` must all hold the same samples and labels; {p.name!r} "
+                             f"differs from {first.name!r}.")
+    mean = np.mean([p.probs for p in preds], axis=0)
+    return Predictions.from_arrays(
+        y_true=first.y_true, y_given=first.y_given, ids=first.ids,
+        logits=np.log(np.clip(mean, np.finfo(np.float64).tiny, None)),
+        class_names=first.class_names, images=first.images,
+        name=name or "mean of " + ", ".join(p.name for p in preds))
+
+
+def flagged_rate_table(errors: Mapping[str, pd.DataFrame], n_samples: int, *,
+                       reference: str | None = None) -> pd.DataFrame:
+    """How many samples confident learning flags, per source of probabilities.
+
+    Parameters
+    ----------
+    errors : mapping of str to pandas.DataFrame
+        Source name -> :func:`labviz.label_quality.find_label_errors` output (needs column ``id``).
+    n_samples : int
+        Size of the set that was screened.
+    reference : str, optional
+        A key of ``errors``; adds ``share_in_reference``, the share of each source's flags that
+        the reference flags too (how stable the candidates are across models).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per source, in mapping order: ``probabilities``, ``n_samples``, ``n_flagged``,
+        ``rate`` (= n_flagged / n_samples) and, with a reference, ``share_in_reference``.
+
+    Examples
+    --------
+    >>> e = {"a": pd.DataFrame({"id": [1, 2]}), "b": pd.DataFrame({"id": [2]})}
+    >>> t = flagged_rate_table(e, 100, reference="b")
+    >>> t[["n_flagged", "rate", "share_in_reference"]].values.tolist()
+    [[2.0, 0.02, 0.5], [1.0, 0.01, 1.0]]
+    """
+    from labviz import _validation as v
+
+    n_samples = v.check_int(n_samples, "n_samples", minimum=1)
+    if not isinstance(errors, Mapping) or not errors:
+        raise TypeError(f"`errors` must be a non-empty mapping of name to DataFrame; got "
+                        f"{type(errors).__name__}.")
+    if reference is not None and reference not in errors:
+        raise ValueError(f"`reference` must be a key of `errors` {list(errors)}; got {reference!r}.")
+    ref_ids = set(errors[reference]["id"]) if reference is not None else None
+    rows = []
+    for source, table in errors.items():
+        ids = set(table["id"])
+        row = {"probabilities": source, "n_samples": n_samples, "n_flagged": len(ids),
+               "rate": len(ids) / n_samples}
+        if ref_ids is not None:
+            row["share_in_reference"] = len(ids & ref_ids) / len(ids) if ids else np.nan
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def named_classes(table: pd.DataFrame, class_names: Sequence[str],
+                  columns: Sequence[str] = ("given", "predicted")) -> pd.DataFrame:
+    """A copy of ``table`` with class-index ``columns`` replaced by class names.
+
+    >>> named_classes(pd.DataFrame({"given": [1], "predicted": [0]}), ["cat", "dog"]).values.tolist()
+    [['dog', 'cat']]
+    """
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise ValueError(f"`table` must have columns {list(columns)}; missing {missing}.")
+    names = np.asarray(class_names, dtype=object)
+    out = table.copy()
+    for c in columns:
+        out[c] = names[out[c].to_numpy(dtype=np.int64)]
+    return out
+
+
+def within_group_share(errors: pd.DataFrame, classes: Sequence[int]) -> float:
+    """Share of flagged samples whose given *and* predicted class both lie in ``classes``.
+
+    >>> within_group_share(pd.DataFrame({"given": [0, 0, 1], "predicted": [2, 1, 3]}), [0, 2])
+    0.3333333333333333
+    """
+    if not {"given", "predicted"} <= set(errors.columns):
+        raise ValueError(f"`errors` must have columns ['given', 'predicted']; got {list(errors.columns)}.")
+    if len(errors) == 0:
+        return float("nan")
+    group = np.asarray(list(classes))
+    given, predicted = errors["given"].to_numpy(), errors["predicted"].to_numpy()
+    inside = np.isin(given, group) & np.isin(predicted, group)
+    return float(inside.mean())
+
+
+# ----- notebook 06 -----------------------------------------------------------------------------
+from typing import TYPE_CHECKING  # noqa: E402  (appended section; keeps torch out of import time)
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from labviz.inversion import Synthesized
+
+
+def invert_checkpoints(names: Sequence[str], *, n_per_class: int = 4, steps: int = 300,
+                       seed: int = 0) -> dict[str, Synthesized]:
+    """Name -> :func:`labviz.inversion.invert` of every class of zoo checkpoint ``name``.
+
+    Returns
+    -------
+    dict of str to labviz.inversion.Synthesized
+    """
+    from labviz.inversion import invert
+
+    out = {}
+    for name in names:
+        model, e = zoo.load(name)
+        n_classes = len(zoo.class_names(e["dataset"]))
+        out[name] = invert(model, range(n_classes), n_per_class=n_per_class, steps=steps, seed=seed)
+    return out
+
+
+def inversion_attack_table(inversions: Mapping[str, Synthesized], *,
+                           evaluator_family: str = "student") -> pd.DataFrame:
+    """Evaluator accuracy on each checkpoint's inversions (Struppek et al. 2024's attack accuracy).
+
+    Each inverted checkpoint of seed s is judged by the ``evaluator_family`` checkpoint of the same
+    seed (a separately trained model), with :func:`labviz.inversion.attack_accuracy`.
+
+    Parameters
+    ----------
+    inversions : mapping of str to Synthesized
+        Zoo name -> inversions, e.g. from :func:`invert_checkpoints`.
+    evaluator_family : str
+        A zoo family with one checkpoint per seed of the inverted ones.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per inverted checkpoint: ``family``, ``alpha``, ``seed``, ``name``, ``evaluator``,
+        ``attack_accuracy`` (share of inversions the evaluator assigns to their target) and
+        ``source_confidence`` (mean probability of the target under the inverted model).
+    """
+    from labviz.inversion import attack_accuracy
+
+    entries = {name: zoo.entry(name) for name in inversions}
+    datasets = {e["dataset"] for e in entries.values()}
+    evaluators: dict[tuple[str, int], str] = {}
+    for dataset in datasets:
+        for name in members(evaluator_family, dataset):
+            evaluators[(dataset, zoo.entry(name)["seed"])] = name
+    rows = []
+    for name, synth in inversions.items():
+        e = entries[name]
+        key = (e["dataset"], e["seed"])
+        if key not in evaluators:
+            raise ValueError(f"`evaluator_family` {evaluator_family!r} has no checkpoint of seed "
+                             f"{e['seed']} for {name!r}.")
+        evaluator, _ = zoo.load(evaluators[key])
+        rows.append({"family": e["family"], "alpha": e["alpha"], "seed": e["seed"], "name": name,
+                     "evaluator": evaluators[key],
+                     "attack_accuracy": attack_accuracy(evaluator, synth),
+                     "source_confidence": float(np.mean(synth.confidence))})
+    return pd.DataFrame(rows)
+
+
+def inversion_grid(synthesized: Synthesized, evaluator: nn.Module,
+                   class_names: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    """Inversions laid out one class per column, each captioned with the evaluator's guess.
+
+    Images are reordered so that a grid with ``n_cols = number of target classes`` shows class k
+    in column k (the i-th inversion of each class in row i). Captions read ``"✓ Bag"`` when the
+    evaluator predicts the target, else ``"✗ <predicted>"``.
+
+    Returns
+    -------
+    images : ndarray of shape (n_images, height, width)
+    captions : list of str, length n_images
+    """
+    from labviz.inversion import predict_probs
+
+    target = np.asarray(synthesized.target)
+    order = np.lexsort((target, _rank_within(target)))
+    pred = predict_probs(evaluator, synthesized.images).argmax(axis=1)
+    captions = [("✓ " if pred[i] == target[i] else "✗ ") + str(class_names[pred[i]]) for i in order]
+    return np.asarray(synthesized.images)[order], captions
+
+
+def _rank_within(labels: np.ndarray) -> np.ndarray:
+    """0 for each label's first occurrence, 1 for its second, ..."""
+    rank = np.zeros(len(labels), dtype=np.int64)
+    seen: dict[int, int] = {}
+    for i, y in enumerate(labels.tolist()):
+        rank[i] = seen.get(y, 0)
+        seen[y] = rank[i] + 1
+    return rank

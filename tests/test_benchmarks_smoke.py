@@ -1,0 +1,65 @@
+"""benchmarks/run.py --quick runs its calibration part and writes results.md and results.json.
+
+Checks the files and their structure, never the timings.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+RUN = Path(__file__).resolve().parent.parent / "benchmarks" / "run.py"
+
+pytest.importorskip("torchmetrics")
+pytest.importorskip("netcal")
+
+
+@pytest.fixture(scope="module")
+def quick_calibration(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    proc = subprocess.run([sys.executable, str(RUN), "--quick", "--only", "calibration",
+                           "--out", str(out)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return out
+
+
+def test_quick_run_writes_both_files(quick_calibration):
+    assert (quick_calibration / "results.md").is_file()
+    assert (quick_calibration / "results.json").is_file()
+
+
+def test_json_holds_raw_numbers_and_machine_info(quick_calibration):
+    results = json.loads((quick_calibration / "results.json").read_text())
+    assert results["quick"] is True and results["parts"] == ["calibration"]
+    assert results["errors"] == {}
+    assert {"cpu_count", "cpu_model", "versions", "load_average"} <= set(results["machine"])
+    rows = results["rows"]
+    tasks = {r["case"].split()[0] for r in rows}
+    assert tasks == {"ece", "curve", "curve-binary"}
+    for r in rows:
+        assert r["part"] == "calibration"
+        assert r["labviz"]["seconds"] > 0 and r["labviz"]["reps"] >= 1
+        assert r["bound"]["seconds"] > 0
+        assert r["ratio_to_bound"] == pytest.approx(r["labviz"]["seconds"] / r["bound"]["seconds"])
+        assert [g["name"] for g in r["goals"]] == ["≤ fastest peer", "≤ 3× read-once bound"]
+        for g in r["goals"]:
+            assert g["status"] == "met" or g["status"].startswith("missed by ")
+    ece = [r for r in rows if r["case"].startswith("ece")]
+    assert {"torchmetrics", "netcal"} == set(ece[0]["peers"])
+    # every peer computed the same ECE as labviz on the same inputs (float32 rounding aside)
+    for r in ece:
+        for peer in r["peers"].values():
+            assert peer["value"]["abs_diff_to_labviz"] < 1e-5
+
+
+def test_markdown_has_a_table_with_goal_columns(quick_calibration):
+    text = (quick_calibration / "results.md").read_text()
+    assert "## Calibration" in text
+    assert "| case | labviz | netcal | sklearn | torchmetrics | vs fastest peer | " \
+           "vs read-once bound | goals |" in text
+    assert "ece N=1e+04 C=100" in text
+    assert "Goals:" in text and ("met" in text or "missed by" in text)
