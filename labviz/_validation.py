@@ -8,14 +8,23 @@ its inputs.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-#: Rows of a probability matrix may differ from 1 by this much (float32 softmax rounding).
+#: Rows of a probability matrix may differ from 1 by this much (float32 softmax rounding); more for
+#: low-precision dtypes, see :func:`prob_sum_atol`.
 PROB_SUM_ATOL = 1e-4
+
+#: The largest dense result (e.g. an n_classes x n_classes matrix) labviz allocates: 800 MB of
+#: float64. Beyond it a clear ValueError beats a MemoryError or a machine swapping to a halt.
+MAX_CELLS = 10**8
+
+_INT64_MAX = int(np.iinfo(np.int64).max)
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def _describe(x: Any) -> str:
@@ -24,12 +33,28 @@ def _describe(x: Any) -> str:
     return f"{type(x).__name__}"
 
 
+def _tensor_to_numpy(x: Any, name: str) -> NDArray:
+    import torch  # already imported: ``x`` is a tensor
+
+    if x.is_meta:
+        raise TypeError(f"`{name}` must hold values; got a torch tensor on the meta device "
+                        f"(shape {tuple(x.shape)}, no data).")
+    x = x.detach().cpu()
+    if x.is_floating_point() and x.dtype not in (torch.float16, torch.float32, torch.float64):
+        x = x.float()  # bfloat16 and float8 have no numpy dtype; float32 holds them exactly
+    try:
+        return x.numpy()
+    except (TypeError, RuntimeError) as exc:  # sparse, quantised or complex32 tensors
+        raise TypeError(f"`{name}` must be convertible to a numpy array; got a torch tensor "
+                        f"of dtype {x.dtype} ({exc}).") from None
+
+
 def as_array(x: ArrayLike, name: str) -> NDArray:
     """Turn ``x`` into a numpy array, accepting torch tensors, lists and pandas objects."""
     if x is None:
         raise TypeError(f"`{name}` must be array-like; got None.")
-    if hasattr(x, "detach") and hasattr(x, "cpu"):  # a torch tensor, without importing torch
-        x = x.detach().cpu().numpy()
+    if hasattr(x, "detach") and hasattr(x, "cpu") and hasattr(x, "is_meta"):  # torch, unimported
+        x = _tensor_to_numpy(x, name)
     try:
         arr = np.asarray(x)
     except (ValueError, TypeError) as exc:
@@ -56,6 +81,15 @@ def check_finite_float(
     return arr
 
 
+def check_float32_range(arr: NDArray, name: str) -> NDArray[np.float32]:
+    """``arr`` as float32, refusing values that float32 would turn into inf."""
+    big = float(np.abs(arr).max()) if arr.size else 0.0
+    if big > _FLOAT32_MAX:
+        raise ValueError(f"`{name}` must fit in float32 (|x| <= {_FLOAT32_MAX:.4g}); got a value "
+                         f"of magnitude {big:.4g}.")
+    return arr.astype(np.float32)
+
+
 def check_logits(logits: ArrayLike, name: str = "logits") -> NDArray[np.float64]:
     """Logits of shape (n_samples, n_classes) with at least two classes."""
     arr = check_finite_float(logits, name, ndim=2)
@@ -69,7 +103,8 @@ def check_probs(probs: ArrayLike, name: str = "probs") -> NDArray[np.float64]:
 
     Logits are never softmaxed silently: rows that do not sum to 1 are an error that says so.
     """
-    arr = check_finite_float(probs, name, ndim=2)
+    raw = as_array(probs, name)
+    arr = check_finite_float(raw, name, ndim=2)
     if arr.shape[1] < 2:
         raise ValueError(f"`{name}` must have at least 2 classes (columns); got shape {arr.shape}.")
     lo, hi = arr.min(), arr.max()
@@ -80,11 +115,21 @@ def check_probs(probs: ArrayLike, name: str = "probs") -> NDArray[np.float64]:
         )
     sums = arr.sum(axis=1)
     worst = int(np.argmax(np.abs(sums - 1)))
-    if abs(sums[worst] - 1) > PROB_SUM_ATOL:
+    if abs(sums[worst] - 1) > prob_sum_atol(raw.dtype, arr.shape[1]):
         raise ValueError(
             f"`{name}` rows must sum to 1; got row {worst} summing to {sums[worst]:.6g}."
         )
     return arr
+
+
+def prob_sum_atol(dtype: np.dtype, n_classes: int) -> float:
+    """How far a row of ``n_classes`` probabilities stored as ``dtype`` may sum from 1.
+
+    ``max(PROB_SUM_ATOL, n_classes * eps)``: each entry is rounded to the dtype, so correctly
+    rounded float16 rows (eps ~ 1e-3) can be off by more than float32 ones.
+    """
+    eps = float(np.finfo(dtype).eps) if np.dtype(dtype).kind == "f" else 0.0
+    return max(PROB_SUM_ATOL, n_classes * eps)
 
 
 def check_labels(
@@ -104,12 +149,22 @@ def check_labels(
                 f"`{name}` must hold integer class labels; got non-integer floats "
                 f"such as {arr[~(np.isfinite(arr) & (arr == np.round(arr)))][0]!r}."
             )
-    arr = arr.astype(np.int64, copy=False)
-    lo, hi = int(arr.min()), int(arr.max())
-    if lo < 0 or (n_classes is not None and hi >= n_classes):
-        expected = f"[0, {n_classes - 1}]" if n_classes is not None else ">= 0"
-        raise ValueError(f"`{name}` must hold labels in {expected}; got values in [{lo}, {hi}].")
-    return arr
+    # Range-check in the given dtype (Python numbers compare exactly): a cast first would wrap
+    # 1e20 or 2**63 + 5 around to values the user never passed.
+    lo, hi = arr.min().item(), arr.max().item()
+    top = n_classes - 1 if n_classes is not None else _INT64_MAX
+    if lo < 0 or hi > top:
+        expected = f"[0, {top}]" if n_classes is not None or hi > top else ">= 0"
+        raise ValueError(f"`{name}` must hold labels in {expected}; got values in "
+                         f"[{_format_label(lo)}, {_format_label(hi)}].")
+    return arr.astype(np.int64, copy=False)
+
+
+def _format_label(x: float | int) -> str:
+    """An integer-valued label as an integer (a float beyond 2**53 in exponent form, e.g. 1e+20)."""
+    if isinstance(x, float) and abs(x) >= 2**53:
+        return f"{x:g}"
+    return str(int(x))
 
 
 def check_same_length(**arrays: Sequence | NDArray) -> int:
@@ -128,13 +183,44 @@ def check_option(value: Any, name: str, options: Sequence[Any]) -> Any:
     return value
 
 
-def check_int(value: Any, name: str, *, minimum: int | None = None) -> int:
-    """A Python or numpy integer (not a bool), at least ``minimum``."""
+def check_int(
+    value: Any, name: str, *, minimum: int | None = None, maximum: int | None = None
+) -> int:
+    """A Python or numpy integer (not a bool), in ``[minimum, maximum]`` where given."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"`{name}` must be an integer; got {type(value).__name__} {value!r}.")
     if minimum is not None and value < minimum:
         raise ValueError(f"`{name}` must be >= {minimum}; got {value}.")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"`{name}` must be <= {maximum}; got {value}.")
     return int(value)
+
+
+def check_bool(value: Any, name: str) -> bool:
+    """A Python or numpy bool: strings such as ``"no"`` are refused, not read as True."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"`{name}` must be a bool; got {type(value).__name__} {value!r}.")
+    return bool(value)
+
+
+def check_str(value: Any, name: str) -> str:
+    """A string (``None`` is refused rather than turned into ``"None"``)."""
+    if not isinstance(value, str):
+        raise TypeError(f"`{name}` must be a str; got {type(value).__name__} {value!r}.")
+    return value
+
+
+def check_dense_size(shape: tuple[int, ...], *, name: str, value: int, what: str) -> None:
+    """Refuse a dense result of ``shape`` above :data:`MAX_CELLS` cells, blaming argument ``name``.
+
+    ``value`` is the argument's value (given, or inferred such as ``largest label + 1``).
+    """
+    cells = math.prod(shape)
+    if cells > MAX_CELLS:
+        dims = " x ".join(str(d) for d in shape)
+        raise ValueError(f"`{name}` is too large for a dense {what}; got {name}={value}, a {dims} "
+                         f"result of {cells:.3g} cells ({cells * 8 / 1e9:.3g} GB as float64), "
+                         f"expected at most {MAX_CELLS:.0e} cells.")
 
 
 def check_classification(

@@ -13,8 +13,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import tempfile
+import time
 import warnings
 import zipfile
 from collections.abc import Callable, Mapping
@@ -23,6 +23,13 @@ from pathlib import Path
 import numpy as np
 
 Arrays = dict[str, np.ndarray]
+
+#: The cache folder's subfolders that labviz owns (every ``cached_arrays`` namespace in the package).
+#: :func:`clear_cache` touches nothing else, so the cache root can be shared with the user's files.
+NAMESPACES: tuple[str, ...] = ("activations", "inversions", "probes", "projections")
+
+# A temporary file untouched this long belongs to a crashed write, not to one in progress.
+_STALE_TMP_SECONDS = 600
 
 
 def cache_dir() -> Path:
@@ -58,9 +65,15 @@ def atomic_write_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
 def read_npz(path: Path, required: tuple[str, ...] = ()) -> Arrays:
     """Read every array of an ``.npz`` file without pickle; raise ``ValueError`` if it is damaged."""
     try:
-        with np.load(path, allow_pickle=False) as data:
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):  # a bare .npy loads as one ndarray
+            raise ValueError(f"expected an .npz archive, got a single {type(data).__name__}")
+        with data:
             arrays = {k: data[k] for k in data.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+    # A damaged zip header surfaces as NotImplementedError (unknown compression or version) or
+    # RuntimeError ("File is encrypted") from zipfile; both mean "damaged", not "bug".
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError, NotImplementedError,
+            RuntimeError) as exc:
         raise ValueError(f"{path} is not a readable labviz array file ({exc}).") from None
     missing = [k for k in required if k not in arrays]
     if missing:
@@ -90,20 +103,38 @@ def cache_info() -> dict[str, object]:
     """Where the cache is, and how many entries and bytes each namespace holds."""
     root = cache_dir()
     spaces = {}
-    for sub in sorted(p for p in root.iterdir() if p.is_dir()):
+    for sub in (root / name for name in NAMESPACES):
+        if not sub.is_dir():
+            continue
         files = list(sub.glob("*.npz"))
         spaces[sub.name] = {"entries": len(files), "bytes": sum(f.stat().st_size for f in files)}
     return {"path": str(root), "namespaces": spaces}
 
 
 def clear_cache() -> int:
-    """Delete every cache entry; return how many files were removed.
+    """Delete every cache entry; return how many entries were removed.
 
-    Only labviz's own namespaces inside the cache folder are touched.
+    Only the ``*.npz`` entries (and leftover ``.*.tmp`` files of interrupted writes) in labviz's
+    own namespaces (:data:`NAMESPACES`) are deleted; a namespace folder is removed once empty.
+    Anything else in the cache folder, such as the user's own files and folders, is left alone.
     """
     root = cache_dir()
     removed = 0
-    for sub in [p for p in root.iterdir() if p.is_dir()]:
-        removed += sum(1 for _ in sub.glob("*.npz"))
-        shutil.rmtree(sub)
+    for sub in (root / name for name in NAMESPACES):
+        if not sub.is_dir():
+            continue
+        for entry in sub.glob("*.npz"):
+            if entry.is_file():
+                entry.unlink(missing_ok=True)  # another process may have removed it meanwhile
+                removed += 1
+        for tmp in sub.glob(".*.tmp"):
+            try:
+                if tmp.is_file() and time.time() - tmp.stat().st_mtime > _STALE_TMP_SECONDS:
+                    tmp.unlink()
+            except FileNotFoundError:  # its write just finished (renamed) or another clear ran
+                pass
+        try:
+            sub.rmdir()  # only succeeds when empty
+        except OSError:
+            pass
     return removed

@@ -46,6 +46,14 @@ __all__ = [
 #: Relative size below which the third template counts as lying on the line through the other two.
 COLLINEAR_RTOL = 1e-8
 
+#: ``d_total`` at or below this counts as 0 (all features point the same way): float rounding of
+#: ``1 - ||g||^2`` is ~1e-16 per feature, and a ratio of such noise would be meaningless.
+D_TOTAL_ATOL = 1e-10
+
+#: Singular values of the centred class means below this times ``n_samples * max|x|`` are rounding
+#: noise of the means (float64 sums of n values), not between-class spread.
+NC1_NOISE_FACTOR = 8 * np.finfo(np.float64).eps
+
 METRICS: tuple[str, ...] = ("intra", "inter", "nc1")
 
 Labels = Literal["true", "given"]
@@ -73,7 +81,11 @@ def _plane_basis(
     weights: NDArray[np.float64], classes: tuple[int, int, int]
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Origin (the templates' centroid, shape (d,)) and orthonormal basis (shape (2, d))."""
-    w_a, w_b, w_c = weights[list(classes)]
+    tpl = weights[list(classes)]
+    size = np.abs(tpl).max()
+    # The basis is scale-free: compute it on templates scaled to max-abs 1, so that norms of
+    # weights ~1e200 do not overflow (nor ~1e-200 underflow) into a false "collinear".
+    w_a, w_b, w_c = tpl / size if size > 0 else tpl
     e1, e2 = w_b - w_a, w_c - w_a
     scale = max(np.linalg.norm(e1), np.linalg.norm(e2))
     n1 = np.linalg.norm(e1)
@@ -83,10 +95,10 @@ def _plane_basis(
     if n1 <= COLLINEAR_RTOL * scale or n2 <= COLLINEAR_RTOL * scale or scale == 0:
         raise ValueError(
             f"`weights` rows {classes} must not be collinear (the three templates must span a "
-            f"plane); got a distance of {n2:.3g} from the third template to the line through the "
-            "other two."
+            f"plane); got a distance of {n2 * size:.3g} from the third template to the line through "
+            "the other two."
         )
-    return (w_a + w_b + w_c) / 3, np.stack([u1, r2 / n2])
+    return tpl[0] / 3 + tpl[1] / 3 + tpl[2] / 3, np.stack([u1, r2 / n2])
 
 
 def template_projection(
@@ -208,13 +220,16 @@ def _check_features_labels(
 
 def _normalized_class_means(x: NDArray[np.float64], y: NDArray[np.int64]) -> NDArray[np.float64]:
     """Means of the L2-normalised features of each present class, shape (K, d)."""
-    norms = np.linalg.norm(x, axis=1)
-    if np.any(norms == 0):
+    size = np.abs(x).max(axis=1)
+    if np.any(size == 0):
         raise ValueError(
             "`features` must have no all-zero rows (their cosine similarity is undefined); got "
-            f"{int(np.sum(norms == 0))}."
+            f"{int(np.sum(size == 0))}."
         )
-    return _class_means(x / norms[:, None], y)
+    # Scale rows to max-abs 1 first: the norm of a row ~1e200 overflows, of one ~1e-200 underflows.
+    unit = x / size[:, None]
+    unit /= np.linalg.norm(unit, axis=1)[:, None]
+    return _class_means(unit, y)
 
 
 def _class_means(x: NDArray[np.float64], y: NDArray[np.int64]) -> NDArray[np.float64]:
@@ -303,7 +318,7 @@ def inter_class_separability(features: ArrayLike, y: ArrayLike) -> float:
 
 
 def _separability(d_within: float, d_total: float) -> float:
-    if d_total <= 0:
+    if d_total <= D_TOTAL_ATOL:
         warnings.warn("All features point the same way (d_total = 0); class separation is "
                       "undefined and is NaN.", RuntimeWarning, stacklevel=3)
         return float("nan")
@@ -345,8 +360,17 @@ def nc1(features: ArrayLike, y: ArrayLike) -> float:
     _, inverse = np.unique(labels, return_inverse=True)
     within = x - means[inverse]
     centred = means - x.mean(axis=0)
-    # rtol on M's singular values: Sigma_B's are their squares, so 1e-10 here is 1e-20 there.
-    m_pinv = np.linalg.pinv(centred, rtol=1e-10)
+    # The pseudo-inverse by hand, to cut singular values both relative to the largest (1e-10 on M's
+    # is 1e-20 on Sigma_B's) and absolutely, at the rounding noise of the means: pinv's relative
+    # cut alone keeps noise when all class means coincide (Sigma_B = 0), giving any value.
+    u, sv, vt = np.linalg.svd(centred, full_matrices=False)
+    noise = NC1_NOISE_FACTOR * len(x) * float(np.abs(x).max())
+    keep = sv > max(1e-10 * sv[0], noise)
+    if not keep.any():
+        warnings.warn("The class means coincide (Sigma_B = 0); NC1 is undefined and is NaN.",
+                      RuntimeWarning, stacklevel=2)
+        return float("nan")
+    m_pinv = (vt[keep].T / sv[keep]) @ u[:, keep].T
     return float(np.sum((within @ m_pinv) ** 2) / len(x))
 
 
@@ -381,6 +405,9 @@ def class_mean_cosine(
     if n_classes is not None and labels.max() >= n_classes:
         raise ValueError(f"`y` must hold labels in [0, {n_classes - 1}]; got values up to {labels.max()}.")
     k = int(labels.max()) + 1 if n_classes is None else n_classes
+    v.check_dense_size((k, k), name="n_classes", value=k, what="class-mean cosine matrix"
+                       + (" (n_classes = largest label + 1)" if n_classes is None else ""))
+    v.check_dense_size((k, x.shape[1]), name="n_classes", value=k, what="matrix of class means")
     centred = np.full((k, x.shape[1]), np.nan)
     centred[np.unique(labels)] = _class_means(x, labels) - x.mean(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):

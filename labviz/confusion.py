@@ -65,8 +65,36 @@ def _safe_divide(num: NDArray, den: NDArray) -> NDArray[np.float64]:
     return np.divide(num, den, out=np.zeros(num.shape), where=den != 0)
 
 
+def _check_square_size(n_classes: int, given: bool) -> None:
+    """Refuse an n_classes x n_classes result that would not fit in memory."""
+    v.check_dense_size((n_classes, n_classes), name="n_classes", value=n_classes,
+                       what="confusion matrix" + ("" if given else " (n_classes = largest label + 1)"))
+
+
 def _counts(yt: NDArray[np.int64], yp: NDArray[np.int64], n_classes: int) -> NDArray[np.int64]:
     return np.bincount(yt * n_classes + yp, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+
+
+def _pair_counts(
+    a: NDArray[np.int64], b: NDArray[np.int64]
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
+    """The distinct pairs ``(a[i], b[i])``, sorted, and how often each occurs.
+
+    Costs O(n log n) whatever the labels, unlike a C x C count matrix (8 TB for labels up to 1e6).
+    """
+    order = np.lexsort((b, a))
+    a, b = a[order], b[order]
+    first = np.ones(len(a), dtype=bool)
+    first[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1])
+    starts = np.flatnonzero(first)
+    return a[starts], b[starts], np.diff(np.append(starts, len(a)))
+
+
+def _counts_of(labels: NDArray[np.int64], classes: NDArray[np.int64]) -> NDArray[np.int64]:
+    """How often each of ``classes`` occurs in ``labels`` (0 if never), without a length-C array."""
+    values, counts = np.unique(labels, return_counts=True)
+    pos = np.minimum(np.searchsorted(values, classes), len(values) - 1)
+    return np.where(values[pos] == classes, counts[pos], 0)
 
 
 # ----- the matrix ---------------------------------------------------------------------------------
@@ -146,20 +174,24 @@ def confusion_matrix(
     """
     v.check_option(normalize, "normalize", _NORMALIZE_OPTIONS)
     yt, yp, c = _check_pair(y_true, y_pred, n_classes)
+    _check_square_size(c, n_classes is not None)
     return _normalize(_counts(yt, yp, c), normalize)
 
 
 # ----- per-class metrics --------------------------------------------------------------------------
 def _per_class_from_counts(cm: NDArray, names: tuple[str, ...]) -> pd.DataFrame:
-    tp = np.diag(cm).astype(np.float64)
-    support = cm.sum(axis=1)
-    predicted = cm.sum(axis=0)
+    return _per_class(np.diag(cm), cm.sum(axis=1), cm.sum(axis=0), names)
+
+
+def _per_class(tp: NDArray, support: NDArray, predicted: NDArray, names: tuple[str, ...]) -> pd.DataFrame:
+    """The per-class table from true positives, support (row sums) and predicted counts (column sums)."""
+    tp = tp.astype(np.float64)
     precision = _safe_divide(tp, predicted)
     recall = _safe_divide(tp, support)
     # 2TP / (2TP + FP + FN) equals 2PR / (P + R) and is 0 instead of 0/0.
     f1 = _safe_divide(2 * tp, support + predicted)
     return pd.DataFrame({
-        "class": np.arange(len(cm), dtype=np.int64),
+        "class": np.arange(len(tp), dtype=np.int64),
         "name": list(names),
         "precision": precision,
         "recall": recall,
@@ -203,8 +235,12 @@ def per_class_table(
     [['cat', 1.0, 0.5, 2], ['dog', 0.6666666666666666, 1.0, 2]]
     """
     yt, yp, c = _check_pair(y_true, y_pred, n_classes)
+    # One row per class: refuse tables that cannot fit (6 columns per row).
+    v.check_dense_size((c, 6), name="n_classes", value=c, what="per-class table")
     names = _check_class_names(class_names, c)
-    return _per_class_from_counts(_counts(yt, yp, c), names)
+    # Diagonal and marginals only: no C x C matrix, so labels up to 1e6 cost O(C), not 8 TB.
+    return _per_class(np.bincount(yt[yt == yp], minlength=c), np.bincount(yt, minlength=c),
+                      np.bincount(yp, minlength=c), names)
 
 
 # ----- confused pairs -----------------------------------------------------------------------------
@@ -245,27 +281,24 @@ def top_confused_pairs(
     [[0, 1, 2], [1, 0, 1]]
     """
     k = v.check_int(k, "k", minimum=1)
+    symmetric = v.check_bool(symmetric, "symmetric")
     yt, yp, c = _check_pair(y_true, y_pred, n_classes)
-    names = np.array(_check_class_names(class_names, c), dtype=object)
-    cm = _counts(yt, yp, c)
-    support = cm.sum(axis=1)
+    names = None if class_names is None else np.array(_check_class_names(class_names, c), dtype=object)
+    wrong = yt != yp
+    # Only the non-empty off-diagonal cells, counted by sorting: memory O(n_samples), not C x C.
+    a, b = yt[wrong], yp[wrong]
     if symmetric:
-        off = np.triu(cm + cm.T, 1)
-        t, p = np.nonzero(off)
-        denom = support[t] + support[p]
-    else:
-        off = cm - np.diag(np.diag(cm))
-        t, p = np.nonzero(off)
-        denom = support[t]
-    count = off[t, p]
+        a, b = np.minimum(a, b), np.maximum(a, b)
+    t, p, count = _pair_counts(a, b)
+    denom = _counts_of(yt, t) + (_counts_of(yt, p) if symmetric else 0)
     rate = _safe_divide(count, denom)
     rank = np.lexsort((p, t, -rate, -count))[:k]
     t, p = t[rank], p[rank]
     return pd.DataFrame({
         "true": t.astype(np.int64),
         "pred": p.astype(np.int64),
-        "true_name": names[t].tolist(),
-        "pred_name": names[p].tolist(),
+        "true_name": [str(x) for x in t] if names is None else names[t].tolist(),
+        "pred_name": [str(x) for x in p] if names is None else names[p].tolist(),
         "count": count[rank].astype(np.int64),
         "rate": rate[rank],
     })
@@ -382,6 +415,7 @@ class ConfusionAccumulator:
 
     def __init__(self, n_classes: int) -> None:
         self.n_classes = v.check_int(n_classes, "n_classes", minimum=1)
+        _check_square_size(self.n_classes, True)
         self._counts = np.zeros((self.n_classes, self.n_classes), dtype=np.int64)
 
     def update(self, y_true: ArrayLike, y_pred: ArrayLike) -> ConfusionAccumulator:
@@ -391,13 +425,17 @@ class ConfusionAccumulator:
         return self
 
     def merge(self, other: ConfusionAccumulator) -> ConfusionAccumulator:
-        """Add the counts of ``other`` (same ``n_classes``) into this accumulator; return self."""
+        """A new accumulator holding the counts of both ``self`` and ``other`` (same ``n_classes``).
+
+        Neither input changes, so partial results can be merged in any tree order.
+        """
         if not isinstance(other, ConfusionAccumulator):
             raise TypeError(f"`other` must be a ConfusionAccumulator; got {type(other).__name__}.")
         if other.n_classes != self.n_classes:
             raise ValueError(f"`other` must have n_classes={self.n_classes}; got {other.n_classes}.")
-        self._counts += other._counts
-        return self
+        out = ConfusionAccumulator(self.n_classes)
+        out._counts = self._counts + other._counts
+        return out
 
     @property
     def n_samples(self) -> int:

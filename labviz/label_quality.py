@@ -214,6 +214,12 @@ def fit_beta_mixture(
     x = v.check_finite_float(losses, "losses", ndim=1)
     n_iter = v.check_int(n_iter, "n_iter", minimum=1)
     p_lo, p_hi = _check_percentiles(percentiles)
+    # Python floats: an overflowing difference becomes inf quietly, and is then refused here rather
+    # than turning the percentiles' interpolation and the normalisation into NaN.
+    span = float(x.max()) - float(x.min())
+    if not np.isfinite(span):
+        raise ValueError(f"`losses` must span a finite range (max - min within float64); got "
+                         f"values in [{x.min():.4g}, {x.max():.4g}].")
     lo, hi = (float(q) for q in np.percentile(x, [p_lo, p_hi]))
     if hi <= lo:
         raise ValueError(f"`losses` must not all be equal (between the percentiles); got every value "

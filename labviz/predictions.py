@@ -116,7 +116,8 @@ class Predictions:
 
     @property
     def accuracy(self) -> float:
-        return float(self.correct.mean())
+        """Fraction of correct predictions; NaN for an empty subset."""
+        return float(self.correct.mean()) if self.n_samples else float("nan")
 
     def __repr__(self) -> str:
         feats = "none" if self.features is None else self.features.shape[1]
@@ -135,8 +136,10 @@ class Predictions:
                     f"`index` as a mask must have shape ({self.n_samples},); got {idx.shape}."
                 )
             idx = np.flatnonzero(idx)
+        elif idx.size == 0:
+            idx = np.zeros(0, dtype=np.int64)  # np.asarray([]) is float64, not a valid index
         else:
-            idx = v.check_labels(idx, "index", n_classes=self.n_samples) if idx.size else idx
+            idx = v.check_labels(idx, "index", n_classes=self.n_samples)
         take = {
             k: (getattr(self, k)[idx] if getattr(self, k) is not None else None)
             for k in ("logits", "y_true", "y_given", "ids", "features", "images")
@@ -194,8 +197,9 @@ class Predictions:
         if (logits is None) == (probs is None):
             raise TypeError("Give exactly one of `logits` or `probs`; got "
                             + ("both." if logits is not None else "neither."))
+        name = v.check_str(name, "name")
         if logits is not None:
-            z = v.check_logits(logits).astype(np.float32)
+            z = v.check_float32_range(v.check_logits(logits), "logits")
         else:
             p = v.check_probs(probs)
             z = np.log(np.clip(p, np.finfo(np.float64).tiny, None)).astype(np.float32)
@@ -218,13 +222,13 @@ class Predictions:
         names = _check_class_names(class_names, n_classes)
         feats = None
         if features is not None:
-            feats = v.check_finite_float(features, "features", ndim=2,
-                                         shape_hint="(n_samples, n_features)").astype(np.float32)
+            feats = v.check_float32_range(v.check_finite_float(
+                features, "features", ndim=2, shape_hint="(n_samples, n_features)"), "features")
             v.check_same_length(y_true=y, features=feats)
         w = b = None
         if weights is not None:
-            w = v.check_finite_float(weights, "weights", ndim=2,
-                                     shape_hint="(n_classes, n_features)").astype(np.float32)
+            w = v.check_float32_range(v.check_finite_float(
+                weights, "weights", ndim=2, shape_hint="(n_classes, n_features)"), "weights")
             if w.shape[0] != n_classes or (feats is not None and w.shape[1] != feats.shape[1]):
                 want = f"({n_classes}, {'n_features' if feats is None else feats.shape[1]})"
                 raise ValueError(f"`weights` must have shape {want}; got {w.shape}.")
@@ -232,7 +236,7 @@ class Predictions:
             b = v.check_finite_float(bias, "bias", ndim=1, shape_hint="(n_classes,)")
             if b.shape != (n_classes,):
                 raise ValueError(f"`bias` must have shape ({n_classes},); got {b.shape}.")
-            b = b.astype(np.float32)
+            b = v.check_float32_range(b, "bias")
         imgs = None
         if images is not None:
             imgs = v.as_array(images, "images")
@@ -242,7 +246,7 @@ class Predictions:
                 )
             v.check_same_length(y_true=y, images=imgs)
         return cls(logits=z, y_true=y, y_given=yg, ids=id_arr, class_names=names,
-                   features=feats, weights=w, bias=b, images=imgs, name=str(name))
+                   features=feats, weights=w, bias=b, images=imgs, name=name)
 
     def to_npz(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
         """Save to an ``.npz`` file readable by :meth:`from_npz` (no pickle).

@@ -461,18 +461,34 @@ def invert_checkpoints(names: Sequence[str], *, n_per_class: int = 4, steps: int
                        seed: int = 0) -> dict[str, Synthesized]:
     """Name -> :func:`labviz.inversion.invert` of every class of zoo checkpoint ``name``.
 
+    Inversions take seconds per model, so they are cached on disk (namespace ``"inversions"``),
+    keyed by the checkpoint's sha256 and the arguments.
+
     Returns
     -------
     dict of str to labviz.inversion.Synthesized
     """
-    from labviz.inversion import invert
+    from labviz.cache import cache_key, cached_arrays
+    from labviz.inversion import Synthesized, invert
+
+    def build(name: str) -> dict[str, np.ndarray]:
+        model, e = zoo.load(name)
+        s = invert(model, range(len(zoo.class_names(e["dataset"]))), n_per_class=n_per_class,
+                   image_size=model.config["image_size"], steps=steps, seed=seed)
+        return {"images": s.images, "target": s.target, "confidence": s.confidence}
 
     out = {}
     for name in names:
-        model, e = zoo.load(name)
-        n_classes = len(zoo.class_names(e["dataset"]))
-        out[name] = invert(model, range(n_classes), n_per_class=n_per_class, steps=steps, seed=seed)
+        key = cache_key(sha256=zoo.entry(name)["sha256"], n_per_class=n_per_class, steps=steps,
+                        seed=seed, version=_INVERSION_CACHE_VERSION)
+        a = cached_arrays("inversions", key, lambda name=name: build(name),
+                          required=("images", "target", "confidence"))
+        out[name] = Synthesized(images=a["images"], target=a["target"], confidence=a["confidence"])
     return out
+
+
+#: Bump when :func:`labviz.inversion.invert` changes, so cached inversions are recomputed.
+_INVERSION_CACHE_VERSION = 1
 
 
 def inversion_attack_table(inversions: Mapping[str, Synthesized], *,
@@ -549,3 +565,449 @@ def _rank_within(labels: np.ndarray) -> np.ndarray:
         rank[i] = seen.get(y, 0)
         seen[y] = rank[i] + 1
     return rank
+
+
+# ----- notebook 03 -----------------------------------------------------------------------------
+#: The binning choices notebook 03 varies for the top-label L1 ECE: (strategy, n_bins).
+ECE_BINNINGS: tuple[tuple[str, int], ...] = tuple(
+    (s, b) for s in ("uniform", "quantile") for b in (5, 10, 15, 30))
+
+
+def ece_variants(y_true: np.ndarray, probs: np.ndarray) -> pd.DataFrame:
+    """One model's calibration error under the common estimator choices, one row per variant.
+
+    ``kind="binning"`` rows are the top-label L1 ECE for each binning of :data:`ECE_BINNINGS`
+    (same estimand, different bins). ``kind="measure"`` rows change the estimand, all on 15 bins:
+    the L2 (RMS) and max (MCE) norms, the class-wise L1 ECE, and the debiased L2 error of Kumar et
+    al. (2019) with uniform and quantile bins. The last row (``kind="one bin"``) is the L1 ECE
+    with a single bin, :math:`|\\bar c - \\mathrm{acc}|`: when every bin's gap has the same sign,
+    every L1 ECE equals it, whatever the bins. See :mod:`labviz.calibration` for the formulas.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+    probs : array-like of shape (n_samples, n_classes)
+
+    Returns
+    -------
+    pandas.DataFrame
+        14 rows: ``variant`` (str), ``kind`` ("binning", "measure" or "one bin"), ``strategy``,
+        ``n_bins``, ``norm``, ``classwise``, ``debiased`` and ``value`` (float).
+
+    Examples
+    --------
+    With 5 bins the two samples fall in different bins: ECE = (0.1 + 0.7) / 2; with one bin
+    it is |0.8 − 0.5|.
+
+    >>> t = ece_variants([0, 1], [[0.9, 0.1], [0.7, 0.3]])
+    >>> len(t), t.variant[0], round(float(t.value[0]), 6), t.variant[13], round(float(t.value[13]), 6)
+    (14, 'L1, uniform, 5 bins', 0.4, 'L1, 1 bin = |mean confidence − accuracy|', 0.3)
+    """
+    from labviz.calibration import debiased_calibration_error, expected_calibration_error
+
+    rows = []
+    for strategy, n_bins in ECE_BINNINGS:
+        rows.append({"variant": f"L1, {strategy}, {n_bins} bins", "kind": "binning",
+                     "strategy": strategy, "n_bins": n_bins, "norm": "l1", "classwise": False,
+                     "debiased": False, "value": expected_calibration_error(
+                         y_true, probs, n_bins=n_bins, strategy=strategy)})
+    for norm, label in (("l2", "L2 (RMS)"), ("max", "max (MCE)")):
+        rows.append({"variant": f"{label}, uniform, 15 bins", "kind": "measure", "strategy": "uniform",
+                     "n_bins": 15, "norm": norm, "classwise": False, "debiased": False,
+                     "value": expected_calibration_error(y_true, probs, n_bins=15, norm=norm)})
+    rows.append({"variant": "class-wise L1, uniform, 15 bins", "kind": "measure", "strategy": "uniform",
+                 "n_bins": 15, "norm": "l1", "classwise": True, "debiased": False,
+                 "value": expected_calibration_error(y_true, probs, n_bins=15, classwise=True)})
+    for strategy in ("uniform", "quantile"):
+        rows.append({"variant": f"debiased L2, {strategy}, 15 bins", "kind": "measure",
+                     "strategy": strategy, "n_bins": 15, "norm": "l2", "classwise": False,
+                     "debiased": True, "value": debiased_calibration_error(
+                         y_true, probs, n_bins=15, strategy=strategy)})
+    rows.append({"variant": "L1, 1 bin = |mean confidence − accuracy|", "kind": "one bin",
+                 "strategy": "uniform", "n_bins": 1, "norm": "l1", "classwise": False,
+                 "debiased": False, "value": expected_calibration_error(y_true, probs, n_bins=1)})
+    return pd.DataFrame(rows)
+
+
+def ece_variants_table(families: Sequence[str], dataset: str = FASHION,
+                       split: Literal["train", "val", "test"] = "test") -> pd.DataFrame:
+    """:func:`ece_variants` of every checkpoint of ``families``, stacked (long format).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The columns of :func:`ece_variants`, preceded by ``family``, ``name`` and ``seed``.
+    """
+    parts = []
+    for family in families:
+        for name in members(family, dataset):
+            p = Predictions.from_zoo(name, split, with_images=False)
+            part = ece_variants(p.y_true, p.probs)
+            part.insert(0, "seed", zoo.entry(name)["seed"])
+            part.insert(0, "name", name)
+            part.insert(0, "family", family)
+            parts.append(part)
+    return pd.concat(parts, ignore_index=True)
+
+
+def ece_variants_wide(variants: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
+    """One row per variant, one column per family: ``"mean ± sd"`` over seeds.
+
+    Parameters
+    ----------
+    variants : pandas.DataFrame
+        From :func:`ece_variants_table`.
+    digits : int
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``variant``, ``kind``, then one per family named by :data:`FAMILY_LABELS`.
+    """
+    out = variants[["variant", "kind"]].drop_duplicates().reset_index(drop=True)
+    for family, part in variants.groupby("family", sort=False):
+        col = part.groupby("variant", sort=False)["value"].agg(lambda s: mean_sd(s, digits))
+        out[FAMILY_LABELS.get(family, family)] = out["variant"].map(col)
+    return out
+
+
+def binning_spread(variants: pd.DataFrame, *, reference: str = "L1, uniform, 15 bins") -> pd.DataFrame:
+    """How far the binning choice moves the top-label L1 ECE, per checkpoint.
+
+    Parameters
+    ----------
+    variants : pandas.DataFrame
+        From :func:`ece_variants_table` (its ``kind == "binning"`` rows are used).
+    reference : str
+        The variant the spread is compared to (the usual 15 equal-width bins).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per checkpoint: ``family``, ``name``, ``seed``, ``reference`` (its ECE), ``min``,
+        ``max``, ``range`` (= max − min) and ``relative_range`` (= range / reference).
+
+    Examples
+    --------
+    >>> v = pd.DataFrame({"family": "ce", "name": "m", "seed": 0, "kind": "binning",
+    ...                   "variant": ["L1, uniform, 15 bins", "L1, quantile, 5 bins"],
+    ...                   "value": [0.10, 0.05]})
+    >>> binning_spread(v)[["range", "relative_range"]].values.round(6).tolist()
+    [[0.05, 0.5]]
+    """
+    rows = []
+    binned = variants[variants["kind"] == "binning"]
+    for (family, name, seed), part in binned.groupby(["family", "name", "seed"], sort=False):
+        values = part.set_index("variant")["value"]
+        if reference not in values.index:
+            raise ValueError(f"`reference` must be a binning variant, one of {list(values.index)}; "
+                             f"got {reference!r}.")
+        ref, lo, hi = float(values[reference]), float(values.min()), float(values.max())
+        rows.append({"family": family, "name": name, "seed": seed, "reference": ref, "min": lo,
+                     "max": hi, "range": hi - lo, "relative_range": (hi - lo) / ref if ref else np.nan})
+    return pd.DataFrame(rows)
+
+
+def family_ranking(variants: pd.DataFrame) -> pd.DataFrame:
+    """The order of the families by mean calibration error (over seeds), under each variant.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per variant: ``variant``, ``kind`` and ``ranking``, e.g. ``"CE < LS α=0.1"``
+        (best calibrated first).
+
+    Examples
+    --------
+    >>> v = pd.DataFrame({"variant": "a", "kind": "binning", "family": ["ce", "ls0.1"],
+    ...                   "value": [0.2, 0.1]})
+    >>> family_ranking(v)["ranking"].tolist()
+    ['LS α=0.1 < CE']
+    """
+    rows = []
+    for (variant, kind), part in variants.groupby(["variant", "kind"], sort=False):
+        means = part.groupby("family", sort=False)["value"].mean().sort_values(kind="stable")
+        rows.append({"variant": variant, "kind": kind,
+                     "ranking": " < ".join(FAMILY_LABELS.get(f, f) for f in means.index)})
+    return pd.DataFrame(rows)
+
+
+def same_side_share(y_true: np.ndarray, probs: np.ndarray, *, n_bins: int = 15,
+                    strategy: Literal["uniform", "quantile"] = "uniform") -> float:
+    """Share of samples in reliability bins on the same side of the diagonal as the overall gap.
+
+    1.0 means the miscalibration is one-sided (every non-empty bin over-confident, or every one
+    under-confident); then every L1 ECE equals ``|mean confidence − accuracy|``, whatever the bins.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+    probs : array-like of shape (n_samples, n_classes)
+    n_bins : int
+    strategy : {"uniform", "quantile"}
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    Bin (0.5, 0.75] is over-confident by 0.7, bin (0.75, 1] under-confident by 0.1; overall
+    over-confident, so half of the samples are on the overall side.
+
+    >>> same_side_share([0, 1], [[0.9, 0.1], [0.7, 0.3]], n_bins=4)
+    0.5
+    """
+    from labviz.calibration import reliability_curve
+
+    curve = reliability_curve(y_true, probs, n_bins=n_bins, strategy=strategy)
+    filled = curve.count > 0
+    gap, count = curve.gap[filled], curve.count[filled]
+    overall = np.sign(np.sum(gap * count))
+    return float(count[gap * overall >= 0].sum() / count.sum())
+
+
+def temperature_scaling_table(families: Sequence[str], dataset: str = FASHION) -> pd.DataFrame:
+    """:func:`calibration_table` plus the test mean confidence and what the fitted T says.
+
+    ``T > 1`` (the fit softens the logits) means the model was over-confident on the validation
+    split, ``T < 1`` under-confident.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per checkpoint: the columns of :func:`calibration_table`, then
+        ``mean_confidence``, ``gap`` (= mean_confidence − accuracy, test) and ``reading``
+        ("over-confident" or "under-confident").
+    """
+    table = calibration_table(families, dataset)
+    gaps = confidence_gap_table(families, dataset, "test").set_index("name")
+    table["mean_confidence"] = table["name"].map(gaps["mean_confidence"])
+    table["gap"] = table["name"].map(gaps["gap"])
+    table["reading"] = np.where(table["temperature"] > 1, "over-confident", "under-confident")
+    return table
+
+
+#: Version of the cached probe arrays of :func:`zoo_probes`; bump when the recipe changes.
+_PROBES_VERSION = 1
+
+
+def probe_arrays(model: nn.Module, *, n_classes: int, image_size: int = 28, n_noise: int = 200,
+                 n_per_class: int = 4, steps: int = 100, seed: int = 0) -> dict[str, np.ndarray]:
+    """A model's probabilities on uniform-noise images and on gradient-ascent fooling images.
+
+    The probes of Nguyen et al. (2015), "Deep Neural Networks are Easily Fooled":
+    :func:`labviz.inversion.noise_images` and :func:`labviz.inversion.fooling_images` (no image
+    prior) for every class.
+
+    Returns
+    -------
+    dict of str to ndarray
+        ``noise_probs`` (n_noise, n_classes), ``fooling_images`` (n_classes * n_per_class,
+        image_size, image_size), ``fooling_target`` (n_classes * n_per_class,) and
+        ``fooling_probs`` (n_classes * n_per_class, n_classes).
+    """
+    from labviz.inversion import fooling_images, noise_images, predict_probs
+
+    fooled = fooling_images(model, range(n_classes), n_per_class=n_per_class,
+                            image_size=image_size, steps=steps, seed=seed)
+    return {"noise_probs": predict_probs(model, noise_images(n_noise, image_size=image_size, seed=seed)),
+            "fooling_images": fooled.images, "fooling_target": fooled.target,
+            "fooling_probs": predict_probs(model, fooled.images)}
+
+
+def zoo_probes(name: str, *, n_noise: int = 200, n_per_class: int = 4, steps: int = 100,
+               seed: int = 0) -> dict[str, np.ndarray]:
+    """:func:`probe_arrays` of zoo checkpoint ``name``, cached on disk by its sha256 and the settings."""
+    from labviz.cache import cache_key, cached_arrays
+
+    e = zoo.entry(name)
+    n_classes = len(zoo.class_names(e["dataset"]))
+
+    def build() -> dict[str, np.ndarray]:
+        model, _ = zoo.load(name)
+        image_size = int(model.config["image_size"])
+        return probe_arrays(model, n_classes=n_classes, image_size=image_size, n_noise=n_noise,
+                            n_per_class=n_per_class, steps=steps, seed=seed)
+
+    key = cache_key(sha256=e["sha256"], n_noise=n_noise, n_per_class=n_per_class, steps=steps,
+                    seed=seed, version=_PROBES_VERSION)
+    return cached_arrays("probes", key, build,
+                         required=("noise_probs", "fooling_images", "fooling_target", "fooling_probs"))
+
+
+def probe_confidences(test_probs: np.ndarray, probes: Mapping[str, np.ndarray]) -> pd.DataFrame:
+    """Top-1 confidence on real test images, noise and fooling images, one row per image.
+
+    Parameters
+    ----------
+    test_probs : array-like of shape (n_test, n_classes)
+    probes : mapping
+        From :func:`probe_arrays` or :func:`zoo_probes`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``kind`` ("test", "noise", "fooling"), ``confidence`` (top-1 probability),
+        ``predicted`` (int) and ``target`` (the fooling image's target class; -1 otherwise).
+    """
+    parts = []
+    for kind, p in (("test", test_probs), ("noise", probes["noise_probs"]),
+                    ("fooling", probes["fooling_probs"])):
+        p = np.asarray(p, dtype=np.float64)
+        target = np.asarray(probes["fooling_target"]) if kind == "fooling" else np.full(len(p), -1)
+        parts.append(pd.DataFrame({"kind": kind, "confidence": p.max(axis=1),
+                                   "predicted": p.argmax(axis=1).astype(np.int64),
+                                   "target": target.astype(np.int64)}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def probe_table(families: Sequence[str], dataset: str = FASHION, *, n_noise: int = 200,
+                n_per_class: int = 4, steps: int = 100, seed: int = 0) -> pd.DataFrame:
+    """Confidence statistics on test, noise and fooling images, per checkpoint and kind of image.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (checkpoint, kind): ``family``, ``name``, ``seed``, ``kind``, ``n``,
+        ``mean_confidence``, ``median_confidence``, ``share_ge_0.99`` (share of images with
+        top-1 confidence ≥ 0.99), ``fooled`` (fooling images only: share predicted as their
+        target; NaN for the other kinds) and ``top_class_share`` (share of the images predicted
+        as the most frequent class).
+    """
+    rows = []
+    for family in families:
+        for name in members(family, dataset):
+            test = Predictions.from_zoo(name, "test", with_images=False)
+            conf = probe_confidences(test.probs, zoo_probes(
+                name, n_noise=n_noise, n_per_class=n_per_class, steps=steps, seed=seed))
+            for kind, part in conf.groupby("kind", sort=False):
+                c = part["confidence"].to_numpy()
+                fooled = (float(np.mean(part["predicted"] == part["target"])) if kind == "fooling"
+                          else np.nan)
+                rows.append({"family": family, "name": name, "seed": zoo.entry(name)["seed"],
+                             "kind": kind, "n": len(c), "mean_confidence": float(c.mean()),
+                             "median_confidence": float(np.median(c)),
+                             "share_ge_0.99": float(np.mean(c >= 0.99)), "fooled": fooled,
+                             "top_class_share": float(part["predicted"].value_counts().iloc[0] / len(c))})
+    return pd.DataFrame(rows)
+
+
+def probe_summary(table: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
+    """:func:`probe_table` as ``"mean ± sd"`` over seeds, one row per (family, kind)."""
+    rows = []
+    for (family, kind), part in table.groupby(["family", "kind"], sort=False):
+        rows.append({"loss": FAMILY_LABELS.get(family, family), "images": kind, "n_seeds": len(part),
+                     "mean confidence": mean_sd(part["mean_confidence"], digits),
+                     "median confidence": mean_sd(part["median_confidence"], digits),
+                     "share ≥ 0.99": mean_sd(part["share_ge_0.99"], digits)})
+    return pd.DataFrame(rows)
+
+
+# ----- notebook 07 -----------------------------------------------------------------------------
+def non_uniformity_deciles(families: Sequence[str], dataset: str = FASHION,
+                           split: Literal["train", "val", "test"] = "test", *,
+                           n_bins: int = 10) -> pd.DataFrame:
+    """Accuracy by decile of the non-uniformity score, for every checkpoint of ``families``.
+
+    The score is :func:`labviz.label_quality.non_uniformity` of the softmax (a normalised
+    Wasserstein distance to the uniform distribution); bins come from
+    :func:`labviz.label_quality.accuracy_by_decile` (bin 1 = least non-uniform).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (checkpoint, bin): ``family``, ``name``, ``seed``, then the columns of
+        :func:`~labviz.label_quality.accuracy_by_decile`.
+    """
+    from labviz.label_quality import accuracy_by_decile, non_uniformity
+
+    parts = []
+    for family in families:
+        for name in members(family, dataset):
+            p = Predictions.from_zoo(name, split, with_images=False)
+            part = accuracy_by_decile(non_uniformity(p.probs), p.correct, n_bins=n_bins)
+            part.insert(0, "seed", zoo.entry(name)["seed"])
+            part.insert(0, "name", name)
+            part.insert(0, "family", family)
+            parts.append(part)
+    return pd.concat(parts, ignore_index=True)
+
+
+def decile_trend(deciles: pd.DataFrame) -> pd.DataFrame:
+    """Per checkpoint: accuracy in the lowest and highest score bins and their rank correlation.
+
+    Parameters
+    ----------
+    deciles : pandas.DataFrame
+        From :func:`non_uniformity_deciles` (columns ``family``, ``name``, ``seed``, ``bin``,
+        ``accuracy``, ``n``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per checkpoint: ``family``, ``name``, ``seed``, ``accuracy_lowest``,
+        ``accuracy_highest``, ``error_share_lowest`` (the lowest bin's share of all the
+        checkpoint's errors; 1 / n_bins if errors were spread evenly) and ``spearman``
+        (Spearman's ρ between bin number and accuracy; 1 = accuracy rises with every bin).
+
+    Examples
+    --------
+    Errors per bin: 5, 3 and 2 of 10 samples each, so the lowest bin holds half of them.
+
+    >>> d = pd.DataFrame({"family": "ce", "name": "m", "seed": 0, "bin": [1, 2, 3],
+    ...                   "accuracy": [0.5, 0.7, 0.8], "n": 10})
+    >>> t = decile_trend(d)
+    >>> t[["accuracy_lowest", "accuracy_highest", "error_share_lowest", "spearman"]].values.round(6).tolist()
+    [[0.5, 0.8, 0.5, 1.0]]
+    """
+    from scipy.stats import spearmanr
+
+    rows = []
+    for (family, name, seed), part in deciles.groupby(["family", "name", "seed"], sort=False):
+        part = part.sort_values("bin")
+        rho = spearmanr(part["bin"], part["accuracy"]).statistic
+        errors = (1 - part["accuracy"]) * part["n"]
+        rows.append({"family": family, "name": name, "seed": seed,
+                     "accuracy_lowest": float(part["accuracy"].iloc[0]),
+                     "accuracy_highest": float(part["accuracy"].iloc[-1]),
+                     "error_share_lowest": float(errors.iloc[0] / errors.sum()) if errors.sum() else np.nan,
+                     "spearman": float(rho)})
+    return pd.DataFrame(rows)
+
+
+def decile_summary(deciles: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
+    """One row per bin; per family the mean score and the accuracy, ``"mean ± sd"`` over seeds."""
+    out = pd.DataFrame({"decile": sorted(deciles["bin"].unique())})
+    for family, part in deciles.groupby("family", sort=False):
+        label = FAMILY_LABELS.get(family, family)
+        by_bin = part.groupby("bin")
+        out[f"{label} score"] = out["decile"].map(by_bin["score_mean"].agg(lambda s: mean_sd(s, digits)))
+        out[f"{label} accuracy"] = out["decile"].map(by_bin["accuracy"].agg(lambda s: mean_sd(s, digits)))
+    return out
+
+
+def score_agreement(families: Sequence[str], dataset: str = FASHION,
+                    split: Literal["train", "val", "test"] = "test") -> pd.DataFrame:
+    """Spearman's ρ between the non-uniformity score and the top-1 confidence, per checkpoint.
+
+    Near 1 means that, as a ranking of samples, non-uniformity says little that the confidence
+    does not.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per checkpoint: ``family``, ``name``, ``seed``, ``spearman``.
+    """
+    from scipy.stats import spearmanr
+
+    from labviz.label_quality import non_uniformity
+
+    rows = []
+    for family in families:
+        for name in members(family, dataset):
+            p = Predictions.from_zoo(name, split, with_images=False)
+            rho = spearmanr(non_uniformity(p.probs), p.confidence).statistic
+            rows.append({"family": family, "name": name, "seed": zoo.entry(name)["seed"],
+                         "spearman": float(rho)})
+    return pd.DataFrame(rows)

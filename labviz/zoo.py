@@ -51,7 +51,6 @@ class Recipe:
     temperature: float = 4.0
     kd_weight: float = 0.9
     snapshots: tuple[int, ...] = ()
-    alpha_ramp: tuple[int, int] | None = None
     family: str = ""
 
     def key(self) -> str:
@@ -69,9 +68,7 @@ def _family_runs(prefix: str, dataset: str, seeds: Iterable[int], epochs: int) -
             Recipe(f"{prefix}-ce-s{s}", dataset, "ce", 0.0, s, epochs, family="ce"),
             Recipe(f"{prefix}-ls0.1-s{s}", dataset, "ls", 0.1, s, epochs, family="ls0.1"),
             Recipe(f"{prefix}-maxsup0.1-s{s}", dataset, "maxsup", 0.1, s, epochs, family="maxsup0.1"),
-            # Negative LS ramps in over the third quarter of training (see TrainConfig.alpha_ramp).
-            Recipe(f"{prefix}-ls-0.1-s{s}", dataset, "ls", -0.1, s, epochs,
-                   alpha_ramp=(epochs // 2, 3 * epochs // 4), family="ls-0.1"),
+            Recipe(f"{prefix}-ls-0.1-s{s}", dataset, "ls", -0.1, s, epochs, family="ls-0.1"),
         ]
     return runs
 
@@ -361,7 +358,7 @@ def train_recipe(recipe: Recipe, *, progress: bool = True, teacher_model=None):
         given = symmetric_noise(y_clean, recipe.noise_rate, n_classes=10, seed=recipe.seed).labels
     config = TrainConfig(loss=recipe.loss, alpha=recipe.alpha, epochs=recipe.epochs, seed=recipe.seed,
                          temperature=recipe.temperature, kd_weight=recipe.kd_weight,
-                         snapshots=recipe.snapshots, alpha_ramp=recipe.alpha_ramp)
+                         snapshots=recipe.snapshots)
     torch.manual_seed(recipe.seed)
     model = SmallCNN(n_classes=10, image_size=images.shape[1], arch=recipe.arch)
     result = train(model, images, given, config, teacher=teacher_model, progress=progress,

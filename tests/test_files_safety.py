@@ -14,7 +14,8 @@ writing and reading one key many times always read a complete entry; ``labviz ca
 
 User data: ``Predictions.to_npz`` never overwrites an existing file unless asked.
 
-26 tests, of which 4 are expected failures marking bugs (``xfail(strict=True, reason="BUG: ...")``).
+28 tests. The 4 that were expected failures marking bugs (a bare ``.npy`` entry, two zip-header
+flips, ``cache clear`` deleting user files) now pass.
 """
 
 from __future__ import annotations
@@ -145,11 +146,7 @@ POISONS = {
     "pickle": _poison_pickle,
     "object-npy": _poison_object_npy,
     "object-member": _poison_object_member,
-    "plain-npy": pytest.param(_poison_plain_npy, marks=pytest.mark.xfail(
-        strict=True, raises=TypeError,
-        reason="BUG: cache.read_npz: np.load returns an ndarray (not an NpzFile) for a .npy file, "
-               "and `with` on it raises TypeError, which cached_arrays does not catch; check "
-               "isinstance(data, np.lib.npyio.NpzFile) (or catch TypeError) and raise ValueError")),
+    "plain-npy": _poison_plain_npy,  # np.load gives an ndarray, not an archive
 }
 
 
@@ -241,19 +238,12 @@ def test_bit_flips_in_the_data_are_detected_never_used():
             flipped = bytearray(data)
             flipped[i] ^= 1 << bit
             path.write_bytes(bytes(flipped))
-            try:
-                outcomes.add(_read_or_refuse(path, arrays))
-            except (NotImplementedError, RuntimeError):
-                pass  # zip-header flips raising these are the xfail below
+            outcomes.add(_read_or_refuse(path, arrays))
     assert outcomes == {"same", "refused"}
 
 
-@pytest.mark.xfail(strict=True, raises=(NotImplementedError, RuntimeError),
-                   reason="BUG: cache.read_npz only catches OSError, ValueError, EOFError, "
-                          "BadZipFile and KeyError; a flipped bit in a zip header makes zipfile "
-                          "raise NotImplementedError ('That compression method is not supported', "
-                          "'zip file version 10.9') or RuntimeError ('File is encrypted'), which "
-                          "escape cached_arrays instead of triggering a rebuild. Catch those too.")
+# zipfile raises NotImplementedError ("compression method is not supported") or RuntimeError
+# ("File is encrypted") for these flips: read_npz must turn them into a refusal too.
 @pytest.mark.parametrize("field", ["compression", "flags"])
 def test_flipped_zip_header_fields_are_refused(field):
     path, data, arrays = _written_entry()
@@ -368,20 +358,45 @@ def test_cache_clear_removes_entries_but_not_the_users_files(capsys):
     assert json.loads(capsys.readouterr().out)["namespaces"] == {}
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="BUG: cache.clear_cache runs shutil.rmtree on every folder in the cache root, "
-                          "so a user's folder there (e.g. LABVIZ_CACHE_DIR pointed at a project dir) and "
-                          "non-.npz files inside a namespace are deleted. Remove only *.npz (and stale "
-                          ".*.tmp) files in labviz's known namespaces, then rmdir them if empty.")
 def test_cache_clear_spares_user_folders_and_foreign_files():
     root = cache.cache_dir()
     cache.atomic_write_npz(root / "activations" / "a.npz", _good_arrays())
     (root / "activations" / "README.txt").write_text("mine")
     (root / "my_results").mkdir()
     (root / "my_results" / "table.csv").write_text("a,b\n1,2\n")
+    (root / "my_results" / "data.npz").write_bytes(b"user data")  # .npz outside a namespace
     cli.main(["cache", "clear"])
     assert (root / "my_results" / "table.csv").exists()
+    assert (root / "my_results" / "data.npz").read_bytes() == b"user data"
     assert (root / "activations" / "README.txt").exists()
+    assert not (root / "activations" / "a.npz").exists()
+
+
+def test_cache_clear_removes_stale_temporary_files_only():
+    import os
+    import time
+
+    folder = cache.cache_dir() / "projections"
+    folder.mkdir(parents=True)
+    stale, fresh = folder / ".x.npz.abc.tmp", folder / ".y.npz.def.tmp"
+    stale.write_bytes(b"left by a crashed write")
+    fresh.write_bytes(b"a write in progress")
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    assert cache.clear_cache() == 0  # temporary files are not entries
+    assert not stale.exists() and fresh.exists()
+
+
+def test_every_cache_namespace_in_the_package_is_known_to_clear_cache():
+    used = set()
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if (isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None))
+                    == "cached_arrays" and node.args):
+                first = node.args[0]
+                assert isinstance(first, ast.Constant), f"{path.name}:{node.lineno}: namespace not a literal"
+                used.add(first.value)
+    assert used and used <= set(cache.NAMESPACES), sorted(used - set(cache.NAMESPACES))
 
 
 # ----- user data ----------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ or a hang. And the unusual-but-valid layouts (non-contiguous, Fortran-order, rea
 negative-stride arrays, torch tensors, pandas objects, lists) work and give the same answer as a plain
 contiguous array.
 
-Counted cases (each one a pytest item; 617 in all):
+Counted cases (each one a pytest item; 626 in all):
 
 * 542 bad-input cases in ``test_bad_input_fails_clearly``: 20 bad ``probs`` and 9 bad labels for
   each of the 10 functions that take (labels, probs) (290); 9 bad labels and 18 bad ``probs`` for
@@ -19,10 +19,15 @@ Counted cases (each one a pytest item; 617 in all):
   4 layouts (strided, Fortran-order, read-only, negative strides), 4 for Predictions and the views
   built on it, and 4 containers (torch tensors with grad, pandas with an index, lists, float32);
 * 16 huge-class-count cases (C = 100_000 columns, or labels up to 10**6, with 4 samples): 10 that
-  must run in bounded memory, 6 expected failures;
-* 8 more expected failures marking bugs. All 14 use ``xfail(strict=True, raises=...)``.
+  must run in bounded memory, 6 that were bugs (tables built a C x C matrix; square results raised
+  a raw MemoryError; class-wise quantile ECE looped over classes);
+* 8 more cases that were bugs (wrapped-around labels, float32 overflow, temperature overflow,
+  ``subset([])``, bfloat16 tensors, float16 probabilities, unbounded ``n_bins``);
+* 9 small regression cases fixed with them (``classwise="no"``, ``symmetric="no"``, ``name=None``,
+  meta-device tensors, the exact ``T_MAX``, an 8 GB ``CalibrationAccumulator``, a dense result
+  from an explicit ``n_classes``).
 
-So 569 hostile inputs (542 + 3 + 16 + 8), 14 of them expected failures marking bugs.
+So 578 hostile inputs (542 + 3 + 16 + 8 + 9). The 14 that were ``xfail(strict=True)`` bugs now pass.
 """
 
 from __future__ import annotations
@@ -517,18 +522,11 @@ def _in_memory_limited_process(code: str) -> str:
 _BIG = "y = np.array([0, 3, 999_999, 12]); p = np.array([0, 999_999, 7, 12])\n"
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="BUG: per_class_table and top_confused_pairs build the full "
-                   "C x C matrix (_counts) though they need only the diagonal, the marginals and the "
-                   "non-zero cells: labels up to 10**6 raise MemoryError (8 TB). Use np.bincount on "
-                   "y_true, y_pred and y_true[y_true == y_pred]; np.unique(y_true * C + y_pred)")
 @pytest.mark.parametrize("call", ["cf.per_class_table(y, p)", "cf.top_confused_pairs(y, p)"])
 def test_tables_with_huge_labels_work_in_bounded_memory(call):
     assert _in_memory_limited_process(_BIG + call) == "ok"
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="BUG: a C x C result for huge C fails with a raw MemoryError "
-                   "(8 TB); confusion_matrix and class_mean_cosine should raise a ValueError naming "
-                   "n_classes (or the largest label) and the size it would take")
 @pytest.mark.parametrize("call", [
     "cf.confusion_matrix(y, p)",
     "cf.confusion_matrix([0], [0], n_classes=10**6)",
@@ -538,10 +536,6 @@ def test_square_results_for_huge_class_counts_fail_clearly(call):
     assert _in_memory_limited_process(_BIG + call).startswith("ValueError: `")
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="BUG: classwise ECE with strategy='quantile' loops over the "
-                   "classes in Python (one np.quantile per class in _stats_classwise_quantile): 26 s "
-                   "for 5 samples and C = 100_000; compute all columns' quantile edges at once "
-                   "(np.quantile(p, q, axis=0)) and bin by column")
 def test_classwise_quantile_ece_does_not_loop_over_classes(monkeypatch):
     calls = []
     real = cal._quantile_edges
@@ -556,19 +550,13 @@ def test_classwise_quantile_ece_does_not_loop_over_classes(monkeypatch):
     cal.expected_calibration_error(HUGE_Y, HUGE_P, strategy="quantile", classwise=True)
 
 
-# ----- expected failures: bugs found by these tests ----------------------------------------------
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="BUG: check_labels casts to int64 before the range check: "
-                   "labels 1e20 (float) or 2**63 + 5 (uint64) wrap around and the message reports "
-                   "values like -9223372036854775808 that the user never passed")
+# ----- bugs found by these tests (formerly strict xfails), now fixed ------------------------------
 @pytest.mark.parametrize("bad", [np.array([0, 1e20]), np.array([0, 2**63 + 5], dtype=np.uint64)])
 def test_huge_labels_are_reported_as_given(bad):
     with pytest.raises(ValueError, match=r"`y_pred` must hold labels in .*got values in \[0, (1e\+20|9223372036854775813)"):
         cf.confusion_matrix([0, 1], bad)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="BUG: from_arrays checks logits/features for finiteness in "
-                   "float64, then casts to float32: 1e39 becomes inf and probs become NaN, silently; "
-                   "check |x| <= np.finfo(np.float32).max (or finiteness after the cast)")
 def test_values_beyond_float32_are_refused_not_turned_into_inf():
     z = LOGITS.copy()
     z[0, 0] = 1e39
@@ -580,30 +568,21 @@ def test_values_beyond_float32_are_refused_not_turned_into_inf():
     assert np.isfinite(p.logits).all() and np.isfinite(p.probs).all()
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="BUG: apply_temperature divides the logits by T before "
-                   "subtracting the row maximum, so finite logits like [1e308, -1e308] with T = 0.5 "
-                   "overflow to inf and give NaN probabilities; use softmax((z - z.max(1)) / T)")
 def test_temperature_scaling_of_extreme_logits_stays_finite():
     p = cal.apply_temperature(np.array([[1e308, -1e308], [0.0, 1.0]]), 0.5)
     assert np.isfinite(p).all()
     np.testing.assert_allclose(p.sum(axis=1), 1.0)
 
 
-@pytest.mark.xfail(strict=True, raises=IndexError, reason="BUG: Predictions.subset([]) raises IndexError: an empty list "
-                   "becomes a float64 array, which is used as an index; cast empty indices to int64")
 def test_subset_with_an_empty_index():
     p = _preds()
-    try:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "mean of empty slice" either
         empty = p.subset([])
-    except ValueError as exc:
-        assert "`index`" in str(exc)
-        return
-    assert empty.n_samples == 0
+        assert empty.n_samples == 0 and empty.features.shape == (0, X.shape[1])
+        assert np.isnan(empty.accuracy) and "n_samples=0" in repr(empty)
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError, reason="BUG: a bfloat16 torch tensor (common from mixed-precision "
-                   "models) fails in torch's .numpy() with 'Got unsupported ScalarType BFloat16', a "
-                   "message that names no argument; as_array should upcast it (tensor.float())")
 def test_bfloat16_tensors_are_accepted():
     import torch
 
@@ -611,16 +590,53 @@ def test_bfloat16_tensors_are_accepted():
     np.testing.assert_allclose(p.logits, LOGITS, rtol=1e-2)
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason="BUG: float16 probabilities, correctly rounded, are refused: "
-                   "their row sums are off by ~C * 2**-11 > PROB_SUM_ATOL = 1e-4; the tolerance "
-                   "should grow with the dtype's eps (e.g. max(1e-4, n_classes * np.finfo(dtype).eps))")
 def test_float16_probabilities_are_accepted():
     e = cal.expected_calibration_error(Y, P.astype(np.float16))
     assert e == pytest.approx(cal.expected_calibration_error(Y, P), abs=1e-3)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="BUG: no upper bound on n_bins: n_bins=10**9 allocates 8 GB "
-                   "(MemoryError, or a long stall with enough RAM); cap it (e.g. 10**6) with a ValueError")
 def test_absurd_n_bins_fail_clearly():
     out = _in_memory_limited_process("cal.expected_calibration_error([0, 1], [[0.9, 0.1], [0.2, 0.8]], n_bins=10**9)")
     assert out.startswith("ValueError: `n_bins`"), out
+
+
+# ----- small regressions fixed along with the bugs above -------------------------------------------
+@pytest.mark.parametrize("call", [
+    lambda: cal.expected_calibration_error(Y, P, classwise="no"),
+    lambda: cal.debiased_calibration_error(Y, P, classwise="no"),
+    lambda: cal.CalibrationAccumulator(3, classwise="no"),
+    lambda: cf.top_confused_pairs(Y, Y[::-1], symmetric="no"),
+], ids=["ece", "debiased", "accumulator", "top_confused_pairs"])
+def test_flags_must_be_bools_not_truthy_strings(call):
+    with pytest.raises(TypeError, match=r"`(classwise|symmetric)` must be a bool; got str 'no'"):
+        call()
+
+
+def test_predictions_name_must_be_a_string():
+    with pytest.raises(TypeError, match=r"`name` must be a str; got NoneType None"):
+        Predictions.from_arrays(y_true=Y, logits=LOGITS, name=None)
+
+
+def test_meta_device_tensors_fail_clearly():
+    import torch
+
+    with pytest.raises(TypeError, match=r"`logits` must hold values; got a torch tensor on the meta device"):
+        Predictions.from_arrays(y_true=Y, logits=torch.empty(6, 3, device="meta"))
+
+
+def test_fit_temperature_returns_the_exact_end_of_its_range():
+    z = np.array([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0], [1.0, 0.0]])  # uninformative: T -> infinity
+    with pytest.warns(RuntimeWarning, match="edge of the searched range"):
+        t = cal.fit_temperature(z, [0, 1, 0, 1])
+    assert t == cal.T_MAX
+
+
+def test_accumulator_with_an_absurd_class_count_fails_clearly():
+    with pytest.raises(ValueError, match=r"`n_classes` is too large .*got n_classes=1000000000"):
+        cal.CalibrationAccumulator(10**9)
+    assert cal.CalibrationAccumulator(10**9, classwise=False).n_classes == 10**9  # nothing dense
+
+
+def test_confusion_accumulator_with_an_absurd_class_count_fails_clearly():
+    with pytest.raises(ValueError, match=r"`n_classes` is too large for a dense confusion matrix"):
+        cf.ConfusionAccumulator(10**6)

@@ -260,7 +260,8 @@ def test_label_error_gallery_shows_top_errors_with_captions(noisy_problem, rng):
     names = np.array(p.class_names)
     assert [a.text for a in fig.layout.annotations] == [
         f"{names[g]} → {names[q]}" for g, q in zip(top["given"], top["predicted"], strict=True)]
-    assert fig.data[0].z.shape[:2] == (2 + 2 * 8, 2 + 2 * 8)  # 2 x 2 tiles of 6 px with 2 px padding
+    # 2 x 2 tiles of 6 px, 2 px apart; each row leaves 6 // 2 px under its tiles for the captions.
+    assert fig.data[0].z.shape[:2] == (2 + 2 * (6 + 3), 2 + 2 * 8)
 
 
 def test_label_error_gallery_with_nothing_flagged_says_so(rng):

@@ -160,3 +160,26 @@ def test_inversion_attack_table_pairs_evaluator_by_seed(monkeypatch):
     del manifest["m-student-s1"]
     with pytest.raises(ValueError, match="has no checkpoint of seed 1 for 'm-ls-s1'"):
         studies.inversion_attack_table({"m-ls-s1": synth})
+
+
+def test_invert_checkpoints_caches_by_checkpoint(monkeypatch):
+    torch.manual_seed(0)
+    model = SmallCNN(n_classes=3, image_size=8)
+    e = {"dataset": "digits", "sha256": "ab" * 32}
+    calls = []
+
+    def load(name):
+        calls.append(name)
+        return model, e
+
+    monkeypatch.setattr(studies.zoo, "load", load)
+    monkeypatch.setattr(studies.zoo, "entry", lambda name: e)
+    monkeypatch.setattr(studies.zoo, "class_names", lambda ds: ("a", "b", "c"))
+    first = studies.invert_checkpoints(["m"], n_per_class=2, steps=3)["m"]
+    again = studies.invert_checkpoints(["m"], n_per_class=2, steps=3)["m"]
+    assert calls == ["m"]  # the second call is served from the cache
+    assert first.images.shape == (6, 8, 8) and first.target.tolist() == [0, 0, 1, 1, 2, 2]
+    np.testing.assert_array_equal(first.images, again.images)
+    np.testing.assert_array_equal(first.confidence, again.confidence)
+    studies.invert_checkpoints(["m"], n_per_class=2, steps=4)
+    assert calls == ["m", "m"]  # other arguments, other entry

@@ -155,3 +155,22 @@ def test_model_features_feed_the_head():
 def test_unknown_arch():
     with pytest.raises(ValueError, match="`arch` must be one of"):
         SmallCNN(arch="resnet")
+
+
+def test_negative_label_smoothing_is_exact_above_the_floor():
+    logits = torch.tensor([[1.0, 0.5, -0.5]])
+    y = torch.tensor([0])
+    target = training.smoothed_targets(y, 3, -0.1)
+    plain = -(target * F.log_softmax(logits, dim=1)).sum()
+    assert training.label_smoothing_loss(logits, y, -0.1).item() == pytest.approx(plain.item(), rel=1e-6)
+
+
+def test_negative_label_smoothing_is_bounded_below():
+    """Once a wrong class is below the floor, pushing it further gains nothing (no runaway logits)."""
+    y = torch.tensor([0])
+    far = torch.tensor([[30.0, 0.0, 0.0]], requires_grad=True)
+    loss = training.label_smoothing_loss(far, y, -0.1)
+    loss.backward()
+    farther = training.label_smoothing_loss(torch.tensor([[60.0, 0.0, 0.0]]), y, -0.1)
+    assert farther.item() == pytest.approx(loss.item(), abs=1e-6)
+    assert far.grad.abs().max().item() < 1e-6

@@ -129,8 +129,10 @@ def confusion_figure(
 
     font, stride = _tick_style(c)
     ticks = dict(type="category", tickmode="array", tickvals=labels[::stride],
-                 ticktext=labels[::stride], tickfont=dict(size=font), showgrid=False)
-    fig.update_xaxes(title_text="predicted class", tickangle=-90 if c > 10 else 0,
+                 ticktext=labels[::stride], tickfont=dict(size=font), showgrid=False, automargin=True)
+    # Class names rarely fit side by side under the columns: slant them unless they are short.
+    slant = -90 if c > 10 else (-45 if max(len(str(n)) for n in labels) > 3 else 0)
+    fig.update_xaxes(title_text="predicted class", tickangle=slant,
                      constrain="domain", **ticks)
     fig.update_yaxes(title_text="true class", autorange="reversed", scaleanchor="x",
                      scaleratio=1, constrain="domain", **ticks)

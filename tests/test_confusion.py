@@ -1,0 +1,145 @@
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+from sklearn import metrics
+
+from labviz import Predictions
+from labviz import confusion as cf
+from labviz.figures import confusion as fc
+from labviz.figures.style import SEQUENTIAL
+
+
+@pytest.fixture
+def labels(rng):
+    y_true = rng.integers(0, 6, 500)
+    y_pred = np.where(rng.random(500) < 0.7, y_true, rng.integers(0, 6, 500))
+    return y_true, y_pred
+
+
+def test_hand_worked_matrix():
+    # true 0 -> pred 0, 1; true 1 -> pred 1, 1, 0.
+    cm = cf.confusion_matrix([0, 0, 1, 1, 1], [0, 1, 1, 1, 0])
+    assert cm.tolist() == [[1, 1], [1, 2]] and cm.dtype == np.int64
+    assert cf.confusion_matrix([0, 0, 1, 1, 1], [0, 1, 1, 1, 0], normalize="true").tolist() == [
+        [0.5, 0.5], [1 / 3, 2 / 3]]
+    assert cf.confusion_matrix([0], [0], n_classes=3).shape == (3, 3)
+
+
+@pytest.mark.parametrize("normalize", [None, "true", "pred", "all"])
+def test_agrees_with_sklearn(labels, normalize):
+    y_true, y_pred = labels
+    ours = cf.confusion_matrix(y_true, y_pred, normalize=normalize)
+    np.testing.assert_allclose(ours, metrics.confusion_matrix(y_true, y_pred, normalize=normalize))
+
+
+def test_empty_row_normalises_to_zero_like_sklearn():
+    ours = cf.confusion_matrix([0, 0], [0, 1], n_classes=3, normalize="true")
+    assert ours[2].tolist() == [0.0, 0.0, 0.0]
+
+
+def test_per_class_table_agrees_with_sklearn(labels):
+    y_true, y_pred = labels
+    table = cf.per_class_table(y_true, y_pred, class_names=list("abcdef"))
+    p, r, f, s = metrics.precision_recall_fscore_support(y_true, y_pred, zero_division=0)
+    np.testing.assert_allclose(table.precision, p)
+    np.testing.assert_allclose(table.recall, r)
+    np.testing.assert_allclose(table.f1, f)
+    assert table.support.tolist() == s.tolist() and table.name.tolist() == list("abcdef")
+
+
+def test_top_confused_pairs_ranked():
+    y_true = [0, 0, 0, 0, 1, 1, 2]
+    y_pred = [1, 1, 2, 0, 0, 1, 1]
+    pairs = cf.top_confused_pairs(y_true, y_pred, k=5)
+    assert pairs[["true", "pred", "count"]].values.tolist() == [[0, 1, 2], [2, 1, 1], [1, 0, 1], [0, 2, 1]]
+    assert pairs.rate.iloc[0] == pytest.approx(0.5)
+    merged = cf.top_confused_pairs(y_true, y_pred, k=1, symmetric=True)
+    assert merged[["true", "pred", "count"]].values.tolist() == [[0, 1, 3]]
+
+
+def test_class_order_groups_a_planted_confused_pair(rng):
+    counts = np.diag(np.full(6, 50))
+    counts[1, 4] = counts[4, 1] = 30  # classes 1 and 4 are confused with each other
+    order = cf.class_order(counts).tolist()
+    assert sorted(order) == list(range(6))
+    assert abs(order.index(1) - order.index(4)) == 1
+
+
+def test_cell_samples_and_accumulator(labels):
+    y_true, y_pred = labels
+    ids = np.arange(1000, 1500)
+    got = cf.cell_samples(y_true, y_pred, 2, 3, ids=ids)
+    np.testing.assert_array_equal(got, ids[(y_true == 2) & (y_pred == 3)])
+    acc = cf.ConfusionAccumulator(6)
+    for chunk in np.array_split(np.arange(500), 7):
+        acc.update(y_true[chunk], y_pred[chunk])
+    other = cf.ConfusionAccumulator(6).update(y_true[:10], y_pred[:10])
+    np.testing.assert_array_equal(acc.matrix(), cf.confusion_matrix(y_true, y_pred, n_classes=6))
+    np.testing.assert_array_equal(acc.merge(other).matrix(),
+                                  acc.matrix() + cf.confusion_matrix(y_true[:10], y_pred[:10], n_classes=6))
+
+
+def _predictions(rng, n_classes=10, n=300):
+    y = rng.integers(0, n_classes, n)
+    logits = rng.normal(size=(n, n_classes))
+    logits[np.arange(n), y] += 2.0
+    return Predictions.from_arrays(y_true=y, logits=logits, images=rng.random((n, 8, 8)),
+                                   class_names=[f"class {k}" for k in range(n_classes)])
+
+
+def test_heatmap_contents(rng):
+    p = _predictions(rng)
+    display = fc.ConfusionDisplay.from_predictions(p)
+    fig = display.plot()
+    (heat,) = fig.data
+    assert isinstance(heat, go.Heatmap)
+    counts = cf.confusion_matrix(p.y_true, p.y_pred, n_classes=10)
+    np.testing.assert_allclose(np.asarray(heat.z, float), counts / counts.sum(1, keepdims=True))
+    assert "%{customdata" in heat.hovertemplate  # counts and percentages on hover
+    assert heat.colorscale[0][1] == go.Heatmap(colorscale=SEQUENTIAL).colorscale[0][1]
+    assert fig.layout.yaxis.autorange == "reversed"
+    assert list(fig.layout.xaxis.ticktext) == list(p.class_names)
+
+
+def test_heatmap_stays_readable_at_100_classes(rng):
+    fig = fc.ConfusionDisplay.from_predictions(_predictions(rng, n_classes=100, n=3000)).plot()
+    assert fig.data[0].text is None or not any(any(row) for row in fig.data[0].text)
+    assert len(fig.layout.xaxis.tickvals) < 100  # thinned tick labels
+    assert fig.layout.xaxis.tickangle == -90
+
+
+def test_drill_down_gives_ids_and_thumbnails(rng):
+    p = _predictions(rng)
+    display = fc.ConfusionDisplay.from_predictions(p)
+    ids = display.cell_ids(3, 3)
+    np.testing.assert_array_equal(ids, p.ids[(p.y_true == 3) & (p.y_pred == 3)])
+    gallery = display.cell_thumbnails(3, 3, max_images=4)
+    assert isinstance(gallery.data[0], go.Image)
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda: cf.confusion_matrix([0, 1], [0, 1, 1]), ValueError, "`y_true` has 2, `y_pred` has 3"),
+        (lambda: cf.confusion_matrix([0, 3], [0, 1], n_classes=2), ValueError,
+         r"`y_true` must hold labels in \[0, 1\]; got values in \[0, 3\]"),
+        (lambda: cf.confusion_matrix([0.5, 1], [0, 1]), TypeError, "`y_true` must hold integer class labels"),
+        (lambda: cf.confusion_matrix(["a", "b"], [0, 1]), TypeError, "`y_true` must hold integer class labels"),
+        (lambda: cf.confusion_matrix([True, False], [0, 1]), TypeError, "`y_true` must hold integer class labels"),
+        (lambda: cf.confusion_matrix([], []), ValueError, "`y_true` must not be empty"),
+        (lambda: cf.confusion_matrix([[0, 1]], [[0, 1]]), ValueError, r"`y_true` must have shape \(n_samples,\)"),
+        (lambda: cf.confusion_matrix([0, 1], [0, 1], normalize="rows"), ValueError, "`normalize` must be one of"),
+        (lambda: cf.top_confused_pairs([0, 1], [1, 0], k=0), ValueError, "`k` must be >= 1"),
+        (lambda: cf.class_order([[1, 2, 3]]), ValueError, r"`cm` must have shape \(n_classes, n_classes\)"),
+    ],
+)
+def test_bad_input_messages(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_thumbnails_need_images(rng):
+    p = _predictions(rng)
+    display = fc.ConfusionDisplay.from_predictions(y_true=p.y_true, y_pred=p.y_pred)
+    with pytest.raises(ValueError, match="images"):
+        display.cell_thumbnails(0, 0)

@@ -1,0 +1,95 @@
+"""Every notebook runs top to bottom headless and prints its key tables and verdicts.
+
+The notebooks live in git without outputs; this executes them with nbclient in a fresh kernel and
+checks what they print. The README's table of verdicts must agree with what the notebooks measure.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+#: The tables each notebook must print (``TABLE: <title>``) and whether it states verdicts.
+EXPECTED: dict[str, tuple[list[str], bool]] = {
+    "00_tour": (["per-class metrics", "top confused pairs"], False),
+    "01_when_does_label_smoothing_help": (["Table 3 layout", "distillation", "LS sweep"], True),
+    "02_maxsup_and_collapse": (["MaxSup feature geometry", "misclassified confidence"], True),
+    "03_calibration_in_depth": (["ECE variants", "temperature scaling",
+                                 "confidence on noise and fooling images"], True),
+    "04_noisy_labels_early_learning": (["early learning", "beta mixture"], True),
+    "05_label_errors_in_fashion_mnist": (["likely label errors", "label error pairs", "flagged rate"], True),
+    "06_negative_label_smoothing_and_inversion": (["inversion attack accuracy"], True),
+    "07_label_non_uniformity": (["accuracy by non-uniformity decile"], True),
+}
+
+VERDICT = re.compile(r"VERDICT: (reproduced|partly reproduced|not reproduced) — ")
+STATUS = re.compile(r"partly reproduced|not reproduced|(?<![a-z] )reproduced")
+
+
+def _stdout(nb: nbformat.NotebookNode) -> str:
+    return "".join(out.get("text", "") for cell in nb.cells if cell.cell_type == "code"
+                   for out in cell.get("outputs", []) if out.get("output_type") == "stream")
+
+
+def test_every_notebook_is_expected_and_stored_without_outputs():
+    assert {nb.stem for nb in NOTEBOOKS} == set(EXPECTED)
+    for path in NOTEBOOKS:
+        cells = json.loads(path.read_text())["cells"]
+        assert not any(c.get("outputs") or c.get("execution_count") for c in cells
+                       if c["cell_type"] == "code"), path.name
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory):
+    """Execute each notebook once (lazily) and keep the result for the tests below."""
+    results: dict[str, nbformat.NotebookNode] = {}
+
+    def run(path: Path) -> nbformat.NotebookNode:
+        if path.stem not in results:
+            nb = nbformat.read(path, as_version=4)
+            NotebookClient(nb, timeout=600, kernel_name="python3",
+                           resources={"metadata": {"path": str(path.parent)}}).execute()
+            results[path.stem] = nb
+        return results[path.stem]
+
+    return run
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs_and_prints_its_results(path, executed):
+    out = _stdout(executed(path))
+    tables, has_verdict = EXPECTED[path.stem]
+    for title in tables:
+        assert f"TABLE: {title}" in out, f"{path.name} did not print table {title!r}"
+    if has_verdict:
+        assert VERDICT.search(out), f"{path.name} printed no verdict"
+
+
+def _readme_verdicts() -> dict[str, str]:
+    """Notebook stem -> the verdict word(s) in the README's table."""
+    rows = {}
+    for line in (ROOT / "README.md").read_text().splitlines():
+        m = re.match(r"\|\s*\[?`?(\d\d_[a-z_]+)", line)
+        if m:
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            rows[m.group(1)] = cells[3].lower()
+    return rows
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if EXPECTED[p.stem][1]],
+                         ids=[p.stem for p in NOTEBOOKS if EXPECTED[p.stem][1]])
+def test_readme_verdicts_match_what_the_notebooks_measure(path, executed):
+    measured = set(VERDICT.findall(_stdout(executed(path))))
+    stated = _readme_verdicts().get(path.stem, "")
+    assert stated, f"README has no row for {path.stem}"
+    assert set(STATUS.findall(stated)) == measured, (path.stem, measured, stated)
