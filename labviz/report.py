@@ -48,7 +48,7 @@ FORMATS: tuple[str, ...] = ("png", "svg", "pdf")
 INDEX_FILE = "index.md"
 STATE_FILE = "figures.json"
 #: Bump when a figure's drawing or data changes, so that every output is rebuilt once.
-REPORT_VERSION = 1
+REPORT_VERSION = 2
 #: PNGs are written at twice their CSS size, enough for print at column width.
 PNG_SCALE = 2
 

@@ -41,12 +41,16 @@ def members(family: str, dataset: str = FASHION) -> list[str]:
 
 
 def mean_sd(values: Sequence[float], digits: int = 3) -> str:
-    """``"mean ± sd"`` (sample sd, ddof=1) of ``values``; just the value when there is one.
+    """``"mean ± sd"`` (sample sd, ddof=1) of ``values``, ignoring NaN; just the value when there
+    is one, and "—" when there is none.
 
-    >>> mean_sd([0.1, 0.2, 0.3])
-    '0.200 ± 0.100'
+    >>> mean_sd([0.1, 0.2, 0.3]), mean_sd([float("nan")])
+    ('0.200 ± 0.100', '—')
     """
     arr = np.asarray(values, dtype=float)
+    arr = arr[~np.isnan(arr)]
+    if arr.size == 0:
+        return "—"
     if arr.size == 1:
         return f"{arr[0]:.{digits}f}"
     return f"{arr.mean():.{digits}f} ± {arr.std(ddof=1):.{digits}f}"
@@ -140,7 +144,8 @@ def misclassified_confidence_table(families: Sequence[str], dataset: str = FASHI
     for family in families:
         for name in members(family, dataset):
             conf = misclassified_confidence(Predictions.from_zoo(name, "test", with_images=False))
-            rows.append({"family": family, "name": name, "n_errors": len(conf),
+            rows.append({"family": family, "name": name, "seed": zoo.entry(name)["seed"],
+                         "n_errors": len(conf),
                          "mean_confidence": float(conf.mean()), "share_above_0.9": float((conf > 0.9).mean())})
     return pd.DataFrame(rows)
 
@@ -488,7 +493,7 @@ def invert_checkpoints(names: Sequence[str], *, n_per_class: int = 4, steps: int
 
 
 #: Bump when :func:`labviz.inversion.invert` changes, so cached inversions are recomputed.
-_INVERSION_CACHE_VERSION = 1
+_INVERSION_CACHE_VERSION = 2
 
 
 def inversion_attack_table(inversions: Mapping[str, Synthesized], *,
@@ -1010,4 +1015,52 @@ def score_agreement(families: Sequence[str], dataset: str = FASHION,
             rho = spearmanr(non_uniformity(p.probs), p.confidence).statistic
             rows.append({"family": family, "name": name, "seed": zoo.entry(name)["seed"],
                          "spearman": float(rho)})
+    return pd.DataFrame(rows)
+
+
+# ----- notebook 04 (continued) -------------------------------------------------------------------
+def flipped_drift_table(snapshots: Mapping[int, Predictions]) -> pd.DataFrame:
+    """Per epoch: which class centroid the flipped samples' features sit nearest to.
+
+    Centroids are the mean penultimate features of the *clean* samples of each class (their given
+    label is their true one). A flipped sample drifting from its true class toward its given class
+    shows as ``nearest_is_given`` rising and ``nearest_is_true`` falling.
+
+    Parameters
+    ----------
+    snapshots : mapping of int to Predictions
+        Epoch -> training-split predictions with features, every class among the clean samples.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per epoch, in order: ``epoch``, ``nearest_is_true``, ``nearest_is_given`` (shares
+        of flipped samples whose nearest centroid, in Euclidean distance, is that class).
+
+    Examples
+    --------
+    >>> p = Predictions.from_arrays(y_true=[0, 1, 0], y_given=[0, 1, 1], logits=np.zeros((3, 2)),
+    ...                             features=[[0.0, 0.0], [4.0, 0.0], [3.0, 0.0]])
+    >>> flipped_drift_table({5: p}).to_dict("records")
+    [{'epoch': 5, 'nearest_is_true': 0.0, 'nearest_is_given': 1.0}]
+    """
+    if not isinstance(snapshots, Mapping) or not snapshots:
+        raise TypeError("`snapshots` must be a non-empty mapping of epoch to Predictions; "
+                        f"got {type(snapshots).__name__}.")
+    rows = []
+    for epoch in sorted(snapshots):
+        p = snapshots[epoch]
+        if not isinstance(p, Predictions) or p.features is None:
+            raise ValueError(f"`snapshots[{epoch}]` must be a Predictions with features.")
+        flipped = p.flipped
+        clean_y, feats = p.y_true[~flipped], p.features.astype(np.float64)
+        if not flipped.any() or len(np.unique(clean_y)) < p.n_classes:
+            raise ValueError(f"`snapshots[{epoch}]` must hold flipped samples and clean samples of "
+                             f"every class; got {int(flipped.sum())} flipped.")
+        centroids = np.stack([feats[~flipped][clean_y == k].mean(axis=0) for k in range(p.n_classes)])
+        dist = ((feats[flipped][:, None, :] - centroids[None]) ** 2).sum(axis=2)
+        nearest = dist.argmin(axis=1)
+        rows.append({"epoch": int(epoch),
+                     "nearest_is_true": float(np.mean(nearest == p.y_true[flipped])),
+                     "nearest_is_given": float(np.mean(nearest == p.y_given[flipped]))})
     return pd.DataFrame(rows)

@@ -382,7 +382,7 @@ def test_confusion_accumulator_equals_one_shot(pair, cut):
     if k:
         acc.update(yt[:k], yp[:k])
     if k < len(yt):
-        acc.merge(cf.ConfusionAccumulator(c).update(yt[k:], yp[k:]))
+        acc = acc.merge(cf.ConfusionAccumulator(c).update(yt[k:], yp[k:]))
     np.testing.assert_array_equal(acc.matrix(), cf.confusion_matrix(yt, yp, n_classes=c))
     assert acc.n_samples == len(yt)
 

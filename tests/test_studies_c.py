@@ -183,3 +183,26 @@ def test_invert_checkpoints_caches_by_checkpoint(monkeypatch):
     np.testing.assert_array_equal(first.confidence, again.confidence)
     studies.invert_checkpoints(["m"], n_per_class=2, steps=4)
     assert calls == ["m", "m"]  # other arguments, other entry
+
+
+def test_flipped_drift_table_tracks_nearest_centroid(rng):
+    n, c = 300, 3
+    y_true = np.arange(n) % c
+    y_given = y_true.copy()
+    flip = rng.choice(n, size=30, replace=False)
+    y_given[flip] = (y_true[flip] + 1) % c
+    centres = 10.0 * np.eye(c)
+
+    def snapshot(toward_given: bool) -> Predictions:
+        where = np.where(np.isin(np.arange(n), flip) & toward_given, y_given, y_true)
+        feats = centres[where] + rng.normal(scale=0.3, size=(n, c))
+        return Predictions.from_arrays(y_true=y_true, y_given=y_given, logits=np.zeros((n, c)),
+                                       features=feats)
+
+    t = studies.flipped_drift_table({60: snapshot(True), 2: snapshot(False)})
+    assert t.epoch.tolist() == [2, 60]
+    assert t.nearest_is_true.tolist() == [1.0, 0.0]
+    assert t.nearest_is_given.tolist() == [0.0, 1.0]
+    no_feats = Predictions.from_arrays(y_true=y_true, y_given=y_given, logits=np.zeros((n, c)))
+    with pytest.raises(ValueError, match=r"must be a Predictions with features"):
+        studies.flipped_drift_table({1: no_feats})
