@@ -311,8 +311,8 @@ def headline_figures(dataset: Dataset = "fashion-mnist") -> list[FigureSpec]:
     snapshots = sorted((e for e in known.values() if e["run"] == noisy), key=lambda e: e["epoch"])
 
     specs = [
-        FigureSpec("template-planes", "Template planes, CE vs label smoothing (train and test): LS "
-                   "pulls each class into a tight cluster around its template.", (ce, ls),
+        FigureSpec("template-planes", "Template planes of three classes (two alike, one not), CE vs "
+                   "label smoothing, on the train and test splits.", (ce, ls),
                    {"classes": list(classes), "splits": ["train", "test"]},
                    lambda: template_planes_figure([ce, ls], classes=classes)),
         FigureSpec("reliability", "Reliability diagrams on the test split, one curve per loss, with ECE.",
