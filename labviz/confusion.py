@@ -55,7 +55,7 @@ def _check_matrix(cm: ArrayLike, name: str, *, counts: bool = False) -> NDArray[
         raise ValueError(f"`{name}` must hold non-negative values; got minimum {arr.min():.4g}.")
     if counts and not np.all(arr == np.round(arr)):
         bad = arr[arr != np.round(arr)][0]
-        raise ValueError(f"`{name}` must hold integer counts; got non-integer values such as {bad!r}.")
+        raise ValueError(f"`{name}` must hold integer counts; got non-integer values such as {float(bad)!r}.")
     return arr
 
 

@@ -143,3 +143,78 @@ def test_thumbnails_need_images(rng):
     display = fc.ConfusionDisplay.from_predictions(y_true=p.y_true, y_pred=p.y_pred)
     with pytest.raises(ValueError, match="images"):
         display.cell_thumbnails(0, 0)
+
+
+def test_cell_text_and_customdata_at_10_classes():
+    # 3 of class 0 right, 1 predicted as class 1; class 1 always right: hand-checkable percentages.
+    counts = np.zeros((10, 10), dtype=int)
+    counts[0, 0], counts[0, 1], counts[1, 1] = 3, 1, 2
+    (heat,) = fc.confusion_figure(counts, normalize=None).data
+    np.testing.assert_array_equal(heat.z, counts)
+    np.testing.assert_allclose(heat.customdata[0, 1], [1, 25.0, 100 / 3])
+    assert heat.texttemplate == "%{text}"
+    assert np.asarray(heat.text).shape == (10, 10)
+    # zero cells stay blank so the few non-zero ones stand out
+    assert sum(t != "" for row in heat.text for t in row) == 3 and heat.text[0][0] == "3"
+
+
+def test_reordered_heatmap_moves_rows_and_labels_together():
+    counts = np.array([[5, 0, 4], [0, 9, 0], [3, 0, 6]])
+    order = cf.class_order(counts)
+    fig = fc.confusion_figure(counts, class_names=["a", "b", "c"], normalize=None, order=order)
+    np.testing.assert_array_equal(fig.data[0].z, counts[np.ix_(order, order)])
+    assert list(fig.data[0].y) == [["a", "b", "c"][k] for k in order]
+    display = fc.ConfusionDisplay.from_predictions(y_true=[0, 0, 2, 1], y_pred=[2, 0, 0, 1], order=True)
+    assert abs(display.order.tolist().index(0) - display.order.tolist().index(2)) == 1
+
+
+def test_symmetric_rate_divides_by_both_supports():
+    # 0<->1 confused 3 times among 4 + 2 samples of classes 0 and 1.
+    pairs = cf.top_confused_pairs([0, 0, 0, 0, 1, 1], [1, 1, 0, 0, 0, 1], symmetric=True)
+    assert pairs[["true", "pred", "count"]].values.tolist() == [[0, 1, 3]]
+    assert pairs.rate.iloc[0] == pytest.approx(3 / 6)
+
+
+def test_accumulator_merge_leaves_inputs_unchanged():
+    a = cf.ConfusionAccumulator(2).update([0, 1], [0, 0])
+    b = cf.ConfusionAccumulator(2).update([1], [1])
+    merged = a.merge(b)
+    assert merged.matrix().tolist() == [[1, 0], [1, 1]] and a.n_samples == 2 and b.n_samples == 1
+    assert merged.matrix("true").tolist() == [[1.0, 0.0], [0.5, 0.5]]
+
+
+def test_per_class_bars_and_empty_cell_gallery(rng):
+    p = _predictions(rng, n_classes=4, n=40)
+    display = fc.ConfusionDisplay.from_predictions(p)
+    bars = display.plot_per_class()
+    assert [t.name for t in bars.data] == ["precision", "recall", "f1"]
+    np.testing.assert_allclose(bars.data[1].y, cf.per_class_table(p.y_true, p.y_pred, n_classes=4).recall)
+    empty = fc.ConfusionDisplay.from_predictions(
+        Predictions.from_arrays(y_true=[0, 1], logits=[[1.0, 0.0], [0.0, 1.0]], images=np.zeros((2, 4, 4))))
+    fig = empty.cell_thumbnails(0, 1)
+    assert fig.layout.annotations[0].text == "no samples in this cell"
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda: cf.confusion_matrix([np.nan, 1], [0, 1]), TypeError, "non-integer floats such as .*nan"),
+        (lambda: fc.confusion_figure([[0.5, 1], [0, 1]]), ValueError, "`cm_counts` must hold integer counts"),
+        (lambda: fc.confusion_figure([[-1, 1], [0, 1]]), ValueError, "`cm_counts` must hold non-negative"),
+        (lambda: fc.confusion_figure([[1, 0], [0, 1]], order=[0, 0]), ValueError,
+         r"`order` must be a permutation of 0..1"),
+        (lambda: cf.ConfusionAccumulator(2).merge(cf.ConfusionAccumulator(3)), ValueError,
+         "`other` must have n_classes=2; got 3"),
+        (lambda: cf.ConfusionAccumulator(2).merge(np.zeros((2, 2))), TypeError,
+         "`other` must be a ConfusionAccumulator"),
+        (lambda: cf.cell_samples([0, 1], [0, 1], 0, 0, ids=[1, 2, 3]), ValueError, "`ids` has 3"),
+        (lambda: fc.ConfusionDisplay.from_predictions(y_true=[0, 1], y_pred=[0, 1]).cell_ids(0, 2),
+         ValueError, r"`pred_class` must be in \[0, 1\]; got 2"),
+        (lambda: fc.ConfusionDisplay.from_predictions([0, 1]), TypeError,
+         "`predictions` must be a labviz.Predictions"),
+        (lambda: fc.ConfusionDisplay.from_predictions(y_true=[0, 1]), TypeError, "got neither"),
+    ],
+)
+def test_more_bad_input_messages(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
