@@ -198,6 +198,17 @@ def early_learning_table(run: str) -> pd.DataFrame:
     return table
 
 
+def _snapshot_items(snapshots: Mapping[int, Predictions]) -> list[tuple[int, Predictions]]:
+    """(epoch, Predictions) pairs in epoch order, checked."""
+    if not isinstance(snapshots, Mapping) or not snapshots:
+        raise TypeError("`snapshots` must be a non-empty mapping of epoch to Predictions; "
+                        f"got {type(snapshots).__name__}.")
+    for epoch, p in snapshots.items():
+        if not isinstance(p, Predictions):
+            raise TypeError(f"`snapshots[{epoch}]` must be a Predictions; got {type(p).__name__}.")
+    return sorted(snapshots.items())
+
+
 # ----- verdicts --------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Verdict:
@@ -306,14 +317,8 @@ def beta_mixture_table(snapshots: Mapping[int, Predictions], *,
 
     from labviz.label_quality import fit_beta_mixture, per_sample_loss
 
-    if not isinstance(snapshots, Mapping) or not snapshots:
-        raise TypeError("`snapshots` must be a non-empty mapping of epoch to Predictions; "
-                        f"got {type(snapshots).__name__}.")
     rows = []
-    for epoch in sorted(snapshots):
-        p = snapshots[epoch]
-        if not isinstance(p, Predictions):
-            raise TypeError(f"`snapshots[{epoch}]` must be a Predictions; got {type(p).__name__}.")
+    for epoch, p in _snapshot_items(snapshots):
         flipped = p.flipped
         if flipped.all() or not flipped.any():
             raise ValueError(f"`snapshots[{epoch}]` must hold both flipped and clean labels; got "
@@ -1044,13 +1049,9 @@ def flipped_drift_table(snapshots: Mapping[int, Predictions]) -> pd.DataFrame:
     >>> flipped_drift_table({5: p}).to_dict("records")
     [{'epoch': 5, 'nearest_is_true': 0.0, 'nearest_is_given': 1.0}]
     """
-    if not isinstance(snapshots, Mapping) or not snapshots:
-        raise TypeError("`snapshots` must be a non-empty mapping of epoch to Predictions; "
-                        f"got {type(snapshots).__name__}.")
     rows = []
-    for epoch in sorted(snapshots):
-        p = snapshots[epoch]
-        if not isinstance(p, Predictions) or p.features is None:
+    for epoch, p in _snapshot_items(snapshots):
+        if p.features is None:
             raise ValueError(f"`snapshots[{epoch}]` must be a Predictions with features.")
         flipped = p.flipped
         clean_y, feats = p.y_true[~flipped], p.features.astype(np.float64)

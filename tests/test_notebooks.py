@@ -7,6 +7,7 @@ checks what they print. The README's table of verdicts must agree with what the 
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -49,11 +50,17 @@ def test_every_notebook_is_expected_and_stored_without_outputs():
 
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory):
-    """Execute each notebook once (lazily) and keep the result for the tests below."""
+    """Execute each notebook once (lazily) and keep the result for the tests below.
+
+    The notebooks share one fresh activation cache, as they would in a teaching session: the
+    first notebook to need a checkpoint's activations computes them, the others reload them.
+    """
     results: dict[str, nbformat.NotebookNode] = {}
+    cache = tmp_path_factory.mktemp("notebook-cache")
 
     def run(path: Path) -> nbformat.NotebookNode:
         if path.stem not in results:
+            os.environ["LABVIZ_CACHE_DIR"] = str(cache)  # read by the kernel the client starts
             nb = nbformat.read(path, as_version=4)
             NotebookClient(nb, timeout=600, kernel_name="python3",
                            resources={"metadata": {"path": str(path.parent)}}).execute()
