@@ -295,8 +295,8 @@ def compute_activations(name: str, split: str) -> dict[str, NDArray]:
 
     from labviz.training import images_to_tensor
 
-    model, e = load(name)
-    _, _, tensors = load_checkpoint(zoo_dir() / e["file"])
+    e = entry(name)
+    model, _, tensors = load_checkpoint(zoo_dir() / e["file"], sha256=e["sha256"])
     images, y_true, ids = split_data(e["dataset"], split)
     y_given = y_true
     if split == "train":
