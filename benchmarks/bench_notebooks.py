@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from timing import Timing, goal, make_row, skipped
+from timing import Timing, goal, make_row, restoring_env, skipped
 
 LIMIT_S = 60.0
 TIMEOUT_S = 600  # per cell
@@ -42,8 +42,7 @@ def run(quick: bool = False, log=print, folder: Path | None = None) -> list[dict
     if quick:
         paths = paths[:1]
     rows = []
-    old = os.environ.get("LABVIZ_CACHE_DIR")
-    try:
+    with restoring_env("LABVIZ_CACHE_DIR"):
         for path in paths:
             with tempfile.TemporaryDirectory(prefix="labviz-bench-nb-") as cache:
                 os.environ["LABVIZ_CACHE_DIR"] = cache
@@ -60,9 +59,4 @@ def run(quick: bool = False, log=print, folder: Path | None = None) -> list[dict
             rows.append(row)
             fmt = lambda t: f"{t.seconds:.1f}s" if t.seconds is not None else t.skip  # noqa: E731
             log(f"  {path.name:<40} cold {fmt(runs['cold'])}  warm {fmt(runs['warm'])}")
-    finally:
-        if old is None:
-            os.environ.pop("LABVIZ_CACHE_DIR", None)
-        else:
-            os.environ["LABVIZ_CACHE_DIR"] = old
     return rows

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from timing import Timing, best_of, make_row, skipped
+from timing import Timing, best_of, make_row, restoring_env, skipped
 
 FULL_SIZES = (10_000, 70_000)
 QUICK_SIZES = (2_000,)
@@ -76,8 +76,8 @@ def run(quick: bool = False, log=print) -> list[dict]:
 
     sizes = QUICK_SIZES if quick else FULL_SIZES
     rows = []
-    old_cache = os.environ.get("LABVIZ_CACHE_DIR")
-    with tempfile.TemporaryDirectory(prefix="labviz-bench-proj-") as tmp:
+    with restoring_env("LABVIZ_CACHE_DIR"), \
+            tempfile.TemporaryDirectory(prefix="labviz-bench-proj-") as tmp:
         tmp = Path(tmp)
         # Warm-up: compile umap/pynndescent numba code once, on a smaller set.
         # Above 4096 points UMAP takes its NN-descent path, which the warm-up must compile too.
@@ -86,55 +86,49 @@ def run(quick: bool = False, log=print) -> list[dict]:
         projection_frame(Predictions.from_arrays(y_true=warm["y"], logits=warm["logits"],
                                                  features=warm["features"]),
                          method="umap", n_epochs=10, cache=False)
-        try:
-            for n in sizes:
-                arrays = make_features(n)
-                path = tmp / f"features-{n}.npz"
-                np.savez(path, **arrays)
-                pred = Predictions.from_arrays(y_true=arrays["y"], logits=arrays["logits"],
-                                               features=arrays["features"])
-                for method in ("pca", "umap"):
-                    epochs = UMAP_EPOCHS[n] if method == "umap" else None
-                    once = method == "umap" and n > min(sizes)
-                    cold = None if once else _cold(path, method, epochs, tmp / f"cold-{method}-{n}")
-                    os.environ["LABVIZ_CACHE_DIR"] = str(tmp / f"warm-{method}-{n}")
+        for n in sizes:
+            arrays = make_features(n)
+            path = tmp / f"features-{n}.npz"
+            np.savez(path, **arrays)
+            pred = Predictions.from_arrays(y_true=arrays["y"], logits=arrays["logits"],
+                                           features=arrays["features"])
+            for method in ("pca", "umap"):
+                epochs = UMAP_EPOCHS[n] if method == "umap" else None
+                once = method == "umap" and n > min(sizes)
+                cold = None if once else _cold(path, method, epochs, tmp / f"cold-{method}-{n}")
+                os.environ["LABVIZ_CACHE_DIR"] = str(tmp / f"warm-{method}-{n}")
 
-                    def call():
-                        return projection_frame(pred, method=method, n_epochs=epochs, cache=True)
+                def call():
+                    return projection_frame(pred, method=method, n_epochs=epochs, cache=True)
 
-                    miss = best_of(call, max_reps=1)  # empty cache: computes and stores
-                    hit = best_of(call, budget=1.0, max_reps=7)
-                    miss.value = hit.value = None
-                    if cold is None:  # saves minutes: JIT compilation does not grow with N
-                        cold_t = skipped(f"timed warm only; the JIT cost is the cold - warm "
-                                         f"difference at N={min(sizes)}")
-                        cold = {"import_s": None}
-                    else:
-                        cold_t = Timing(seconds=cold["first_call_s"], reps=1,
-                                        all_seconds=[cold["first_call_s"]])
-                    note = ""
-                    if method == "umap":
-                        note = (f"n_epochs={epochs}" if epochs is not None else
-                                "n_epochs=umap default") + ", seeded (single-threaded)"
-                    row = make_row("projection", f"{method} N={n}",
-                                   {"method": method, "n_samples": n, "n_features": N_FEATURES,
-                                    "n_epochs": epochs},
-                                   labviz=miss, notes=note)
-                    row.update({
-                        "cold": cold_t.to_json(), "cold_import_s": cold["import_s"],
-                        "warm": miss.to_json(), "cached": hit.to_json(),
-                        "cold_over_warm": (cold_t.seconds / miss.seconds
-                                           if cold_t.seconds is not None else None),
-                        "cached_over_warm": hit.seconds / miss.seconds,
-                    })
-                    rows.append(row)
-                    cold_txt = ("n/a" if cold_t.seconds is None else
-                                f"{cold_t.seconds:8.3f}s (+import {cold['import_s']:.2f}s)")
-                    log(f"  {row['case']:<16} cold {cold_txt}  warm {miss.seconds:8.3f}s  "
-                        f"cached {hit.seconds:.4f}s  {note}")
-        finally:
-            if old_cache is None:
-                os.environ.pop("LABVIZ_CACHE_DIR", None)
-            else:
-                os.environ["LABVIZ_CACHE_DIR"] = old_cache
+                miss = best_of(call, max_reps=1)  # empty cache: computes and stores
+                hit = best_of(call, budget=1.0, max_reps=7)
+                miss.value = hit.value = None
+                if cold is None:  # saves minutes: JIT compilation does not grow with N
+                    cold_t = skipped(f"timed warm only; the JIT cost is the cold - warm "
+                                     f"difference at N={min(sizes)}")
+                    cold = {"import_s": None}
+                else:
+                    cold_t = Timing(seconds=cold["first_call_s"], reps=1,
+                                    all_seconds=[cold["first_call_s"]])
+                note = ""
+                if method == "umap":
+                    note = (f"n_epochs={epochs}" if epochs is not None else
+                            "n_epochs=umap default") + ", seeded (single-threaded)"
+                row = make_row("projection", f"{method} N={n}",
+                               {"method": method, "n_samples": n, "n_features": N_FEATURES,
+                                "n_epochs": epochs},
+                               labviz=miss, notes=note)
+                row.update({
+                    "cold": cold_t.to_json(), "cold_import_s": cold["import_s"],
+                    "warm": miss.to_json(), "cached": hit.to_json(),
+                    "cold_over_warm": (cold_t.seconds / miss.seconds
+                                       if cold_t.seconds is not None else None),
+                    "cached_over_warm": hit.seconds / miss.seconds,
+                })
+                rows.append(row)
+                cold_txt = ("n/a" if cold_t.seconds is None else
+                            f"{cold_t.seconds:8.3f}s (+import {cold['import_s']:.2f}s)")
+                log(f"  {row['case']:<16} cold {cold_txt}  warm {miss.seconds:8.3f}s  "
+                    f"cached {hit.seconds:.4f}s  {note}")
     return rows

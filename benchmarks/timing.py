@@ -7,7 +7,8 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 
@@ -27,6 +28,19 @@ class Timing:
         plain = (int, float, str, dict, type(None))
         out["value"] = self.value if isinstance(self.value, plain) else None
         return out
+
+
+@contextmanager
+def restoring_env(name: str) -> Iterator[None]:
+    """Put environment variable ``name`` back as it was on exit, whatever the body set it to."""
+    old = os.environ.get(name)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
 
 
 def skipped(reason: str) -> Timing:

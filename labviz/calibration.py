@@ -62,59 +62,10 @@ _BLOCK = 1 << 22
 
 
 # ----- validation ---------------------------------------------------------------------------------
-def _check_probs(
-    probs: ArrayLike, name: str = "probs", *, top_label: bool = False
-) -> tuple[NDArray[np.floating], NDArray[np.intp] | None, NDArray[np.float64] | None]:
-    """Same checks and messages as :func:`labviz._validation.check_probs`, in fewer passes.
-
-    float32 input stays float32 (a float64 copy of a 1e6 x 1000 matrix would cost 8 GB), the row
-    sums are one matrix-vector product, and finiteness rides on them. With ``top_label=True`` the
-    argmax and top probability are computed here too, and the largest entry is read off them, so
-    the matrix is read three times in all (sums, min, argmax).
-
-    Returns the probabilities and, with ``top_label=True``, the top class and its probability
-    (float64) per row, else two ``None``.
-    """
-    arr = v.as_array(probs, name)
-    if arr.dtype == bool or arr.dtype.kind not in "iuf":
-        raise TypeError(f"`{name}` must hold real numbers; got {v._describe(arr)}.")
-    if arr.ndim != 2:
-        raise ValueError(f"`{name}` must have shape (n_samples, n_classes); got {arr.shape}.")
-    if arr.size == 0:
-        raise ValueError(f"`{name}` must not be empty; got shape {arr.shape}.")
-    atol = v.prob_sum_atol(arr.dtype, arr.shape[1])  # of the given dtype, before any upcast
-    if arr.dtype not in (np.float32, np.float64):
-        arr = arr.astype(np.float64)
-    sums = (arr @ np.ones(arr.shape[1], dtype=arr.dtype)).astype(np.float64)
-    if not np.isfinite(sums).all():  # a NaN or inf entry makes its row sum non-finite
-        n_bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
-        if n_bad:
-            raise ValueError(f"`{name}` must be finite; got {n_bad} NaN or inf values.")
-    if arr.shape[1] < 2:
-        raise ValueError(f"`{name}` must have at least 2 classes (columns); got shape {arr.shape}.")
-    pred = conf = None
-    lo = float(arr.min())
-    if top_label:
-        pred = arr.argmax(axis=1)
-        conf = arr[np.arange(len(arr)), pred].astype(np.float64)
-        hi = float(conf.max())
-    else:
-        hi = float(arr.max())
-    if lo < 0 or hi > 1:
-        raise ValueError(
-            f"`{name}` must hold probabilities in [0, 1]; got values in [{lo:.4g}, {hi:.4g}]. "
-            "If these are logits, apply a softmax first (or pass them as `logits`)."
-        )
-    worst = int(np.argmax(np.abs(sums - 1)))
-    if abs(sums[worst] - 1) > atol:
-        raise ValueError(f"`{name}` rows must sum to 1; got row {worst} summing to {sums[worst]:.6g}.")
-    return arr, pred, conf
-
-
 def _check_inputs(
     y_true: ArrayLike, probs: ArrayLike
 ) -> tuple[NDArray[np.int64], NDArray[np.floating]]:
-    p, _, _ = _check_probs(probs)
+    p, _, _ = v.check_probs_top(probs)
     y = v.check_labels(y_true, "y_true", n_classes=p.shape[1])
     v.check_same_length(y_true=y, probs=p)
     return y, p
@@ -124,7 +75,7 @@ def _check_top_label(
     y_true: ArrayLike, probs: ArrayLike
 ) -> tuple[NDArray[np.float64], NDArray[np.bool_], int]:
     """Validated top-label confidence, correctness and the number of classes."""
-    p, pred, conf = _check_probs(probs, top_label=True)
+    p, pred, conf = v.check_probs_top(probs)
     y = v.check_labels(y_true, "y_true", n_classes=p.shape[1])
     v.check_same_length(y_true=y, probs=p)
     return conf, pred == y, p.shape[1]

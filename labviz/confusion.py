@@ -14,7 +14,6 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from labviz import _validation as v
-from labviz.predictions import _check_class_names
 
 Normalize = Literal["true", "pred", "all"] | None
 
@@ -237,7 +236,7 @@ def per_class_table(
     yt, yp, c = _check_pair(y_true, y_pred, n_classes)
     # One row per class: refuse tables that cannot fit (6 columns per row).
     v.check_dense_size((c, 6), name="n_classes", value=c, what="per-class table")
-    names = _check_class_names(class_names, c)
+    names = v.check_class_names(class_names, c)
     # Diagonal and marginals only: no C x C matrix, so labels up to 1e6 cost O(C), not 8 TB.
     return _per_class(np.bincount(yt[yt == yp], minlength=c), np.bincount(yt, minlength=c),
                       np.bincount(yp, minlength=c), names)
@@ -283,7 +282,7 @@ def top_confused_pairs(
     k = v.check_int(k, "k", minimum=1)
     symmetric = v.check_bool(symmetric, "symmetric")
     yt, yp, c = _check_pair(y_true, y_pred, n_classes)
-    names = None if class_names is None else np.array(_check_class_names(class_names, c), dtype=object)
+    names = None if class_names is None else np.array(v.check_class_names(class_names, c), dtype=object)
     wrong = yt != yp
     # Only the non-empty off-diagonal cells, counted by sorting: memory O(n_samples), not C x C.
     a, b = yt[wrong], yp[wrong]
@@ -393,7 +392,7 @@ def cell_samples(
     if id_arr.ndim != 1:
         raise ValueError(f"`ids` must have shape (n_samples,); got {id_arr.shape}.")
     if id_arr.dtype == bool or id_arr.dtype.kind not in "iu":
-        raise TypeError(f"`ids` must hold integers; got {v._describe(id_arr)}.")
+        raise TypeError(f"`ids` must hold integers; got {v.describe(id_arr)}.")
     v.check_same_length(y_true=mask, ids=id_arr)
     return id_arr[mask].astype(np.int64)
 

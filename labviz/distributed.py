@@ -111,7 +111,7 @@ def write_parquet(
     if p.ndim != 2:
         raise ValueError(f"`probs` must have shape (n_samples, n_classes); got {p.shape}.")
     if p.dtype.kind != "f":
-        raise TypeError(f"`probs` must hold floats; got {v._describe(p)}.")
+        raise TypeError(f"`probs` must hold floats; got {v.describe(p)}.")
     y = v.check_labels(y_true, "y_true", n_classes=p.shape[1])
     v.check_same_length(y_true=y, probs=p)
     folder = Path(path)

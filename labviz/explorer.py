@@ -31,8 +31,8 @@ from labviz.figures.calibration import reliability_figure
 from labviz.figures.confusion import confusion_figure
 from labviz.figures.projection import (
     ThumbnailURIs,
-    _customdata,
     hover_thumbnail_uris,
+    point_customdata,
     projection_figure,
 )
 from labviz.label_quality import non_uniformity
@@ -60,7 +60,7 @@ def _ids_array(ids: ArrayLike, name: str = "ids") -> NDArray[np.int64]:
     if arr.size == 0:
         return np.zeros(0, dtype=np.int64)
     if arr.dtype == bool or arr.dtype.kind not in "iu":
-        raise TypeError(f"`{name}` must hold integer sample ids; got {v._describe(arr)}.")
+        raise TypeError(f"`{name}` must hold integer sample ids; got {v.describe(arr)}.")
     return np.unique(arr.astype(np.int64))
 
 
@@ -480,7 +480,7 @@ class Explorer:
         with self.projection_figures[i].batch_update():
             trace.x = frame["x"].to_numpy()[mask]
             trace.y = frame["y"].to_numpy()[mask]
-            trace.customdata = _customdata(frame[mask], names)
+            trace.customdata = point_customdata(frame[mask], names)
 
     def _draw_confusion(self) -> None:
         p = self.predictions[0]

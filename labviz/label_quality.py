@@ -299,7 +299,7 @@ def find_label_errors(
     else:
         id_arr = v.as_array(ids, "ids")
         if id_arr.ndim != 1 or id_arr.dtype.kind not in "iu":
-            raise TypeError(f"`ids` must be a 1-D integer array; got {v._describe(id_arr)}.")
+            raise TypeError(f"`ids` must be a 1-D integer array; got {v.describe(id_arr)}.")
         v.check_same_length(y_given=labels, ids=id_arr)
     missing = np.setdiff1d(np.arange(p.shape[1]), labels)
     if missing.size:
@@ -381,7 +381,7 @@ def accuracy_by_decile(score: ArrayLike, correct: ArrayLike, *, n_bins: int = 10
     if ok.ndim != 1:
         raise ValueError(f"`correct` must have shape (n_samples,); got {ok.shape}.")
     if ok.dtype != bool and not (ok.dtype.kind in "iuf" and np.isin(ok, (0, 1)).all()):
-        raise TypeError(f"`correct` must hold booleans (or 0/1); got {v._describe(ok)}.")
+        raise TypeError(f"`correct` must hold booleans (or 0/1); got {v.describe(ok)}.")
     v.check_same_length(score=s, correct=ok)
     n_bins = v.check_int(n_bins, "n_bins", minimum=1)
     if n_bins > len(s):

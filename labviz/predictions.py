@@ -214,12 +214,12 @@ class Predictions:
         else:
             id_arr = v.as_array(ids, "ids")
             if id_arr.ndim != 1 or id_arr.dtype.kind not in "iu":
-                raise TypeError(f"`ids` must be a 1-D integer array; got {v._describe(id_arr)}.")
+                raise TypeError(f"`ids` must be a 1-D integer array; got {v.describe(id_arr)}.")
             v.check_same_length(y_true=y, ids=id_arr)
             if len(np.unique(id_arr)) != n:
                 raise ValueError("`ids` must be unique; got repeated values.")
             id_arr = id_arr.astype(np.int64)
-        names = _check_class_names(class_names, n_classes)
+        names = v.check_class_names(class_names, n_classes)
         feats = None
         if features is not None:
             feats = v.check_float32_range(v.check_finite_float(
@@ -374,15 +374,3 @@ class Predictions:
             bias=arrays.get("bias"), images=images,
             class_names=zoo.class_names(entry["dataset"]), name=f"{name} [{split}]",
         )
-
-
-def _check_class_names(class_names: Sequence[str] | None, n_classes: int) -> tuple[str, ...]:
-    if class_names is None:
-        return tuple(str(k) for k in range(n_classes))
-    if isinstance(class_names, str):
-        raise TypeError(f"`class_names` must be a sequence of strings; got the string {class_names!r}.")
-    names = tuple(str(c) for c in class_names)
-    if len(names) != n_classes:
-        raise ValueError(f"`class_names` must have {n_classes} entries (one per class); "
-                         f"got {len(names)}.")
-    return names

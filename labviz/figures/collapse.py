@@ -271,7 +271,7 @@ def class_cosine_figure(
     """
     m = v.as_array(matrix, "matrix")
     if m.dtype.kind not in "iuf":
-        raise TypeError(f"`matrix` must hold real numbers; got {v._describe(m)}.")
+        raise TypeError(f"`matrix` must hold real numbers; got {v.describe(m)}.")
     if m.ndim != 2 or m.shape[0] != m.shape[1] or m.shape[0] == 0:
         raise ValueError(f"`matrix` must have shape (n_classes, n_classes); got {m.shape}.")
     k = m.shape[0]
@@ -321,7 +321,7 @@ def _check_confidences(confidences: Mapping[str, ArrayLike]) -> dict[str, NDArra
         arr = v.as_array(values, "confidences")
         if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iuf"):
             raise ValueError(f"`confidences[{name!r}]` must be a 1-D array of probabilities; got "
-                             f"{v._describe(arr)}.")
+                             f"{v.describe(arr)}.")
         arr = arr.astype(np.float64)
         if arr.size and (not np.isfinite(arr).all() or arr.min() < 0 or arr.max() > 1):
             raise ValueError(f"`confidences[{name!r}]` must hold probabilities in [0, 1].")

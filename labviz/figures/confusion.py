@@ -24,7 +24,7 @@ from labviz.confusion import (
 )
 from labviz.figures.style import SEQUENTIAL, apply_style, series_color
 from labviz.figures.thumbnails import image_grid_figure
-from labviz.predictions import Predictions, _check_class_names
+from labviz.predictions import Predictions
 
 __all__ = ["ConfusionDisplay", "confusion_figure", "per_class_figure"]
 
@@ -50,7 +50,7 @@ def _check_order(order: ArrayLike | None, n_classes: int) -> NDArray[np.int64]:
         return np.arange(n_classes, dtype=np.int64)
     arr = v.as_array(order, "order")
     if arr.dtype == bool or arr.dtype.kind not in "iu":
-        raise TypeError(f"`order` must hold integer class indices; got {v._describe(arr)}.")
+        raise TypeError(f"`order` must hold integer class indices; got {v.describe(arr)}.")
     if arr.ndim != 1 or not np.array_equal(np.sort(arr), np.arange(n_classes)):
         raise ValueError(f"`order` must be a permutation of 0..{n_classes - 1}; got {arr.tolist()!r}.")
     return arr.astype(np.int64)
@@ -100,7 +100,7 @@ def confusion_figure(
     v.check_option(normalize, "normalize", _NORMALIZE_OPTIONS)
     cm = _check_matrix(cm_counts, "cm_counts", counts=True).astype(np.int64)
     c = cm.shape[0]
-    names = _check_class_names(class_names, c)
+    names = v.check_class_names(class_names, c)
     idx = _check_order(order, c)
     cm = cm[np.ix_(idx, idx)]
     labels = [_unique_labels(names)[k] for k in idx]
@@ -265,7 +265,7 @@ class ConfusionDisplay:
                 raise TypeError("Give either `predictions` or both `y_true` and `y_pred`; got neither.")
             yt, yp, c = _check_pair(y_true, y_pred, n_classes)
             names, ids, images = class_names, np.arange(len(yt), dtype=np.int64), None
-        names = _check_class_names(names, c)
+        names = v.check_class_names(names, c)
         counts = _counts(yt, yp, c)
         if isinstance(order, (bool, np.bool_)):
             perm = class_order(counts) if order else np.arange(c, dtype=np.int64)

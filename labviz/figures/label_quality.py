@@ -68,7 +68,7 @@ def loss_histogram_figure(
     if flipped is not None:
         flip = v.as_array(flipped, "flipped")
         if flip.dtype != bool:
-            raise TypeError(f"`flipped` must hold booleans; got {v._describe(flip)}.")
+            raise TypeError(f"`flipped` must hold booleans; got {v.describe(flip)}.")
         v.check_same_length(losses=x, flipped=flip)
     if mixture is not None and not isinstance(mixture, lq.BetaMixture):
         raise TypeError("`mixture` must be a labviz.label_quality.BetaMixture; got "

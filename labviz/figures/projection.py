@@ -79,8 +79,12 @@ def _class_names(frame: pd.DataFrame, class_names: Sequence[str] | None) -> dict
     return {int(k): str(names.get(k, k)) for k in classes}
 
 
-def _customdata(frame: pd.DataFrame, names: dict[int, str]) -> np.ndarray:
-    """Columns: id, label name, prediction name, confidence, given name (id first, always)."""
+def point_customdata(frame: pd.DataFrame, names: dict[int, str]) -> np.ndarray:
+    """Per-point hover data of a projection frame, one row per sample.
+
+    Columns: id, label name, prediction name, confidence, given name. The id comes first, always,
+    so that a widget can map a click or hover event back to its sample.
+    """
     lookup = np.array([names.get(k, str(k)) for k in range(max(names) + 1)], dtype=object)
     return np.column_stack([
         frame["id"].to_numpy(dtype=np.int64).astype(object),
@@ -99,7 +103,7 @@ def _traces(
     frame: pd.DataFrame, color: str, names: dict[int, str], scatter: type, size: float,
 ) -> list[go.Scatter | go.Scattergl]:
     x, y = frame["x"].to_numpy(), frame["y"].to_numpy()
-    custom = _customdata(frame, names)
+    custom = point_customdata(frame, names)
 
     def trace(mask: np.ndarray, name: str, marker: dict, group: str) -> go.Scatter | go.Scattergl:
         return scatter(
@@ -147,7 +151,7 @@ def _highlight_trace(
         x=frame["x"].to_numpy()[mask], y=frame["y"].to_numpy()[mask], mode="markers",
         name="highlight", showlegend=False,
         marker=dict(symbol="circle-open", size=size + 8, color="#000000", line=dict(width=2)),
-        customdata=_customdata(frame, names)[mask], hovertemplate=_HOVER,
+        customdata=point_customdata(frame, names)[mask], hovertemplate=_HOVER,
     )
 
 
