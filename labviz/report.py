@@ -219,19 +219,19 @@ def inversions_figure(names: Sequence[str], *, labels: Sequence[str] | None = No
 
     from labviz import zoo
     from labviz.figures.thumbnails import image_grid_figure
-    from labviz.inversion import invert
+    from labviz.studies import invert_checkpoints
 
     names = _check_names(names)
     labels = [_label(n) for n in names] if labels is None else [str(x) for x in labels]
     if len(labels) != len(names):
         raise ValueError(f"`labels` must have {len(names)} entries (one per name); got {len(labels)}.")
+    # Cached on disk by checkpoint sha256 and settings, shared with notebook 06.
+    inversions = invert_checkpoints(names, n_per_class=1, steps=steps, seed=seed)
     images, titles = [], []
     for n in names:
-        model, entry = zoo.load(n)
-        n_classes = model.config["n_classes"]
-        inv = invert(model, range(n_classes), n_per_class=1, image_size=model.config["image_size"],
-                     steps=steps, seed=seed)
-        class_names = zoo.class_names(entry["dataset"])
+        inv = inversions[n]
+        class_names = zoo.class_names(zoo.entry(n)["dataset"])
+        n_classes = len(class_names)
         # Tiny inputs (8 x 8 digits) are repeated up to >= 24 pixels so the captions fit under them.
         factor = -(-24 // inv.images.shape[1])
         images.append(np.kron(inv.images, np.ones((factor, factor), dtype=inv.images.dtype)))
