@@ -10,6 +10,10 @@ Three tasks per size:
   lines that compute those are timed with it: a user of scikit-learn has to write them).
 * ``curve-binary``: ``labviz.calibration.reliability_curve_binary`` vs ``calibration_curve`` on a
   1-D positive-class probability.
+* ``top-of-rows``: only the top class and probability of each row, the first step of any
+  top-label metric: labviz's compiled scan (``labviz._scan``, which also takes the row sums and the
+  minimum) vs numpy's ``argmax`` plus a gather vs ``torch.max(dim=1)``. It shows how far from the
+  read-once bound that step alone is at small C.
 
 The read-once bound is one ``max`` over the probability array (``probs.max()``): any calibration
 metric has to read every probability at least once.
@@ -82,8 +86,14 @@ def run(quick: bool = False, log=print) -> list[dict]:
     from sklearn.calibration import calibration_curve
 
     import labviz.calibration as lc
+    from labviz import _scan
 
     torch_threads = torch.get_num_threads()
+    # The compiled scan is loaded (or, on a fresh checkout, compiled) on its first big input, once
+    # per process; the timings below are of later calls, as for every peer.
+    y, p = make_probs(_scan.MIN_ENTRIES // 10 + 1, 10)
+    first_call = best_of(lambda: lc.expected_calibration_error(y, p), max_reps=1)
+    log(f"  compiled scan: first call {first_call.seconds:.2f} s (load or compile, once per process)")
     rows = []
     sizes_n, sizes_c = (QUICK_N, QUICK_C) if quick else (FULL_N, FULL_C)
     for c in sizes_c:
@@ -119,6 +129,13 @@ def run(quick: bool = False, log=print) -> list[dict]:
             log(_line(rows[-1]))
             del p, pt
 
+    for c in sizes_c[:2]:  # where the read-once bound goes: the first step of any top-label metric
+        n = sizes_n[-1]
+        y, p = make_probs(n, c)
+        rows.append(_top_of_rows(p, _budget(n, c, quick)))
+        log(_line(rows[-1]))
+        del p
+
     for n in sizes_n:  # binary: one probability per sample
         rng = np.random.default_rng(1)
         q = rng.random(n).astype(np.float32)
@@ -131,6 +148,28 @@ def run(quick: bool = False, log=print) -> list[dict]:
                                           "dtype": "float32"}, lab, peers, bound))
         log(_line(rows[-1]))
     return rows
+
+
+def _top_of_rows(p: np.ndarray, kw: dict) -> dict:
+    """Time only the top class and probability of each row: labviz's compiled scan (which also
+    sums the rows and finds the minimum) against numpy's argmax plus a gather and torch's max(dim=1).
+    """
+    import torch
+
+    from labviz import _scan
+
+    pt = torch.from_numpy(p)
+    params = {"n_samples": len(p), "n_classes": p.shape[1], "dtype": "float32",
+              "torch_threads": torch.get_num_threads()}
+    peers = {
+        "numpy argmax": best_of(lambda: p[np.arange(len(p)), p.argmax(axis=1)], **kw),
+        "torch max(dim=1)": best_of(lambda: torch.max(pt, 1), **kw),
+    }
+    row = make_row("calibration", f"top-of-rows N={len(p):.0e} C={p.shape[1]}", params,
+                   labviz=best_of(lambda: _scan.row_stats(p), **kw), peers=peers,
+                   bound=best_of(lambda: float(p.max()), **kw))
+    row["goals"] = [goal("≤ fastest peer", row["ratio_to_fastest_peer"], 1.0)]
+    return row
 
 
 def _row(task: str, params: dict, lab: Timing, peers: dict, bound: Timing) -> dict:

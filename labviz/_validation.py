@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from labviz import _scan
+
 #: Rows of a probability matrix may differ from 1 by this much (float32 softmax rounding); more for
 #: low-precision dtypes, see :func:`prob_sum_atol`.
 PROB_SUM_ATOL = 1e-4
@@ -113,9 +115,9 @@ def check_probs_top(
     """The checks of :func:`check_probs`, returning the probabilities (float32 stays float32),
     the top class of each row and its probability (float64).
 
-    For hot paths on big matrices: no float64 copy (8 GB for 1e6 x 1000), row sums as one
-    matrix-vector product with finiteness read off them, and the largest entry read off the top
-    probabilities, so the matrix is read three times (sums, min, argmax).
+    For hot paths on big matrices: no float64 copy (8 GB for 1e6 x 1000), finiteness read off the
+    row sums and the largest entry off the top probabilities, all in one compiled pass over big
+    matrices (see :mod:`labviz._scan`).
     """
     arr = as_array(probs, name)
     if arr.dtype == bool or arr.dtype.kind not in "iuf":
@@ -127,16 +129,14 @@ def check_probs_top(
     atol = prob_sum_atol(arr.dtype, arr.shape[1])  # of the given dtype, before any upcast
     if arr.dtype not in (np.float32, np.float64):
         arr = arr.astype(np.float64)
-    sums = (arr @ np.ones(arr.shape[1], dtype=arr.dtype)).astype(np.float64)
+    sums, pred, conf, lo = _row_stats(arr)
     if not np.isfinite(sums).all():  # a NaN or inf entry makes its row sum non-finite
         n_bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
         if n_bad:
             raise ValueError(f"`{name}` must be finite; got {n_bad} NaN or inf values.")
     if arr.shape[1] < 2:
         raise ValueError(f"`{name}` must have at least 2 classes (columns); got shape {arr.shape}.")
-    pred = arr.argmax(axis=1)
-    conf = arr[np.arange(len(arr)), pred].astype(np.float64)
-    lo, hi = float(arr.min()), float(conf.max())
+    hi = float(conf.max())
     if lo < 0 or hi > 1:
         raise ValueError(
             f"`{name}` must hold probabilities in [0, 1]; got values in [{lo:.4g}, {hi:.4g}]. "
@@ -146,6 +146,24 @@ def check_probs_top(
     if abs(sums[worst] - 1) > atol:
         raise ValueError(f"`{name}` rows must sum to 1; got row {worst} summing to {sums[worst]:.6g}.")
     return arr, pred, conf
+
+
+def _row_stats(
+    arr: NDArray[np.floating],
+) -> tuple[NDArray[np.float64], NDArray[np.intp], NDArray[np.float64], float]:
+    """Row sums, the top class of each row (its first maximum, as ``np.argmax``), the top
+    probability and the smallest entry of a float32/float64 matrix.
+
+    A NaN or inf entry makes its row sum non-finite; nothing else is promised about such rows.
+    """
+    if arr.size >= _scan.MIN_ENTRIES:
+        stats = _scan.row_stats(arr)
+        if stats is not None:
+            return stats
+    pred = arr.argmax(axis=1)
+    sums = arr @ np.ones(arr.shape[1], dtype=arr.dtype)
+    top = arr[np.arange(len(arr)), pred]
+    return sums.astype(np.float64), pred, top.astype(np.float64), float(arr.min())
 
 
 def prob_sum_atol(dtype: np.dtype, n_classes: int) -> float:
