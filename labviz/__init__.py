@@ -6,7 +6,7 @@ function that needs them is called.
 
 from labviz.exporting import export, export_many
 from labviz.predictions import Predictions
-from labviz.widgets import explore
+from labviz.widgets import app, explore, live
 
-__all__ = ["Predictions", "explore", "export", "export_many", "__version__"]
+__all__ = ["Predictions", "app", "explore", "export", "export_many", "live", "__version__"]
 __version__ = "0.1.0"

@@ -240,6 +240,15 @@ def check_int(
     return int(value)
 
 
+def check_float(value: Any, name: str) -> float:
+    """A finite Python or numpy real number (not a bool), as a float."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"`{name}` must be a real number; got {type(value).__name__} {value!r}.")
+    if not math.isfinite(value):
+        raise ValueError(f"`{name}` must be finite; got {value!r}.")
+    return float(value)
+
+
 def check_bool(value: Any, name: str) -> bool:
     """A Python or numpy bool: strings such as ``"no"`` are refused, not read as True."""
     if not isinstance(value, (bool, np.bool_)):

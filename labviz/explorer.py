@@ -91,6 +91,14 @@ def _message_html(text: str, *, kind: str = "info") -> str:
     return f'<div style="color:{color};padding:2px 4px">{html.escape(text)}</div>'
 
 
+def replace_figure(fw: go.FigureWidget, fig: go.Figure) -> None:
+    """Show ``fig`` in ``fw``: all its traces and its layout, sent to the page as one update."""
+    with fw.batch_update():
+        fw.data = ()
+        fw.add_traces(list(fig.data))
+        fw.layout = fig.layout
+
+
 class Explorer:
     """Linked views of one or two models; see :func:`labviz.explore` for the parameters.
 
@@ -459,10 +467,7 @@ class Explorer:
                     old.update(_trace_props(new), overwrite=True)
                 fw.layout.title.text = fig.layout.title.text
         else:
-            with fw.batch_update():
-                fw.data = ()
-                fw.add_traces(list(fig.data))
-                fw.layout = fig.layout
+            replace_figure(fw, fig)
             for trace in fw.data:
                 trace.on_selection(self._on_selection)
                 trace.on_deselect(self._on_deselect)
@@ -496,9 +501,7 @@ class Explorer:
                 fw.data[0].update(_trace_props(fig.data[0]), overwrite=True)
                 fw.layout.title.text = fig.layout.title.text
             else:
-                fw.data = ()
-                fw.add_traces(list(fig.data))
-                fw.layout = fig.layout
+                replace_figure(fw, fig)
         fw.data[0].on_click(self._on_cell_click)
 
     def _draw_selection_views(self) -> None:
@@ -530,9 +533,7 @@ class Explorer:
                     old.update(_trace_props(new), overwrite=True)
                 fw.layout.title.text = fig.layout.title.text
             else:
-                fw.data = ()
-                fw.add_traces(list(fig.data))
-                fw.layout = fig.layout
+                replace_figure(fw, fig)
         self.table_html.value = (
             f"<b>Per class, {what}</b>"
             + self.per_class.to_html(index=False, float_format=lambda x: f"{x:.3f}", border=0)

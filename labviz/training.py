@@ -12,7 +12,9 @@ Losses (all averaged over the batch):
 from __future__ import annotations
 
 import math
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -157,6 +159,10 @@ def _check_rate(rate: float) -> None:
 
 
 # ----- the training loop -------------------------------------------------------------------------
+class TrainingCancelled(Exception):
+    """Training was stopped through its ``stop`` event before it finished."""
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """How to train one model.
@@ -227,6 +233,8 @@ def train(
     teacher: nn.Module | None = None,
     progress: bool = True,
     description: str = "training",
+    on_batch: Callable[[int, int], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> TrainResult:
     """Train ``model`` in place with Adam; deterministic for a given ``config.seed``.
 
@@ -247,6 +255,11 @@ def train(
         Required for ``loss="kd"``; its logits are computed once, in eval mode.
     progress : bool
         Show a tqdm progress bar over batches.
+    on_batch : callable, optional
+        Called as ``on_batch(done, total)`` after every batch (e.g. to drive a progress widget).
+    stop : threading.Event, optional
+        Checked before every batch; once it is set, training stops with :class:`TrainingCancelled`
+        and ``model`` is left part-trained (callers discard it).
     """
     y = torch.from_numpy(v.check_labels(labels, "labels"))
     x = images_to_tensor(images)
@@ -262,7 +275,7 @@ def train(
             teacher.eval()
             with torch.inference_mode():
                 teacher_logits = torch.cat([teacher(xb) for xb in x.split(1024)])
-        return _train(model, x, y, config, teacher_logits, progress, description)
+        return _train(model, x, y, config, teacher_logits, progress, description, on_batch, stop)
     finally:
         torch.set_num_threads(threads)
 
@@ -270,6 +283,7 @@ def train(
 def _train(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig,
     teacher_logits: torch.Tensor | None, progress: bool, description: str,
+    on_batch: Callable[[int, int], None] | None, stop: threading.Event | None,
 ) -> TrainResult:
     from tqdm.auto import tqdm
 
@@ -279,12 +293,15 @@ def _train(
     result = TrainResult(model=model)
     start = time.perf_counter()
     model.train()
-    with tqdm(total=config.epochs * n_batches, desc=description, disable=not progress,
+    done, n_total = 0, config.epochs * n_batches
+    with tqdm(total=n_total, desc=description, disable=not progress,
               leave=False, unit="batch") as bar:
         for epoch in range(1, config.epochs + 1):
             order = torch.randperm(len(y), generator=generator)
             total = 0.0
             for idx in order.split(config.batch_size):
+                if stop is not None and stop.is_set():
+                    raise TrainingCancelled(f"{description}: stopped in epoch {epoch} of {config.epochs}.")
                 optimizer.zero_grad(set_to_none=True)
                 t_logits = teacher_logits[idx] if teacher_logits is not None else None
                 loss = batch_loss(model, x[idx], y[idx], config, t_logits)
@@ -292,6 +309,9 @@ def _train(
                 optimizer.step()
                 total += loss.item() * len(idx)
                 bar.update(1)
+                done += 1
+                if on_batch is not None:
+                    on_batch(done, n_total)
             result.losses.append(total / len(y))
             bar.set_postfix(epoch=epoch, loss=f"{result.losses[-1]:.4f}")
             if epoch in config.snapshots:

@@ -1,9 +1,9 @@
-"""``labviz.explore``: one notebook widget that links the confusion matrix, the projection, the
-reliability diagram and the per-class table, plus the snapshot series it can step through.
+"""The notebook widgets: ``labviz.explore`` (linked views of trained models), ``labviz.live`` (train
+models live in class) and ``labviz.app`` (both in one page, served by ``make app``).
 
 This module is light on purpose (``import labviz`` stays fast): plotly, ipywidgets and pandas load
-only when :func:`explore` builds an :class:`labviz.explorer.Explorer`, which holds the widget, its
-state and the handlers.
+only when a function here builds its widget class (:class:`labviz.explorer.Explorer`,
+:class:`labviz.live_widget.LiveTrainer`), which holds the widget, its state and the handlers.
 
 Series. Zoo entries that share a ``run`` and differ in ``epoch`` are the snapshots of one training
 run (the noisy-label runs: ``digits-ce-noise0.4-s0-e01`` ... ``digits-ce-noise0.4-s0``). The
@@ -19,7 +19,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
+    import ipywidgets
+
     from labviz.explorer import ColorBy, Explorer, Source
+    from labviz.live_widget import LiveTrainer
     from labviz.predictions import Split
 
 SeriesKind = Literal["epoch", "alpha"]
@@ -178,3 +181,75 @@ def explore(
 
     return Explorer(sources, split=split, method=method, color=color, classes=classes,
                     n_bins=n_bins, max_points=max_points, max_thumbnails=max_thumbnails)
+
+
+def live(*, dataset: str = "digits", classes: Sequence[int] = (0, 1, 2)) -> LiveTrainer:
+    """Train small CNNs live on real data and watch the labels reshape them.
+
+    Pick a loss (cross-entropy, label smoothing, MaxSup or knowledge distillation), α (negative
+    too), label noise, epochs and seed, and press **Train**: the run trains in the background (a
+    progress bar shows; **Cancel** stops it; pressing **Train** again supersedes it), then the
+    template plane, reliability diagram, confusion matrix and collapse metrics show the new model.
+    Every finished run joins the history table (α, accuracy, ECE, NC1, intra, inter), so a class
+    builds its own α sweep, and any two runs can be compared side by side.
+
+    Parameters
+    ----------
+    dataset : {"digits", "fashion-mnist"}
+        The dataset selected at start. Digits (1,077 training images of 8×8) train in about 3 s on
+        a laptop CPU; Fashion-MNIST trains on a subset, with a time estimate shown before the run.
+    classes : sequence of 3 int
+        The class triple of the template plane (changeable in the widget).
+
+    Returns
+    -------
+    LiveTrainer
+        Displays itself in a notebook; ``.session.history()`` holds the runs, and ``train()``,
+        ``cancel()`` and ``wait()`` drive it from code.
+    """
+    from labviz.live_widget import LiveTrainer
+
+    classes = tuple(classes)
+    if len(classes) != 3 or any(isinstance(k, bool) or not isinstance(k, int) or not 0 <= k < 10
+                                for k in classes):
+        raise ValueError(f"`classes` must be 3 class indices in [0, 9]; got {classes!r}.")
+    return LiveTrainer(dataset=dataset, classes=classes)
+
+
+#: The zoo checkpoints :func:`app` explores: digits, so the page is up in seconds on any machine.
+APP_SOURCES = ("digits-ce-s0", "digits-ls0.1-s0")
+
+
+def app(*, explore_sources: Sequence[Source] = APP_SOURCES) -> ipywidgets.VBox:
+    """The classroom app: live training and the explorer in two tabs, under a short guide.
+
+    ``make app`` serves this through Voilà (``notebooks/app.ipynb``): a page with no code, for
+    students who have never used Jupyter.
+
+    Parameters
+    ----------
+    explore_sources : sequence of str or Predictions
+        What the explorer tab shows (see :func:`explore`).
+
+    Returns
+    -------
+    ipywidgets.VBox
+        Its ``.trainer`` and ``.explorer`` attributes are the two parts.
+    """
+    import ipywidgets
+
+    trainer = live()
+    explorer = explore(list(explore_sources))
+    guide = ipywidgets.HTML(
+        "<h2>labviz: how labels shape a classifier</h2>"
+        "<p><b>Live training</b>: choose a loss and its α, press <b>Train</b>, and watch the "
+        "template plane, the reliability diagram, the confusion matrix and the collapse metrics "
+        "change. Every run is kept in <i>History</i>; <i>Compare two runs</i> puts any two side "
+        "by side. <b>Explorer</b>: click a confusion cell to find its images, drag a lasso over "
+        "points to see their calibration.</p>")
+    tabs = ipywidgets.Tab(children=[trainer.widget, explorer.widget])
+    tabs.set_title(0, "Live training")
+    tabs.set_title(1, "Explorer")
+    page = ipywidgets.VBox([guide, tabs])
+    page.trainer, page.explorer = trainer, explorer
+    return page

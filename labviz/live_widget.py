@@ -1,0 +1,379 @@
+"""The live-training widget: students turn the knobs, train a CNN in seconds, and watch the views change.
+
+See :func:`labviz.live` (in :mod:`labviz.widgets`). The compute (training, measuring, the background session) is in
+:mod:`labviz.live_training`; this module only wires controls to it and draws its results.
+
+Views never mix runs: every view is drawn from one finished :class:`~labviz.live_training.LiveRun`, the one
+the status line names, under one lock. A control changed during training changes the *next* run,
+never the views of the shown one; the class triple is a view setting and redraws the shown run's
+template plane.
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+import time
+from collections.abc import Sequence
+
+import ipywidgets as widgets
+import plotly.graph_objects as go
+
+from labviz import live_training as lv
+from labviz.calibration import reliability_curve
+from labviz.confusion import confusion_matrix
+from labviz.explorer import replace_figure
+from labviz.figures.calibration import reliability_figure
+from labviz.figures.collapse import collapse_metrics_figure, template_plane_figure
+from labviz.figures.confusion import confusion_figure
+
+#: Size of each of the four views, in pixels.
+VIEW_SIZE = (470, 420)
+#: The progress bar moves in steps of this share of a run (fewer messages to the page).
+PROGRESS_STEP = 0.02
+_KINDS = {"info": "#333333", "busy": "#1f5fa8", "warn": "#9a5b00"}
+
+
+def _message(text: str, kind: str = "info") -> str:
+    return f'<div style="color:{_KINDS[kind]};padding:2px 4px">{html.escape(text)}</div>'
+
+
+def _fashion_mnist_available() -> bool:
+    from labviz.datasets import fashion_mnist_dir
+
+    return fashion_mnist_dir() is not None
+
+
+class LiveTrainer:
+    """Controls, a background training session, four views of the shown run, history and comparison.
+
+    Attributes
+    ----------
+    widget : ipywidgets.VBox
+        The whole interface.
+    session : labviz.live_training.LiveSession
+        The runs: ``session.runs`` and ``session.history()``.
+    controls : dict of str to ipywidgets.Widget
+        ``dataset``, ``n_train``, ``loss``, ``alpha``, ``teacher``, ``noise``, ``epochs``, ``seed``,
+        ``class_a``, ``class_b``, ``class_c``, ``train``, ``cancel``, ``compare_a``, ``compare_b``.
+    shown : LiveRun or None
+        The run the views show.
+    figures : dict of str to plotly.graph_objects.FigureWidget
+        ``plane``, ``reliability``, ``confusion``, ``metrics``, ``compare_plane`` and
+        ``compare_reliability``.
+    last_latency : float or None
+        Seconds from the last :meth:`train` call to its views being drawn.
+    """
+
+    def __init__(self, *, dataset: str = "digits", classes: Sequence[int] = (0, 1, 2)) -> None:
+        lv.LiveConfig(dataset=dataset)  # validates the dataset name
+        self.session = lv.LiveSession(on_batch=self._on_batch, on_done=self._on_done,
+                                      on_cancel=self._on_cancel, on_error=self._on_error)
+        self.shown: lv.LiveRun | None = None
+        self.last_latency: float | None = None
+        self.error: BaseException | None = None
+        self._clicked: dict[int, float] = {}
+        self._draw_lock = threading.RLock()
+        self._progress_shown = -1.0
+        self._quiet = False
+        self._build_controls(dataset, classes)
+        self.figures = {k: go.FigureWidget() for k in
+                        ("plane", "reliability", "confusion", "metrics", "compare_plane",
+                         "compare_reliability")}
+        self.status_html = widgets.HTML(_message("No run yet: choose the knobs and press Train."))
+        self.estimate_html = widgets.HTML()
+        self.progress = widgets.FloatProgress(value=0, min=0, max=1, description="",
+                                              layout=widgets.Layout(width="260px", visibility="hidden"))
+        self.history_html = widgets.HTML(_message("Finished runs will be listed here."))
+        self.compare_html = widgets.HTML(_message("Train two runs, then pick them here."))
+        self.widget = self._layout()
+        self._sync_controls()
+
+    # ----- construction ------------------------------------------------------------------------
+    def _build_controls(self, dataset: str, classes: Sequence[int]) -> None:
+        datasets = [("digits (8×8, about 3 s a run)", "digits")]
+        if _fashion_mnist_available():
+            datasets.append(("Fashion-MNIST subset (28×28)", "fashion-mnist"))
+        style = {"description_width": "90px"}
+        c = {
+            "dataset": widgets.Dropdown(options=datasets, value=dataset, description="data",
+                                        style=style),
+            "n_train": widgets.Dropdown(options=[("1,000 images", 1000), ("2,000 images", 2000),
+                                                 ("5,000 images", 5000), ("10,000 images", 10000)],
+                                        value=lv.DEFAULT_FMNIST_TRAIN, description="train on",
+                                        style=style),
+            "loss": widgets.ToggleButtons(options=[("CE", "ce"), ("LS", "ls"), ("MaxSup", "maxsup"),
+                                                   ("KD", "kd")], value="ls", description="loss",
+                                          style={**style, "button_width": "70px"}),
+            "alpha": widgets.FloatSlider(value=0.1, min=lv.ALPHA_RANGE[0], max=lv.ALPHA_RANGE[1],
+                                         step=0.05, description="α", readout_format=".2f",
+                                         style=style),
+            "teacher": widgets.Dropdown(options=[("CE teacher", "ce"), ("LS α=0.1 teacher", "ls")],
+                                        value="ce", description="teacher", style=style),
+            "noise": widgets.FloatSlider(value=0.0, min=0.0, max=0.8, step=0.1,
+                                         description="label noise", readout_format=".0%",
+                                         style=style),
+            "epochs": widgets.IntSlider(value=30, min=1, max=60, description="epochs", style=style),
+            "seed": widgets.BoundedIntText(value=0, min=0, max=10**6, description="seed",
+                                           style=style, layout=widgets.Layout(width="180px")),
+            "train": widgets.Button(description="Train", button_style="primary", icon="play"),
+            "cancel": widgets.Button(description="Cancel", icon="stop", disabled=True),
+            "compare_a": widgets.Dropdown(options=[], description="run A", style=style),
+            "compare_b": widgets.Dropdown(options=[], description="run B", style=style),
+        }
+        names = [(n, k) for k, n in enumerate(_class_names(dataset))]
+        for key, k in zip(("class_a", "class_b", "class_c"), classes):
+            c[key] = widgets.Dropdown(options=names, value=int(k), description="" if key != "class_a"
+                                      else "plane", style=style,
+                                      layout=widgets.Layout(width="200px" if key == "class_a"
+                                                            else "110px"))
+        self.controls = c
+        for key in ("dataset", "n_train", "loss", "alpha", "teacher", "noise", "epochs", "seed"):
+            c[key].observe(lambda _: self._sync_controls(), names="value")
+        for key in ("class_a", "class_b", "class_c"):
+            c[key].observe(lambda _: self._redraw_planes(), names="value")
+        for key in ("compare_a", "compare_b"):
+            c[key].observe(lambda _: self._draw_compare(), names="value")
+        c["train"].on_click(lambda _: self.train())
+        c["cancel"].on_click(lambda _: self.cancel())
+
+    def _layout(self) -> widgets.VBox:
+        c, f = self.controls, self.figures
+        knobs = widgets.VBox([
+            widgets.HBox([c["dataset"], c["n_train"]]),
+            c["loss"],
+            widgets.HBox([c["alpha"], c["teacher"]]),
+            widgets.HBox([c["noise"], c["epochs"], c["seed"]]),
+            widgets.HBox([c["class_a"], c["class_b"], c["class_c"]]),
+            widgets.HBox([c["train"], c["cancel"], self.progress, self.estimate_html]),
+        ])
+        this_run = widgets.VBox([widgets.HBox([f["plane"], f["reliability"]]),
+                                 widgets.HBox([f["confusion"], f["metrics"]])])
+        history = widgets.VBox([self.history_html])
+        compare = widgets.VBox([widgets.HBox([c["compare_a"], c["compare_b"]]), self.compare_html,
+                                f["compare_plane"], f["compare_reliability"]])
+        tabs = widgets.Tab(children=[this_run, history, compare])
+        for i, title in enumerate(("This run", "History", "Compare two runs")):
+            tabs.set_title(i, title)
+        self.tabs = tabs
+        return widgets.VBox([knobs, self.status_html, tabs])
+
+    def _repr_mimebundle_(self, **kwargs: object) -> dict:
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    # ----- controls ----------------------------------------------------------------------------
+    def config(self) -> lv.LiveConfig:
+        """The run the controls describe now."""
+        c = self.controls
+        loss, dataset = c["loss"].value, c["dataset"].value
+        return lv.LiveConfig(
+            dataset=dataset, loss=loss,
+            alpha=round(float(c["alpha"].value), 4) if loss in lv.ALPHA_LOSSES else 0.0,
+            noise_rate=round(float(c["noise"].value), 4), epochs=int(c["epochs"].value),
+            seed=int(c["seed"].value), teacher=c["teacher"].value,
+            n_train=int(c["n_train"].value) if dataset == "fashion-mnist" else None)
+
+    def _sync_controls(self) -> None:
+        """Enable the controls that matter for the current loss and dataset; show the estimate."""
+        c = self.controls
+        c["alpha"].disabled = c["loss"].value not in lv.ALPHA_LOSSES
+        c["teacher"].disabled = c["loss"].value != "kd"
+        c["n_train"].disabled = c["dataset"].value != "fashion-mnist"
+        try:
+            config = self.config()
+            seconds = lv.estimate_seconds(config)
+        except (ValueError, TypeError) as exc:
+            self.estimate_html.value = _message(str(exc), "warn")
+            return
+        self.estimate_html.value = _message(
+            f"estimated {_duration(seconds)} on this machine ({config.train_size:,} training images)")
+
+    def classes(self) -> tuple[int, int, int]:
+        c = self.controls
+        return int(c["class_a"].value), int(c["class_b"].value), int(c["class_c"].value)
+
+    # ----- actions -----------------------------------------------------------------------------
+    def train(self) -> int:
+        """Start a run with the current controls (superseding one in progress); return its id."""
+        config = self.config()
+        clicked = time.perf_counter()
+        run_id = self.session.start(config)
+        self._clicked[run_id] = clicked
+        self._progress_shown = -1.0
+        self.progress.value = 0.0
+        self.progress.layout.visibility = "visible"
+        self.controls["cancel"].disabled = False
+        self._say(f"Training run {run_id}: {config.describe()}. "
+                  + (f"Still showing run {self.shown.run_id}." if self.shown else ""), "busy")
+        return run_id
+
+    def cancel(self) -> bool:
+        """Stop the run in progress; the views keep showing the last finished run."""
+        return self.session.cancel()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the current run has ended and its views are drawn; True if idle."""
+        return self.session.wait(timeout)
+
+    # ----- session callbacks (training thread) ---------------------------------------------------
+    def _on_batch(self, run_id: int, done: int, total: int) -> None:
+        share = done / total
+        if share - self._progress_shown >= PROGRESS_STEP or done == total:
+            self._progress_shown = share
+            self.progress.value = share
+
+    def _on_done(self, run: lv.LiveRun) -> None:
+        with self._draw_lock:
+            self.show(run)
+            self._finish(run.run_id)
+            clicked = self._clicked.pop(run.run_id, None)
+            self.last_latency = None if clicked is None else time.perf_counter() - clicked
+            latency = "" if self.last_latency is None else (
+                f"; views updated {self.last_latency:.1f} s after Train")
+            newer = self.session.current_id
+            training = f" Training run {newer}." if newer != run.run_id else ""
+            self._say(f"Showing run {run.run_id}: {run.config.describe()}. Accuracy "
+                      f"{run.accuracy:.1%}, ECE {run.ece:.3f}; trained and measured in "
+                      f"{run.seconds:.1f} s (estimated {run.estimated_seconds:.1f} s){latency}."
+                      f"{training}", "busy" if training else "info")
+
+    def _on_cancel(self, run_id: int) -> None:
+        self._clicked.pop(run_id, None)
+        if run_id != self.session.current_id:  # superseded by a newer run, which reports itself
+            return
+        with self._draw_lock:
+            self._finish(run_id)
+            still = f"still showing run {self.shown.run_id}" if self.shown else "nothing shown yet"
+            self._say(f"Run {run_id} cancelled; {still}.", "warn")
+
+    def _on_error(self, run_id: int, exc: BaseException) -> None:
+        self.error = exc
+        with self._draw_lock:
+            self._finish(run_id)
+            self._say(f"Run {run_id} failed: {exc}", "warn")
+
+    def _finish(self, run_id: int) -> None:
+        """Hide the progress bar once the latest run has ended (callbacks run in its thread)."""
+        if run_id == self.session.current_id:
+            self.progress.layout.visibility = "hidden"
+            self.controls["cancel"].disabled = True
+
+    def _say(self, text: str, kind: str = "info") -> None:
+        self.status = text
+        self.status_html.value = _message(text, kind)
+
+    # ----- drawing -----------------------------------------------------------------------------
+    def show(self, run: lv.LiveRun) -> None:
+        """Draw ``run`` in the four views and refresh the history and comparison."""
+        if not isinstance(run, lv.LiveRun):
+            raise TypeError(f"`run` must be a LiveRun; got {type(run).__name__}.")
+        p = run.predictions
+        counts = confusion_matrix(p.y_true, p.y_pred, n_classes=p.n_classes)
+        title = f"run {run.run_id}"
+        figs = {
+            "plane": self._plane_figure([run]),
+            "reliability": reliability_figure({title: reliability_curve(p.y_true, p.probs, n_bins=15)},
+                                              title=f"Reliability, {title} (test)"),
+            "confusion": confusion_figure(counts, class_names=p.class_names, normalize="true",
+                                          title=f"Confusion, {title} (test)"),
+            "metrics": self._metrics_figure(run),
+        }
+        with self._draw_lock:
+            for key, fig in figs.items():
+                fig.update_layout(width=VIEW_SIZE[0], height=VIEW_SIZE[1])
+                replace_figure(self.figures[key], fig)
+            self.shown = run
+            self._draw_history()
+
+    def _plane_figure(self, runs: Sequence[lv.LiveRun]) -> go.Figure:
+        classes = self.classes()
+        if len(set(classes)) < 3:
+            fig = go.Figure()
+            fig.add_annotation(text="Pick three different classes for the template plane.",
+                               showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
+            return fig
+        return template_plane_figure([r.predictions for r in runs], classes,
+                                     titles=[f"run {r.run_id}: {_short(r.config)}" for r in runs])
+
+    def _metrics_figure(self, run: lv.LiveRun) -> go.Figure:
+        """The collapse metrics of every finished run, the shown one named in the title."""
+        import pandas as pd
+
+        runs = [r for r in self.session.runs if r.run_id <= run.run_id] or [run]
+        table = pd.DataFrame({"name": [f"run {r.run_id}" for r in runs],
+                              "group": [f"{r.run_id}: {_short(r.config)}" for r in runs],
+                              "intra": [r.intra for r in runs], "inter": [r.inter for r in runs],
+                              "nc1": [r.nc1 for r in runs]})
+        fig = collapse_metrics_figure(table)
+        fig.update_layout(title=f"Collapse metrics, runs 1–{run.run_id} (test)", showlegend=False)
+        return fig
+
+    def _redraw_planes(self) -> None:
+        with self._draw_lock:
+            if self.shown is not None:
+                fig = self._plane_figure([self.shown])
+                fig.update_layout(width=VIEW_SIZE[0], height=VIEW_SIZE[1])
+                replace_figure(self.figures["plane"], fig)
+            self._draw_compare()
+
+    def _draw_history(self) -> None:
+        table = self.session.history()
+        if table.empty:
+            return
+        shown = table.copy()
+        shown["noise"] = shown["noise"].map(lambda x: f"{x:.0%}")
+        shown["accuracy"] = shown["accuracy"].map(lambda x: f"{x:.1%}")
+        shown["seconds"] = shown["seconds"].map(lambda x: f"{x:.1f}")
+        self.history_html.value = shown.to_html(index=False, border=0, float_format=lambda x: f"{x:.3f}")
+        # After each run, Compare shows the last two (both the same run after the first one).
+        options = [(f"run {r.run_id}: {_short(r.config)}", r.run_id) for r in self.session.runs]
+        a, b = self.controls["compare_a"], self.controls["compare_b"]
+        self._quiet = True
+        try:
+            a.options, b.options = options, options
+            a.value, b.value = options[max(0, len(options) - 2)][1], options[-1][1]
+        finally:
+            self._quiet = False
+        self._draw_compare()
+
+    def _draw_compare(self) -> None:
+        a, b = self.controls["compare_a"].value, self.controls["compare_b"].value
+        if self._quiet or a is None or b is None:
+            return
+        with self._draw_lock:
+            runs = [self.session.get(a), self.session.get(b)]
+            rows = self.session.history().set_index("run").loc[[a, b]]
+            self.compare_html.value = rows[["loss", "alpha", "noise", "epochs", "seed", "accuracy",
+                                            "ece", "nc1", "intra", "inter"]].to_html(
+                border=0, float_format=lambda x: f"{x:.3f}")
+            plane = self._plane_figure(runs)
+            plane.update_layout(width=2 * VIEW_SIZE[0], height=VIEW_SIZE[1])
+            replace_figure(self.figures["compare_plane"], plane)
+            curves = {f"run {r.run_id}: {_short(r.config)}": reliability_curve(
+                r.predictions.y_true, r.predictions.probs, n_bins=15) for r in runs}
+            rel = reliability_figure(curves, title="Reliability (test)")
+            rel.update_layout(width=VIEW_SIZE[0] + 120, height=VIEW_SIZE[1])
+            replace_figure(self.figures["compare_reliability"], rel)
+
+
+def _class_names(dataset: str) -> tuple[str, ...]:
+    from labviz.zoo import class_names
+
+    return class_names(dataset)
+
+
+def _short(config: lv.LiveConfig) -> str:
+    loss = lv.LOSS_NAMES[config.loss]
+    if config.loss in lv.ALPHA_LOSSES:
+        loss += f" α={config.alpha:g}"
+    if config.loss == "kd":
+        loss += f"←{lv.LOSS_NAMES[config.teacher]}"
+    if config.noise_rate:
+        loss += f", noise {config.noise_rate:.0%}"
+    return loss
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"≈ {max(seconds, 0.1):.1f} s"
+    return f"≈ {seconds / 60:.1f} min"
