@@ -8,7 +8,7 @@ KERNEL := $(VENV)/share/jupyter/kernels/labviz/kernel.json
 # torch is pinned and installed first, so that no other package pulls a multi-GB CUDA build.
 TORCH  := torch==2.13.0
 
-.PHONY: setup system lab test test-fast zoo figures bench clean
+.PHONY: setup system lab app test test-fast zoo figures bench clean
 
 setup: system $(STAMP) $(KERNEL)
 
@@ -28,6 +28,9 @@ $(KERNEL): $(STAMP)
 
 lab: setup
 	$(BIN)/labviz lab
+
+app: setup
+	$(BIN)/labviz app
 
 test: setup
 	$(BIN)/python -m pytest

@@ -1,4 +1,4 @@
-"""The ``labviz`` command: ``zoo build|list|verify``, ``cache info|clear``, ``lab``, ``figures``."""
+"""The ``labviz`` command: ``zoo build|list|verify``, ``cache info|clear``, ``lab``, ``app``, ``figures``."""
 
 from __future__ import annotations
 
@@ -56,6 +56,12 @@ def _figures(args: argparse.Namespace) -> int:
     return 0
 
 
+def _app(args: argparse.Namespace) -> int:
+    from labviz.server import launch_app
+
+    return launch_app(Path(args.notebook).resolve(), port=args.port)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="labviz", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -76,6 +82,12 @@ def main(argv: list[str] | None = None) -> int:
     lab.add_argument("--notebooks", default="notebooks")
     lab.add_argument("--port", type=int, default=8888)
     lab.set_defaults(func=_lab)
+
+    app = sub.add_parser("app", help="the classroom app (live training + explorer) with Voilà, "
+                                     "on 127.0.0.1 with a token")
+    app.add_argument("--notebook", default="notebooks/app.ipynb")
+    app.add_argument("--port", type=int, default=8866)
+    app.set_defaults(func=_app)
 
     f = sub.add_parser("figures", help="write the notebooks' headline figures as static files")
     f.add_argument("--out", required=True, help="output folder; index.md and figures.json go there too")

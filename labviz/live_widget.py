@@ -77,9 +77,13 @@ class LiveTrainer:
         self._progress_shown = -1.0
         self._quiet = False
         self._build_controls(dataset, classes)
-        self.figures = {k: go.FigureWidget() for k in
-                        ("plane", "reliability", "confusion", "metrics", "compare_plane",
-                         "compare_reliability")}
+        self.figures = {k: go.FigureWidget(_placeholder(text)) for k, text in (
+            ("plane", "The template plane of the shown run"),
+            ("reliability", "Its reliability diagram"),
+            ("confusion", "Its confusion matrix"),
+            ("metrics", "The collapse metrics of every run"),
+            ("compare_plane", "Template planes of runs A and B"),
+            ("compare_reliability", "Reliability of runs A and B"))}
         self.status_html = widgets.HTML(_message("No run yet: choose the knobs and press Train."))
         self.estimate_html = widgets.HTML()
         self.progress = widgets.FloatProgress(value=0, min=0, max=1, description="",
@@ -280,7 +284,8 @@ class LiveTrainer:
         }
         with self._draw_lock:
             for key, fig in figs.items():
-                fig.update_layout(width=VIEW_SIZE[0], height=VIEW_SIZE[1])
+                wide = key == "metrics"  # three panels with titles
+                fig.update_layout(width=VIEW_SIZE[0] + (150 if wide else 0), height=VIEW_SIZE[1])
                 replace_figure(self.figures[key], fig)
             self.shown = run
             self._draw_history()
@@ -354,6 +359,16 @@ class LiveTrainer:
             rel = reliability_figure(curves, title="Reliability (test)")
             rel.update_layout(width=VIEW_SIZE[0] + 120, height=VIEW_SIZE[1])
             replace_figure(self.figures["compare_reliability"], rel)
+
+
+def _placeholder(text: str) -> go.Figure:
+    """An empty view that says what it will show."""
+    fig = go.Figure(layout=dict(width=VIEW_SIZE[0], height=VIEW_SIZE[1] // 2,
+                                xaxis_visible=False, yaxis_visible=False,
+                                plot_bgcolor="white", paper_bgcolor="white"))
+    fig.add_annotation(text=f"{text}<br>appears here after a run.", showarrow=False,
+                       x=0.5, y=0.5, xref="paper", yref="paper", font=dict(color="#777777"))
+    return fig
 
 
 def _class_names(dataset: str) -> tuple[str, ...]:

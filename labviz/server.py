@@ -1,6 +1,8 @@
-"""Launch JupyterLab safely: bound to 127.0.0.1, token authentication on, never disabled.
+"""Launch JupyterLab and the Voilà classroom app safely: bound to 127.0.0.1, token authentication on,
+never disabled.
 
-``lab_config`` is the whole server configuration labviz generates; a test checks it.
+``lab_config`` and ``app_command`` are the whole server configuration labviz generates; tests check
+them.
 """
 
 from __future__ import annotations
@@ -20,8 +22,7 @@ def lab_config(token: str, notebook_dir: Path, *, port: int = 8888) -> dict:
 
     It binds to loopback only, requires ``token``, and opens no browser (the URL is printed).
     """
-    if not token or len(token) < 16:
-        raise ValueError(f"`token` must be at least 16 characters; got {len(token or '')}.")
+    _check_token(token)
     return {
         "ServerApp": {
             "ip": LOOPBACK,
@@ -52,3 +53,27 @@ def launch_lab(notebook_dir: Path, *, port: int = 8888) -> int:
     print(f"JupyterLab on http://{LOOPBACK}:{port}/lab?token={token}", flush=True)
     cmd = [sys.executable, "-m", "jupyter", "lab", f"--config={config_path}"]
     return subprocess.call(cmd)
+
+
+def _check_token(token: str) -> None:
+    if not token or len(token) < 16:
+        raise ValueError(f"`token` must be at least 16 characters; got {len(token or '')}.")
+
+
+def app_command(notebook: Path, token: str, *, port: int = 8866) -> list[str]:
+    """The Voilà command line that ``labviz app`` (``make app``) runs.
+
+    Voilà executes ``notebook`` in a fresh kernel for each visitor and shows only its outputs (no
+    code cells). The server binds to loopback only, requires ``token`` and opens no browser.
+    """
+    _check_token(token)
+    return [sys.executable, "-m", "voila", str(notebook), f"--Voila.ip={LOOPBACK}",
+            f"--port={port}", "--no-browser", f"--token={token}", "--strip_sources=True",
+            "--theme=light"]
+
+
+def launch_app(notebook: Path, *, port: int = 8866) -> int:
+    """Serve ``notebook`` with Voilà until it is stopped; print the URL with its token."""
+    token = secrets.token_hex(24)
+    print(f"labviz classroom app on http://{LOOPBACK}:{port}/?token={token}", flush=True)
+    return subprocess.call(app_command(notebook, token, port=port))

@@ -29,6 +29,7 @@ EXPECTED: dict[str, tuple[list[str], bool]] = {
     "05_label_errors_in_fashion_mnist": (["likely label errors", "label error pairs", "flagged rate"], True),
     "06_negative_label_smoothing_and_inversion": (["inversion attack accuracy"], True),
     "07_label_non_uniformity": (["accuracy by non-uniformity decile"], True),
+    "08_live_classroom": (["live α sweep", "confidence against α"], False),
 }
 
 VERDICT = re.compile(r"VERDICT: (reproduced|partly reproduced|not reproduced) — ")
@@ -100,3 +101,16 @@ def test_readme_verdicts_match_what_the_notebooks_measure(path, executed):
     stated = _readme_verdicts().get(path.stem, "")
     assert stated, f"README has no row for {path.stem}"
     assert set(STATUS.findall(stated)) == measured, (path.stem, measured, stated)
+
+
+def test_app_notebook_is_stored_without_outputs_and_builds_the_app():
+    """``make app`` serves notebooks/app.ipynb with Voilà; here it runs headless, as Voilà runs it."""
+    path = ROOT / "notebooks" / "app.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    assert not any(c.get("outputs") or c.get("execution_count") for c in nb.cells
+                   if c.cell_type == "code")
+    NotebookClient(nb, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)

@@ -33,3 +33,12 @@ def test_no_code_path_disables_auth_or_binds_all_interfaces():
     bad = re.compile(r"0\.0\.0\.0|--ip=\*|token=''|token=\"\"|disable_check_xsrf|--no-auth|password_required=False")
     offenders = [str(p) for p in sources if bad.search(p.read_text())]
     assert offenders == []
+
+
+def test_app_command_serves_voila_on_loopback_with_a_token(tmp_path):
+    cmd = server.app_command(tmp_path / "app.ipynb", "z" * 32, port=8900)
+    assert cmd[1:4] == ["-m", "voila", str(tmp_path / "app.ipynb")]
+    assert "--Voila.ip=127.0.0.1" in cmd and "--port=8900" in cmd and "--no-browser" in cmd
+    assert f"--token={'z' * 32}" in cmd and "--strip_sources=True" in cmd
+    with pytest.raises(ValueError, match="`token` must be at least 16 characters"):
+        server.app_command(tmp_path / "app.ipynb", "short")

@@ -1,0 +1,167 @@
+"""The classroom app in a real browser: Voilà (as ``make app`` runs it) + headless Chromium + Playwright.
+
+The test serves a copy of ``notebooks/app.ipynb`` with the exact command of
+``labviz.server.app_command`` (127.0.0.1, a free port, a token) in an isolated temporary folder,
+checks that a request without the token is turned away, opens the page in headless Chromium, checks
+that no code is shown, changes a control (the loss, to CE), presses **Train**, and waits until the
+run has finished and updated the plots: the status line names run 1 with CE, the template plane
+and the reliability diagram hold that run's traces. It prints the time from the click to the
+updated views and saves a screenshot under ``tmp_path`` (copied to ``LABVIZ_APP_SCREENSHOT_OUT``
+when that is set).
+
+Like ``test_browser.py`` it is skipped only when Chromium is absent, never downloads a browser, and
+a watchdog bounds the whole test.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from test_browser import CHROMIUM, CHROMIUM_ARGS, _free_port, _hard_timeout
+
+from labviz import server
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = ROOT / "notebooks" / "app.ipynb"
+TEST_TIMEOUT_S = 300
+STEP_TIMEOUT_MS = 120_000
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"Chromium is not installed at {CHROMIUM}; the "
+                       "real-browser test drives that system browser (apt-get install chromium)."),
+]
+
+# Plotly figures in the page and their trace names; the status line of the live trainer.
+JS_STATE = """() => {
+    const plots = Array.from(document.querySelectorAll('.js-plotly-plot'));
+    const traces = plots.map(gd => (gd.data || []).map(t => t.name || ''));
+    const texts = Array.from(document.querySelectorAll('.widget-html-content'), e => e.innerText);
+    return {traces, texts};
+}"""
+
+
+def _start_voila(tmp: Path) -> tuple[subprocess.Popen, str, str]:
+    import nbformat
+
+    nb = nbformat.read(APP, as_version=4)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    notebook = tmp / "app.ipynb"
+    nbformat.write(nb, notebook)
+    token, port = "k" * 8 + os.urandom(12).hex(), _free_port()
+    env = dict(os.environ)
+    for var, sub in (("JUPYTER_RUNTIME_DIR", "jupyter-runtime"), ("JUPYTER_CONFIG_DIR", "jupyter-config"),
+                     ("JUPYTER_DATA_DIR", "jupyter-data"), ("IPYTHONDIR", "ipython")):
+        env[var] = str(tmp / sub)
+    log = open(tmp / "voila.log", "wb")
+    proc = subprocess.Popen(server.app_command(notebook, token, port=port), cwd=tmp, env=env,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://{server.LOOPBACK}:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"Voilà exited with code {proc.returncode}:\n"
+                        + (tmp / "voila.log").read_text()[-3000:])
+        try:
+            # without the token: Voilà answers with its login page, never the app
+            with urllib.request.urlopen(f"{base}/", timeout=5) as response:
+                assert "/login" in response.url
+                break
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            if time.monotonic() > deadline:
+                pytest.fail("Voilà did not answer within 120 s")
+            time.sleep(0.5)
+    return proc, base, token
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+
+def _run_app_in_browser(tmp: Path) -> dict:
+    from playwright.sync_api import sync_playwright
+
+    proc, base, token = _start_voila(tmp)
+    try:
+        with sync_playwright() as p:
+            context = p.chromium.launch_persistent_context(
+                str(tmp / "chromium-profile"), executable_path=str(CHROMIUM), headless=True,
+                args=CHROMIUM_ARGS, viewport={"width": 1400, "height": 1800})
+            try:
+                page = context.pages[0] if context.pages else context.new_page()
+                page.set_default_timeout(STEP_TIMEOUT_MS)
+                page.goto(f"{base}/?token={token}")
+                train = page.locator("button.widget-button", has_text="Train")
+                train.wait_for(state="visible")
+                # the app is one cell output: once the explorer's table is there, the page is whole
+                page.wait_for_function("() => Array.from(document.querySelectorAll("
+                                       "'.widget-html-content')).some(e => e.textContent"
+                                       ".includes('Per class'))")
+                before = page.evaluate(JS_STATE)
+                content = page.content()
+
+                ce = page.locator("button.widget-toggle-button", has_text="CE")
+                ce.click()
+                page.wait_for_function("() => Array.from(document.querySelectorAll("
+                                       "'button.widget-toggle-button.mod-active'))"
+                                       ".some(b => b.innerText.trim() === 'CE')")
+                page.wait_for_function("() => Array.from(document.querySelectorAll("
+                                       "'.widget-html-content')).some(e => e.innerText.includes("
+                                       "'estimated'))")
+                clicked = time.perf_counter()
+                train.click()
+                page.wait_for_function("() => Array.from(document.querySelectorAll("
+                                       "'.widget-html-content')).some(e => e.innerText.startsWith("
+                                       "'Showing run 1'))")
+                page.wait_for_function("""() => Array.from(document.querySelectorAll('.js-plotly-plot'))
+                    .some(gd => (gd.data || []).some(t => t.name === 'templates'))""")
+                seconds = time.perf_counter() - clicked
+                after = page.evaluate(JS_STATE)
+                page.mouse.move(1, 1)
+                page.wait_for_timeout(800)
+                shot = tmp / "app.png"
+                page.screenshot(path=str(shot))
+            finally:
+                context.close()
+    finally:
+        _stop(proc)
+    return {"before": before, "after": after, "content": content, "seconds": seconds,
+            "screenshot": shot}
+
+
+def test_voila_app_trains_a_run_and_updates_the_plots(tmp_path):
+    with _hard_timeout(TEST_TIMEOUT_S):
+        seen = _run_app_in_browser(tmp_path)
+
+    assert "import labviz" not in seen["content"]  # Voilà shows outputs only
+    before_names = {n for names in seen["before"]["traces"] for n in names}
+    assert "templates" not in before_names  # nothing trained yet: the views are empty
+
+    status = next(t for t in seen["after"]["texts"] if t.startswith("Showing run 1"))
+    assert re.match(r"Showing run 1: CE · noise 0% · 30 epochs · seed 0 · digits\. Accuracy ", status)
+    after_names = {n for names in seen["after"]["traces"] for n in names}
+    assert {"templates", "0", "1", "2"} <= after_names  # the template plane of classes 0, 1, 2
+    assert any(n.startswith("run 1") for n in after_names)  # the reliability diagram
+    print(f"\nVoilà app: Train click → updated plots in {seen['seconds']:.2f} s")
+
+    assert seen["screenshot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    out = os.environ.get("LABVIZ_APP_SCREENSHOT_OUT")
+    if out:
+        target = Path(out) if Path(out).is_absolute() else ROOT / out
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(seen["screenshot"], target)
