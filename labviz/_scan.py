@@ -1,4 +1,5 @@
-"""One compiled pass over a big probability matrix: row sums, top class, top value, smallest entry.
+"""One compiled pass over a big probability matrix: row sums, top class, top value, smallest entry,
+and (for top-label calibration on equal-width bins) the per-bin statistics too.
 
 numpy needs three reads of the matrix for these (a matrix-vector product, ``argmax`` and ``min``),
 and its ``argmax`` along short rows is slow. This numba kernel reads each row once. It compares the
@@ -49,7 +50,41 @@ def _kernel() -> Any:
             pred[i] = k
         return lo
 
-    return scan
+    @numba.njit(cache=True, nogil=True, fastmath={"reassoc"})
+    def scan_bins(p, bits, y, edges, count, conf_sum, hit_sum):  # pragma: no cover - compiled
+        n_bins = edges.shape[0] - 1
+        lo = bits[0, 0]
+        hi = 0.0
+        worst, worst_dev, worst_sum = 0, -1.0, 0.0
+        for i in range(p.shape[0]):
+            total = 0.0
+            top = bits[i, 0]
+            for j in range(p.shape[1]):
+                total += p[i, j]
+                top = max(top, bits[i, j])
+                lo = min(lo, bits[i, j])
+            k = 0
+            while bits[i, k] != top:
+                k += 1
+            c = float(p[i, k])
+            if not np.isfinite(c):  # inf or NaN in this row: the caller takes the numpy path
+                return lo, np.inf, worst, worst_sum
+            hi = max(hi, c)
+            if abs(total - 1.0) > worst_dev:
+                worst, worst_dev, worst_sum = i, abs(total - 1.0), total
+            # calibration._bin_index, one value at a time: ceil(c n) - 1, then the edge fix
+            b = min(max(int(np.ceil(c * n_bins)) - 1, 0), n_bins - 1)
+            if b > 0 and c <= edges[b]:
+                b -= 1
+            if b < n_bins - 1 and c > edges[b + 1]:
+                b += 1
+            count[b] += 1.0
+            conf_sum[b] += c
+            if k == y[i]:
+                hit_sum[b] += 1.0
+        return lo, hi, worst, worst_sum
+
+    return scan, scan_bins
 
 
 def row_stats(
@@ -60,9 +95,27 @@ def row_stats(
     p = np.ascontiguousarray(p)
     n = p.shape[0]
     sums, top, pred = np.empty(n), np.empty(n), np.empty(n, dtype=np.intp)
-    lo = _kernel()(p, p.view(_BITS[p.dtype]), sums, top, pred)
+    lo = _kernel()[0](p, p.view(_BITS[p.dtype]), sums, top, pred)
     # A negative entry (or -0.0) has the sign bit, so the smallest pattern is negative; +inf and
     # NaN patterns lie above every finite one, so a row holding one has a non-finite top.
     if lo < 0 or not np.isfinite(top).all():
         return None
     return sums, pred, top, float(np.array(lo, dtype=_BITS[p.dtype]).view(p.dtype))
+
+
+def top_label_bins(
+    p: NDArray[np.floating], y: NDArray[np.int64], edges: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], float, float, int, float] | None:
+    """Top-label statistics on sorted ``edges`` in one read of ``p``, binned as
+    :func:`labviz.calibration._bin_index` bins: per-bin count, confidence sum and hit sum, then the
+    smallest entry, the largest top probability, and the row whose sum is furthest from 1 with its
+    sum. None if an entry is not in [+0, +inf). ``y`` must hold valid labels."""
+    p = np.ascontiguousarray(p)
+    n_bins = len(edges) - 1
+    count, conf_sum, hit_sum = np.zeros(n_bins), np.zeros(n_bins), np.zeros(n_bins)
+    lo, hi, worst, worst_sum = _kernel()[1](p, p.view(_BITS[p.dtype]), y, edges, count, conf_sum,
+                                            hit_sum)
+    if lo < 0 or not np.isfinite(hi):
+        return None
+    lo_value = float(np.array(lo, dtype=_BITS[p.dtype]).view(p.dtype))
+    return count, conf_sum, hit_sum, lo_value, float(hi), int(worst), float(worst_sum)

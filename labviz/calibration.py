@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from labviz import _scan
 from labviz import _validation as v
 from labviz.predictions import softmax
 
@@ -241,6 +242,42 @@ def _top_label_stats(
     return _stats_1d(_bin_index(conf, edges, uniform=uniform), conf, hit, n_bins), edges
 
 
+def _checked_top_label_stats(
+    y_true: ArrayLike, probs: ArrayLike, n_bins: int, strategy: str
+) -> tuple[_BinStats, NDArray[np.float64]]:
+    """Validate and bin in one go: the statistics of :func:`_top_label_stats` and the edges."""
+    if strategy == "uniform":
+        fast = _scanned_top_label_stats(y_true, probs, n_bins)
+        if fast is not None:
+            return fast
+    conf, hit, _ = _check_top_label(y_true, probs)
+    return _top_label_stats(conf, hit, n_bins, strategy)
+
+
+def _scanned_top_label_stats(
+    y_true: ArrayLike, probs: ArrayLike, n_bins: int
+) -> tuple[_BinStats, NDArray[np.float64]] | None:
+    """Equal-width top-label statistics of a big, valid float matrix in one compiled read
+    (:func:`labviz._scan.top_label_bins`); None for anything else, which then takes the numpy
+    path and gets its error messages there."""
+    if not (isinstance(probs, np.ndarray) and probs.ndim == 2 and probs.shape[1] >= 2
+            and probs.dtype in (np.float32, np.float64) and probs.size >= _scan.MIN_ENTRIES):
+        return None
+    try:
+        y = v.check_labels(y_true, "y_true", n_classes=probs.shape[1])
+        v.check_same_length(y_true=y, probs=probs)
+    except (TypeError, ValueError):
+        return None  # the numpy path words the error, after checking probs first
+    edges = _uniform_edges(n_bins)
+    scan = _scan.top_label_bins(probs, y, edges)
+    if scan is None:
+        return None
+    count, conf_sum, hit_sum, lo, hi, _, worst_sum = scan
+    if lo < 0 or hi > 1 or abs(worst_sum - 1) > v.prob_sum_atol(probs.dtype, probs.shape[1]):
+        return None
+    return _BinStats(count=count, conf_sum=conf_sum, hit_sum=hit_sum), edges
+
+
 def _classwise_stats(y: NDArray[np.int64], p: NDArray, n_bins: int, strategy: str) -> _BinStats:
     v.check_dense_size((p.shape[1], n_bins), name="n_bins", value=n_bins,
                        what="table of per-class bins (n_classes x n_bins)")
@@ -355,9 +392,8 @@ def reliability_curve(
     >>> c.count.tolist(), c.accuracy.tolist()
     ([0, 3], [nan, 0.6666666666666666])
     """
-    conf, hit, _ = _check_top_label(y_true, probs)
     n_bins = _check_binning(n_bins, strategy)
-    return _curve_from_stats(*_top_label_stats(conf, hit, n_bins, strategy))
+    return _curve_from_stats(*_checked_top_label_stats(y_true, probs, n_bins, strategy))
 
 
 def reliability_curve_binary(
@@ -437,8 +473,7 @@ def expected_calibration_error(
     if v.check_bool(classwise, "classwise"):
         y, p = _check_inputs(y_true, probs)
         return float(_ce_from_stats(_classwise_stats(y, p, n_bins, strategy), norm).mean())
-    conf, hit, _ = _check_top_label(y_true, probs)
-    stats, _ = _top_label_stats(conf, hit, n_bins, strategy)
+    stats, _ = _checked_top_label_stats(y_true, probs, n_bins, strategy)
     return float(_ce_from_stats(stats, norm))
 
 
@@ -485,8 +520,7 @@ def debiased_calibration_error(
     if v.check_bool(classwise, "classwise"):
         y, p = _check_inputs(y_true, probs)
         return float(_debiased_from_stats(_classwise_stats(y, p, n_bins, strategy)).mean())
-    conf, hit, _ = _check_top_label(y_true, probs)
-    stats, _ = _top_label_stats(conf, hit, n_bins, strategy)
+    stats, _ = _checked_top_label_stats(y_true, probs, n_bins, strategy)
     return float(_debiased_from_stats(stats))
 
 

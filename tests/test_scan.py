@@ -8,7 +8,7 @@ from hypothesis.extra import numpy as hnp
 
 from labviz import _scan
 from labviz import _validation as v
-from labviz.calibration import expected_calibration_error
+from labviz.calibration import expected_calibration_error, reliability_curve
 
 
 def numpy_stats(p):
@@ -74,11 +74,14 @@ def test_big_matrices_take_the_compiled_path_and_give_numpys_answers(monkeypatch
     p = rng.dirichlet(np.ones(10), size=_scan.MIN_ENTRIES // 10 + 1).astype(np.float32)
     y = rng.integers(0, 10, len(p))
     calls = []
-    monkeypatch.setattr(_scan, "row_stats", lambda a: calls.append(a.shape) or None)
-    numpy_ece = expected_calibration_error(y, p)  # row_stats answers None: the numpy path
-    monkeypatch.undo()
-    assert calls == [p.shape]
-    assert expected_calibration_error(y, p) == pytest.approx(numpy_ece, abs=1e-12)
+    fused = _scan.top_label_bins
+    monkeypatch.setattr(_scan, "top_label_bins", lambda *a: calls.append("bins") or fused(*a))
+    compiled = (expected_calibration_error(y, p), reliability_curve(y, p).accuracy)
+    assert calls == ["bins", "bins"]
+    monkeypatch.setattr(_scan, "top_label_bins", lambda *a: None)  # both kernels decline:
+    monkeypatch.setattr(_scan, "row_stats", lambda a: None)  # numpy all the way
+    assert expected_calibration_error(y, p) == pytest.approx(compiled[0], abs=1e-12)
+    np.testing.assert_allclose(reliability_curve(y, p).accuracy, compiled[1], atol=1e-12)
 
 
 @pytest.mark.parametrize("bad, message", [
@@ -91,3 +94,48 @@ def test_big_bad_matrices_get_the_same_errors(bad, message):
     p[3, 2] = bad
     with pytest.raises(ValueError, match=message):
         v.check_probs_top(p)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_bins", [1, 2, 15, 100])
+def test_fused_binning_matches_the_numpy_path(dtype, n_bins):
+    from labviz import calibration as cal
+
+    rng = np.random.default_rng(3)
+    p = rng.dirichlet(np.full(10, 0.3), size=_scan.MIN_ENTRIES // 10 + 7).astype(dtype)
+    # ties and confidences on bin edges (0.5, 0.2 and 1.0 are edges of 2, 15 and 100 bins)
+    p[:10] = [0.5, 0.5] + [0.0] * 8
+    p[10:20] = [0.2] * 5 + [0.0] * 5
+    p[20:30] = [1.0] + [0.0] * 9
+    y = rng.integers(0, 10, len(p))
+    fused, edges = cal._scanned_top_label_stats(y, p, n_bins)
+    conf, hit, _ = cal._check_top_label(y, p)
+    want, want_edges = cal._top_label_stats(conf, hit, n_bins, "uniform")
+    np.testing.assert_array_equal(edges, want_edges)
+    np.testing.assert_array_equal(fused.count, want.count)
+    np.testing.assert_array_equal(fused.hit_sum, want.hit_sum)
+    np.testing.assert_allclose(fused.conf_sum, want.conf_sum, rtol=1e-12)
+
+
+@pytest.mark.parametrize("case", ["nan", "negative", "above one", "row sum", "label", "length",
+                                  "minus zero"])
+def test_fused_binning_hands_anything_doubtful_to_the_numpy_path(case):
+    from labviz import calibration as cal
+
+    p = np.full((_scan.MIN_ENTRIES // 4 + 1, 4), 0.25)
+    y = np.zeros(len(p), dtype=np.int64)
+    if case == "nan":
+        p[5, 1] = np.nan
+    elif case == "negative":
+        p[5, :2] = -0.25, 0.75
+    elif case == "above one":
+        p[5] = 1.5, -0.5, 0.0, 0.0
+    elif case == "row sum":
+        p[5, 0] = 0.5
+    elif case == "label":
+        y[3] = 4
+    elif case == "length":
+        y = y[:-1]
+    else:
+        p[5] = 0.5, 0.5, 0.0, -0.0
+    assert cal._scanned_top_label_stats(y, p, 15) is None
