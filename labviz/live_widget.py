@@ -95,7 +95,7 @@ class LiveTrainer:
 
     # ----- construction ------------------------------------------------------------------------
     def _build_controls(self, dataset: str, classes: Sequence[int]) -> None:
-        datasets = [("digits (8×8, about 3 s a run)", "digits")]
+        datasets = [("digits (8×8 images)", "digits")]
         if _fashion_mnist_available():
             datasets.append(("Fashion-MNIST subset (28×28)", "fashion-mnist"))
         style = {"description_width": "90px"}

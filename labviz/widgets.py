@@ -196,7 +196,7 @@ def live(*, dataset: str = "digits", classes: Sequence[int] = (0, 1, 2)) -> Live
     Parameters
     ----------
     dataset : {"digits", "fashion-mnist"}
-        The dataset selected at start. Digits (1,077 training images of 8×8) train in about 3 s on
+        The dataset selected at start. Digits (1,077 training images of 8×8) train in about 1.5 s on
         a laptop CPU; Fashion-MNIST trains on a subset, with a time estimate shown before the run.
     classes : sequence of 3 int
         The class triple of the template plane (changeable in the widget).

@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import subprocess
 import time
 import urllib.error
@@ -26,7 +25,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from test_browser import CHROMIUM, CHROMIUM_ARGS, _free_port, _hard_timeout
+from test_browser import CHROMIUM, CHROMIUM_ARGS, _free_port, _hard_timeout, stop_process_group
 
 from labviz import server
 
@@ -83,16 +82,6 @@ def _start_voila(tmp: Path) -> tuple[subprocess.Popen, str, str]:
     return proc, base, token
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-
-
 def _run_app_in_browser(tmp: Path) -> dict:
     from playwright.sync_api import sync_playwright
 
@@ -139,7 +128,7 @@ def _run_app_in_browser(tmp: Path) -> dict:
             finally:
                 context.close()
     finally:
-        _stop(proc)
+        stop_process_group(proc)
     return {"before": before, "after": after, "content": content, "seconds": seconds,
             "screenshot": shot}
 

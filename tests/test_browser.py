@@ -165,6 +165,11 @@ def _stop_jupyterlab(proc: subprocess.Popen, base: str, token: str) -> None:
             urllib.request.urlopen(request, timeout=10).close()
     except (OSError, ValueError):
         pass  # the server is already gone; its own shutdown stops its kernels
+    stop_process_group(proc)
+
+
+def stop_process_group(proc: subprocess.Popen) -> None:
+    """Stop a server started with ``start_new_session=True`` and everything it started."""
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
