@@ -32,40 +32,40 @@ def _kernel() -> Any:
     import numba
 
     # "reassoc" lets the row sum vectorise; full fastmath would also assume no NaN or inf.
-    @numba.njit(cache=True, nogil=True, fastmath={"reassoc"})
+    jit = numba.njit(cache=True, nogil=True, fastmath={"reassoc"})
+
+    @jit
+    def row(p, bits, i):  # pragma: no cover - compiled
+        """Row i's sum, smallest bit pattern and top class (its first maximum, as np.argmax)."""
+        total = 0.0
+        lo = hi = bits[i, 0]
+        for j in range(p.shape[1]):
+            total += p[i, j]
+            hi = max(hi, bits[i, j])
+            lo = min(lo, bits[i, j])
+        k = 0
+        while bits[i, k] != hi:
+            k += 1
+        return total, lo, k
+
+    @jit
     def scan(p, bits, sums, top, pred):  # pragma: no cover - compiled
         lo = bits[0, 0]
         for i in range(p.shape[0]):
-            total = 0.0
-            hi = bits[i, 0]
-            for j in range(p.shape[1]):
-                total += p[i, j]
-                hi = max(hi, bits[i, j])
-                lo = min(lo, bits[i, j])
-            k = 0
-            while bits[i, k] != hi:  # the first maximum, as np.argmax
-                k += 1
-            sums[i] = total
-            top[i] = p[i, k]
-            pred[i] = k
+            total, row_lo, k = row(p, bits, i)
+            lo = min(lo, row_lo)
+            sums[i], top[i], pred[i] = total, p[i, k], k
         return lo
 
-    @numba.njit(cache=True, nogil=True, fastmath={"reassoc"})
+    @jit
     def scan_bins(p, bits, y, edges, count, conf_sum, hit_sum):  # pragma: no cover - compiled
         n_bins = edges.shape[0] - 1
         lo = bits[0, 0]
         hi = 0.0
         worst, worst_dev, worst_sum = 0, -1.0, 0.0
         for i in range(p.shape[0]):
-            total = 0.0
-            top = bits[i, 0]
-            for j in range(p.shape[1]):
-                total += p[i, j]
-                top = max(top, bits[i, j])
-                lo = min(lo, bits[i, j])
-            k = 0
-            while bits[i, k] != top:
-                k += 1
+            total, row_lo, k = row(p, bits, i)
+            lo = min(lo, row_lo)
             c = float(p[i, k])
             if not np.isfinite(c):  # inf or NaN in this row: the caller takes the numpy path
                 return lo, np.inf, worst, worst_sum
