@@ -11,8 +11,9 @@ The compute layer of :func:`labviz.live` (the widget is in :mod:`labviz.live_wid
 
 Runs use the zoo's data splits (:func:`labviz.zoo.split_data`). Digits (scikit-learn's bundled
 8×8 images) always work, and a 30-epoch run takes about 1.5 s on this 2-core machine;
-Fashion-MNIST runs on a subset of the zoo's train split. Knowledge distillation distils from a zoo teacher (the CE or the LS α = 0.1 checkpoint of the
-same dataset, seed 0) into the zoo's smaller student network, as the zoo's KD runs do.
+Fashion-MNIST runs on a subset of the zoo's train split. Knowledge distillation distils from a
+zoo teacher (the CE or the LS α = 0.1 checkpoint of the same dataset, seed 0) into the zoo's
+smaller student network, as the zoo's KD runs do.
 """
 
 from __future__ import annotations

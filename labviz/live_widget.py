@@ -1,7 +1,8 @@
 """The live-training widget: students turn the knobs, train a CNN in seconds, and watch the views change.
 
-See :func:`labviz.live` (in :mod:`labviz.widgets`). The compute (training, measuring, the background session) is in
-:mod:`labviz.live_training`; this module only wires controls to it and draws its results.
+See :func:`labviz.live` (in :mod:`labviz.widgets`). The compute (training, measuring, the
+background session) is in :mod:`labviz.live_training`; this module only wires controls to it and
+draws its results.
 
 Views never mix runs: every view is drawn from one finished :class:`~labviz.live_training.LiveRun`, the one
 the status line names, under one lock. A control changed during training changes the *next* run,

@@ -301,7 +301,8 @@ def _train(
             total = 0.0
             for idx in order.split(config.batch_size):
                 if stop is not None and stop.is_set():
-                    raise TrainingCancelled(f"{description}: stopped in epoch {epoch} of {config.epochs}.")
+                    raise TrainingCancelled(
+                        f"{description}: stopped in epoch {epoch} of {config.epochs}.")
                 optimizer.zero_grad(set_to_none=True)
                 t_logits = teacher_logits[idx] if teacher_logits is not None else None
                 loss = batch_loss(model, x[idx], y[idx], config, t_logits)
