@@ -78,7 +78,8 @@ class LiveTrainer:
         self._progress_shown = -1.0
         self._quiet = False
         self._build_controls(dataset, classes)
-        self.figures = {k: go.FigureWidget(_placeholder(text)) for k, text in (
+        self.figures = {k: go.FigureWidget(_message_figure(f"{text}<br>appears here after a run.",
+                                                           VIEW_SIZE[1] // 2)) for k, text in (
             ("plane", "The template plane of the shown run"),
             ("reliability", "Its reliability diagram"),
             ("confusion", "Its confusion matrix"),
@@ -294,10 +295,7 @@ class LiveTrainer:
     def _plane_figure(self, runs: Sequence[lv.LiveRun]) -> go.Figure:
         classes = self.classes()
         if len(set(classes)) < 3:
-            fig = go.Figure()
-            fig.add_annotation(text="Pick three different classes for the template plane.",
-                               showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
-            return fig
+            return _message_figure("Pick three different classes for the template plane.")
         return template_plane_figure([r.predictions for r in runs], classes,
                                      titles=[f"run {r.run_id}: {_short(r.config)}" for r in runs])
 
@@ -362,13 +360,12 @@ class LiveTrainer:
             replace_figure(self.figures["compare_reliability"], rel)
 
 
-def _placeholder(text: str) -> go.Figure:
-    """An empty view that says what it will show."""
-    fig = go.Figure(layout=dict(width=VIEW_SIZE[0], height=VIEW_SIZE[1] // 2,
-                                xaxis_visible=False, yaxis_visible=False,
-                                plot_bgcolor="white", paper_bgcolor="white"))
-    fig.add_annotation(text=f"{text}<br>appears here after a run.", showarrow=False,
-                       x=0.5, y=0.5, xref="paper", yref="paper", font=dict(color="#777777"))
+def _message_figure(text: str, height: int = VIEW_SIZE[1]) -> go.Figure:
+    """A view holding only ``text``. A text trace, not a layout annotation: replacing a figure in
+    the page drops its traces, but layout entries the next figure does not set would linger."""
+    fig = go.Figure(go.Scatter(x=[0], y=[0], mode="text", text=[text], hoverinfo="skip",
+                               textfont=dict(color="#777777", size=14), showlegend=False))
+    fig.update_layout(width=VIEW_SIZE[0], height=height, plot_bgcolor="white")
     return fig
 
 

@@ -44,8 +44,12 @@ pytestmark = [
 JS_STATE = """() => {
     const plots = Array.from(document.querySelectorAll('.js-plotly-plot'));
     const traces = plots.map(gd => (gd.data || []).map(t => t.name || ''));
+    // every text a figure shows: trace texts and layout annotations
+    const shown = plots.flatMap(gd => [
+        ...(gd.data || []).flatMap(t => Array.isArray(t.text) ? t.text.map(String) : []),
+        ...((gd.layout || {}).annotations || []).map(a => String(a.text))]);
     const texts = Array.from(document.querySelectorAll('.widget-html-content'), e => e.innerText);
-    return {traces, texts};
+    return {traces, texts, shown};
 }"""
 
 
@@ -138,6 +142,9 @@ def test_voila_app_trains_a_run_and_updates_the_plots(tmp_path):
         seen = _run_app_in_browser(tmp_path)
 
     assert "import labviz" not in seen["content"]  # Voilà shows outputs only
+    assert any("appears here after a run" in t for t in seen["before"]["shown"])
+    # the live views now show the run: nothing of their empty state lingers in the page
+    assert not any("appears here after a run" in t for t in seen["after"]["shown"])
     before_names = {n for names in seen["before"]["traces"] for n in names}
     assert "templates" not in before_names  # nothing trained yet: the views are empty
 

@@ -207,7 +207,7 @@ def test_class_triple_redraws_the_shown_run_only(trained):
     drawn = sum(len(tr.x) for tr in t.figures["plane"].data if tr.name != "templates")
     assert drawn == int(np.isin(p.y_true, [3, 5, 9]).sum()) and t.shown is shown
     t.controls["class_c"].value = 3  # duplicate classes: a message, not an error
-    assert "three different classes" in t.figures["plane"].layout.annotations[0].text
+    assert "three different classes" in t.figures["plane"].data[0].text[0]
     t.controls["class_c"].value = 8
 
 
