@@ -1,4 +1,4 @@
-"""The classroom app in a real browser: Voilà (as ``make app`` runs it) + headless Chromium + Playwright.
+"""The live trainer in a real browser: the classroom app in Voilà, and notebook 08 in JupyterLab.
 
 The test serves a copy of ``notebooks/app.ipynb`` with the exact command of
 ``labviz.server.app_command`` (127.0.0.1, a free port, a token) in an isolated temporary folder,
@@ -9,7 +9,11 @@ and the reliability diagram hold that run's traces. It prints the time from the 
 updated views and saves a screenshot under ``tmp_path`` (copied to ``LABVIZ_APP_SCREENSHOT_OUT``
 when that is set).
 
-Like ``test_browser.py`` it is skipped only when Chromium is absent, never downloads a browser, and
+The second test opens a copy of ``notebooks/08_live_classroom.ipynb`` in JupyterLab (started as in
+``test_browser.py``), runs all its cells (the scripted sweep trains four runs), then presses the
+widget's **Train** button in the page and waits for run 5 in the status line and the plots.
+
+Like ``test_browser.py`` they are skipped only when Chromium is absent, never downloads a browser, and
 a watchdog bounds the whole test.
 """
 
@@ -25,12 +29,14 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from test_browser import CHROMIUM, CHROMIUM_ARGS, _free_port, _hard_timeout, stop_process_group
+from test_browser import (CHROMIUM, CHROMIUM_ARGS, JS_CELLS_STATE, JS_NOTEBOOK_READY, JS_RUN_ALL,
+                          _free_port, _hard_timeout, _jupyterlab, stop_process_group)
 
 from labviz import server
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "notebooks" / "app.ipynb"
+CLASSROOM = ROOT / "notebooks" / "08_live_classroom.ipynb"
 TEST_TIMEOUT_S = 300
 STEP_TIMEOUT_MS = 120_000
 
@@ -161,3 +167,45 @@ def test_voila_app_trains_a_run_and_updates_the_plots(tmp_path):
         target = Path(out) if Path(out).is_absolute() else ROOT / out
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(seen["screenshot"], target)
+
+
+JS_STATUS = """() => Array.from(document.querySelectorAll('.widget-html-content'), e => e.innerText)
+    .filter(t => t.startsWith('Showing run'))"""
+
+
+def test_live_trainer_in_jupyterlab_trains_on_a_click(tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    with _hard_timeout(TEST_TIMEOUT_S), _jupyterlab(tmp_path, CLASSROOM) as (base, token, notebook), \
+            sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM), headless=True,
+            args=CHROMIUM_ARGS, viewport={"width": 1400, "height": 1800})
+        try:
+            page = context.pages[0] if context.pages else context.new_page()
+            page.set_default_timeout(STEP_TIMEOUT_MS)
+            page.goto(f"{base}/lab/tree/{notebook.name}?token={token}")
+            page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell"
+                                   " && window.jupyterapp.shell.currentWidget"
+                                   " && window.jupyterapp.shell.currentWidget.sessionContext")
+            assert page.evaluate(JS_NOTEBOOK_READY) == "python3"
+            page.evaluate(JS_RUN_ALL)
+            deadline = time.monotonic() + TEST_TIMEOUT_S / 2
+            while True:  # every cell has run (the scripted sweep trained runs 1 to 4)
+                state = page.evaluate(JS_CELLS_STATE)
+                assert not state["errors"], state["errors"]
+                if state["pending"] == 0 and state["status"] == "idle":
+                    break
+                assert time.monotonic() < deadline, f"the notebook did not finish: {state}"
+                page.wait_for_timeout(1000)
+            assert any(t.startswith("Showing run 4: LS α=-0.10") for t in page.evaluate(JS_STATUS))
+
+            page.locator("button.widget-button", has_text="Train").first.click()
+            page.wait_for_function(f"() => ({JS_STATUS})().some(t => t.startsWith('Showing run 5'))")
+            status = page.evaluate(JS_STATUS)
+            names = {n for names in page.evaluate(JS_STATE)["traces"] for n in names}
+        finally:
+            context.close()
+    # the controls still hold the sweep's last knobs: LS α = -0.1, classes 3, 5, 8
+    assert any(t.startswith("Showing run 5: LS α=-0.10 · noise 0% · 30 epochs") for t in status)
+    assert {"templates", "3", "5", "8"} <= names and any(n.startswith("run 5") for n in names)

@@ -83,12 +83,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _notebook(root: Path) -> Path:
-    """A copy of the tour notebook in ``root``, or an explorer notebook while there is no tour."""
+def _notebook(root: Path, source: Path = TOUR) -> Path:
+    """A copy of ``source`` (the tour) in ``root``, or an explorer notebook while there is no tour."""
     import nbformat
 
-    if TOUR.exists():
-        nb = nbformat.read(TOUR, as_version=4)
+    if source.exists():
+        nb = nbformat.read(source, as_version=4)
     else:
         nb = nbformat.v4.new_notebook(cells=[
             nbformat.v4.new_code_cell("import labviz"),
@@ -98,7 +98,7 @@ def _notebook(root: Path) -> Path:
     # kernel-picker dialog appears (a kernelspec such as "labviz" may not be registered here)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
-    path = root / "tour.ipynb"
+    path = root / ("tour.ipynb" if source == TOUR else source.name)
     nbformat.write(nb, path)
     return path
 
@@ -109,11 +109,11 @@ def _get_json(url: str) -> object:
 
 
 @contextmanager
-def _jupyterlab(tmp: Path) -> Iterator[tuple[str, str, Path]]:
-    """Run JupyterLab on a copy of the notebook; yield (base URL, token, notebook path)."""
+def _jupyterlab(tmp: Path, source: Path = TOUR) -> Iterator[tuple[str, str, Path]]:
+    """Run JupyterLab on a copy of notebook ``source``; yield (base URL, token, notebook path)."""
     root = tmp / "root"
     root.mkdir()
-    notebook = _notebook(root)
+    notebook = _notebook(root, source)
     token = secrets.token_hex(24)
     port = _free_port()
     config = server.write_config(tmp / "jupyter_server_config.json",
