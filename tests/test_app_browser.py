@@ -29,8 +29,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from test_browser import (CHROMIUM, CHROMIUM_ARGS, JS_CELLS_STATE, JS_NOTEBOOK_READY, JS_RUN_ALL,
-                          _free_port, _hard_timeout, _jupyterlab, stop_process_group)
+from test_browser import (CHROMIUM, JS_CELLS_STATE, JS_RUN_ALL, _free_port, _hard_timeout,
+                          _jupyterlab, chromium_page, open_notebook, stop_process_group)
 
 from labviz import server
 
@@ -57,6 +57,10 @@ JS_STATE = """() => {
     const texts = Array.from(document.querySelectorAll('.widget-html-content'), e => e.innerText);
     return {traces, texts, shown};
 }"""
+
+
+JS_STATUS = """() => Array.from(document.querySelectorAll('.widget-html-content'), e => e.innerText)
+    .filter(t => t.startsWith('Showing run'))"""
 
 
 def _start_voila(tmp: Path) -> tuple[subprocess.Popen, str, str]:
@@ -93,50 +97,34 @@ def _start_voila(tmp: Path) -> tuple[subprocess.Popen, str, str]:
 
 
 def _run_app_in_browser(tmp: Path) -> dict:
-    from playwright.sync_api import sync_playwright
-
     proc, base, token = _start_voila(tmp)
     try:
-        with sync_playwright() as p:
-            context = p.chromium.launch_persistent_context(
-                str(tmp / "chromium-profile"), executable_path=str(CHROMIUM), headless=True,
-                args=CHROMIUM_ARGS, viewport={"width": 1400, "height": 1800})
-            try:
-                page = context.pages[0] if context.pages else context.new_page()
-                page.set_default_timeout(STEP_TIMEOUT_MS)
-                page.goto(f"{base}/?token={token}")
-                train = page.locator("button.widget-button", has_text="Train")
-                train.wait_for(state="visible")
-                # the app is one cell output: once the explorer's table is there, the page is whole
-                page.wait_for_function("() => Array.from(document.querySelectorAll("
-                                       "'.widget-html-content')).some(e => e.textContent"
-                                       ".includes('Per class'))")
-                before = page.evaluate(JS_STATE)
-                content = page.content()
+        with chromium_page(tmp, width=1400, height=1800, timeout_ms=STEP_TIMEOUT_MS) as page:
+            page.goto(f"{base}/?token={token}")
+            train = page.locator("button.widget-button", has_text="Train")
+            train.wait_for(state="visible")
+            # the app is one cell output: once the explorer's table is there, the page is whole
+            page.wait_for_function("() => Array.from(document.querySelectorAll("
+                                   "'.widget-html-content')).some(e => e.textContent"
+                                   ".includes('Per class'))")
+            before = page.evaluate(JS_STATE)
+            content = page.content()
 
-                ce = page.locator("button.widget-toggle-button", has_text="CE")
-                ce.click()
-                page.wait_for_function("() => Array.from(document.querySelectorAll("
-                                       "'button.widget-toggle-button.mod-active'))"
-                                       ".some(b => b.innerText.trim() === 'CE')")
-                page.wait_for_function("() => Array.from(document.querySelectorAll("
-                                       "'.widget-html-content')).some(e => e.innerText.includes("
-                                       "'estimated'))")
-                clicked = time.perf_counter()
-                train.click()
-                page.wait_for_function("() => Array.from(document.querySelectorAll("
-                                       "'.widget-html-content')).some(e => e.innerText.startsWith("
-                                       "'Showing run 1'))")
-                page.wait_for_function("""() => Array.from(document.querySelectorAll('.js-plotly-plot'))
-                    .some(gd => (gd.data || []).some(t => t.name === 'templates'))""")
-                seconds = time.perf_counter() - clicked
-                after = page.evaluate(JS_STATE)
-                page.mouse.move(1, 1)
-                page.wait_for_timeout(800)
-                shot = tmp / "app.png"
-                page.screenshot(path=str(shot))
-            finally:
-                context.close()
+            page.locator("button.widget-toggle-button", has_text="CE").click()
+            page.wait_for_function("() => Array.from(document.querySelectorAll("
+                                   "'button.widget-toggle-button.mod-active'))"
+                                   ".some(b => b.innerText.trim() === 'CE')")
+            clicked = time.perf_counter()
+            train.click()
+            page.wait_for_function(f"() => ({JS_STATUS})().some(t => t.startsWith('Showing run 1'))")
+            page.wait_for_function("""() => Array.from(document.querySelectorAll('.js-plotly-plot'))
+                .some(gd => (gd.data || []).some(t => t.name === 'templates'))""")
+            seconds = time.perf_counter() - clicked
+            after = page.evaluate(JS_STATE)
+            page.mouse.move(1, 1)
+            page.wait_for_timeout(800)
+            shot = tmp / "app.png"
+            page.screenshot(path=str(shot))
     finally:
         stop_process_group(proc)
     return {"before": before, "after": after, "content": content, "seconds": seconds,
@@ -169,43 +157,25 @@ def test_voila_app_trains_a_run_and_updates_the_plots(tmp_path):
         shutil.copyfile(seen["screenshot"], target)
 
 
-JS_STATUS = """() => Array.from(document.querySelectorAll('.widget-html-content'), e => e.innerText)
-    .filter(t => t.startsWith('Showing run'))"""
-
-
 def test_live_trainer_in_jupyterlab_trains_on_a_click(tmp_path):
-    from playwright.sync_api import sync_playwright
-
     with _hard_timeout(TEST_TIMEOUT_S), _jupyterlab(tmp_path, CLASSROOM) as (base, token, notebook), \
-            sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM), headless=True,
-            args=CHROMIUM_ARGS, viewport={"width": 1400, "height": 1800})
-        try:
-            page = context.pages[0] if context.pages else context.new_page()
-            page.set_default_timeout(STEP_TIMEOUT_MS)
-            page.goto(f"{base}/lab/tree/{notebook.name}?token={token}")
-            page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell"
-                                   " && window.jupyterapp.shell.currentWidget"
-                                   " && window.jupyterapp.shell.currentWidget.sessionContext")
-            assert page.evaluate(JS_NOTEBOOK_READY) == "python3"
-            page.evaluate(JS_RUN_ALL)
-            deadline = time.monotonic() + TEST_TIMEOUT_S / 2
-            while True:  # every cell has run (the scripted sweep trained runs 1 to 4)
-                state = page.evaluate(JS_CELLS_STATE)
-                assert not state["errors"], state["errors"]
-                if state["pending"] == 0 and state["status"] == "idle":
-                    break
-                assert time.monotonic() < deadline, f"the notebook did not finish: {state}"
-                page.wait_for_timeout(1000)
-            assert any(t.startswith("Showing run 4: LS α=-0.10") for t in page.evaluate(JS_STATUS))
+            chromium_page(tmp_path, width=1400, height=1800, timeout_ms=STEP_TIMEOUT_MS) as page:
+        assert open_notebook(page, base, token, notebook) == "python3"
+        page.evaluate(JS_RUN_ALL)
+        deadline = time.monotonic() + TEST_TIMEOUT_S / 2
+        while True:  # every cell has run (the scripted sweep trained runs 1 to 4)
+            state = page.evaluate(JS_CELLS_STATE)
+            assert not state["errors"], state["errors"]
+            if state["pending"] == 0 and state["status"] == "idle":
+                break
+            assert time.monotonic() < deadline, f"the notebook did not finish: {state}"
+            page.wait_for_timeout(1000)
+        assert any(t.startswith("Showing run 4: LS α=-0.10") for t in page.evaluate(JS_STATUS))
 
-            page.locator("button.widget-button", has_text="Train").first.click()
-            page.wait_for_function(f"() => ({JS_STATUS})().some(t => t.startsWith('Showing run 5'))")
-            status = page.evaluate(JS_STATUS)
-            names = {n for names in page.evaluate(JS_STATE)["traces"] for n in names}
-        finally:
-            context.close()
+        page.locator("button.widget-button", has_text="Train").first.click()
+        page.wait_for_function(f"() => ({JS_STATUS})().some(t => t.startsWith('Showing run 5'))")
+        status = page.evaluate(JS_STATUS)
+        names = {n for names in page.evaluate(JS_STATE)["traces"] for n in names}
     # the controls still hold the sweep's last knobs: LS α = -0.1, classes 3, 5, 8
     assert any(t.startswith("Showing run 5: LS α=-0.10 · noise 0% · 30 epochs") for t in status)
     assert {"templates", "3", "5", "8"} <= names and any(n.startswith("run 5") for n in names)

@@ -303,52 +303,65 @@ def _cell_centre(heatmap, k: int, confusion: dict) -> tuple[float, float]:
             box["y"] + (from_top + 0.5) * box["height"] / n)
 
 
-def _run_explorer_in_browser(tmp: Path) -> dict:
-    """Open the notebook, run it, click a diagonal confusion cell; return what the page showed."""
+@contextmanager
+def chromium_page(tmp: Path, *, width: int, height: int, timeout_ms: int = STEP_TIMEOUT_MS):
+    """A page of the system Chromium, headless, with its profile under ``tmp``."""
     from playwright.sync_api import sync_playwright
 
-    with _jupyterlab(tmp) as (base, token, notebook), sync_playwright() as p:
+    with sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
             str(tmp / "chromium-profile"), executable_path=str(CHROMIUM), headless=True,
-            args=CHROMIUM_ARGS, viewport={"width": 1500, "height": 2300})
+            args=CHROMIUM_ARGS, viewport={"width": width, "height": height})
         try:
             page = context.pages[0] if context.pages else context.new_page()
-            page.set_default_timeout(STEP_TIMEOUT_MS)
-            page.goto(f"{base}/lab/tree/{notebook.name}?token={token}")
-            page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell"
-                                   " && window.jupyterapp.shell.currentWidget"
-                                   " && window.jupyterapp.shell.currentWidget.sessionContext")
-            kernel = page.evaluate(JS_NOTEBOOK_READY)
-            page.evaluate("() => { window.jupyterapp.shell.collapseLeft();"
-                          " window.jupyterapp.shell.collapseRight(); }")
-            page.evaluate(JS_RUN_ALL)
-            before = _wait_for_notebook(page, NOTEBOOK_TIMEOUT_S)
-
-            confusion = before["confusion"]
-            n = len(confusion["labels"])
-            diagonal = [confusion["counts"][k][k] for k in range(n)]
-            row = max(range(n), key=diagonal.__getitem__)
-            explorer = page.locator(".jp-OutputArea-output:has(.widget-vbox .js-plotly-plot)").first
-            heatmap = explorer.locator(".js-plotly-plot:has(.hm)").first
-            heatmap.scroll_into_view_if_needed()
-            x, y = _cell_centre(heatmap, row, confusion)
-            # plotly.js reports a click on the point it hovers, so hover first
-            page.mouse.move(x, y)
-            page.wait_for_timeout(300)
-            page.mouse.click(x, y)
-            # the handler rings the cell in every panel, then names it in the status line
-            page.wait_for_function(f"""() => {{ const f = ({JS_FIGURES})();
-                return f.highlights.every(h => h.x.length > 0)
-                    && f.texts.some(t => t.includes('→')); }}""")
-            after = page.evaluate(JS_FIGURES)
-            left = page.evaluate(JS_LEFT_PROJECTION)
-            page.mouse.move(1, 1)  # away from the figure: no hover label or mode bar in the picture
-            page.wait_for_timeout(800)  # let plotly.js finish redrawing
-
-            screenshot = tmp / "explorer.png"
-            explorer.screenshot(path=str(screenshot))
+            page.set_default_timeout(timeout_ms)
+            yield page
         finally:
             context.close()
+
+
+def open_notebook(page, base: str, token: str, notebook: Path) -> str:
+    """Open ``notebook`` in JupyterLab at ``base``; return its kernel's name once it is ready."""
+    page.goto(f"{base}/lab/tree/{notebook.name}?token={token}")
+    page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell"
+                           " && window.jupyterapp.shell.currentWidget"
+                           " && window.jupyterapp.shell.currentWidget.sessionContext")
+    return page.evaluate(JS_NOTEBOOK_READY)
+
+
+def _run_explorer_in_browser(tmp: Path) -> dict:
+    """Open the notebook, run it, click a diagonal confusion cell; return what the page showed."""
+    with _jupyterlab(tmp) as (base, token, notebook), \
+            chromium_page(tmp, width=1500, height=2300) as page:
+        kernel = open_notebook(page, base, token, notebook)
+        page.evaluate("() => { window.jupyterapp.shell.collapseLeft();"
+                      " window.jupyterapp.shell.collapseRight(); }")
+        page.evaluate(JS_RUN_ALL)
+        before = _wait_for_notebook(page, NOTEBOOK_TIMEOUT_S)
+
+        confusion = before["confusion"]
+        n = len(confusion["labels"])
+        diagonal = [confusion["counts"][k][k] for k in range(n)]
+        row = max(range(n), key=diagonal.__getitem__)
+        explorer = page.locator(".jp-OutputArea-output:has(.widget-vbox .js-plotly-plot)").first
+        heatmap = explorer.locator(".js-plotly-plot:has(.hm)").first
+        heatmap.scroll_into_view_if_needed()
+        x, y = _cell_centre(heatmap, row, confusion)
+        # plotly.js reports a click on the point it hovers, so hover first
+        page.mouse.move(x, y)
+        page.wait_for_timeout(300)
+        page.mouse.click(x, y)
+        # the handler rings the cell in every panel, then names it in the status line
+        page.wait_for_function(f"""() => {{ const f = ({JS_FIGURES})();
+            return f.highlights.every(h => h.x.length > 0)
+                && f.texts.some(t => t.includes('→')); }}""")
+        after = page.evaluate(JS_FIGURES)
+        left = page.evaluate(JS_LEFT_PROJECTION)
+        page.mouse.move(1, 1)  # away from the figure: no hover label or mode bar in the picture
+        page.wait_for_timeout(800)  # let plotly.js finish redrawing
+
+        screenshot = tmp / "explorer.png"
+        explorer.screenshot(path=str(screenshot))
     return {"kernel": kernel, "before": before, "after": after, "left": left, "row": row,
             "cell_count": diagonal[row], "labels": confusion["labels"], "screenshot": screenshot}
 
