@@ -223,6 +223,8 @@ class LiveTrainer:
 
     # ----- session callbacks (training thread) ---------------------------------------------------
     def _on_batch(self, run_id: int, done: int, total: int) -> None:
+        if run_id != self.session.current_id:  # a superseded run's last batch
+            return
         share = done / total
         if share - self._progress_shown >= PROGRESS_STEP or done == total:
             self._progress_shown = share
@@ -234,14 +236,11 @@ class LiveTrainer:
             self._finish(run.run_id)
             clicked = self._clicked.pop(run.run_id, None)
             self.last_latency = None if clicked is None else time.perf_counter() - clicked
-            latency = "" if self.last_latency is None else (
-                f"; views updated {self.last_latency:.1f} s after Train")
+            if self.last_latency is not None:
+                self._say(f"{self.status} Views updated {self.last_latency:.1f} s after Train.")
             newer = self.session.current_id
-            training = f" Training run {newer}." if newer != run.run_id else ""
-            self._say(f"Showing run {run.run_id}: {run.config.describe()}. Accuracy "
-                      f"{run.accuracy:.1%}, ECE {run.ece:.3f}; trained and measured in "
-                      f"{run.seconds:.1f} s (estimated {run.estimated_seconds:.1f} s){latency}."
-                      f"{training}", "busy" if training else "info")
+            if newer != run.run_id:
+                self._say(f"{self.status} Training run {newer}.", "busy")
 
     def _on_cancel(self, run_id: int) -> None:
         self._clicked.pop(run_id, None)
@@ -270,7 +269,8 @@ class LiveTrainer:
 
     # ----- drawing -----------------------------------------------------------------------------
     def show(self, run: lv.LiveRun) -> None:
-        """Draw ``run`` in the four views and refresh the history and comparison."""
+        """Draw ``run`` in the four views, name it in the status line, and refresh the history and
+        comparison. Any finished run of the session can be shown again."""
         if not isinstance(run, lv.LiveRun):
             raise TypeError(f"`run` must be a LiveRun; got {type(run).__name__}.")
         p = run.predictions
@@ -290,6 +290,9 @@ class LiveTrainer:
                 fig.update_layout(width=VIEW_SIZE[0] + (150 if wide else 0), height=VIEW_SIZE[1])
                 replace_figure(self.figures[key], fig)
             self.shown = run
+            self._say(f"Showing run {run.run_id}: {run.config.describe()}. Accuracy "
+                      f"{run.accuracy:.1%}, ECE {run.ece:.3f}; trained and measured in "
+                      f"{run.seconds:.1f} s (estimated {run.estimated_seconds:.1f} s).")
             self._draw_history()
 
     def _plane_figure(self, runs: Sequence[lv.LiveRun]) -> go.Figure:

@@ -199,6 +199,16 @@ def test_widget_compares_any_two_runs(trained):
     t.controls["compare_b"].value = 2
 
 
+def test_any_finished_run_can_be_shown_again(trained):
+    t = trained
+    first = t.session.get(1)
+    t.show(first)
+    assert t.shown is first and t.status.startswith("Showing run 1: LS α=0.10")
+    assert "Confusion, run 1" in t.figures["confusion"].layout.title.text
+    t.show(t.session.get(2))
+    assert t.status.startswith("Showing run 2: CE")
+
+
 def test_class_triple_redraws_the_shown_run_only(trained):
     t = trained
     shown = t.shown
