@@ -290,10 +290,11 @@ class LiveTrainer:
                 fig.update_layout(width=VIEW_SIZE[0] + (150 if wide else 0), height=VIEW_SIZE[1])
                 replace_figure(self.figures[key], fig)
             self.shown = run
+            self._draw_history()
+            # last, so that a status naming this run means every view shows it
             self._say(f"Showing run {run.run_id}: {run.config.describe()}. Accuracy "
                       f"{run.accuracy:.1%}, ECE {run.ece:.3f}; trained and measured in "
                       f"{run.seconds:.1f} s (estimated {run.estimated_seconds:.1f} s).")
-            self._draw_history()
 
     def _plane_figure(self, runs: Sequence[lv.LiveRun]) -> go.Figure:
         classes = self.classes()
