@@ -284,12 +284,6 @@ def _run_names(dataset: str, family: str) -> list[str]:
     return [r.name for r in zoo.recipes() if r.dataset == dataset and r.family == family]
 
 
-def _inversion_available() -> bool:
-    from importlib.util import find_spec
-
-    return find_spec("labviz.inversion") is not None
-
-
 def headline_figures(dataset: Dataset = "fashion-mnist") -> list[FigureSpec]:
     """The headline figure of every notebook for ``dataset``, in notebook order.
 
@@ -341,10 +335,7 @@ def headline_figures(dataset: Dataset = "fashion-mnist") -> list[FigureSpec]:
     out = []
     for spec in specs:
         missing = [n for n in spec.checkpoints if n not in known]
-        if spec.stem == "inversions" and not _inversion_available():
-            spec = FigureSpec(spec.stem, spec.caption, spec.checkpoints, spec.params, None,
-                              "skipped: labviz.inversion is not available yet")
-        elif missing:
+        if missing:
             spec = FigureSpec(spec.stem, spec.caption, spec.checkpoints, spec.params, None,
                               f"skipped: checkpoints not in the zoo yet: {', '.join(missing)}")
         out.append(spec)

@@ -114,11 +114,7 @@ def test_figure_key_follows_checkpoints_params_and_format(monkeypatch):
     assert report.figure_key(spec, "png") != key
 
 
-def test_missing_module_or_checkpoint_is_skipped_with_a_note(monkeypatch):
-    monkeypatch.setattr(report, "_inversion_available", lambda: False)
-    specs = {s.stem: s for s in report.headline_figures("digits")}
-    assert specs["inversions"].build is None
-    assert specs["inversions"].skip_reason == "skipped: labviz.inversion is not available yet"
+def test_missing_checkpoint_is_skipped_with_a_note(monkeypatch):
     real = zoo.read_manifest
     monkeypatch.setattr(zoo, "read_manifest",
                         lambda folder=None: [e for e in real(folder) if e["name"] != "digits-ls0.1-s0"])
