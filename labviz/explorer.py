@@ -438,17 +438,13 @@ class Explorer:
         if self._shown_ids is not None:
             mask &= np.isin(frame["id"].to_numpy(), self._shown_ids)
         shown = frame[mask]
-        color = "confidence" if self._color == "non_uniformity" else self._color
+        color = non_uniformity(p.probs)[mask] if self._color == "non_uniformity" else self._color
         name = (self.series.members[self.snapshot_index]
                 if i == 0 and self.series else self._panel_labels[i])
         title = name + (f" ({self.series.label(self.snapshot_index)})"
                         if i == 0 and self.series else "")
-        fig = projection_figure(shown, color=color, title=title)
-        if self._color == "non_uniformity":
-            nu = non_uniformity(p.probs)[mask]
-            fig.data[0].update(name="non-uniformity", marker=dict(
-                color=nu, colorbar=dict(title=dict(text="non-uniformity"))))
-            fig.update_layout(legend_title_text="non-uniformity")
+        fig = projection_figure(shown, color=color, color_title="non-uniformity",
+                                color_range=(0.0, 1.0), title=title)
         fig.update_xaxes(range=self._ranges[0], autorange=False)
         fig.update_yaxes(range=self._ranges[1], autorange=False)
         fig.update_layout(width=560 if len(self.frames) > 1 else 720, height=520,

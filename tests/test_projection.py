@@ -281,6 +281,21 @@ def test_boolean_and_continuous_colourings(frame):
     assert (trace.marker.cmin, trace.marker.cmax) == (0.0, 1.0)
 
 
+def test_colouring_by_a_score_per_sample(frame):
+    score = np.linspace(-2.0, 3.0, len(frame))
+    fig = projection_figure(frame, color=score, color_title="loss")
+    (trace, highlight) = fig.data
+    np.testing.assert_allclose(trace.marker.color, score)
+    assert (trace.marker.cmin, trace.marker.cmax) == (-2.0, 3.0)
+    assert trace.name == "loss" and trace.marker.colorbar.title.text == "loss"
+    assert "loss: %{marker.color" in trace.hovertemplate and "%{customdata[0]}" in trace.hovertemplate
+    assert fig.layout.legend.title.text == "loss" and highlight.name == "highlight"
+    fixed = projection_figure(frame, color=score / 10 + 0.5, color_range=(0, 1)).data[0].marker
+    assert (fixed.cmin, fixed.cmax) == (0.0, 1.0)
+    flat = projection_figure(frame, color=np.full(len(frame), 0.25)).data[0].marker
+    assert (flat.cmin, flat.cmax) == (0.25, 1.25)
+
+
 def test_webgl_above_2000_points():
     rng = np.random.default_rng(0)
     big = projection_frame(_with(rng.normal(size=(2001, 2))), cache=False)
@@ -354,6 +369,14 @@ def test_display_from_predictions_and_from_arrays_agree(preds):
         (lambda f, p: projection_figure(f, color="loss"), ValueError,
          r"`color` must be one of \['class', 'prediction', 'given', 'correct', 'confidence', "
          r"'flipped'\]; got 'loss'\."),
+        (lambda f, p: projection_figure(f, color=np.ones(3)), ValueError,
+         r"`color` must hold one value per row of `frame` \(120\); got 3\."),
+        (lambda f, p: projection_figure(f, color=np.full(120, np.nan)), ValueError,
+         r"`color` must be finite; got 120 NaN or inf values\."),
+        (lambda f, p: projection_figure(f, color=np.ones(120), color_range=(1, 0)), ValueError,
+         r"`color_range` must be \(low, high\) with low < high; got \(1, 0\)\."),
+        (lambda f, p: projection_figure(f, color=np.ones(120), color_range=(0, 1, 2)), ValueError,
+         r"`color_range` must be a pair \(low, high\); got \(0, 1, 2\)\."),
         (lambda f, p: projection_figure(f, class_names=["a", "b"]), ValueError,
          r"`class_names` must have at least 3 entries \(one per class\); got 2\."),
         (lambda f, p: projection_figure(f, class_names="abc"), TypeError,

@@ -100,17 +100,27 @@ def _marker_size(n: int) -> float:
 
 
 def _traces(
-    frame: pd.DataFrame, color: str, names: dict[int, str], scatter: type, size: float,
+    frame: pd.DataFrame, color: str | np.ndarray, names: dict[int, str], scatter: type, size: float,
+    color_title: str, color_range: tuple[float, float],
 ) -> list[go.Scatter | go.Scattergl]:
     x, y = frame["x"].to_numpy(), frame["y"].to_numpy()
     custom = point_customdata(frame, names)
 
-    def trace(mask: np.ndarray, name: str, marker: dict, group: str) -> go.Scatter | go.Scattergl:
+    def trace(mask: np.ndarray, name: str, marker: dict, group: str,
+              hover: str = _HOVER) -> go.Scatter | go.Scattergl:
         return scatter(
             x=x[mask], y=y[mask], mode="markers", name=name, legendgroup=group,
             marker=dict(size=size, opacity=0.8, **marker),
-            customdata=custom[mask], hovertemplate=_HOVER,
+            customdata=custom[mask], hovertemplate=hover,
         )
+
+    everything = np.ones(len(frame), dtype=bool)
+    if isinstance(color, np.ndarray):  # a score per sample, on its own range
+        hover = _HOVER.replace("<extra>", f"<br>{color_title}: %{{marker.color:.4g}}<extra>")
+        return [trace(everything, color_title, dict(
+            color=color, colorscale=SEQUENTIAL, cmin=color_range[0], cmax=color_range[1],
+            colorbar=dict(title=dict(text=color_title), thickness=14),
+        ), color_title, hover)]
 
     if color in _CLASS_COLUMN:
         col = frame[_CLASS_COLUMN[color]].to_numpy()
@@ -125,7 +135,6 @@ def _traces(
             for value, name, c in _BOOLEAN_TRACES[color] if (col == value).any()
         ]
     conf = frame["confidence"].to_numpy(dtype=np.float64)
-    everything = np.ones(len(frame), dtype=bool)
     return [trace(everything, "confidence", dict(
         color=conf, colorscale=SEQUENTIAL, cmin=0.0, cmax=1.0,
         colorbar=dict(title=dict(text="confidence"), thickness=14),
@@ -155,6 +164,19 @@ def _highlight_trace(
     )
 
 
+def _check_color_range(color_range: object, values: np.ndarray) -> tuple[float, float]:
+    if color_range is None:  # the score's own range; a constant score gets one colour
+        lo, hi = float(values.min()), float(values.max())
+        return lo, hi if hi > lo else lo + 1.0
+    pair = tuple(color_range) if isinstance(color_range, (tuple, list)) else ()
+    if len(pair) != 2:
+        raise ValueError(f"`color_range` must be a pair (low, high); got {color_range!r}.")
+    lo, hi = (v.check_float(x, "color_range") for x in pair)
+    if not lo < hi:
+        raise ValueError(f"`color_range` must be (low, high) with low < high; got {color_range!r}.")
+    return lo, hi
+
+
 def _axis_titles(frame: pd.DataFrame) -> tuple[str, str]:
     prefix = _AXIS_NAMES.get(frame.attrs.get("method", ""), "dim ")
     return f"{prefix}1", f"{prefix}2"
@@ -170,7 +192,9 @@ def _padded_range(values: np.ndarray) -> list[float]:
 def projection_figure(
     frame: pd.DataFrame,
     *,
-    color: Color = "class",
+    color: Color | ArrayLike = "class",
+    color_title: str = "value",
+    color_range: tuple[float, float] | None = None,
     class_names: Sequence[str] | None = None,
     title: str = "",
     highlight_ids: ArrayLike | None = None,
@@ -186,6 +210,13 @@ def projection_figure(
         in ``class_color(k)``. ``"correct"`` and ``"flipped"``: two traces (``"correct"`` /
         ``"wrong"``, ``"clean label"`` / ``"flipped label"``). ``"confidence"``: one trace on the
         sequential colour scale, fixed to [0, 1] so figures compare.
+        Or an array of shape (n_samples,): a score per row of ``frame`` (e.g. a label-quality
+        score), drawn on the sequential scale over its own range and shown on hover.
+    color_title : str
+        Name of such a score (colour bar, trace name and hover); ignored for named colourings.
+    color_range : (float, float), optional
+        The score's colour-scale limits (default: its own minimum and maximum). Fix them to keep
+        colours comparable across figures, e.g. (0, 1) for a score in [0, 1].
     class_names : sequence of str, optional
         Legend and hover names per class; defaults to the names in the frame.
     title : str
@@ -202,19 +233,27 @@ def projection_figure(
         the axes have equal scale.
     """
     frame = _check_frame(frame)
-    v.check_option(color, "color", COLORS)
+    if isinstance(color, str):
+        v.check_option(color, "color", COLORS)
+        legend_title = {"class": "true label", "given": "given label"}.get(color, color)
+    else:
+        color = v.check_finite_float(color, "color", ndim=1)
+        if len(color) != len(frame):
+            raise ValueError(f"`color` must hold one value per row of `frame` ({len(frame)}); "
+                             f"got {len(color)}.")
+        legend_title = v.check_str(color_title, "color_title")
+        color_range = _check_color_range(color_range, color)
     names = _class_names(frame, class_names)
     scatter = go.Scattergl if len(frame) > WEBGL_THRESHOLD else go.Scatter
     size = _marker_size(len(frame))
-    fig = go.Figure(_traces(frame, color, names, scatter, size))
+    fig = go.Figure(_traces(frame, color, names, scatter, size, color_title, color_range))
     fig.add_trace(_highlight_trace(frame, highlight_ids, names, scatter, size))
     xt, yt = _axis_titles(frame)
     fig.update_xaxes(title_text=xt)
     fig.update_yaxes(title_text=yt, scaleanchor="x", scaleratio=1)
     fig.update_layout(
         title=title, hovermode="closest", width=720, height=600,
-        legend=dict(title=dict(text={"class": "true label", "given": "given label"}.get(color, color)),
-                    itemsizing="constant"),
+        legend=dict(title=dict(text=legend_title), itemsizing="constant"),
     )
     return apply_style(fig)
 
