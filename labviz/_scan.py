@@ -62,16 +62,16 @@ def _kernel() -> Any:
         n_bins = edges.shape[0] - 1
         lo = bits[0, 0]
         hi = 0.0
-        worst, worst_dev, worst_sum = 0, -1.0, 0.0
+        worst_sum = 1.0  # the row sum furthest from 1
         for i in range(p.shape[0]):
             total, row_lo, k = row(p, bits, i)
             lo = min(lo, row_lo)
             c = float(p[i, k])
             if not np.isfinite(c):  # inf or NaN in this row: the caller takes the numpy path
-                return lo, np.inf, worst, worst_sum
+                return lo, np.inf, worst_sum
             hi = max(hi, c)
-            if abs(total - 1.0) > worst_dev:
-                worst, worst_dev, worst_sum = i, abs(total - 1.0), total
+            if abs(total - 1.0) > abs(worst_sum - 1.0):
+                worst_sum = total
             # calibration._bin_index, one value at a time: ceil(c n) - 1, then the edge fix
             b = min(max(int(np.ceil(c * n_bins)) - 1, 0), n_bins - 1)
             if b > 0 and c <= edges[b]:
@@ -82,7 +82,7 @@ def _kernel() -> Any:
             conf_sum[b] += c
             if k == y[i]:
                 hit_sum[b] += 1.0
-        return lo, hi, worst, worst_sum
+        return lo, hi, worst_sum
 
     return scan, scan_bins
 
@@ -105,17 +105,16 @@ def row_stats(
 
 def top_label_bins(
     p: NDArray[np.floating], y: NDArray[np.int64], edges: NDArray[np.float64]
-) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], float, float, int, float] | None:
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], float, float, float] | None:
     """Top-label statistics on sorted ``edges`` in one read of ``p``, binned as
     :func:`labviz.calibration._bin_index` bins: per-bin count, confidence sum and hit sum, then the
-    smallest entry, the largest top probability, and the row whose sum is furthest from 1 with its
-    sum. None if an entry is not in [+0, +inf). ``y`` must hold valid labels."""
+    smallest entry, the largest top probability, and the row sum furthest from 1. None if an entry
+    is not in [+0, +inf). ``y`` must hold valid labels."""
     p = np.ascontiguousarray(p)
     n_bins = len(edges) - 1
     count, conf_sum, hit_sum = np.zeros(n_bins), np.zeros(n_bins), np.zeros(n_bins)
-    lo, hi, worst, worst_sum = _kernel()[1](p, p.view(_BITS[p.dtype]), y, edges, count, conf_sum,
-                                            hit_sum)
+    lo, hi, worst_sum = _kernel()[1](p, p.view(_BITS[p.dtype]), y, edges, count, conf_sum, hit_sum)
     if lo < 0 or not np.isfinite(hi):
         return None
     lo_value = float(np.array(lo, dtype=_BITS[p.dtype]).view(p.dtype))
-    return count, conf_sum, hit_sum, lo_value, float(hi), int(worst), float(worst_sum)
+    return count, conf_sum, hit_sum, lo_value, float(hi), float(worst_sum)

@@ -272,7 +272,7 @@ def _scanned_top_label_stats(
     scan = _scan.top_label_bins(probs, y, edges)
     if scan is None:
         return None
-    count, conf_sum, hit_sum, lo, hi, _, worst_sum = scan
+    count, conf_sum, hit_sum, lo, hi, worst_sum = scan
     if lo < 0 or hi > 1 or abs(worst_sum - 1) > v.prob_sum_atol(probs.dtype, probs.shape[1]):
         return None
     return _BinStats(count=count, conf_sum=conf_sum, hit_sum=hit_sum), edges

@@ -86,8 +86,10 @@ def _samples(n: int) -> str:
     return f"{n} sample{'s' if n != 1 else ''}"
 
 
-def _message_html(text: str, *, kind: str = "info") -> str:
-    color = {"info": "#333333", "warn": "#9a5b00"}[kind]
+def message_html(text: str, *, kind: str = "info") -> str:
+    """A status line for an ``ipywidgets.HTML``: escaped text, coloured by ``kind``
+    ("info", "busy" or "warn")."""
+    color = {"info": "#333333", "busy": "#1f5fa8", "warn": "#9a5b00"}[kind]
     return f'<div style="color:{color};padding:2px 4px">{html.escape(text)}</div>'
 
 
@@ -302,7 +304,7 @@ class Explorer:
 
     def _say(self, text: str, *, kind: str = "info") -> None:
         self.status = text
-        self.status_html.value = _message_html(text, kind=kind) if text else ""
+        self.status_html.value = message_html(text, kind=kind) if text else ""
 
     def _repr_mimebundle_(self, **kwargs: object) -> dict:
         return self.widget._repr_mimebundle_(**kwargs)
@@ -394,7 +396,7 @@ class Explorer:
             if self.series is None:
                 slider.options, slider.disabled, play.disabled = [("-", 0)], True, True
                 play.max = 0
-                self.series_html.value = _message_html(
+                self.series_html.value = message_html(
                     f"{self._checkpoint} has no epoch snapshots or α sweep to step through.")
             else:
                 s = self.series
@@ -404,7 +406,7 @@ class Explorer:
                 play.max = len(s.members) - 1
                 play.value = self.snapshot_index
                 what = "epoch snapshots" if s.kind == "epoch" else "label-smoothing sweep"
-                self.series_html.value = _message_html(f"{s.name}: {what}, {len(s.members)} steps.")
+                self.series_html.value = message_html(f"{s.name}: {what}, {len(s.members)} steps.")
         finally:
             self._quiet = False
 
@@ -551,7 +553,7 @@ class Explorer:
 
     def _draw_thumbnails(self) -> None:
         if not self.highlighted_ids.size:
-            self.thumbnails_html.value = _message_html(
+            self.thumbnails_html.value = message_html(
                 "Click a confusion cell or lasso points to see their images.")
             return
         p = self.predictions[0]
@@ -560,7 +562,7 @@ class Explorer:
         head = (f"{_samples(len(self.highlighted_ids))} highlighted"
                 + (f" (first {len(ids)} shown)" if len(ids) < len(self.highlighted_ids) else ""))
         if uris is None:
-            self.thumbnails_html.value = _message_html(
+            self.thumbnails_html.value = message_html(
                 f"{head}. These predictions carry no images (build them with images=...).")
             return
         pos = {int(i): k for k, i in enumerate(p.ids)}

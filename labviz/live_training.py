@@ -183,12 +183,13 @@ def _train_data(config: LiveConfig) -> tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
-def _teacher(config: LiveConfig):
+@lru_cache(maxsize=4)
+def _teacher(dataset: str, teacher: str):
+    """The zoo teacher, loaded (and its sha256 checked) once per session: KD only reads it."""
     from labviz import zoo
 
-    prefix = "digits" if config.dataset == "digits" else "fmnist"
-    name = f"{prefix}-ce-s0" if config.teacher == "ce" else f"{prefix}-ls0.1-s0"
-    return zoo.load(name)[0]
+    prefix = "digits" if dataset == "digits" else "fmnist"
+    return zoo.load(f"{prefix}-ce-s0" if teacher == "ce" else f"{prefix}-ls0.1-s0")[0]
 
 
 def train_live(
@@ -235,7 +236,8 @@ def train_live(
     model = SmallCNN(n_classes=10, image_size=images.shape[1], arch=_arch(config))
     train(model, images, labels, TrainConfig(loss=config.loss, alpha=config.alpha,
                                              epochs=config.epochs, seed=config.seed),
-          teacher=_teacher(config) if config.loss == "kd" else None, progress=False,
+          teacher=_teacher(config.dataset, config.teacher) if config.loss == "kd" else None,
+          progress=False,
           description=f"live run {run_id}", on_batch=on_batch, stop=stop)
 
     test_images, y_test, ids = split_data(config.dataset, "test")
@@ -315,8 +317,8 @@ class LiveSession:
     :meth:`start` returns at once; the run trains in a daemon thread. Starting another run while one
     trains *supersedes* it: the old run stops at its next batch and its results are dropped, so the
     history and the callbacks only ever see whole runs, in the order they were started.
-    :meth:`cancel` stops the current run the same way. :meth:`run` is the synchronous version (for
-    scripts and notebooks).
+    :meth:`cancel` stops the current run the same way. For a run in the calling thread, call
+    :func:`train_live`.
 
     Callbacks run in the training thread: ``on_batch(run_id, done, total)`` after each batch, then
     exactly one of ``on_done(run)``, ``on_cancel(run_id)`` or ``on_error(run_id, exception)``.
@@ -366,16 +368,6 @@ class LiveSession:
             self._job = job
         job.thread.start()
         return job.run_id
-
-    def run(self, config: LiveConfig) -> LiveRun:
-        """Train ``config`` now, in this thread; add it to the history and return it."""
-        self.wait()
-        with self._lock:
-            run_id = self._take_id()
-        result = train_live(config, run_id=run_id)
-        with self._lock:
-            self.runs.append(result)
-        return result
 
     def cancel(self) -> bool:
         """Stop the run in progress (its results are dropped); False if none was running."""

@@ -12,7 +12,6 @@ template plane.
 
 from __future__ import annotations
 
-import html
 import threading
 import time
 from collections.abc import Sequence
@@ -23,26 +22,17 @@ import plotly.graph_objects as go
 from labviz import live_training as lv
 from labviz.calibration import reliability_curve
 from labviz.confusion import confusion_matrix
-from labviz.explorer import replace_figure
+from labviz.datasets import fashion_mnist_dir
+from labviz.explorer import message_html, replace_figure
 from labviz.figures.calibration import reliability_figure
 from labviz.figures.collapse import collapse_metrics_figure, template_plane_figure
 from labviz.figures.confusion import confusion_figure
+from labviz.zoo import class_names
 
 #: Size of each of the four views, in pixels.
 VIEW_SIZE = (470, 420)
 #: The progress bar moves in steps of this share of a run (fewer messages to the page).
 PROGRESS_STEP = 0.02
-_KINDS = {"info": "#333333", "busy": "#1f5fa8", "warn": "#9a5b00"}
-
-
-def _message(text: str, kind: str = "info") -> str:
-    return f'<div style="color:{_KINDS[kind]};padding:2px 4px">{html.escape(text)}</div>'
-
-
-def _fashion_mnist_available() -> bool:
-    from labviz.datasets import fashion_mnist_dir
-
-    return fashion_mnist_dir() is not None
 
 
 class LiveTrainer:
@@ -64,6 +54,8 @@ class LiveTrainer:
         ``compare_reliability``.
     last_latency : float or None
         Seconds from the last :meth:`train` call to its views being drawn.
+    error : BaseException or None
+        The exception of the last run that failed (the status line shows its message).
     """
 
     def __init__(self, *, dataset: str = "digits", classes: Sequence[int] = (0, 1, 2)) -> None:
@@ -86,19 +78,19 @@ class LiveTrainer:
             ("metrics", "The collapse metrics of every run"),
             ("compare_plane", "Template planes of runs A and B"),
             ("compare_reliability", "Reliability of runs A and B"))}
-        self.status_html = widgets.HTML(_message("No run yet: choose the knobs and press Train."))
+        self.status_html = widgets.HTML(message_html("No run yet: choose the knobs and press Train."))
         self.estimate_html = widgets.HTML()
         self.progress = widgets.FloatProgress(value=0, min=0, max=1, description="",
                                               layout=widgets.Layout(width="260px", visibility="hidden"))
-        self.history_html = widgets.HTML(_message("Finished runs will be listed here."))
-        self.compare_html = widgets.HTML(_message("Train two runs, then pick them here."))
+        self.history_html = widgets.HTML(message_html("Finished runs will be listed here."))
+        self.compare_html = widgets.HTML(message_html("Train two runs, then pick them here."))
         self.widget = self._layout()
         self._sync_controls()
 
     # ----- construction ------------------------------------------------------------------------
     def _build_controls(self, dataset: str, classes: Sequence[int]) -> None:
         datasets = [("digits (8×8 images)", "digits")]
-        if _fashion_mnist_available():
+        if fashion_mnist_dir() is not None:
             datasets.append(("Fashion-MNIST subset (28×28)", "fashion-mnist"))
         style = {"description_width": "90px"}
         c = {
@@ -127,7 +119,7 @@ class LiveTrainer:
             "compare_a": widgets.Dropdown(options=[], description="run A", style=style),
             "compare_b": widgets.Dropdown(options=[], description="run B", style=style),
         }
-        names = [(n, k) for k, n in enumerate(_class_names(dataset))]
+        names = [(n, k) for k, n in enumerate(class_names(dataset))]
         for key, k in zip(("class_a", "class_b", "class_c"), classes):
             c[key] = widgets.Dropdown(options=names, value=int(k), description="" if key != "class_a"
                                       else "plane", style=style,
@@ -189,9 +181,9 @@ class LiveTrainer:
             config = self.config()
             seconds = lv.estimate_seconds(config)
         except (ValueError, TypeError) as exc:
-            self.estimate_html.value = _message(str(exc), "warn")
+            self.estimate_html.value = message_html(str(exc), kind="warn")
             return
-        self.estimate_html.value = _message(
+        self.estimate_html.value = message_html(
             f"estimated {_duration(seconds)} on this machine ({config.train_size:,} training images)")
 
     def classes(self) -> tuple[int, int, int]:
@@ -265,7 +257,7 @@ class LiveTrainer:
 
     def _say(self, text: str, kind: str = "info") -> None:
         self.status = text
-        self.status_html.value = _message(text, kind)
+        self.status_html.value = message_html(text, kind=kind)
 
     # ----- drawing -----------------------------------------------------------------------------
     def show(self, run: lv.LiveRun) -> None:
@@ -348,9 +340,11 @@ class LiveTrainer:
         a, b = self.controls["compare_a"].value, self.controls["compare_b"].value
         if self._quiet or a is None or b is None:
             return
+        import pandas as pd
+
         with self._draw_lock:
             runs = [self.session.get(a), self.session.get(b)]
-            rows = self.session.history().set_index("run").loc[[a, b]]
+            rows = pd.DataFrame([r.row() for r in runs]).set_index("run")
             self.compare_html.value = rows[["loss", "alpha", "noise", "epochs", "seed", "accuracy",
                                             "ece", "nc1", "intra", "inter"]].to_html(
                 border=0, float_format=lambda x: f"{x:.3f}")
@@ -371,12 +365,6 @@ def _message_figure(text: str, height: int = VIEW_SIZE[1]) -> go.Figure:
                                textfont=dict(color="#777777", size=14), showlegend=False))
     fig.update_layout(width=VIEW_SIZE[0], height=height, plot_bgcolor="white")
     return fig
-
-
-def _class_names(dataset: str) -> tuple[str, ...]:
-    from labviz.zoo import class_names
-
-    return class_names(dataset)
 
 
 def _short(config: lv.LiveConfig) -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import time
@@ -30,7 +31,8 @@ from pathlib import Path
 
 import pytest
 from test_browser import (CHROMIUM, JS_CELLS_STATE, JS_RUN_ALL, _free_port, _hard_timeout,
-                          _jupyterlab, chromium_page, open_notebook, stop_process_group)
+                          _jupyterlab, chromium_page, isolated_jupyter_env, open_notebook,
+                          stop_process_group)
 
 from labviz import server
 
@@ -70,11 +72,8 @@ def _start_voila(tmp: Path) -> tuple[subprocess.Popen, str, str]:
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     notebook = tmp / "app.ipynb"
     nbformat.write(nb, notebook)
-    token, port = "k" * 8 + os.urandom(12).hex(), _free_port()
-    env = dict(os.environ)
-    for var, sub in (("JUPYTER_RUNTIME_DIR", "jupyter-runtime"), ("JUPYTER_CONFIG_DIR", "jupyter-config"),
-                     ("JUPYTER_DATA_DIR", "jupyter-data"), ("IPYTHONDIR", "ipython")):
-        env[var] = str(tmp / sub)
+    token, port = secrets.token_hex(24), _free_port()
+    env = isolated_jupyter_env(tmp)
     log = open(tmp / "voila.log", "wb")
     proc = subprocess.Popen(server.app_command(notebook, token, port=port), cwd=tmp, env=env,
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

@@ -108,6 +108,20 @@ def _get_json(url: str) -> object:
         return json.load(response)
 
 
+def isolated_jupyter_env(tmp: Path) -> dict[str, str]:
+    """This process's environment with every per-user Jupyter folder moved under ``tmp``, so a
+    server started with it reads and writes nothing global."""
+    env = dict(os.environ)
+    for var, sub in (("JUPYTERLAB_SETTINGS_DIR", "lab-user-settings"),
+                     ("JUPYTERLAB_WORKSPACES_DIR", "lab-workspaces"),
+                     ("JUPYTER_RUNTIME_DIR", "jupyter-runtime"),
+                     ("JUPYTER_CONFIG_DIR", "jupyter-config"),
+                     ("JUPYTER_DATA_DIR", "jupyter-data"),
+                     ("IPYTHONDIR", "ipython")):
+        env[var] = str(tmp / sub)
+    return env
+
+
 @contextmanager
 def _jupyterlab(tmp: Path, source: Path = TOUR) -> Iterator[tuple[str, str, Path]]:
     """Run JupyterLab on a copy of notebook ``source``; yield (base URL, token, notebook path)."""
@@ -121,15 +135,7 @@ def _jupyterlab(tmp: Path, source: Path = TOUR) -> Iterator[tuple[str, str, Path
     app_settings = tmp / "lab-app-settings"
     app_settings.mkdir()
     (app_settings / "overrides.json").write_text(json.dumps(LAB_OVERRIDES))
-    env = dict(os.environ)
-    # isolate every per-user Jupyter folder, so nothing global is read or written
-    for var, sub in (("JUPYTERLAB_SETTINGS_DIR", "lab-user-settings"),
-                     ("JUPYTERLAB_WORKSPACES_DIR", "lab-workspaces"),
-                     ("JUPYTER_RUNTIME_DIR", "jupyter-runtime"),
-                     ("JUPYTER_CONFIG_DIR", "jupyter-config"),
-                     ("JUPYTER_DATA_DIR", "jupyter-data"),
-                     ("IPYTHONDIR", "ipython")):
-        env[var] = str(tmp / sub)
+    env = isolated_jupyter_env(tmp)
     cmd = [sys.executable, "-m", "jupyter", "lab", f"--config={config}",
            "--LabApp.expose_app_in_browser=True", f"--LabApp.app_settings_dir={app_settings}"]
     base = f"http://{server.LOOPBACK}:{port}"
