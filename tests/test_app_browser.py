@@ -25,14 +25,13 @@ import secrets
 import shutil
 import subprocess
 import time
-import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
 from test_browser import (CHROMIUM, JS_CELLS_STATE, JS_RUN_ALL, _free_port, _hard_timeout,
-                          _jupyterlab, chromium_page, isolated_jupyter_env, open_notebook,
-                          stop_process_group)
+                          _jupyterlab, _notebook, chromium_page, isolated_jupyter_env,
+                          open_notebook, start_server, stop_process_group)
 
 from labviz import server
 
@@ -66,32 +65,18 @@ JS_STATUS = """() => Array.from(document.querySelectorAll('.widget-html-content'
 
 
 def _start_voila(tmp: Path) -> tuple[subprocess.Popen, str, str]:
-    import nbformat
-
-    nb = nbformat.read(APP, as_version=4)
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    notebook = tmp / "app.ipynb"
-    nbformat.write(nb, notebook)
+    notebook = _notebook(tmp, APP)
     token, port = secrets.token_hex(24), _free_port()
-    env = isolated_jupyter_env(tmp)
-    log = open(tmp / "voila.log", "wb")
-    proc = subprocess.Popen(server.app_command(notebook, token, port=port), cwd=tmp, env=env,
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://{server.LOOPBACK}:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"Voilà exited with code {proc.returncode}:\n"
-                        + (tmp / "voila.log").read_text()[-3000:])
-        try:
-            # without the token: Voilà answers with its login page, never the app
-            with urllib.request.urlopen(f"{base}/", timeout=5) as response:
-                assert "/login" in response.url
-                break
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            if time.monotonic() > deadline:
-                pytest.fail("Voilà did not answer within 120 s")
-            time.sleep(0.5)
+
+    def ready() -> None:
+        # without the token: Voilà answers with its login page, never the app
+        with urllib.request.urlopen(f"{base}/", timeout=5) as response:
+            assert "/login" in response.url
+
+    proc = start_server(server.app_command(notebook, token, port=port), cwd=tmp,
+                        env=isolated_jupyter_env(tmp), log=tmp / "voila.log", name="Voilà",
+                        ready=ready)
     return proc, base, token
 
 

@@ -37,7 +37,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -139,27 +139,38 @@ def _jupyterlab(tmp: Path, source: Path = TOUR) -> Iterator[tuple[str, str, Path
     cmd = [sys.executable, "-m", "jupyter", "lab", f"--config={config}",
            "--LabApp.expose_app_in_browser=True", f"--LabApp.app_settings_dir={app_settings}"]
     base = f"http://{server.LOOPBACK}:{port}"
-    log = open(tmp / "jupyterlab.log", "wb")
-    proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = start_server(cmd, cwd=root, env=env, log=tmp / "jupyterlab.log", name="JupyterLab",
+                        ready=lambda: _get_json(f"{base}/api/status?token={token}"))
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"JupyterLab exited with code {proc.returncode}:\n"
-                            + (tmp / "jupyterlab.log").read_text()[-3000:])
-            try:
-                _get_json(f"{base}/api/status?token={token}")
-                break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                if time.monotonic() > deadline:
-                    pytest.fail("JupyterLab did not answer /api/status within 120 s:\n"
-                                + (tmp / "jupyterlab.log").read_text()[-3000:])
-                time.sleep(0.5)
         yield base, token, notebook
     finally:
         _stop_jupyterlab(proc, base, token)
-        log.close()
+
+
+def start_server(cmd: list[str], *, cwd: Path, env: dict[str, str], log: Path, name: str,
+                 ready: Callable[[], object], timeout_s: float = 120) -> subprocess.Popen:
+    """Start a server in its own process group, logging to ``log``, and return once ``ready()``
+    stops raising URL or connection errors; fail the test (and stop the server) if it exits or
+    does not get there within ``timeout_s``."""
+    with open(log, "wb") as out:  # the child keeps its own copy of the file descriptor
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"{name} exited with code {proc.returncode}:\n" + log.read_text()[-3000:])
+        try:
+            ready()
+            return proc
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            if time.monotonic() > deadline:
+                stop_process_group(proc)
+                pytest.fail(f"{name} did not answer within {timeout_s:.0f} s:\n"
+                            + log.read_text()[-3000:])
+            time.sleep(0.5)
+        except BaseException:  # it answered wrongly: stop it before the test fails
+            stop_process_group(proc)
+            raise
 
 
 def _stop_jupyterlab(proc: subprocess.Popen, base: str, token: str) -> None:
