@@ -94,7 +94,13 @@ def message_html(text: str, *, kind: str = "info") -> str:
 
 
 def replace_figure(fw: go.FigureWidget, fig: go.Figure) -> None:
-    """Show ``fig`` in ``fw``: all its traces and its layout, sent to the page as one update."""
+    """Show ``fig`` in ``fw``: all its traces and its layout, sent to the page as one update.
+
+    The page merges the new layout into the old one: a layout entry that only the old figure set
+    (e.g. annotations) stays on screen. Clearing such entries first (setting them to None in the
+    same batch) did not remove them in the browser, so callers swap figures that set the same
+    layout entries, and messages in empty views are text traces, not annotations.
+    """
     with fw.batch_update():
         fw.data = ()
         fw.add_traces(list(fig.data))
