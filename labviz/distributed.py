@@ -34,10 +34,12 @@ the same code::
     acc.expected_calibration_error(), acc.reliability_curve()
 
 Dask (``dask[dataframe,distributed]``) and pyarrow are imported only when these functions run.
+They come with labviz's ``distributed`` extra: ``pip install 'labviz[distributed]'``.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 from collections.abc import Sequence
@@ -103,8 +105,8 @@ def write_parquet(
     list of Path
         The files written, ``part-00000.parquet``, ``part-00001.parquet``, ... in row order.
     """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    pa = _require("pyarrow")
+    pq = _require("pyarrow.parquet")
 
     rows = v.check_int(rows_per_partition, "rows_per_partition", minimum=1)
     p = v.as_array(probs, "probs")
@@ -134,8 +136,18 @@ def write_parquet(
 
 
 # ----- validation ---------------------------------------------------------------------------------
+def _require(module: str):
+    """``module``, imported; or an ImportError that names the extra that installs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ImportError(f"labviz.distributed needs {module.split('.')[0]!r}, which is not "
+                          "installed; install labviz's distributed extra: "
+                          "pip install 'labviz[distributed]'.") from exc
+
+
 def _check_frame(ddf: object, needed: Sequence[str]) -> None:
-    import dask.dataframe as dd
+    dd = _require("dask.dataframe")
 
     if not isinstance(ddf, dd.DataFrame):
         raise TypeError(f"`ddf` must be a dask.dataframe.DataFrame; got {type(ddf).__name__}.")
@@ -208,7 +220,7 @@ def _merge_all(*parts: pd.Series | Accumulator) -> Accumulator:
 
 def _map_and_merge(mapped: dd.Series, split_every: int) -> Accumulator:
     """Tree-reduce the per-partition accumulators on the active scheduler; return the merged one."""
-    import dask
+    dask = _require("dask")
 
     merge = dask.delayed(_merge_all, pure=True)
     level = mapped.to_delayed()  # one Delayed per partition, with the column selection pushed down

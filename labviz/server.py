@@ -1,8 +1,9 @@
 """Launch JupyterLab and the Voilà classroom app safely: bound to 127.0.0.1, token authentication on,
-never disabled.
+never disabled; the URL is printed only once the server answers.
 
-``lab_config`` and ``app_command`` are the whole server configuration labviz generates; tests check
-them.
+``lab_config``, ``lab_command`` and ``app_command`` are the whole server configuration labviz
+generates; tests check them. ``start_server`` and ``stop_server`` run any of them in a process group
+of its own, for ``labviz lab``, ``labviz app`` and the browser tests alike.
 """
 
 from __future__ import annotations
@@ -10,23 +11,40 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import signal
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 LOOPBACK = "127.0.0.1"
+
+#: JupyterLab settings (an ``overrides.json``) for every lab that labviz opens: no prompt asking
+#: whether to fetch Jupyter news, no news, no update checks.
+LAB_SETTINGS = {
+    "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False},
+}
+
+
+class ServerError(RuntimeError):
+    """A server exited or did not answer in time; the message ends with its log's tail."""
 
 
 def lab_config(token: str, notebook_dir: Path, *, port: int = 8888) -> dict:
     """The Jupyter server configuration that ``labviz lab`` runs with.
 
-    It binds to loopback only, requires ``token``, and opens no browser (the URL is printed).
+    It binds to loopback only, requires ``token``, opens no browser (the URL is printed), and
+    fails rather than moving to another port when ``port`` is taken, so the printed URL is right.
     """
     _check_token(token)
     return {
         "ServerApp": {
             "ip": LOOPBACK,
             "port": port,
+            "port_retries": 0,
             "open_browser": False,
             "root_dir": str(notebook_dir),
             "allow_remote_access": False,
@@ -45,14 +63,32 @@ def write_config(path: Path, config: dict) -> Path:
     return path
 
 
-def launch_lab(notebook_dir: Path, *, port: int = 8888) -> int:
-    """Run JupyterLab on ``notebook_dir`` until it is stopped; print the URL with its token."""
+def write_lab_settings(folder: Path, settings: dict | None = None) -> Path:
+    """Write ``settings`` (default :data:`LAB_SETTINGS`) as ``folder/overrides.json``; return ``folder``,
+    to pass as JupyterLab's ``--LabApp.app_settings_dir``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "overrides.json").write_text(json.dumps(LAB_SETTINGS if settings is None else settings,
+                                                      indent=1))
+    return folder
+
+
+def lab_command(config_path: Path, settings_dir: Path) -> list[str]:
+    """The JupyterLab command line that ``labviz lab`` (``make lab``) runs."""
+    return [sys.executable, "-m", "jupyter", "lab", f"--config={config_path}",
+            f"--LabApp.app_settings_dir={settings_dir}"]
+
+
+def launch_lab(notebook_dir: Path, *, port: int = 8888, timeout_s: float = 120) -> int:
+    """Run JupyterLab on ``notebook_dir`` until it is stopped; print the URL with its token once the
+    server answers, or the log's tail if it never does."""
     token = secrets.token_hex(24)
-    config_path = write_config(Path(sys.prefix) / "etc" / "labviz" / "jupyter_server_config.json",
+    state = Path(sys.prefix) / "etc" / "labviz"
+    config_path = write_config(state / "jupyter_server_config.json",
                                lab_config(token, notebook_dir, port=port))
-    print(f"JupyterLab on http://{LOOPBACK}:{port}/lab?token={token}", flush=True)
-    cmd = [sys.executable, "-m", "jupyter", "lab", f"--config={config_path}"]
-    return subprocess.call(cmd)
+    cmd = lab_command(config_path, write_lab_settings(state / "lab-settings"))
+    base = f"http://{LOOPBACK}:{port}"
+    return _serve(cmd, name="JupyterLab", url=f"{base}/lab?token={token}", log=state / "jupyterlab.log",
+                  ready=answers(f"{base}/api/status?token={token}"), timeout_s=timeout_s)
 
 
 def _check_token(token: str) -> None:
@@ -64,16 +100,106 @@ def app_command(notebook: Path, token: str, *, port: int = 8866) -> list[str]:
     """The Voilà command line that ``labviz app`` (``make app``) runs.
 
     Voilà executes ``notebook`` in a fresh kernel for each visitor and shows only its outputs (no
-    code cells). The server binds to loopback only, requires ``token`` and opens no browser.
+    code cells). The server binds to loopback only, requires ``token``, opens no browser and fails
+    rather than moving to another port.
     """
     _check_token(token)
     return [sys.executable, "-m", "voila", str(notebook), f"--Voila.ip={LOOPBACK}",
-            f"--port={port}", "--no-browser", f"--token={token}", "--strip_sources=True",
-            "--theme=light"]
+            f"--port={port}", "--Voila.port_retries=0", "--no-browser", f"--token={token}",
+            "--strip_sources=True", "--theme=light"]
 
 
-def launch_app(notebook: Path, *, port: int = 8866) -> int:
-    """Serve ``notebook`` with Voilà until it is stopped; print the URL with its token."""
+def launch_app(notebook: Path, *, port: int = 8866, timeout_s: float = 120) -> int:
+    """Serve ``notebook`` with Voilà until it is stopped; print the URL with its token once the
+    server answers, or the log's tail if it never does."""
     token = secrets.token_hex(24)
-    print(f"labviz classroom app on http://{LOOPBACK}:{port}/?token={token}", flush=True)
-    return subprocess.call(app_command(notebook, token, port=port))
+    base = f"http://{LOOPBACK}:{port}"
+    # the login page answers without starting a kernel; the app's own page would run the notebook
+    return _serve(app_command(notebook, token, port=port), name="labviz classroom app",
+                  url=f"{base}/?token={token}", log=Path(sys.prefix) / "etc" / "labviz" / "voila.log",
+                  ready=answers(f"{base}/login"), timeout_s=timeout_s)
+
+
+def _serve(cmd: list[str], *, name: str, url: str, log: Path, ready: Callable[[], object],
+           timeout_s: float) -> int:
+    print(f"Starting {name} (log: {log}) ...", flush=True)
+    try:
+        proc = start_server(cmd, ready=ready, log=log, name=name, timeout_s=timeout_s)
+    except ServerError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"{name} on {url}\nCtrl-C stops it.", flush=True)
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    # the server has a session of its own, so a terminal's Ctrl-C or a SIGTERM reaches only us
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        stop_server(proc)
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+# ----- running a server -------------------------------------------------------------------------
+def answers(url: str) -> Callable[[], None]:
+    """A readiness check for :func:`start_server`: ``url`` answers with a success status."""
+    def check() -> None:
+        with urllib.request.urlopen(url, timeout=5):
+            pass
+    return check
+
+
+def log_tail(log: Path, n_chars: int = 3000) -> str:
+    """The last ``n_chars`` characters of ``log``, or a note that it is missing."""
+    try:
+        return log.read_text(errors="replace")[-n_chars:]
+    except OSError as exc:
+        return f"(no log at {log}: {exc})"
+
+
+def start_server(cmd: list[str], *, ready: Callable[[], object], log: Path, name: str,
+                 cwd: Path | None = None, env: dict[str, str] | None = None,
+                 timeout_s: float = 120) -> subprocess.Popen:
+    """Start ``cmd`` in a process group of its own, logging to ``log``, and return it once
+    ``ready()`` stops raising URL or connection errors.
+
+    Raises :class:`ServerError` with the log's tail if the server exits or does not get there
+    within ``timeout_s``; any other error from ``ready()`` (it answered wrongly) is re-raised. Either
+    way the server is stopped first.
+    """
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "wb") as out:  # the child keeps its own copy of the file descriptor
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            if proc.poll() is not None:
+                raise ServerError(f"{name} exited with code {proc.returncode}; "
+                                  f"the end of its log ({log}):\n{log_tail(log)}")
+            try:
+                ready()
+                return proc
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                if time.monotonic() > deadline:
+                    raise ServerError(f"{name} did not answer within {timeout_s:.0f} s; "
+                                      f"the end of its log ({log}):\n{log_tail(log)}") from None
+                time.sleep(0.25)
+    except BaseException:
+        stop_server(proc)
+        raise
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    """Stop a server started by :func:`start_server` and everything it started."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)

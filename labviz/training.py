@@ -238,9 +238,12 @@ def train(
 ) -> TrainResult:
     """Train ``model`` in place with Adam; deterministic for a given ``config.seed``.
 
-    Training runs on one CPU thread: the result is then bit-identical on any machine whatever its
-    core count (torch's multi-threaded kernels sum in a thread-dependent order), and several runs
-    can train side by side, one per core (``labviz zoo build --jobs``).
+    Training runs on one CPU thread, so the result does not depend on the core count (torch's
+    multi-threaded kernels sum in a thread-dependent order): two runs on one machine are
+    bit-identical, and several can train side by side, one per core (``labviz zoo build --jobs``).
+    A CPU of another kind (AVX2 rather than AVX-512, another vendor) makes torch pick other float
+    kernels, which round differently; the weights then drift by a few ulps a step, and the result is
+    close to, not equal to, this machine's (:func:`labviz.zoo.rebuild_drift` measures how close).
 
     Parameters
     ----------

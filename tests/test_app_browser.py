@@ -23,15 +23,27 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
-from test_browser import (CHROMIUM, JS_CELLS_STATE, JS_RUN_ALL, _free_port, _hard_timeout,
-                          _jupyterlab, _notebook, chromium_page, isolated_jupyter_env,
-                          open_notebook, start_server, stop_process_group)
+from test_browser import (
+    CHROMIUM,
+    JS_CELLS_STATE,
+    JS_RUN_ALL,
+    _free_port,
+    _hard_timeout,
+    _jupyterlab,
+    _notebook,
+    chromium_page,
+    isolated_jupyter_env,
+    open_notebook,
+    start_server,
+)
 
 from labviz import server
 
@@ -110,7 +122,7 @@ def _run_app_in_browser(tmp: Path) -> dict:
             shot = tmp / "app.png"
             page.screenshot(path=str(shot))
     finally:
-        stop_process_group(proc)
+        server.stop_server(proc)
     return {"before": before, "after": after, "content": content, "seconds": seconds,
             "screenshot": shot}
 
@@ -163,3 +175,24 @@ def test_live_trainer_in_jupyterlab_trains_on_a_click(tmp_path):
     # the controls still hold the sweep's last knobs: LS α = -0.1, classes 3, 5, 8
     assert any(t.startswith("Showing run 5: LS α=-0.10 · noise 0% · 30 epochs") for t in status)
     assert {"templates", "3", "5", "8"} <= names and any(n.startswith("run 5") for n in names)
+
+
+def test_labviz_app_prints_its_url_once_voila_answers(tmp_path):
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "labviz.cli", "app", "--port", str(port),
+                             "--notebook", str(_notebook(tmp_path, APP))], cwd=ROOT,
+                            env=isolated_jupyter_env(tmp_path), text=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("labviz classroom app on "):
+                break
+        url = lines[-1].split(" on ", 1)[1].strip()
+        assert re.fullmatch(rf"http://127\.0\.0\.1:{port}/\?token=[0-9a-f]{{48}}", url), lines
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=5) as page:
+            assert page.status == 200  # no retry: it must answer already
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0

@@ -60,11 +60,11 @@ CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
-#: Defaults for JupyterLab's settings (an ``overrides.json``): no news prompt, no toasts, and every
-#: cell attached to the DOM (windowing would detach the explorer's cell when it scrolls away).
+#: JupyterLab's settings in the tests: those of ``labviz lab`` (no news prompt), no toasts either,
+#: and every cell attached to the DOM (windowing would detach the explorer's cell when it scrolls away).
 LAB_OVERRIDES = {
     "@jupyterlab/apputils-extension:notification": {
-        "fetchNews": "false", "checkForUpdates": False, "doNotDisturbMode": True},
+        **server.LAB_SETTINGS["@jupyterlab/apputils-extension:notification"], "doNotDisturbMode": True},
     "@jupyterlab/notebook-extension:tracker": {"windowingMode": "none"},
 }
 
@@ -132,15 +132,11 @@ def _jupyterlab(tmp: Path, source: Path = TOUR) -> Iterator[tuple[str, str, Path
     port = _free_port()
     config = server.write_config(tmp / "jupyter_server_config.json",
                                  server.lab_config(token, root, port=port))
-    app_settings = tmp / "lab-app-settings"
-    app_settings.mkdir()
-    (app_settings / "overrides.json").write_text(json.dumps(LAB_OVERRIDES))
-    env = isolated_jupyter_env(tmp)
-    cmd = [sys.executable, "-m", "jupyter", "lab", f"--config={config}",
-           "--LabApp.expose_app_in_browser=True", f"--LabApp.app_settings_dir={app_settings}"]
+    app_settings = server.write_lab_settings(tmp / "lab-app-settings", LAB_OVERRIDES)
+    cmd = server.lab_command(config, app_settings) + ["--LabApp.expose_app_in_browser=True"]
     base = f"http://{server.LOOPBACK}:{port}"
-    proc = start_server(cmd, cwd=root, env=env, log=tmp / "jupyterlab.log", name="JupyterLab",
-                        ready=lambda: _get_json(f"{base}/api/status?token={token}"))
+    proc = start_server(cmd, cwd=root, env=isolated_jupyter_env(tmp), log=tmp / "jupyterlab.log",
+                        name="JupyterLab", ready=server.answers(f"{base}/api/status?token={token}"))
     try:
         yield base, token, notebook
     finally:
@@ -149,28 +145,13 @@ def _jupyterlab(tmp: Path, source: Path = TOUR) -> Iterator[tuple[str, str, Path
 
 def start_server(cmd: list[str], *, cwd: Path, env: dict[str, str], log: Path, name: str,
                  ready: Callable[[], object], timeout_s: float = 120) -> subprocess.Popen:
-    """Start a server in its own process group, logging to ``log``, and return once ``ready()``
-    stops raising URL or connection errors; fail the test (and stop the server) if it exits or
-    does not get there within ``timeout_s``."""
-    with open(log, "wb") as out:  # the child keeps its own copy of the file descriptor
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-    deadline = time.monotonic() + timeout_s
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"{name} exited with code {proc.returncode}:\n" + log.read_text()[-3000:])
-        try:
-            ready()
-            return proc
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            if time.monotonic() > deadline:
-                stop_process_group(proc)
-                pytest.fail(f"{name} did not answer within {timeout_s:.0f} s:\n"
-                            + log.read_text()[-3000:])
-            time.sleep(0.5)
-        except BaseException:  # it answered wrongly: stop it before the test fails
-            stop_process_group(proc)
-            raise
+    """:func:`labviz.server.start_server`, failing the test (not erroring) when the server does not
+    come up."""
+    try:
+        return server.start_server(cmd, ready=ready, log=log, name=name, cwd=cwd, env=env,
+                                   timeout_s=timeout_s)
+    except server.ServerError as exc:
+        pytest.fail(str(exc))
 
 
 def _stop_jupyterlab(proc: subprocess.Popen, base: str, token: str) -> None:
@@ -182,18 +163,51 @@ def _stop_jupyterlab(proc: subprocess.Popen, base: str, token: str) -> None:
             urllib.request.urlopen(request, timeout=10).close()
     except (OSError, ValueError):
         pass  # the server is already gone; its own shutdown stops its kernels
-    stop_process_group(proc)
+    server.stop_server(proc)
 
 
-def stop_process_group(proc: subprocess.Popen) -> None:
-    """Stop a server started with ``start_new_session=True`` and everything it started."""
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+# ----- labviz lab, as a newcomer meets it -------------------------------------------------------
+def _launch(args: list[str], tmp_path: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "labviz.cli", *args], cwd=ROOT,
+                            env=isolated_jupyter_env(tmp_path), text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _printed_url(proc: subprocess.Popen, prefix: str) -> str:
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if line.startswith(prefix):
+            return line.split(" on ", 1)[1].strip()
+    pytest.fail("no URL was printed:\n" + "".join(lines))
+
+
+def test_labviz_lab_prints_a_url_that_answers_at_once_and_asks_no_news_question(tmp_path):
+    port = _free_port()
+    proc = _launch(["lab", "--port", str(port), "--notebooks", str(tmp_path)], tmp_path)
+    try:
+        url = _printed_url(proc, "JupyterLab on ")
+        assert re.fullmatch(rf"http://127\.0\.0\.1:{port}/lab\?token=[0-9a-f]{{48}}", url)
+        with urllib.request.urlopen(url, timeout=5) as page:  # no retry: it must answer already
+            assert page.status == 200
+        token = url.split("token=")[1]
+        settings = f"http://127.0.0.1:{port}/lab/api/settings/@jupyterlab/apputils-extension:notification"
+        with urllib.request.urlopen(f"{settings}?token={token}", timeout=5) as response:
+            served = json.load(response)
+        # overrides.json replaces the schema's defaults ("none", "ask", for fetchNews)
+        effective = {k: served["settings"].get(k, p.get("default"))
+                     for k, p in served["schema"]["properties"].items()}
+        assert effective["fetchNews"] == "false" and effective["checkForUpdates"] is False
+        with chromium_page(tmp_path, width=1280, height=800) as page:
+            page.goto(url)
+            page.wait_for_selector(".jp-Launcher")  # stock JupyterLab asks as the launcher appears
+            page.wait_for_timeout(3000)
+            assert "official Jupyter news" not in page.inner_text("body")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    with pytest.raises(OSError):  # the CLI stopped its server on the way out
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status", timeout=2)
 
 
 # ----- the watchdog -------------------------------------------------------------------------------

@@ -1,6 +1,10 @@
 """JupyterLab is only ever served on loopback with token authentication."""
 
 import re
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -42,3 +46,34 @@ def test_app_command_serves_voila_on_loopback_with_a_token(tmp_path):
     assert f"--token={'z' * 32}" in cmd and "--strip_sources=True" in cmd
     with pytest.raises(ValueError, match="`token` must be at least 16 characters"):
         server.app_command(tmp_path / "app.ipynb", "short")
+
+
+def test_start_server_reports_an_early_exit_with_the_log_tail(tmp_path):
+    cmd = [sys.executable, "-c", "print('port 8888 is already in use', flush=True); raise SystemExit(3)"]
+    with pytest.raises(server.ServerError, match=r"(?s)exited with code 3.*port 8888 is already in use"):
+        server.start_server(cmd, ready=server.answers("http://127.0.0.1:9/"), log=tmp_path / "s.log",
+                            name="Test server")
+
+
+def test_start_server_stops_a_server_that_never_answers(tmp_path):
+    cmd = [sys.executable, "-c", "import time; print('still loading', flush=True); time.sleep(60)"]
+    started = time.monotonic()
+    with pytest.raises(server.ServerError, match=r"(?s)did not answer within 1 s.*still loading"):
+        server.start_server(cmd, ready=server.answers("http://127.0.0.1:9/"), log=tmp_path / "s.log",
+                            name="Test server", timeout_s=1)
+    assert time.monotonic() - started < 30
+
+
+@pytest.mark.slow
+def test_labviz_lab_on_a_taken_port_fails_with_the_log_tail(tmp_path):
+    with socket.socket() as taken:
+        taken.bind((server.LOOPBACK, 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = subprocess.Popen([sys.executable, "-m", "labviz.cli", "lab", "--port", str(port),
+                                 "--notebooks", str(tmp_path)], text=True, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 1
+    assert "JupyterLab on http" not in out
+    assert re.search(rf"JupyterLab exited with code \d+; the end of its log .*\n(?s:.*){port}", out), out
