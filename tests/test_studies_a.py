@@ -6,11 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import patch_studies
 
-from labviz import Predictions, studies
+from labviz import Predictions, studies, zoo
 from labviz.calibration import debiased_calibration_error, expected_calibration_error
 from labviz.label_quality import non_uniformity
 from labviz.models import SmallCNN
+from labviz.studies import FASHION
 
 
 def _softmax(z):
@@ -48,12 +50,12 @@ def fake_zoo(monkeypatch, rng):
         def from_zoo(name, split="test", *, with_images=True):
             return preds[(name, split)]
 
-    monkeypatch.setattr(studies, "Predictions", FakePredictions)
-    monkeypatch.setattr(studies, "members",
-                        lambda family, dataset=studies.FASHION: [n for n, e in entries.items()
+    patch_studies(monkeypatch, "Predictions", FakePredictions)
+    patch_studies(monkeypatch, "members",
+                        lambda family, dataset=FASHION: [n for n, e in entries.items()
                                                                  if e["family"] == family])
-    monkeypatch.setattr(studies.zoo, "entry", lambda name: entries[name])
-    monkeypatch.setattr(studies.zoo, "class_names", lambda dataset: ("a", "b", "c"))
+    monkeypatch.setattr(zoo, "entry", lambda name: entries[name])
+    monkeypatch.setattr(zoo, "class_names", lambda dataset: ("a", "b", "c"))
     return entries, preds
 
 
@@ -162,9 +164,9 @@ def test_zoo_probes_are_cached(monkeypatch):
         loads.append(name)
         return _tiny_model(), {}
 
-    monkeypatch.setattr(studies.zoo, "entry", lambda name: {"sha256": "ab" * 32, "dataset": "fake"})
-    monkeypatch.setattr(studies.zoo, "class_names", lambda dataset: ("a", "b", "c"))
-    monkeypatch.setattr(studies.zoo, "load", fake_load)
+    monkeypatch.setattr(zoo, "entry", lambda name: {"sha256": "ab" * 32, "dataset": "fake"})
+    monkeypatch.setattr(zoo, "class_names", lambda dataset: ("a", "b", "c"))
+    monkeypatch.setattr(zoo, "load", fake_load)
     a = studies.zoo_probes("m", n_noise=4, n_per_class=1, steps=2)
     b = studies.zoo_probes("m", n_noise=4, n_per_class=1, steps=2)
     assert loads == ["m"]
@@ -188,7 +190,7 @@ def test_probe_table_and_summary(fake_zoo, monkeypatch):
     probes = {"noise_probs": np.array([[0.5, 0.25, 0.25], [0.995, 0.004, 0.001]]),
               "fooling_images": np.zeros((2, 8, 8)), "fooling_target": np.array([0, 1]),
               "fooling_probs": np.array([[0.999, 0.0005, 0.0005], [0.9, 0.05, 0.05]])}
-    monkeypatch.setattr(studies, "zoo_probes", lambda name, **kw: probes)
+    patch_studies(monkeypatch, "zoo_probes", lambda name, **kw: probes)
     t = studies.probe_table(["ce", "ls0.1"], dataset="fake")
     assert len(t) == 4 * 3
     fool = t[(t.name == "fake-ce-s0") & (t.kind == "fooling")].iloc[0]

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import patch_studies
 
-from labviz import studies
+from labviz import studies, zoo
 from labviz.predictions import Predictions
+from labviz.studies import FASHION
 
 # Two checkpoints of one family on three test samples, with hand-worked confidences.
 # "a": probabilities (0.8, 0.2), (0.6, 0.4), (0.3, 0.7) on labels 0, 0, 0 -> 2/3 correct,
@@ -26,9 +28,9 @@ def fake_zoo(monkeypatch):
         logits = np.log(np.asarray(PROBS[name]))
         return Predictions.from_arrays(y_true=[0, 0, 0], logits=logits, name=f"{name} [{split}]")
 
-    monkeypatch.setattr(studies, "members", lambda family, dataset=studies.FASHION: list(PROBS))
-    monkeypatch.setattr(studies.Predictions, "from_zoo", staticmethod(from_zoo))
-    monkeypatch.setattr(studies.zoo, "entry", lambda name: {"seed": SEEDS[name]})
+    patch_studies(monkeypatch, "members", lambda family, dataset=FASHION: list(PROBS))
+    monkeypatch.setattr(Predictions, "from_zoo", staticmethod(from_zoo))
+    monkeypatch.setattr(zoo, "entry", lambda name: {"seed": SEEDS[name]})
 
 
 def test_confidence_gap_table_hand_worked(fake_zoo):

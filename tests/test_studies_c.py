@@ -7,9 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import patch_studies
 from sklearn.metrics import roc_auc_score
 
-from labviz import Predictions, studies
+from labviz import Predictions, studies, zoo
 from labviz.inversion import Synthesized
 from labviz.label_quality import per_sample_loss
 from labviz.models import SmallCNN
@@ -141,9 +142,9 @@ def test_inversion_attack_table_pairs_evaluator_by_seed(monkeypatch):
     }
     torch.manual_seed(0)
     models = {n: SmallCNN(n_classes=3, image_size=8) for n in manifest}
-    monkeypatch.setattr(studies.zoo, "entry", lambda n: manifest[n])
-    monkeypatch.setattr(studies.zoo, "load", lambda n: (models[n], manifest[n]))
-    monkeypatch.setattr(studies, "members", lambda fam, ds: [n for n, e in manifest.items()
+    monkeypatch.setattr(zoo, "entry", lambda n: manifest[n])
+    monkeypatch.setattr(zoo, "load", lambda n: (models[n], manifest[n]))
+    patch_studies(monkeypatch, "members", lambda fam, ds: [n for n, e in manifest.items()
                                                               if e["family"] == fam])
     images = np.random.default_rng(0).random((6, 8, 8)).astype(np.float32)
     synth = Synthesized(images=images, target=np.array([0, 0, 1, 1, 2, 2]),
@@ -172,9 +173,9 @@ def test_invert_checkpoints_caches_by_checkpoint(monkeypatch):
         calls.append(name)
         return model, e
 
-    monkeypatch.setattr(studies.zoo, "load", load)
-    monkeypatch.setattr(studies.zoo, "entry", lambda name: e)
-    monkeypatch.setattr(studies.zoo, "class_names", lambda ds: ("a", "b", "c"))
+    monkeypatch.setattr(zoo, "load", load)
+    monkeypatch.setattr(zoo, "entry", lambda name: e)
+    monkeypatch.setattr(zoo, "class_names", lambda ds: ("a", "b", "c"))
     first = studies.invert_checkpoints(["m"], n_per_class=2, steps=3)["m"]
     again = studies.invert_checkpoints(["m"], n_per_class=2, steps=3)["m"]
     assert calls == ["m"]  # the second call is served from the cache

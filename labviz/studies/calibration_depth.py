@@ -1,0 +1,236 @@
+"""ECE's brittleness to binning, and label smoothing against temperature scaling (notebook 03)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from labviz import zoo
+from labviz.predictions import Predictions
+from labviz.studies._common import FAMILY_LABELS, FASHION, mean_sd, members
+from labviz.studies.label_smoothing import calibration_table, confidence_gap_table
+
+#: The binning choices notebook 03 varies for the top-label L1 ECE: (strategy, n_bins).
+ECE_BINNINGS: tuple[tuple[str, int], ...] = tuple(
+    (s, b) for s in ("uniform", "quantile") for b in (5, 10, 15, 30))
+
+
+def ece_variants(y_true: np.ndarray, probs: np.ndarray) -> pd.DataFrame:
+    """One model's calibration error under the common estimator choices, one row per variant.
+
+    ``kind="binning"`` rows are the top-label L1 ECE for each binning of :data:`ECE_BINNINGS`
+    (same estimand, different bins). ``kind="measure"`` rows change the estimand, all on 15 bins:
+    the L2 (RMS) and max (MCE) norms, the class-wise L1 ECE, and the debiased L2 error of Kumar et
+    al. (2019) with uniform and quantile bins. The last row (``kind="one bin"``) is the L1 ECE
+    with a single bin, :math:`|\\bar c - \\mathrm{acc}|`: when every bin's gap has the same sign,
+    every L1 ECE equals it, whatever the bins. See :mod:`labviz.calibration` for the formulas.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+    probs : array-like of shape (n_samples, n_classes)
+
+    Returns
+    -------
+    pandas.DataFrame
+        14 rows: ``variant`` (str), ``kind`` ("binning", "measure" or "one bin"), ``strategy``,
+        ``n_bins``, ``norm``, ``classwise``, ``debiased`` and ``value`` (float).
+
+    Examples
+    --------
+    With 5 bins the two samples fall in different bins: ECE = (0.1 + 0.7) / 2; with one bin
+    it is |0.8 − 0.5|.
+
+    >>> t = ece_variants([0, 1], [[0.9, 0.1], [0.7, 0.3]])
+    >>> len(t), t.variant[0], round(float(t.value[0]), 6), t.variant[13], round(float(t.value[13]), 6)
+    (14, 'L1, uniform, 5 bins', 0.4, 'L1, 1 bin = |mean confidence − accuracy|', 0.3)
+    """
+    from labviz.calibration import (
+        debiased_calibration_error,
+        expected_calibration_error,
+    )
+
+    rows = []
+    for strategy, n_bins in ECE_BINNINGS:
+        rows.append({"variant": f"L1, {strategy}, {n_bins} bins", "kind": "binning",
+                     "strategy": strategy, "n_bins": n_bins, "norm": "l1", "classwise": False,
+                     "debiased": False, "value": expected_calibration_error(
+                         y_true, probs, n_bins=n_bins, strategy=strategy)})
+    for norm, label in (("l2", "L2 (RMS)"), ("max", "max (MCE)")):
+        rows.append({"variant": f"{label}, uniform, 15 bins", "kind": "measure", "strategy": "uniform",
+                     "n_bins": 15, "norm": norm, "classwise": False, "debiased": False,
+                     "value": expected_calibration_error(y_true, probs, n_bins=15, norm=norm)})
+    rows.append({"variant": "class-wise L1, uniform, 15 bins", "kind": "measure", "strategy": "uniform",
+                 "n_bins": 15, "norm": "l1", "classwise": True, "debiased": False,
+                 "value": expected_calibration_error(y_true, probs, n_bins=15, classwise=True)})
+    for strategy in ("uniform", "quantile"):
+        rows.append({"variant": f"debiased L2, {strategy}, 15 bins", "kind": "measure",
+                     "strategy": strategy, "n_bins": 15, "norm": "l2", "classwise": False,
+                     "debiased": True, "value": debiased_calibration_error(
+                         y_true, probs, n_bins=15, strategy=strategy)})
+    rows.append({"variant": "L1, 1 bin = |mean confidence − accuracy|", "kind": "one bin",
+                 "strategy": "uniform", "n_bins": 1, "norm": "l1", "classwise": False,
+                 "debiased": False, "value": expected_calibration_error(y_true, probs, n_bins=1)})
+    return pd.DataFrame(rows)
+
+
+def ece_variants_table(families: Sequence[str], dataset: str = FASHION,
+                       split: Literal["train", "val", "test"] = "test") -> pd.DataFrame:
+    """:func:`ece_variants` of every checkpoint of ``families``, stacked (long format).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The columns of :func:`ece_variants`, preceded by ``family``, ``name`` and ``seed``.
+    """
+    parts = []
+    for family in families:
+        for name in members(family, dataset):
+            p = Predictions.from_zoo(name, split, with_images=False)
+            part = ece_variants(p.y_true, p.probs)
+            part.insert(0, "seed", zoo.entry(name)["seed"])
+            part.insert(0, "name", name)
+            part.insert(0, "family", family)
+            parts.append(part)
+    return pd.concat(parts, ignore_index=True)
+
+
+def ece_variants_wide(variants: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
+    """One row per variant, one column per family: ``"mean ± sd"`` over seeds.
+
+    Parameters
+    ----------
+    variants : pandas.DataFrame
+        From :func:`ece_variants_table`.
+    digits : int
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``variant``, ``kind``, then one per family named by :data:`FAMILY_LABELS`.
+    """
+    out = variants[["variant", "kind"]].drop_duplicates().reset_index(drop=True)
+    for family, part in variants.groupby("family", sort=False):
+        col = part.groupby("variant", sort=False)["value"].agg(lambda s: mean_sd(s, digits))
+        out[FAMILY_LABELS.get(family, family)] = out["variant"].map(col)
+    return out
+
+
+def binning_spread(variants: pd.DataFrame, *, reference: str = "L1, uniform, 15 bins") -> pd.DataFrame:
+    """How far the binning choice moves the top-label L1 ECE, per checkpoint.
+
+    Parameters
+    ----------
+    variants : pandas.DataFrame
+        From :func:`ece_variants_table` (its ``kind == "binning"`` rows are used).
+    reference : str
+        The variant the spread is compared to (the usual 15 equal-width bins).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per checkpoint: ``family``, ``name``, ``seed``, ``reference`` (its ECE), ``min``,
+        ``max``, ``range`` (= max − min) and ``relative_range`` (= range / reference).
+
+    Examples
+    --------
+    >>> v = pd.DataFrame({"family": "ce", "name": "m", "seed": 0, "kind": "binning",
+    ...                   "variant": ["L1, uniform, 15 bins", "L1, quantile, 5 bins"],
+    ...                   "value": [0.10, 0.05]})
+    >>> binning_spread(v)[["range", "relative_range"]].values.round(6).tolist()
+    [[0.05, 0.5]]
+    """
+    rows = []
+    binned = variants[variants["kind"] == "binning"]
+    for (family, name, seed), part in binned.groupby(["family", "name", "seed"], sort=False):
+        values = part.set_index("variant")["value"]
+        if reference not in values.index:
+            raise ValueError(f"`reference` must be a binning variant, one of {list(values.index)}; "
+                             f"got {reference!r}.")
+        ref, lo, hi = float(values[reference]), float(values.min()), float(values.max())
+        rows.append({"family": family, "name": name, "seed": seed, "reference": ref, "min": lo,
+                     "max": hi, "range": hi - lo, "relative_range": (hi - lo) / ref if ref else np.nan})
+    return pd.DataFrame(rows)
+
+
+def family_ranking(variants: pd.DataFrame) -> pd.DataFrame:
+    """The order of the families by mean calibration error (over seeds), under each variant.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per variant: ``variant``, ``kind`` and ``ranking``, e.g. ``"CE < LS α=0.1"``
+        (best calibrated first).
+
+    Examples
+    --------
+    >>> v = pd.DataFrame({"variant": "a", "kind": "binning", "family": ["ce", "ls0.1"],
+    ...                   "value": [0.2, 0.1]})
+    >>> family_ranking(v)["ranking"].tolist()
+    ['LS α=0.1 < CE']
+    """
+    rows = []
+    for (variant, kind), part in variants.groupby(["variant", "kind"], sort=False):
+        means = part.groupby("family", sort=False)["value"].mean().sort_values(kind="stable")
+        rows.append({"variant": variant, "kind": kind,
+                     "ranking": " < ".join(FAMILY_LABELS.get(f, f) for f in means.index)})
+    return pd.DataFrame(rows)
+
+
+def same_side_share(y_true: np.ndarray, probs: np.ndarray, *, n_bins: int = 15,
+                    strategy: Literal["uniform", "quantile"] = "uniform") -> float:
+    """Share of samples in reliability bins on the same side of the diagonal as the overall gap.
+
+    1.0 means the miscalibration is one-sided (every non-empty bin over-confident, or every one
+    under-confident); then every L1 ECE equals ``|mean confidence − accuracy|``, whatever the bins.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+    probs : array-like of shape (n_samples, n_classes)
+    n_bins : int
+    strategy : {"uniform", "quantile"}
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    Bin (0.5, 0.75] is over-confident by 0.7, bin (0.75, 1] under-confident by 0.1; overall
+    over-confident, so half of the samples are on the overall side.
+
+    >>> same_side_share([0, 1], [[0.9, 0.1], [0.7, 0.3]], n_bins=4)
+    0.5
+    """
+    from labviz.calibration import reliability_curve
+
+    curve = reliability_curve(y_true, probs, n_bins=n_bins, strategy=strategy)
+    filled = curve.count > 0
+    gap, count = curve.gap[filled], curve.count[filled]
+    overall = np.sign(np.sum(gap * count))
+    return float(count[gap * overall >= 0].sum() / count.sum())
+
+
+def temperature_scaling_table(families: Sequence[str], dataset: str = FASHION) -> pd.DataFrame:
+    """:func:`calibration_table` plus the test mean confidence and what the fitted T says.
+
+    ``T > 1`` (the fit softens the logits) means the model was over-confident on the validation
+    split, ``T < 1`` under-confident.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per checkpoint: the columns of :func:`calibration_table`, then
+        ``mean_confidence``, ``gap`` (= mean_confidence − accuracy, test) and ``reading``
+        ("over-confident" or "under-confident").
+    """
+    table = calibration_table(families, dataset)
+    gaps = confidence_gap_table(families, dataset, "test").set_index("name")
+    table["mean_confidence"] = table["name"].map(gaps["mean_confidence"])
+    table["gap"] = table["name"].map(gaps["gap"])
+    table["reading"] = np.where(table["temperature"] > 1, "over-confident", "under-confident")
+    return table

@@ -1,0 +1,127 @@
+"""Label smoothing and model inversion (Struppek et al. 2024; notebook 06)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from labviz import zoo
+from labviz.studies._common import members
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from labviz.inversion import Synthesized
+
+
+def invert_checkpoints(names: Sequence[str], *, n_per_class: int = 4, steps: int = 300,
+                       seed: int = 0) -> dict[str, Synthesized]:
+    """Name -> :func:`labviz.inversion.invert` of every class of zoo checkpoint ``name``.
+
+    Inversions take seconds per model, so they are cached on disk (namespace ``"inversions"``),
+    keyed by the checkpoint's sha256 and the arguments.
+
+    Returns
+    -------
+    dict of str to labviz.inversion.Synthesized
+    """
+    from labviz.cache import cache_key, cached_arrays
+    from labviz.inversion import Synthesized, invert
+
+    def build(name: str) -> dict[str, np.ndarray]:
+        model, e = zoo.load(name)
+        s = invert(model, range(len(zoo.class_names(e["dataset"]))), n_per_class=n_per_class,
+                   image_size=model.config["image_size"], steps=steps, seed=seed)
+        return {"images": s.images, "target": s.target, "confidence": s.confidence}
+
+    out = {}
+    for name in names:
+        key = cache_key(sha256=zoo.entry(name)["sha256"], n_per_class=n_per_class, steps=steps,
+                        seed=seed, version=_INVERSION_CACHE_VERSION)
+        a = cached_arrays("inversions", key, lambda name=name: build(name),
+                          required=("images", "target", "confidence"))
+        out[name] = Synthesized(images=a["images"], target=a["target"], confidence=a["confidence"])
+    return out
+
+
+#: Bump when :func:`labviz.inversion.invert` changes, so cached inversions are recomputed.
+_INVERSION_CACHE_VERSION = 2
+
+
+def inversion_attack_table(inversions: Mapping[str, Synthesized], *,
+                           evaluator_family: str = "student") -> pd.DataFrame:
+    """Evaluator accuracy on each checkpoint's inversions (Struppek et al. 2024's attack accuracy).
+
+    Each inverted checkpoint of seed s is judged by the ``evaluator_family`` checkpoint of the same
+    seed (a separately trained model), with :func:`labviz.inversion.attack_accuracy`.
+
+    Parameters
+    ----------
+    inversions : mapping of str to Synthesized
+        Zoo name -> inversions, e.g. from :func:`invert_checkpoints`.
+    evaluator_family : str
+        A zoo family with one checkpoint per seed of the inverted ones.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per inverted checkpoint: ``family``, ``alpha``, ``seed``, ``name``, ``evaluator``,
+        ``attack_accuracy`` (share of inversions the evaluator assigns to their target) and
+        ``source_confidence`` (mean probability of the target under the inverted model).
+    """
+    from labviz.inversion import attack_accuracy
+
+    entries = {name: zoo.entry(name) for name in inversions}
+    datasets = {e["dataset"] for e in entries.values()}
+    evaluators: dict[tuple[str, int], str] = {}
+    for dataset in datasets:
+        for name in members(evaluator_family, dataset):
+            evaluators[(dataset, zoo.entry(name)["seed"])] = name
+    rows = []
+    for name, synth in inversions.items():
+        e = entries[name]
+        key = (e["dataset"], e["seed"])
+        if key not in evaluators:
+            raise ValueError(f"`evaluator_family` {evaluator_family!r} has no checkpoint of seed "
+                             f"{e['seed']} for {name!r}.")
+        evaluator, _ = zoo.load(evaluators[key])
+        rows.append({"family": e["family"], "alpha": e["alpha"], "seed": e["seed"], "name": name,
+                     "evaluator": evaluators[key],
+                     "attack_accuracy": attack_accuracy(evaluator, synth),
+                     "source_confidence": float(np.mean(synth.confidence))})
+    return pd.DataFrame(rows)
+
+
+def inversion_grid(synthesized: Synthesized, evaluator: nn.Module,
+                   class_names: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    """Inversions laid out one class per column, each captioned with the evaluator's guess.
+
+    Images are reordered so that a grid with ``n_cols = number of target classes`` shows class k
+    in column k (the i-th inversion of each class in row i). Captions read ``"✓ Bag"`` when the
+    evaluator predicts the target, else ``"✗ <predicted>"``.
+
+    Returns
+    -------
+    images : ndarray of shape (n_images, height, width)
+    captions : list of str, length n_images
+    """
+    from labviz.inversion import predict_probs
+
+    target = np.asarray(synthesized.target)
+    order = np.lexsort((target, _rank_within(target)))
+    pred = predict_probs(evaluator, synthesized.images).argmax(axis=1)
+    captions = [("✓ " if pred[i] == target[i] else "✗ ") + str(class_names[pred[i]]) for i in order]
+    return np.asarray(synthesized.images)[order], captions
+
+
+def _rank_within(labels: np.ndarray) -> np.ndarray:
+    """0 for each label's first occurrence, 1 for its second, ..."""
+    rank = np.zeros(len(labels), dtype=np.int64)
+    seen: dict[int, int] = {}
+    for i, y in enumerate(labels.tolist()):
+        rank[i] = seen.get(y, 0)
+        seen[y] = rank[i] + 1
+    return rank

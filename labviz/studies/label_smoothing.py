@@ -1,0 +1,110 @@
+"""Müller, Kornblith and Hinton (2019), *When does label smoothing help?* (notebook 01)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from labviz import zoo
+from labviz.predictions import Predictions
+from labviz.studies._common import FASHION, mean_sd, members
+
+
+def calibration_table(families: Sequence[str], dataset: str = FASHION, *, n_bins: int = 15) -> pd.DataFrame:
+    """Per checkpoint: accuracy, ECE, NLL, Brier on the test split, and the same after temperature
+    scaling fitted on the validation split (one row per checkpoint)."""
+    from labviz.calibration import temperature_scaling_report
+
+    rows = []
+    for family in families:
+        for name in members(family, dataset):
+            val, test = Predictions.from_zoo(name, "val", with_images=False), Predictions.from_zoo(
+                name, "test", with_images=False)
+            r = temperature_scaling_report(val.logits, val.y_true, test.logits, test.y_true, n_bins=n_bins)
+            e = zoo.entry(name)
+            rows.append({"family": family, "name": name, "seed": e["seed"], "alpha": e["alpha"],
+                         "accuracy": r.accuracy, "ece": r.ece_before, "ece_ts": r.ece_after,
+                         "temperature": r.temperature, "nll": r.nll_before, "nll_ts": r.nll_after,
+                         "brier": r.brier_before, "brier_ts": r.brier_after})
+    return pd.DataFrame(rows)
+
+
+def table3(calibration: pd.DataFrame, *, baseline: str = "ce", smoothed: str = "ls0.1") -> pd.DataFrame:
+    """Müller et al.'s Table 3 layout: baseline ECE, temperature-scaled ECE (T), label smoothing ECE.
+
+    Values are mean ± sd over seeds, from a :func:`calibration_table`.
+    """
+    base = calibration[calibration.family == baseline]
+    ls = calibration[calibration.family == smoothed]
+    return pd.DataFrame([{
+        "dataset / model": "Fashion-MNIST / small CNN (10k train)",
+        "baseline ECE": mean_sd(base.ece),
+        "temperature scaling ECE": mean_sd(base.ece_ts),
+        "T": mean_sd(base.temperature, 2),
+        f"label smoothing ECE (α={ls.alpha.iloc[0]:g})": mean_sd(ls.ece),
+        "accuracy CE": mean_sd(base.accuracy),
+        "accuracy LS": mean_sd(ls.accuracy),
+    }])
+
+
+def distillation_table(dataset: str = FASHION) -> pd.DataFrame:
+    """Test accuracy of students (alone, of the CE teacher, of the LS teacher) and of their teachers."""
+    rows = []
+    for family in ("student", "kd-ce", "kd-ls"):
+        for name in members(family, dataset):
+            e = zoo.entry(name)
+            teacher = zoo.entry(e["teacher"]) if e["teacher"] else None
+            rows.append({"family": family, "name": name, "seed": e["seed"],
+                         "student_accuracy": e["test_accuracy"],
+                         "teacher": e["teacher"] or "—",
+                         "teacher_accuracy": teacher["test_accuracy"] if teacher else np.nan,
+                         "temperature": e["temperature"]})
+    return pd.DataFrame(rows)
+
+
+def ls_sweep_table(dataset: str = FASHION, seed: int = 0) -> pd.DataFrame:
+    """Accuracy, ECE and tightness (intra-class variation, NC1 on the train split) against α."""
+    from labviz.collapse import collapse_metrics
+
+    names = [n for n in members("ce", dataset) + members("ls0.1", dataset) + members("ls-sweep", dataset)
+             + members("ls-0.1", dataset) if zoo.entry(n)["seed"] == seed]
+    rows = []
+    for name in names:
+        e = zoo.entry(name)
+        m = collapse_metrics(Predictions.from_zoo(name, "train", with_images=False))
+        rows.append({"alpha": e["alpha"], "name": name, "accuracy": e["test_accuracy"],
+                     "ece": e["test_ece"], "intra": m.intra, "nc1": m.nc1})
+    return pd.DataFrame(rows).sort_values("alpha").reset_index(drop=True)
+
+
+def confidence_gap_table(families: Sequence[str], dataset: str = FASHION,
+                         split: Literal["train", "val", "test"] = "test") -> pd.DataFrame:
+    """Accuracy against mean top-1 confidence, per checkpoint: over- or under-confidence.
+
+    ``gap = mean_confidence - accuracy``: positive means over-confident on average, negative
+    under-confident (as label smoothing can make an already well-calibrated small net).
+
+    Parameters
+    ----------
+    families : sequence of str
+        Zoo families (manifest ``family``), e.g. ``["ce", "ls0.1"]``.
+    dataset : str
+    split : {"train", "val", "test"}
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per checkpoint: ``family``, ``name``, ``seed`` (int), ``accuracy``,
+        ``mean_confidence``, ``gap`` (float).
+    """
+    rows = []
+    for family in families:
+        for name in members(family, dataset):
+            p = Predictions.from_zoo(name, split, with_images=False)
+            acc, conf = p.accuracy, float(p.confidence.mean())
+            rows.append({"family": family, "name": name, "seed": zoo.entry(name)["seed"],
+                         "accuracy": acc, "mean_confidence": conf, "gap": conf - acc})
+    return pd.DataFrame(rows)

@@ -1,0 +1,145 @@
+"""Verdicts: a paper's claim judged from measured checks."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+Status = Literal["reproduced", "partly reproduced", "not reproduced"]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether a paper's claim held here, with the checks that decided it."""
+
+    claim: str
+    status: Status
+    checks: tuple[tuple[str, bool], ...]
+
+    def __str__(self) -> str:
+        lines = [f"VERDICT: {self.status} — {self.claim}"]
+        lines += [f"  [{'x' if ok else ' '}] {text}" for text, ok in self.checks]
+        return "\n".join(lines)
+
+
+def judge(claim: str, checks: Mapping[str, bool]) -> Verdict:
+    """All checks hold: reproduced; some: partly reproduced; none: not reproduced.
+
+    Each check is a sentence stating a measured comparison, with its numbers.
+
+    >>> print(judge("LS helps", {"ECE 0.02 < 0.05": True, "acc 0.88 > 0.89": False}))
+    VERDICT: partly reproduced — LS helps
+      [x] ECE 0.02 < 0.05
+      [ ] acc 0.88 > 0.89
+    """
+    if not checks:
+        raise ValueError("`checks` must hold at least one check; got none.")
+    held = [bool(ok) for ok in checks.values()]
+    status: Status = ("reproduced" if all(held) else "partly reproduced" if any(held)
+                      else "not reproduced")
+    return Verdict(claim=claim, status=status, checks=tuple((k, bool(ok)) for k, ok in checks.items()))
+
+
+# ----- effects over paired seeds -----------------------------------------------------------------
+Outcome = Literal["reproduced", "opposite", "inconclusive"]
+
+
+@dataclass(frozen=True)
+class Effect:
+    """A paper's claim measured as a paired effect over seeds, with a 95% confidence interval.
+
+    ``differences`` are per seed and signed so that a positive value is the paper's direction; the
+    interval is Student's t on their mean. The outcome is "reproduced" when the interval excludes
+    zero on the positive side, "opposite" when it excludes it on the negative side, and
+    "inconclusive" otherwise, or whenever the precondition does not hold.
+    """
+
+    claim: str
+    measure: str
+    seeds: tuple[int, ...]
+    differences: tuple[float, ...]
+    mean: float
+    low: float
+    high: float
+    paper: str
+    precondition: tuple[str, bool] | None = None
+
+    @property
+    def outcome(self) -> Outcome:
+        if self.precondition is not None and not self.precondition[1]:
+            return "inconclusive"
+        if self.low > 0:
+            return "reproduced"
+        if self.high < 0:
+            return "opposite"
+        return "inconclusive"
+
+    def __str__(self) -> str:
+        lines = [f"VERDICT: {self.outcome} — {self.claim}"]
+        if self.precondition is not None:
+            text, ok = self.precondition
+            lines.append(f"  precondition [{'x' if ok else ' '}] {text}")
+        lines.append(f"  effect: {self.measure} = {self.mean:+.4f} [95% CI {self.low:+.4f}, "
+                     f"{self.high:+.4f}] over {len(self.seeds)} paired seeds (> 0 is the paper's "
+                     "direction)")
+        lines.append(f"  paper: {self.paper}")
+        return "\n".join(lines)
+
+
+def paired_effect(
+    claim: str,
+    baseline: Mapping[int, float],
+    treated: Mapping[int, float],
+    *,
+    paper_says: Literal["lower", "higher"],
+    measure: str,
+    paper: str,
+    precondition: tuple[str, bool] | None = None,
+    confidence: float = 0.95,
+) -> Effect:
+    """Judge "treated is ``paper_says`` than baseline" from values paired by seed.
+
+    Parameters
+    ----------
+    claim : str
+        The paper's claim, in words.
+    baseline, treated : mapping of int to float
+        Seed -> the measured value; only seeds present in both count, at least 2.
+    paper_says : {"lower", "higher"}
+        The paper's direction for ``treated`` against ``baseline``.
+    measure : str
+        What the difference is, e.g. ``"test ECE, CE − LS"``.
+    paper : str
+        The paper's own number, for the printed line.
+    precondition : (str, bool), optional
+        A sentence with its numbers, and whether it holds; a failed one makes the outcome
+        "inconclusive".
+
+    Examples
+    --------
+    >>> e = paired_effect("LS lowers ECE", {0: 0.05, 1: 0.06, 2: 0.05}, {0: 0.03, 1: 0.03, 2: 0.02},
+    ...                   paper_says="lower", measure="ECE, CE − LS", paper="0.150 − 0.024")
+    >>> e.outcome, round(e.mean, 4), round(e.low, 4)
+    ('reproduced', 0.0267, 0.0123)
+    """
+    from scipy import stats
+
+    if paper_says not in ("lower", "higher"):
+        raise ValueError(f"`paper_says` must be 'lower' or 'higher'; got {paper_says!r}.")
+    if not 0 < confidence < 1:
+        raise ValueError(f"`confidence` must be in (0, 1); got {confidence!r}.")
+    seeds = tuple(sorted(set(baseline) & set(treated)))
+    if len(seeds) < 2:
+        raise ValueError(f"`baseline` and `treated` must share at least 2 seeds; got {list(seeds)}.")
+    sign = 1.0 if paper_says == "lower" else -1.0
+    d = np.array([sign * (float(baseline[s]) - float(treated[s])) for s in seeds])
+    if not np.isfinite(d).all():
+        raise ValueError(f"the paired values must be finite; got differences {d.tolist()}.")
+    mean = float(d.mean())
+    half = float(stats.t.ppf((1 + confidence) / 2, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)))
+    return Effect(claim=claim, measure=measure, seeds=seeds, differences=tuple(d.tolist()),
+                  mean=mean, low=mean - half, high=mean + half, paper=paper,
+                  precondition=None if precondition is None else (precondition[0], bool(precondition[1])))

@@ -1,0 +1,58 @@
+"""labviz.studies.verdicts: paired effects with t intervals, and the old checklist verdict."""
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from labviz.studies.verdicts import judge, paired_effect
+
+
+def _effect(baseline, treated, **kw):
+    return paired_effect("claim", dict(enumerate(baseline)), dict(enumerate(treated)),
+                         paper_says=kw.pop("paper_says", "lower"), measure="m", paper="p", **kw)
+
+
+def test_interval_is_scipys_one_sample_t_interval_on_the_paired_differences(rng):
+    base, treated = rng.normal(1.0, 0.1, size=10), rng.normal(0.9, 0.1, size=10)
+    e = _effect(base, treated)
+    ci = stats.ttest_1samp(base - treated, 0.0).confidence_interval(0.95)
+    assert (e.low, e.high) == pytest.approx((ci.low, ci.high), rel=1e-12)
+    assert e.mean == pytest.approx(np.mean(base - treated))
+    assert len(e.seeds) == 10
+
+
+def test_outcomes_follow_the_interval_in_the_papers_direction():
+    assert _effect([1.0, 1.1, 1.2], [0.5, 0.55, 0.7]).outcome == "reproduced"
+    assert _effect([0.5, 0.55, 0.7], [1.0, 1.1, 1.2]).outcome == "opposite"
+    assert _effect([1.0, 1.1, 1.2], [0.5, 0.55, 0.7], paper_says="higher").outcome == "opposite"
+    assert _effect([1.0, 0.5, 1.2], [0.9, 0.7, 1.0]).outcome == "inconclusive"
+
+
+def test_a_failed_precondition_makes_it_inconclusive_and_is_printed():
+    e = _effect([1.0, 1.1, 1.2], [0.5, 0.55, 0.7],
+                precondition=("distillation helps: 0.80 > 0.85", False))
+    assert e.outcome == "inconclusive"
+    text = str(e)
+    assert text.startswith("VERDICT: inconclusive — claim")
+    assert "precondition [ ] distillation helps: 0.80 > 0.85" in text
+    assert "over 3 paired seeds" in text and "paper: p" in text
+
+
+def test_only_shared_seeds_are_paired():
+    e = paired_effect("c", {0: 1.0, 1: 2.0, 5: 9.0}, {0: 0.5, 1: 1.0, 7: 0.0},
+                      paper_says="lower", measure="m", paper="p")
+    assert e.seeds == (0, 1) and e.differences == (0.5, 1.0)
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(ValueError, match="`paper_says` must be 'lower' or 'higher'; got 'less'"):
+        _effect([1, 2], [1, 2], paper_says="less")
+    with pytest.raises(ValueError, match="must share at least 2 seeds; got \\[0\\]"):
+        paired_effect("c", {0: 1.0}, {0: 0.5, 1: 2.0}, paper_says="lower", measure="m", paper="p")
+    with pytest.raises(ValueError, match="must be finite"):
+        _effect([1.0, float("nan")], [1.0, 2.0])
+
+
+def test_judge_still_lists_its_checks():
+    v = judge("LS helps", {"a": True, "b": False})
+    assert v.status == "partly reproduced" and str(v).splitlines()[1:] == ["  [x] a", "  [ ] b"]
