@@ -163,7 +163,9 @@ def template_plane_frame(
 
     See :func:`template_projection` for the geometry. The projected templates themselves are in
     ``frame.attrs["templates"]`` (a (3, 2) list of coordinates, in the order of ``classes``), with
-    ``frame.attrs["classes"]`` and ``frame.attrs["name"]``, so figures can draw them.
+    ``frame.attrs["classes"]`` and ``frame.attrs["name"]``, so figures can draw them; the projection
+    of the zero feature vector is ``frame.attrs["origin"]`` (a feature moving from there toward a
+    projected template raises that class's logit).
 
     Parameters
     ----------
@@ -201,7 +203,8 @@ def template_plane_frame(
         "id": p.ids,
     })
     tpl = template_projection(p.weights[list(cls)], p.weights, cls)
-    frame.attrs.update(templates=tpl.tolist(), classes=list(cls), name=p.name,
+    origin = template_projection(np.zeros((1, p.weights.shape[1])), p.weights, cls)[0]
+    frame.attrs.update(templates=tpl.tolist(), origin=origin.tolist(), classes=list(cls), name=p.name,
                        class_names=list(p.class_names))
     return frame
 
@@ -372,6 +375,128 @@ def nc1(features: ArrayLike, y: ArrayLike) -> float:
         return float("nan")
     m_pinv = (vt[keep].T / sv[keep]) @ u[:, keep].T
     return float(np.sum((within @ m_pinv) ** 2) / len(x))
+
+
+def _scatter_traces(x: NDArray[np.float64], y: NDArray[np.int64]) -> tuple[float, float]:
+    """Traces of the within-class and between-class scatter, each class weighted equally."""
+    means = _class_means(x, y)
+    present, inverse = np.unique(y, return_inverse=True)
+    within = float(np.mean([((x[inverse == k] - means[k]) ** 2).sum(axis=1).mean()
+                            for k in range(len(present))]))
+    between = float(((means - means.mean(axis=0)) ** 2).sum(axis=1).mean())
+    return within, between
+
+
+def plane_tightness(
+    features: ArrayLike, y: ArrayLike, weights: ArrayLike, classes: Sequence[int]
+) -> float:
+    """How tight three classes' clusters are in their template plane (Müller et al. 2019, Fig. 1).
+
+    The samples of ``classes`` are projected onto the plane through their three templates
+    (:func:`template_projection`); tightness is the within-class spread relative to the spread of
+    the class means there, :math:`\\operatorname{tr} S_W / \\operatorname{tr} S_B` with
+
+    .. math::
+
+        S_W = \\frac13 \\sum_k \\operatorname{cov}(P x_i : y_i = k), \\qquad
+        S_B = \\frac13 \\sum_k (\\mu_k - \\bar\\mu)(\\mu_k - \\bar\\mu)^\\top
+
+    on the 2-d coordinates :math:`P x`. Lower is tighter; the ratio does not change when all
+    features are scaled, so a loss that shrinks features does not look tighter for that alone.
+
+    Parameters
+    ----------
+    features : array-like of shape (n_samples, n_features)
+    y : array-like of shape (n_samples,)
+        True labels; each of ``classes`` must be present.
+    weights : array-like of shape (n_classes, n_features)
+    classes : sequence of 3 distinct int
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> w = [[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0]]
+    >>> x = [[1.1, 0.0], [0.9, 0.0], [0.0, 1.1], [0.0, 0.9], [-1.0, -1.0], [-1.0, -1.0]]
+    >>> round(plane_tightness(x, [0, 0, 1, 1, 2, 2], w, (0, 1, 2)), 4)  # (0.02 / 3) / (4 / 3)
+    0.005
+    """
+    x, labels = _check_features_labels(features, y)
+    w = _check_weights(weights)
+    cls = _check_classes(classes, w.shape[0])
+    missing = [k for k in cls if not np.any(labels == k)]
+    if missing:
+        raise ValueError(f"`y` must contain every class of `classes` {cls}; got none of {missing}.")
+    keep = np.isin(labels, cls)
+    within, between = _scatter_traces(template_projection(x[keep], w, cls), labels[keep])
+    return within / between
+
+
+def template_span_share(features: ArrayLike, y: ArrayLike, weights: ArrayLike) -> float:
+    """Share of the within-class variance that lies in the span of the class templates.
+
+    Logits are :math:`W x + b`, so only the part of a feature in the row space of ``weights`` (the
+    span of the templates) reaches the loss; variance in its orthogonal complement is invisible to
+    every loss term, and a full-space tightness measure counts it while the template plane does not.
+    Returns :math:`\\operatorname{tr} S_W^{span} / \\operatorname{tr} S_W`, with :math:`S_W` the
+    within-class scatter (classes weighted equally) and :math:`S_W^{span}` that of the features
+    projected onto the span.
+
+    Parameters
+    ----------
+    features : array-like of shape (n_samples, n_features)
+    y : array-like of shape (n_samples,)
+    weights : array-like of shape (n_classes, n_features)
+
+    Returns
+    -------
+    float in [0, 1]
+
+    Examples
+    --------
+    >>> w = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]
+    >>> x = [[1.0, 0.0, 2.0], [1.0, 0.0, -2.0], [0.0, 2.0, 0.0], [0.0, 0.0, 0.0]]
+    >>> template_span_share(x, [0, 0, 1, 1], w)
+    0.2
+    """
+    x, labels = _check_features_labels(features, y)
+    w = _check_weights(weights)
+    if w.shape[1] != x.shape[1]:
+        raise ValueError(f"`weights` must have shape (n_classes, {x.shape[1]}) to match `features`; "
+                         f"got {w.shape}.")
+    u, sv, _ = np.linalg.svd(w.T, full_matrices=False)
+    basis = u[:, sv > sv.max() * max(w.shape) * np.finfo(float).eps]  # (d, rank)
+    within, _ = _scatter_traces(x, labels)
+    within_span, _ = _scatter_traces(x @ basis, labels)
+    return within_span / within if within > 0 else float("nan")
+
+
+def wrong_logit_spread(logits: ArrayLike, y: ArrayLike) -> float:
+    """How unequal the wrong classes' logits are, relative to the margin of the true class.
+
+    Per sample, the standard deviation of the K − 1 wrong-class logits divided by the gap between
+    the true logit and their mean; the median over samples whose gap is positive. Müller et al.
+    describe label smoothing as making the wrong classes equidistant, which erases how much a
+    sample resembles each of them: a small value. Scale-free in the logits.
+
+    Examples
+    --------
+    >>> round(wrong_logit_spread([[4.0, 1.0, 1.0], [0.0, 5.0, 1.0]], [0, 1]), 4)  # median(0, 0.5 / 4.5)
+    0.0556
+    """
+    z = v.check_finite_float(logits, "logits", ndim=2, shape_hint="(n_samples, n_classes)")
+    labels = v.check_labels(y, "y", n_classes=z.shape[1])
+    v.check_same_length(logits=z, y=labels)
+    rows = np.arange(len(labels))
+    true = z[rows, labels]
+    wrong = np.delete(z, labels + rows * z.shape[1]).reshape(len(labels), z.shape[1] - 1)
+    gap = true - wrong.mean(axis=1)
+    ok = gap > 0
+    if not ok.any():
+        return float("nan")
+    return float(np.median(wrong[ok].std(axis=1) / gap[ok]))
 
 
 def class_mean_cosine(

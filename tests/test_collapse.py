@@ -112,6 +112,8 @@ def test_template_plane_frame_keeps_the_three_classes(rng):
                                rtol=1e-6)
     np.testing.assert_allclose(frame.attrs["templates"],
                                cc.template_projection(p.weights[[0, 2, 4]], p.weights, (0, 2, 4)))
+    zero = np.zeros((1, p.features.shape[1]))
+    np.testing.assert_allclose(frame.attrs["origin"], cc.template_projection(zero, p.weights, (0, 2, 4))[0])
     assert len(cc.template_plane_frame(p, (0, 2, 4), only_classes=False)) == p.n_samples
 
 
@@ -337,9 +339,18 @@ def test_template_plane_figure_panels_colours_templates_and_equal_axes(rng):
     first_panel = [t for t in points if t.xaxis == "x"]
     assert [t.marker.color for t in first_panel] == [class_color(k) for k in sorted(frame0["label"].unique())]
     assert sum(len(t.x) for t in first_panel) == len(frame0)
-    stars = [t for t in fig.data if t.name == "templates"]
-    assert len(stars) == 2 and stars[0].marker.symbol == "star"
-    np.testing.assert_allclose(np.column_stack([stars[0].x, stars[0].y]), frame0.attrs["templates"])
+    arrows = [t for t in fig.data if t.name == "templates"]
+    assert len(arrows) == 2 and arrows[0].marker.symbol == "arrow"
+    # three arrows from the projected origin toward the projected templates, labelled at the tip
+    xy = np.column_stack([arrows[0].x, arrows[0].y]).astype(float)
+    origin, tpl = np.asarray(frame0.attrs["origin"]), np.asarray(frame0.attrs["templates"])
+    np.testing.assert_allclose(xy[0::3], np.repeat(origin[None], 3, axis=0))
+    steps, wanted = xy[1::3] - origin, tpl - origin
+    scale = steps[:, 0] / wanted[:, 0]
+    np.testing.assert_allclose(steps, wanted * scale[0], rtol=1e-9)  # same directions, one scale
+    reach = np.hypot(frame0.x - origin[0], frame0.y - origin[1]).max()
+    assert np.linalg.norm(steps, axis=1).max() == pytest.approx(fc.ARROW_SHARE * reach)
+    assert [t for t in arrows[0].text if t] == [f"w: {frame0.attrs['class_names'][k]}" for k in (0, 1, 2)]
     assert fig.layout.yaxis.scaleanchor == "x" and fig.layout.yaxis2.scaleanchor == "x2"
     assert sum(t.showlegend is not False for t in fig.data) == 4  # 3 classes + templates, once each
     assert fig.layout.template.layout.paper_bgcolor == "white"
@@ -435,3 +446,45 @@ def test_misclassified_confidence_figure_overlays_one_histogram_per_model(rng):
 def test_misclassified_confidence_figure_rejects_bad_inputs(conf, exc, match):
     with pytest.raises(exc, match=match):
         fc.misclassified_confidence_figure(conf)
+
+
+# ----- tightness where Müller measures it ---------------------------------------------------------
+def test_plane_tightness_is_within_over_between_spread_in_the_plane(rng, weights):
+    cls = (0, 1, 2)
+    y = np.repeat(cls, 50)
+    x = weights[y] * 3.0 + rng.normal(scale=0.2, size=(150, weights.shape[1]))
+    xy = cc.template_projection(x, weights, cls)
+    means = np.stack([xy[y == k].mean(axis=0) for k in cls])
+    within = np.mean([((xy[y == k] - means[i]) ** 2).sum(axis=1).mean() for i, k in enumerate(cls)])
+    between = ((means - means.mean(axis=0)) ** 2).sum(axis=1).mean()
+    assert cc.plane_tightness(x, y, weights, cls) == pytest.approx(within / between)
+    # scale-free, and blind to what lies off the plane
+    assert cc.plane_tightness(5 * x, y, weights, cls) == pytest.approx(within / between)
+    # samples of other classes are left out
+    x_more = np.vstack([x, rng.normal(size=(20, weights.shape[1]))])
+    y_more = np.concatenate([y, np.full(20, 3)])
+    assert cc.plane_tightness(x_more, y_more, weights, cls) == pytest.approx(within / between)
+    with pytest.raises(ValueError, match="`y` must contain every class of `classes` \\(0, 1, 4\\); got none of \\[4\\]"):
+        cc.plane_tightness(x, y, weights, (0, 1, 4))
+
+
+def test_template_span_share_splits_within_class_variance(rng):
+    w = np.zeros((3, 6))
+    w[[0, 1, 2], [0, 1, 2]] = 1.0  # templates span the first three axes
+    y = np.repeat([0, 1, 2], 40)
+    noise = rng.normal(size=(120, 6)) * np.array([1, 1, 1, 2, 2, 2])  # 4x the variance off the span
+    share = cc.template_span_share(noise + w[y] * 5, y, w)
+    assert share == pytest.approx(1 / 5, abs=0.05)
+    assert cc.template_span_share(w[y] * 5 + noise * np.array([1, 1, 1, 0, 0, 0]), y, w) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="`weights` must have shape \\(n_classes, 6\\)"):
+        cc.template_span_share(noise, y, w[:, :5])
+
+
+def test_wrong_logit_spread_is_zero_for_equidistant_wrong_classes_and_scale_free(rng):
+    y = rng.integers(0, 4, size=30)
+    z = np.zeros((30, 4))
+    z[np.arange(30), y] = 3.0
+    assert cc.wrong_logit_spread(z, y) == 0.0
+    z2 = z + rng.normal(scale=0.3, size=z.shape)
+    assert cc.wrong_logit_spread(7 * z2, y) == pytest.approx(cc.wrong_logit_spread(z2, y))
+    assert cc.wrong_logit_spread(z2, y) > 0.05

@@ -87,9 +87,12 @@ def template_plane_figure(
 ) -> go.Figure:
     """Side-by-side template planes (Müller et al. 2019), e.g. CE train, CE test, LS train, LS test.
 
-    Points are coloured by true class (``class_color``); the projected templates are stars with a
-    black outline. Axes have equal scale in every panel, so distances read truly. Hover shows the
-    sample id, its prediction and whether it is correct.
+    Points are coloured by true class (``class_color``). The templates are drawn as directions:
+    arrows from the projection of the zero feature vector toward each projected template, the
+    way a feature must move to raise that class's logit. Their common length is set to a third of
+    the points' extent, because the weights are much shorter than the features; their relative
+    lengths are kept. Axes have equal scale in every panel, so distances read truly. Hover shows
+    the sample id, its prediction and whether it is correct.
 
     Parameters
     ----------
@@ -130,23 +133,47 @@ def template_plane_figure(
             seen.add(key)
         templates = frame.attrs.get("templates")
         if templates is not None:
-            tpl = np.asarray(templates, dtype=np.float64)
-            tpl_classes = frame.attrs.get("classes", [None] * len(tpl))
-            names = frame.attrs.get("class_names")
-            text = [str(names[k]) if names is not None and k is not None else str(k)
-                    for k in tpl_classes]
-            fig.add_trace(go.Scatter(
-                x=tpl[:, 0], y=tpl[:, 1], mode="markers+text", text=text, textposition="top center",
-                name="templates", legendgroup="templates", showlegend="templates" not in seen,
-                marker=dict(symbol="star", size=16,
-                            color=[class_color(k) if k is not None else "#000000" for k in tpl_classes],
-                            line=dict(color="#000000", width=1.5)),
-                hovertemplate="template %{text}<extra></extra>",
-            ), row=1, col=i)
+            arrows = _template_arrows(frame, templates)
+            arrows.showlegend = "templates" not in seen
+            fig.add_trace(arrows, row=1, col=i)
             seen.add("templates")
         fig.update_yaxes(scaleanchor=_axis_ref("x", i), scaleratio=1, row=1, col=i)
     fig.update_layout(width=max(420, 380 * n), height=440, legend=dict(itemsizing="constant"))
     return apply_style(fig)
+
+
+#: Length of the longest template arrow, as a share of the largest distance of a point from the
+#: projected origin.
+ARROW_SHARE = 1 / 3
+
+
+def _template_arrows(frame: pd.DataFrame, templates: Sequence[Sequence[float]]) -> go.Scatter:
+    """One trace of three arrows, from the projected origin toward each projected template."""
+    tpl = np.asarray(templates, dtype=np.float64)
+    origin = np.asarray(frame.attrs.get("origin", tpl.mean(axis=0)), dtype=np.float64)
+    direction = tpl - origin
+    longest = np.linalg.norm(direction, axis=1).max()
+    reach = np.hypot(frame["x"] - origin[0], frame["y"] - origin[1]).max() if len(frame) else 1.0
+    tips = origin + direction * (ARROW_SHARE * reach / longest if longest > 0 else 0.0)
+    tpl_classes = frame.attrs.get("classes", [None] * len(tpl))
+    names = frame.attrs.get("class_names")
+    labels = [str(names[k]) if names is not None and k is not None else str(k) for k in tpl_classes]
+    x, y, text, size, where = [], [], [], [], []
+    for tip, step, label in zip(tips, direction, labels, strict=True):
+        x += [origin[0], tip[0], None]
+        y += [origin[1], tip[1], None]
+        text += ["", f"w: {label}", ""]
+        size += [0, 14, 0]
+        # the label sits beyond the tip, on the side the arrow points to
+        side = "right" if step[0] > 0.3 * np.hypot(*step) else "left" if step[0] < -0.3 * np.hypot(*step) else "center"
+        where += ["middle center", f"{'top' if step[1] >= 0 else 'bottom'} {side}", "middle center"]
+    return go.Scatter(
+        x=x, y=y, mode="lines+markers+text", text=text, textposition=where,
+        name="templates", legendgroup="templates",
+        line=dict(color="#000000", width=2),
+        marker=dict(symbol="arrow", angleref="previous", size=size, color="#000000"),
+        hovertemplate="direction of template %{text}<extra></extra>",
+    )
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ A *family* is the manifest's ``family`` field: "ce", "ls0.1", "maxsup0.1", "ls-0
 from labviz.studies._common import (
     FAMILY_LABELS,
     FASHION,
+    by_seed,
     mean_sd,
     members,
     show_table,
@@ -53,11 +54,13 @@ from labviz.studies.label_errors import (
     within_group_share,
 )
 from labviz.studies.label_smoothing import (
+    TRIPLES,
     calibration_table,
     confidence_gap_table,
     distillation_table,
     ls_sweep_table,
     table3,
+    tightness_table,
 )
 from labviz.studies.maxsup import (
     collapse_family_table,
@@ -76,4 +79,4 @@ from labviz.studies.non_uniformity import (
     non_uniformity_deciles,
     score_agreement,
 )
-from labviz.studies.verdicts import Status, Verdict, judge
+from labviz.studies.verdicts import Effect, Outcome, Status, Verdict, judge, paired_effect

@@ -44,11 +44,15 @@ def mean_sd(values: Sequence[float], digits: int = 3) -> str:
     return f"{arr.mean():.{digits}f} ± {arr.std(ddof=1):.{digits}f}"
 
 
-def summarize(table: pd.DataFrame, by: str, metrics: Sequence[str], digits: int = 3) -> pd.DataFrame:
-    """One row per group of ``by``, each metric as ``"mean ± sd"`` over the group's rows (seeds)."""
+def summarize(table: pd.DataFrame, by: str | Sequence[str], metrics: Sequence[str],
+              digits: int = 3) -> pd.DataFrame:
+    """One row per group of ``by`` (a column or several), each metric as ``"mean ± sd"`` over the
+    group's rows (seeds)."""
+    keys = [by] if isinstance(by, str) else list(by)
     rows = []
-    for group, part in table.groupby(by, sort=False):
-        row = {by: group, "n": len(part)}
+    for group, part in table.groupby(keys, sort=False):
+        row = dict(zip(keys, group, strict=True))
+        row["n"] = len(part)
         row.update({m: mean_sd(part[m], digits) for m in metrics})
         rows.append(row)
     return pd.DataFrame(rows)
@@ -67,3 +71,18 @@ def show_table(title: str, table: pd.DataFrame) -> None:
         print(table.to_string(index=False))
     else:
         display(table.style.hide(axis="index").format(precision=4))
+
+
+def by_seed(table: pd.DataFrame, column: str, **where: object) -> dict[int, float]:
+    """Seed -> ``column`` of the rows of ``table`` that match every ``where`` (e.g. family="ce").
+
+    >>> t = pd.DataFrame({"family": ["ce", "ce", "ls"], "seed": [0, 1, 0], "ece": [0.1, 0.2, 0.3]})
+    >>> by_seed(t, "ece", family="ce")
+    {0: 0.1, 1: 0.2}
+    """
+    rows = table
+    for key, value in where.items():
+        rows = rows[rows[key] == value]
+    if rows.seed.duplicated().any():
+        raise ValueError(f"`where` must pick one row per seed; got seeds {rows.seed.tolist()}.")
+    return {int(s): float(x) for s, x in zip(rows.seed, rows[column], strict=True)}

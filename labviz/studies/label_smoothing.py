@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 import numpy as np
@@ -107,4 +107,43 @@ def confidence_gap_table(families: Sequence[str], dataset: str = FASHION,
             acc, conf = p.accuracy, float(p.confidence.mean())
             rows.append({"family": family, "name": name, "seed": zoo.entry(name)["seed"],
                          "accuracy": acc, "mean_confidence": conf, "gap": conf - acc})
+    return pd.DataFrame(rows)
+
+
+#: Müller et al. show a triple of classes that resemble each other and one that does not; ours, on
+#: Fashion-MNIST: T-shirt/top, Pullover, Shirt; and Trouser, Sneaker, Bag.
+TRIPLES: dict[str, tuple[int, int, int]] = {"close": (0, 2, 6), "far": (1, 7, 8)}
+
+
+def tightness_table(families: Sequence[str], dataset: str = FASHION, *,
+                    triples: Mapping[str, tuple[int, int, int]] = TRIPLES,
+                    splits: Sequence[str] = ("train", "test")) -> pd.DataFrame:
+    """Cluster tightness measured where Müller et al. measure it, and in the full feature space.
+
+    Per checkpoint and split:
+
+    - ``plane_<triple>``: :func:`labviz.collapse.plane_tightness`, the within-class spread over the
+      spread of the class means in the template plane of each triple (lower = tighter);
+    - ``intra``: :func:`labviz.collapse.intra_class_variation`, the cosine measure over all feature
+      dimensions (Kornblith et al. 2021, the MaxSup paper's);
+    - ``span_share``: :func:`labviz.collapse.template_span_share`, the share of within-class
+      variance in the span of the templates, the only part the logits see;
+    - ``wrong_spread``: :func:`labviz.collapse.wrong_logit_spread`, how unequal the wrong classes'
+      logits are (Müller's "erased similarities": lower = more equidistant).
+    """
+    from labviz.collapse import (intra_class_variation, plane_tightness, template_span_share,
+                                 wrong_logit_spread)
+
+    rows = []
+    for family in families:
+        for name in members(family, dataset):
+            for split in splits:
+                p = Predictions.from_zoo(name, split, with_images=False)
+                row = {"family": family, "name": name, "seed": zoo.entry(name)["seed"], "split": split}
+                for label, classes in triples.items():
+                    row[f"plane_{label}"] = plane_tightness(p.features, p.y_true, p.weights, classes)
+                row.update(intra=intra_class_variation(p.features, p.y_true),
+                           span_share=template_span_share(p.features, p.y_true, p.weights),
+                           wrong_spread=wrong_logit_spread(p.logits, p.y_true))
+                rows.append(row)
     return pd.DataFrame(rows)
