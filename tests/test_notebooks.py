@@ -22,8 +22,9 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 EXPECTED: dict[str, tuple[list[str], bool]] = {
     "00_tour": (["per-class metrics", "top confused pairs"], False),
     "01_when_does_label_smoothing_help": (["cluster tightness", "Table 3 layout", "distillation", "LS sweep"], True),
-    "02_maxsup_and_collapse": (["MaxSup feature geometry", "misclassified confidence"], True),
-    "03_calibration_in_depth": (["ECE variants", "temperature scaling",
+    "02_maxsup_and_collapse": (["MaxSup feature geometry", "within-class variance in and outside the templates' span",
+                                "misclassified confidence"], True),
+    "03_calibration_in_depth": (["ECE variants", "ECE binning spread by evaluation-set size", "temperature scaling",
                                  "confidence on noise and fooling images"], True),
     "04_noisy_labels_early_learning": (["early learning", "beta mixture"], True),
     "05_label_errors_in_fashion_mnist": (["likely label errors", "label error pairs", "flagged rate"], True),

@@ -27,6 +27,8 @@ from labviz.studies._common import (
 )
 from labviz.studies.calibration_depth import (
     ECE_BINNINGS,
+    EVAL_SIZES,
+    binning_by_size,
     binning_spread,
     ece_variants,
     ece_variants_table,
@@ -79,4 +81,12 @@ from labviz.studies.non_uniformity import (
     non_uniformity_deciles,
     score_agreement,
 )
-from labviz.studies.verdicts import Effect, Outcome, Status, Verdict, judge, paired_effect
+from labviz.studies.verdicts import (
+    Effect,
+    Outcome,
+    Status,
+    Verdict,
+    judge,
+    paired_effect,
+    threshold_effect,
+)

@@ -234,3 +234,61 @@ def temperature_scaling_table(families: Sequence[str], dataset: str = FASHION) -
     table["gap"] = table["name"].map(gaps["gap"])
     table["reading"] = np.where(table["temperature"] > 1, "over-confident", "under-confident")
     return table
+
+
+#: Evaluation-set sizes of :func:`binning_by_size`: from a small slice to the whole test set.
+EVAL_SIZES: tuple[int, ...] = (100, 300, 1_000, 10_000)
+
+
+def binning_by_size(families: Sequence[str], dataset: str = FASHION, *,
+                    sizes: Sequence[int] = EVAL_SIZES, n_draws: int = 20, seed: int = 0,
+                    temperature_scaled: Sequence[str] = ("ce",)) -> pd.DataFrame:
+    """How far the binning moves the top-label L1 ECE, against the size of the evaluation set.
+
+    For every checkpoint of ``families`` and every size n, ``n_draws`` random subsets of n test
+    images (without replacement; seeded, the same subsets for every checkpoint) are scored with
+    the 8 binnings of :data:`ECE_BINNINGS`. A subset as large as the test set is drawn once. The
+    families of ``temperature_scaled`` are also scored after temperature scaling fitted on the
+    validation split (family ``"<family>+ts"``): a calibrated model's reliability curve crosses the
+    diagonal, which a one-sided miscalibration never does, and only then can bins cancel.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per checkpoint, size and draw: ``family``, ``name``, ``seed``, ``size``, ``draw``,
+        ``ece`` (15 equal-width bins), ``range`` (max − min over the binnings),
+        ``relative_range`` (= range / ece) and ``same_side`` (:func:`same_side_share`).
+    """
+    from labviz.calibration import expected_calibration_error, fit_temperature
+    from labviz.predictions import softmax
+
+    sizes = [int(n) for n in sizes]
+    if not sizes or min(sizes) < 2:
+        raise ValueError(f"`sizes` must be integers of at least 2; got {sizes}.")
+    models = []
+    for family in families:
+        for name in members(family, dataset):
+            test = Predictions.from_zoo(name, "test", with_images=False)
+            models.append((family, name, test.y_true, test.probs))
+            if family in temperature_scaled:
+                val = Predictions.from_zoo(name, "val", with_images=False)
+                t = fit_temperature(val.logits, val.y_true)
+                models.append((f"{family}+ts", name, test.y_true, softmax(test.logits / t)))
+    n_test = len(models[0][2])
+    if max(sizes) > n_test:
+        raise ValueError(f"`sizes` must not exceed the {n_test} test images; got {max(sizes)}.")
+    rng = np.random.default_rng(seed)
+    draws = {n: [np.arange(n_test)] if n == n_test else
+             [rng.choice(n_test, size=n, replace=False) for _ in range(n_draws)] for n in sizes}
+    rows = []
+    for family, name, y, probs in models:
+        for n, subsets in draws.items():
+            for k, idx in enumerate(subsets):
+                values = [expected_calibration_error(y[idx], probs[idx], n_bins=b, strategy=s)
+                          for s, b in ECE_BINNINGS]
+                ref = expected_calibration_error(y[idx], probs[idx], n_bins=15)
+                rows.append({"family": family, "name": name, "seed": zoo.entry(name)["seed"],
+                             "size": n, "draw": k, "ece": ref, "range": max(values) - min(values),
+                             "relative_range": (max(values) - min(values)) / ref if ref else np.nan,
+                             "same_side": same_side_share(y[idx], probs[idx])})
+    return pd.DataFrame(rows)

@@ -143,3 +143,27 @@ def paired_effect(
     return Effect(claim=claim, measure=measure, seeds=seeds, differences=tuple(d.tolist()),
                   mean=mean, low=mean - half, high=mean + half, paper=paper,
                   precondition=None if precondition is None else (precondition[0], bool(precondition[1])))
+
+
+def threshold_effect(
+    claim: str,
+    values: Mapping[int, float],
+    *,
+    threshold: float,
+    paper_says: Literal["lower", "higher"],
+    measure: str,
+    paper: str,
+    precondition: tuple[str, bool] | None = None,
+) -> Effect:
+    """Judge "the value is ``paper_says`` than ``threshold``" from one value per seed.
+
+    :func:`paired_effect` against a constant baseline: the effect is the mean distance from the
+    threshold (fixed in advance), with its 95% t interval over the seeds.
+
+    >>> e = threshold_effect("binning moves ECE", {0: 0.35, 1: 0.38, 2: 0.33}, threshold=0.2,
+    ...                      paper_says="higher", measure="relative range − 0.2", paper="-")
+    >>> e.outcome, round(e.mean, 4)
+    ('reproduced', 0.1533)
+    """
+    return paired_effect(claim, {s: float(threshold) for s in values}, values, paper_says=paper_says,
+                         measure=measure, paper=paper, precondition=precondition)
