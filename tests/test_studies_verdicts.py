@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from labviz.studies.verdicts import judge, paired_effect
+from labviz.studies.verdicts import bootstrap_effect, judge, paired_effect, threshold_effect
 
 
 def _effect(baseline, treated, **kw):
@@ -56,3 +56,34 @@ def test_bad_arguments_are_named():
 def test_judge_still_lists_its_checks():
     v = judge("LS helps", {"a": True, "b": False})
     assert v.status == "partly reproduced" and str(v).splitlines()[1:] == ["  [x] a", "  [ ] b"]
+
+
+def test_threshold_effect_is_a_paired_effect_against_a_constant():
+    e = threshold_effect("c", {0: 0.30, 1: 0.25, 2: 0.40}, threshold=0.2, paper_says="higher",
+                         measure="m", paper="p")
+    d = np.array([0.10, 0.05, 0.20])
+    ci = stats.ttest_1samp(d, 0.0).confidence_interval(0.95)
+    assert e.mean == pytest.approx(d.mean()) and (e.low, e.high) == pytest.approx((ci.low, ci.high))
+
+
+def test_bootstrap_effect_agrees_with_scipys_percentile_bootstrap(rng):
+    x = rng.normal(0.3, 1.0, size=400)
+    e = bootstrap_effect("c", lambda idx: float(x[idx].mean()), len(x), threshold=0.0,
+                         paper_says="higher", measure="m", paper="p", n_boot=4000)
+    ref = stats.bootstrap((x,), np.mean, n_resamples=4000, method="percentile",
+                          random_state=np.random.default_rng(1)).confidence_interval
+    assert e.mean == pytest.approx(x.mean())
+    se = x.std(ddof=1) / np.sqrt(len(x))
+    assert abs(e.low - ref.low) < 0.1 * se and abs(e.high - ref.high) < 0.1 * se
+    assert "bootstrap of 400 samples (one run)" in str(e)
+    lower = bootstrap_effect("c", lambda idx: float(x[idx].mean()), len(x), threshold=1.0,
+                             paper_says="lower", measure="m", paper="p")
+    assert lower.outcome == "reproduced" and lower.mean == pytest.approx(1.0 - x.mean())
+
+
+def test_bootstrap_effect_refuses_bad_input():
+    with pytest.raises(ValueError, match="`n_samples` must be at least 2; got 1"):
+        bootstrap_effect("c", lambda idx: 0.0, 1, threshold=0, paper_says="higher", measure="m", paper="p")
+    with pytest.raises(ValueError, match="`statistic` must return finite values"):
+        bootstrap_effect("c", lambda idx: float("nan"), 5, threshold=0, paper_says="higher",
+                         measure="m", paper="p", n_boot=3)

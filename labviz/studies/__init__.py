@@ -73,6 +73,8 @@ from labviz.studies.noisy_labels import (
     beta_mixture_table,
     early_learning_table,
     flipped_drift_table,
+    noisy_posterior,
+    rank_auc,
     snapshot_predictions,
 )
 from labviz.studies.non_uniformity import (
@@ -86,6 +88,7 @@ from labviz.studies.verdicts import (
     Outcome,
     Status,
     Verdict,
+    bootstrap_effect,
     judge,
     paired_effect,
     threshold_effect,

@@ -75,7 +75,7 @@ def beta_mixture_table(snapshots: Mapping[int, Predictions], *,
                              f"{int(flipped.sum())} flipped of {p.n_samples}.")
         losses = per_sample_loss(p.y_given, p.probs)
         mixture = fit_beta_mixture(losses, percentiles=percentiles)
-        posterior = mixture.posterior_noisy(losses)
+        posterior = mixture.posterior_noisy(losses)  # noisy_posterior's steps, keeping the mixture
         rows.append({"epoch": int(epoch), "n_flipped": int(flipped.sum()),
                      "noisy_weight": float(mixture.weights[1]),
                      "flagged_share": float(np.mean(posterior > 0.5)),
@@ -125,3 +125,29 @@ def flipped_drift_table(snapshots: Mapping[int, Predictions]) -> pd.DataFrame:
                      "nearest_is_true": float(np.mean(nearest == p.y_true[flipped])),
                      "nearest_is_given": float(np.mean(nearest == p.y_given[flipped]))})
     return pd.DataFrame(rows)
+
+
+def noisy_posterior(predictions: Predictions, *,
+                    percentiles: tuple[float, float] = (5.0, 95.0)) -> np.ndarray:
+    """Per sample, the posterior of the noisy component of a two-beta mixture fitted to the loss
+    against the given labels (as in :func:`beta_mixture_table`), shape (n_samples,)."""
+    from labviz.label_quality import fit_beta_mixture, per_sample_loss
+
+    losses = per_sample_loss(predictions.y_given, predictions.probs)
+    return fit_beta_mixture(losses, percentiles=percentiles).posterior_noisy(losses)
+
+
+def rank_auc(positive: np.ndarray, score: np.ndarray) -> float:
+    """ROC AUC of ``score`` for the boolean ``positive``, from ranks (ties count one half).
+
+    >>> rank_auc(np.array([True, False, True, False]), np.array([0.9, 0.1, 0.4, 0.4]))
+    0.875
+    """
+    from scipy.stats import rankdata
+
+    positive = np.asarray(positive, dtype=bool)
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    if n_pos == 0 or n_neg == 0:
+        raise ValueError(f"`positive` must hold both classes; got {n_pos} positive and {n_neg} negative.")
+    ranks = rankdata(score)
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+from numpy.typing import NDArray
 
 Status = Literal["reproduced", "partly reproduced", "not reproduced"]
 
@@ -52,7 +53,8 @@ class Effect:
     """A paper's claim measured as a paired effect over seeds, with a 95% confidence interval.
 
     ``differences`` are per seed and signed so that a positive value is the paper's direction; the
-    interval is Student's t on their mean. The outcome is "reproduced" when the interval excludes
+    interval is Student's t on their mean (:func:`paired_effect`), or, for a claim measured on one
+    run, a bootstrap over its samples (:func:`bootstrap_effect`, with ``over`` saying so). The outcome is "reproduced" when the interval excludes
     zero on the positive side, "opposite" when it excludes it on the negative side, and
     "inconclusive" otherwise, or whenever the precondition does not hold.
     """
@@ -66,6 +68,8 @@ class Effect:
     high: float
     paper: str
     precondition: tuple[str, bool] | None = None
+    #: What the interval is over, as printed: "3 paired seeds", or a bootstrap over samples.
+    over: str = ""
 
     @property
     def outcome(self) -> Outcome:
@@ -82,9 +86,9 @@ class Effect:
         if self.precondition is not None:
             text, ok = self.precondition
             lines.append(f"  precondition [{'x' if ok else ' '}] {text}")
+        over = self.over or f"{len(self.seeds)} paired seeds"
         lines.append(f"  effect: {self.measure} = {self.mean:+.4f} [95% CI {self.low:+.4f}, "
-                     f"{self.high:+.4f}] over {len(self.seeds)} paired seeds (> 0 is the paper's "
-                     "direction)")
+                     f"{self.high:+.4f}] over {over} (> 0 is the paper's direction)")
         lines.append(f"  paper: {self.paper}")
         return "\n".join(lines)
 
@@ -167,3 +171,49 @@ def threshold_effect(
     """
     return paired_effect(claim, {s: float(threshold) for s in values}, values, paper_says=paper_says,
                          measure=measure, paper=paper, precondition=precondition)
+
+
+def bootstrap_effect(
+    claim: str,
+    statistic: Callable[[NDArray[np.int64]], float],
+    n_samples: int,
+    *,
+    threshold: float,
+    paper_says: Literal["lower", "higher"],
+    measure: str,
+    paper: str,
+    precondition: tuple[str, bool] | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> Effect:
+    """Judge "``statistic`` is ``paper_says`` than ``threshold``" for a claim measured on one run.
+
+    With one seed there is no interval over seeds; the interval is then a percentile bootstrap over
+    the run's samples: ``statistic(idx)`` is evaluated on ``n_boot`` resamples ``idx`` (indices
+    into the ``n_samples`` samples, drawn with replacement, seeded). It says how sure the run's own
+    number is, not how much another seed would move it, and the printed line says so.
+
+    >>> values = np.array([0.9, 0.8, 0.95, 0.85, 0.9, 0.7, 0.88, 0.92])
+    >>> e = bootstrap_effect("high", lambda idx: float(values[idx].mean()), len(values),
+    ...                      threshold=0.5, paper_says="higher", measure="mean − 0.5", paper="-")
+    >>> e.outcome, round(e.mean, 4), e.over
+    ('reproduced', 0.3625, 'a bootstrap of 8 samples (one run)')
+    """
+    if paper_says not in ("lower", "higher"):
+        raise ValueError(f"`paper_says` must be 'lower' or 'higher'; got {paper_says!r}.")
+    if int(n_samples) < 2:
+        raise ValueError(f"`n_samples` must be at least 2; got {n_samples!r}.")
+    sign = 1.0 if paper_says == "higher" else -1.0
+    rng = np.random.default_rng(seed)
+    observed = sign * (float(statistic(np.arange(n_samples))) - threshold)
+    boot = np.array([sign * (float(statistic(rng.integers(0, n_samples, n_samples))) - threshold)
+                     for _ in range(int(n_boot))])
+    if not np.isfinite([observed, *boot]).all():
+        raise ValueError("`statistic` must return finite values; got NaN or inf on some resample.")
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(boot, [tail, 100 - tail])
+    return Effect(claim=claim, measure=measure, seeds=(), differences=(), mean=observed,
+                  low=float(low), high=float(high), paper=paper,
+                  precondition=None if precondition is None else (precondition[0], bool(precondition[1])),
+                  over=f"a bootstrap of {n_samples} samples (one run)")
