@@ -60,9 +60,13 @@ from labviz.studies.label_smoothing import (
     calibration_table,
     confidence_gap_table,
     distillation_table,
+    ls_grid,
     ls_sweep_table,
+    soft_target_table,
     table3,
     tightness_table,
+    transfer_distillation_table,
+    tuned_ls_table,
 )
 from labviz.studies.maxsup import (
     collapse_family_table,

@@ -131,8 +131,12 @@ def tightness_table(families: Sequence[str], dataset: str = FASHION, *,
     - ``wrong_spread``: :func:`labviz.collapse.wrong_logit_spread`, how unequal the wrong classes'
       logits are (Müller's "erased similarities": lower = more equidistant).
     """
-    from labviz.collapse import (intra_class_variation, plane_tightness, template_span_share,
-                                 wrong_logit_spread)
+    from labviz.collapse import (
+        intra_class_variation,
+        plane_tightness,
+        template_span_share,
+        wrong_logit_spread,
+    )
 
     rows = []
     for family in families:
@@ -146,4 +150,116 @@ def tightness_table(families: Sequence[str], dataset: str = FASHION, *,
                            span_share=template_span_share(p.features, p.y_true, p.weights),
                            wrong_spread=wrong_logit_spread(p.logits, p.y_true))
                 rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def ls_grid(dataset: str = FASHION, alphas: Sequence[float] = (0.02, 0.05, 0.1)) -> dict[int, dict[float, str]]:
+    """Seed -> α -> zoo name of the final label-smoothing checkpoints of the main architecture,
+    for the seeds that have every α of ``alphas`` (whatever their manifest family)."""
+    found: dict[int, dict[float, str]] = {}
+    for e in zoo.read_manifest():
+        if (e["dataset"] == dataset and e["loss"] == "ls" and e["arch"] == "cnn" and e["noise_rate"] == 0
+                and e["epoch"] == e["epochs_total"] and e["alpha"] in alphas):
+            found.setdefault(e["seed"], {})[e["alpha"]] = e["name"]
+    return {s: dict(sorted(by_alpha.items())) for s, by_alpha in sorted(found.items())
+            if len(by_alpha) == len(set(alphas))}
+
+
+def tuned_ls_table(dataset: str = FASHION, alphas: Sequence[float] = (0.02, 0.05, 0.1), *,
+                   n_bins: int = 15) -> pd.DataFrame:
+    """Müller et al.'s Table 3 per seed, with α chosen on validation data as the paper tuned it.
+
+    For every seed with a CE checkpoint and an LS checkpoint at every α of ``alphas``: the LS α with
+    the lowest *validation* ECE is chosen (the test split is not looked at), then the test ECE of
+    CE, of CE with temperature scaling (T fitted on validation) and of the chosen LS are reported.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per seed: ``seed``, ``alpha`` (chosen), ``ls_name``, ``ece_ce``, ``ece_ce_ts``,
+        ``temperature``, ``ece_ls``, ``val_ece_ls`` (of the chosen α), ``accuracy_ce``,
+        ``accuracy_ls``, and ``val_ece_by_alpha`` (a dict, α -> validation ECE).
+    """
+    from labviz.calibration import (
+        expected_calibration_error,
+        temperature_scaling_report,
+    )
+
+    ce = {zoo.entry(n)["seed"]: n for n in members("ce", dataset)}
+    rows = []
+    for seed, by_alpha in ls_grid(dataset, alphas).items():
+        if seed not in ce:
+            continue
+        val_ece = {}
+        for alpha, name in by_alpha.items():
+            val = Predictions.from_zoo(name, "val", with_images=False)
+            val_ece[alpha] = expected_calibration_error(val.y_true, val.probs, n_bins=n_bins)
+        alpha = min(val_ece, key=val_ece.get)
+        val, test = (Predictions.from_zoo(ce[seed], s, with_images=False) for s in ("val", "test"))
+        r = temperature_scaling_report(val.logits, val.y_true, test.logits, test.y_true, n_bins=n_bins)
+        ls = Predictions.from_zoo(by_alpha[alpha], "test", with_images=False)
+        rows.append({"seed": seed, "alpha": alpha, "ls_name": by_alpha[alpha], "ece_ce": r.ece_before,
+                     "ece_ce_ts": r.ece_after, "temperature": r.temperature,
+                     "ece_ls": expected_calibration_error(ls.y_true, ls.probs, n_bins=n_bins),
+                     "val_ece_ls": val_ece[alpha], "accuracy_ce": r.accuracy, "accuracy_ls": ls.accuracy,
+                     "val_ece_by_alpha": val_ece})
+    return pd.DataFrame(rows)
+
+
+def transfer_distillation_table(dataset: str = FASHION) -> pd.DataFrame:
+    """Accuracy of the transfer-set students: alone, and distilled from a CE or an LS teacher.
+
+    One row per student checkpoint of the families "tstudent", "tkd-ce" and "tkd-ls" (see
+    :mod:`labviz.zoo`: a weak student trained on a small labelled transfer set, ten paired seeds,
+    T ∈ {1, 2, 4, 8}): ``family``, ``teacher_kind`` ("none", "ce" or "ls"), ``temperature`` (NaN
+    alone), ``seed``, ``name``, ``val_accuracy`` and ``test_accuracy``, and the teacher's
+    ``teacher_test_accuracy``.
+    """
+    rows = []
+    for family, kind in (("tstudent", "none"), ("tkd-ce", "ce"), ("tkd-ls", "ls")):
+        for name in members(family, dataset):
+            e = zoo.entry(name)
+            teacher = zoo.entry(e["teacher"]) if e["teacher"] else None
+            rows.append({"family": family, "teacher_kind": kind,
+                         "temperature": e["temperature"] if e["temperature"] is not None else np.nan,
+                         "seed": e["seed"], "name": name, "val_accuracy": e["val_accuracy"],
+                         "test_accuracy": e["test_accuracy"],
+                         "teacher_test_accuracy": teacher["test_accuracy"] if teacher else np.nan})
+    return pd.DataFrame(rows)
+
+
+def soft_target_table(teachers: Sequence[str], temperatures: Sequence[float] = (1.0, 2.0, 4.0, 8.0), *,
+                      n_images: int | None = None) -> pd.DataFrame:
+    """What a teacher hands its student at each temperature: its mass on the wrong classes, and
+    how uniform that mass is.
+
+    On the first ``n_images`` training images (the transfer set; all by default), per teacher and
+    T: ``wrong_mass``, the mean of ``1 − p_T(y | x)`` with ``p_T = softmax(z / T)``, and
+    ``wrong_uniformity``, the mean normalised entropy of the wrong classes' renormalised
+    probabilities (1 = spread evenly over the K − 1 wrong classes, 0 = on one of them). Müller et
+    al.'s explanation of worse LS students is that LS makes the wrong classes equidistant, so the
+    soft targets carry less information about which classes a sample resembles: a uniformity
+    near 1.
+    """
+    rows = []
+    for name in teachers:
+        p = Predictions.from_zoo(name, "train", with_images=False)
+        z, y = p.logits.astype(np.float64), p.y_true
+        if n_images is not None:
+            z, y = z[:n_images], y[:n_images]
+        k = z.shape[1]
+        wrong = np.ones_like(z, dtype=bool)
+        wrong[np.arange(len(y)), y] = False
+        for t in temperatures:
+            scaled = z / t
+            scaled -= scaled.max(axis=1, keepdims=True)
+            probs = np.exp(scaled)
+            probs /= probs.sum(axis=1, keepdims=True)
+            q = probs[wrong].reshape(len(y), k - 1)
+            mass = q.sum(axis=1)
+            share = q / mass[:, None]
+            entropy = -(share * np.log(np.clip(share, 1e-300, None))).sum(axis=1) / np.log(k - 1)
+            rows.append({"teacher": name, "family": zoo.entry(name)["family"], "seed": zoo.entry(name)["seed"],
+                         "temperature": float(t), "wrong_mass": float(mass.mean()),
+                         "wrong_uniformity": float(entropy.mean())})
     return pd.DataFrame(rows)
