@@ -1,4 +1,5 @@
-"""Verdicts: a paper's claim judged from measured checks."""
+"""Verdicts: a paper's claim judged as an effect with a 95% confidence interval, in the paper's
+direction, beside the paper's own number."""
 
 from __future__ import annotations
 
@@ -54,9 +55,10 @@ class Effect:
 
     ``differences`` are per seed and signed so that a positive value is the paper's direction; the
     interval is Student's t on their mean (:func:`paired_effect`), or, for a claim measured on one
-    run, a bootstrap over its samples (:func:`bootstrap_effect`, with ``over`` saying so). The outcome is "reproduced" when the interval excludes
-    zero on the positive side, "opposite" when it excludes it on the negative side, and
-    "inconclusive" otherwise, or whenever the precondition does not hold.
+    run, a bootstrap over its samples (:func:`bootstrap_effect`, with ``over`` saying so). The
+    outcome is "reproduced" when the interval excludes zero on the positive side, "opposite" when
+    it excludes it on the negative side, and "inconclusive" otherwise, or whenever the
+    precondition does not hold.
     """
 
     claim: str
