@@ -20,10 +20,13 @@ class ArchSpec:
     feature_dim: int
 
 
-#: Named architectures used by the zoo. "cnn" is the main model; "cnn-small" is the KD student.
+#: Named architectures used by the zoo. "cnn" is the main model; "cnn-small" is the KD student of
+#: the full-train-set KD runs; "cnn-tiny" is the transfer-set student, made weak (a quarter of the
+#: main model's widths, ~7k parameters) so that a teacher has something to teach it.
 ARCHS: dict[str, ArchSpec] = {
     "cnn": ArchSpec(channels=(16, 32), feature_dim=64),
     "cnn-small": ArchSpec(channels=(8, 16), feature_dim=32),
+    "cnn-tiny": ArchSpec(channels=(4, 8), feature_dim=16),
 }
 
 

@@ -10,6 +10,20 @@ hold out 5,000 more as the validation split (temperature scaling fits there); "t
 10,000-image test set. The small subset and 40 epochs without regularisation make the CE baseline
 over-confident, which the calibration story needs. Digits models use a fixed 720-image test+val
 hold-out of scikit-learn's 1,797 digits.
+
+Studies. The CE and LS α = 0.1 families have ten seeds (0-9); label smoothing also has an α grid
+(0.02, 0.05, 0.1) over seeds 0-4, so that α can be chosen per seed on validation ECE (a grid
+member is found by ``loss == "ls"``, its ``alpha`` and ``seed``; names read ``fmnist-ls{α}-s{seed}``).
+
+Transfer-set students. Distillation (does an LS teacher make a worse student? Müller et al. 2019)
+is studied where it helps: a weak student (``"cnn-tiny"``) learns from a small labelled transfer
+set, the first ``train_size`` = 500 images of the train split, alone (``fmnist-tstudent-s{seed}``)
+or distilled at T ∈ {1, 2, 4, 8} from the CE or the LS α = 0.1 teacher of its seed
+(``fmnist-tkd-{ce,ls}-T{T}-s{seed}``), ten seeds, paired: the students of one seed share their
+initial weights and batch order. The transfer-set size and the epochs were chosen on validation
+accuracy alone (see :func:`_transfer_kd_runs`). A checkpoint stores the indices and labels it was
+trained on, so on the "train" split :func:`compute_activations` gives exactly those images. The
+older ``fmnist-kd-*`` and ``fmnist-student-*`` runs train ``"cnn-small"`` on the whole split.
 """
 
 from __future__ import annotations
@@ -52,6 +66,14 @@ class Recipe:
     kd_weight: float = 0.9
     snapshots: tuple[int, ...] = ()
     family: str = ""
+    #: Train on the first ``train_size`` images of the train split (a transfer set); None = all.
+    train_size: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.train_size is not None and (
+                isinstance(self.train_size, bool) or not isinstance(self.train_size, int)
+                or self.train_size < 1):
+            raise ValueError(f"`train_size` must be None or an int >= 1; got {self.train_size!r}.")
 
     def key(self) -> str:
         """A hash of the fields that differ from their defaults, so that adding a field with a
@@ -87,14 +109,90 @@ def _kd_runs(prefix: str, dataset: str, seeds: Iterable[int], epochs: int) -> li
     return runs
 
 
+#: Seeds of the powered studies: CE and LS α = 0.1 teachers, and the transfer-set students.
+STUDY_SEEDS = tuple(range(10))
+#: Seeds and α values of the label-smoothing grid, for choosing α per seed on validation ECE.
+LS_GRID_SEEDS = tuple(range(5))
+LS_GRID_ALPHAS = (0.02, 0.05, 0.1)
+#: The transfer-set distillation study; see :func:`_transfer_kd_runs` for how these were chosen.
+TRANSFER_SIZE = 500
+TRANSFER_EPOCHS = 400
+TRANSFER_ARCH = "cnn-tiny"
+KD_TEMPERATURES = (1.0, 2.0, 4.0, 8.0)
+
+
+def _extra_seed_runs(seeds: Iterable[int]) -> list[Recipe]:
+    """More seeds of the Fashion-MNIST CE and LS α = 0.1 families (the recipe of seeds 0-2)."""
+    fm = "fashion-mnist"
+    runs: list[Recipe] = []
+    for s in seeds:
+        runs += [Recipe(f"fmnist-ce-s{s}", fm, "ce", 0.0, s, 40, family="ce"),
+                 Recipe(f"fmnist-ls0.1-s{s}", fm, "ls", 0.1, s, 40, family="ls0.1")]
+    return runs
+
+
+def _ls_grid_runs() -> list[Recipe]:
+    """The α grid's runs that no other family already provides.
+
+    α = 0.1 is the "ls0.1" family and α = 0.05 seed 0 is in the "ls-sweep"; a study finds every
+    grid member by ``loss == "ls"``, its α and its seed, whichever family trained it.
+    """
+    fm = "fashion-mnist"
+    return [Recipe(f"fmnist-ls{a}-s{s}", fm, "ls", a, s, 40, family="ls-grid")
+            for a in LS_GRID_ALPHAS if a != 0.1 for s in LS_GRID_SEEDS if (a, s) != (0.05, 0)]
+
+
+def _transfer_kd_runs(seeds: Iterable[int]) -> list[Recipe]:
+    """Paired transfer-set students: alone, and distilled from the CE or the LS α = 0.1 teacher.
+
+    Each student is a ``"cnn-tiny"`` trained on the first :data:`TRANSFER_SIZE` labelled images of
+    the train split, for :data:`TRANSFER_EPOCHS` epochs, with ``kd_weight`` 0.9 at every
+    temperature. The students of one seed share their initial weights and batch order (see
+    :func:`train_recipe`), so each comparison between conditions is paired by seed.
+
+    Settings chosen on validation data only. The study needs distillation to help, so before the
+    students were built a precondition was checked: the student distilled from the CE teacher at
+    T = 4 must beat the student alone by several points, taken as >= 3 points of validation
+    accuracy (``val_accuracy`` of :func:`_test_metrics`) on both seeds 0 and 1; the cheapest
+    setting that passes is kept. Test numbers played no part. ``kd_weight`` stayed 0.9 throughout.
+    Tries (validation accuracy, alone -> distilled, seed 0; seed 1):
+
+    1. 1,000 images, 100 epochs: 0.7928 -> 0.7952; 0.7404 -> 0.7502. Fails.
+    2. 500 images, 100 epochs: 0.7334 -> 0.7374; 0.7108 -> 0.7284. Fails. At 100 epochs the
+       1,000-image students were still far from fitting their training set (train accuracy
+       0.78-0.85), so the next try trained longer, reading longer trainings off one run's
+       snapshots (the same weights as shorter runs: there is no learning-rate schedule).
+    3. 1,000 images, 200 / 400 epochs: 0.8038 -> 0.8252, 0.8044 -> 0.8428; 0.7750 -> 0.7730,
+       0.7886 -> 0.7936. Fails on seed 1.
+       500 images, 200 / 400 / 800 epochs: 0.7578 -> 0.7682, 0.7622 -> 0.7986, 0.7646 -> 0.8056;
+       0.7330 -> 0.7524, 0.7314 -> 0.7688, 0.7364 -> 0.7906. Passes at 400 and 800 epochs;
+       400 is kept, the cheaper (about 15 s a student on one core).
+    """
+    fm = "fashion-mnist"
+    common = dict(arch=TRANSFER_ARCH, train_size=TRANSFER_SIZE)
+    runs: list[Recipe] = []
+    for s in seeds:
+        runs.append(Recipe(f"fmnist-tstudent-s{s}", fm, "ce", 0.0, s, TRANSFER_EPOCHS,
+                           family="tstudent", **common))
+        for t in KD_TEMPERATURES:
+            for kind, teacher in (("ce", f"fmnist-ce-s{s}"), ("ls", f"fmnist-ls0.1-s{s}")):
+                runs.append(Recipe(f"fmnist-tkd-{kind}-T{t:g}-s{s}", fm, "kd", 0.0, s,
+                                   TRANSFER_EPOCHS, teacher=teacher, temperature=t,
+                                   family=f"tkd-{kind}", **common))
+    return runs
+
+
 def recipes() -> list[Recipe]:
     """Every zoo run, teachers before their students."""
     fm, dg = "fashion-mnist", "digits"
     runs = _family_runs("fmnist", fm, (0, 1, 2), 40)
+    runs += _extra_seed_runs(s for s in STUDY_SEEDS if s > 2)
     runs += [Recipe(f"fmnist-ls{a}-s0", fm, "ls", a, 0, 40, family="ls-sweep") for a in (0.05, 0.2, 0.3)]
+    runs += _ls_grid_runs()
     runs += [Recipe("fmnist-ce-noise0.4-s0", fm, "ce", 0.0, 0, 60, noise_rate=0.4,
                     snapshots=(1, 2, 5, 10, 20, 40), family="noisy")]
     runs += _kd_runs("fmnist", fm, (0, 1, 2), 40)
+    runs += _transfer_kd_runs(STUDY_SEEDS)
     runs += _family_runs("digits", dg, (0,), 30)
     runs += [Recipe("digits-ce-noise0.4-s0", dg, "ce", 0.0, 0, 60, noise_rate=0.4,
                     snapshots=(1, 2, 5, 10, 20), family="noisy")]
@@ -191,6 +289,8 @@ def read_manifest(folder: Path | None = None) -> list[dict]:
         missing = [f for f in REQUIRED_FIELDS if f not in e]
         if missing:
             raise ValueError(f"Manifest entry {e.get('name', '?')!r} lacks fields {missing}.")
+        # Entries written before transfer-set runs existed all trained on the whole split.
+        e.setdefault("train_size", None)
     return entries
 
 
@@ -289,8 +389,26 @@ def load(name: str):
     return model, e
 
 
+def _trained_rows(name: str, trained: NDArray[np.int64], ids: NDArray[np.int64]) -> int:
+    """How many leading rows of the train split (ids ``ids``) checkpoint ``name`` trained on.
+
+    A checkpoint trains on the whole split or on a transfer set, its first ``train_size`` images;
+    anything else means the split changed since it was built.
+    """
+    n = len(trained)
+    if n > len(ids) or not np.array_equal(trained, ids[:n]):
+        raise ValueError(f"{name} was trained on other indices than the current train split "
+                         f"(or its first {n} images).")
+    return n
+
+
 def compute_activations(name: str, split: str) -> dict[str, NDArray]:
-    """Run checkpoint ``name`` on ``split``: logits, features, labels, ids, and the head's weights."""
+    """Run checkpoint ``name`` on ``split``: logits, features, labels, ids, and the head's weights.
+
+    On the "train" split these are the images the checkpoint was trained on, with ``y_given`` the
+    labels it was given: the whole split, or for a transfer-set run only its first ``train_size``
+    images.
+    """
     import torch
 
     from labviz.training import images_to_tensor
@@ -300,10 +418,9 @@ def compute_activations(name: str, split: str) -> dict[str, NDArray]:
     images, y_true, ids = split_data(e["dataset"], split)
     y_given = y_true
     if split == "train":
-        given = tensors["labels.train_given"].numpy()
-        if not np.array_equal(tensors["labels.train_index"].numpy(), ids):
-            raise ValueError(f"{name} was trained on other indices than the current train split.")
-        y_given = given
+        n = _trained_rows(name, tensors["labels.train_index"].numpy(), ids)
+        images, y_true, ids = images[:n], y_true[:n], ids[:n]
+        y_given = tensors["labels.train_given"].numpy()
     feats, logits = [], []
     with torch.inference_mode():
         for xb in images_to_tensor(images).split(2048):
@@ -345,14 +462,33 @@ def _save(path: Path, state: dict, train_index, train_given, config: dict, recip
     return hashlib.sha256(data).hexdigest()
 
 
+def _train_subset(recipe: Recipe) -> tuple[NDArray[np.uint8], NDArray[np.int64], NDArray[np.int64]]:
+    """Images, clean labels and ids that ``recipe`` trains on: the first ``train_size`` of the split."""
+    images, y_clean, ids = split_data(recipe.dataset, "train")
+    if recipe.train_size is None:
+        return images, y_clean, ids
+    if recipe.train_size > len(ids):
+        raise ValueError(f"`train_size` must be at most the {len(ids)} images of the "
+                         f"{recipe.dataset} train split; got {recipe.train_size}.")
+    n = recipe.train_size
+    return images[:n], y_clean[:n], ids[:n]
+
+
 def train_recipe(recipe: Recipe, *, progress: bool = True, teacher_model=None):
-    """Train one recipe from scratch: ``(TrainResult, train_index, given_labels)``. Deterministic."""
+    """Train one recipe from scratch: ``(TrainResult, train_index, given_labels)``. Deterministic.
+
+    ``train_index`` and ``given_labels`` are those of the images actually trained on (the first
+    ``recipe.train_size`` of the train split, when it is set). The model is built right after
+    ``torch.manual_seed(recipe.seed)`` and the data order is drawn from ``recipe.seed`` alone, so
+    runs of one seed, architecture and train size start from the same weights and see the same
+    batches whatever their loss or teacher: their comparisons are paired.
+    """
     import torch
 
     from labviz.models import SmallCNN
     from labviz.training import TrainConfig, symmetric_noise, train
 
-    images, y_clean, ids = split_data(recipe.dataset, "train")
+    images, y_clean, ids = _train_subset(recipe)
     given = y_clean
     if recipe.noise_rate:
         given = symmetric_noise(y_clean, recipe.noise_rate, n_classes=10, seed=recipe.seed).labels
@@ -376,6 +512,7 @@ def _entry(recipe: Recipe, name: str, epoch: int, sha: str, seconds: float | Non
         "temperature": recipe.temperature if recipe.loss == "kd" else None,
         "kd_weight": recipe.kd_weight if recipe.loss == "kd" else None,
         "family": recipe.family, "run": recipe.name, "recipe_key": recipe.key(),
+        "train_size": recipe.train_size,
         "train_seconds": None if seconds is None else round(seconds, 2), **metrics,
     }
 

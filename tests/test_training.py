@@ -174,3 +174,13 @@ def test_negative_label_smoothing_is_bounded_below():
     farther = training.label_smoothing_loss(torch.tensor([[60.0, 0.0, 0.0]]), y, -0.1)
     assert farther.item() == pytest.approx(loss.item(), abs=1e-6)
     assert far.grad.abs().max().item() < 1e-6
+
+
+def test_tiny_arch_is_a_narrower_student():
+    tiny = SmallCNN(arch="cnn-tiny").eval()
+    assert tiny.embed(torch.rand(2, 1, 28, 28)).shape == (2, 16)
+
+    def n_params(model):
+        return sum(p.numel() for p in model.parameters())
+
+    assert n_params(tiny) < n_params(SmallCNN(arch="cnn-small")) / 3
