@@ -10,10 +10,12 @@ from pathlib import Path
 
 
 def _zoo(args: argparse.Namespace) -> int:
-    from labviz import zoo
+    from labviz import generative, zoo
 
     if args.action == "build":
         entries = zoo.build(args.only or None, dataset=args.dataset, force=args.force, jobs=args.jobs)
+        if not args.only and args.dataset in (None, generative.DATASET):
+            entries = entries + [generative.build_generator(force=args.force)]  # the inversion prior
         runs = [e for e in entries if e["train_seconds"] is not None]
         total = sum(e["train_seconds"] for e in runs)
         size = sum(e["bytes"] for e in entries)
@@ -24,7 +26,7 @@ def _zoo(args: argparse.Namespace) -> int:
             print(f"{e['name']:<28} {e['dataset']:<14} {e['loss']:<6} alpha={e['alpha']:<5} "
                   f"epoch={e['epoch']:<3} acc={e['test_accuracy']:.4f} ece={e['test_ece']:.4f}")
     elif args.action == "verify":
-        bad = zoo.verify()
+        bad = zoo.verify() + generative.verify()
         print("all checkpoints match their sha256" if not bad else f"failed: {bad}")
         return 1 if bad else 0
     return 0

@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -38,6 +37,7 @@ from torch import nn
 
 from labviz import _validation as v
 from labviz import zoo
+from labviz.cache import atomic_write_bytes
 
 MANIFEST = "generative.json"
 FORMAT = "labviz-generator"
@@ -301,19 +301,6 @@ def held_out_quality(vae: VAE, x: torch.Tensor, reference_mean: torch.Tensor, *,
 
 
 # ----- files --------------------------------------------------------------------------------------
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    # A crash mid-write must never leave a half-written checkpoint under the real name.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp makes files private; a shipped checkpoint is for everyone
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def read_manifest(folder: Path | None = None) -> list[dict]:
     """The generator manifest's entries (``generative.json`` in :func:`labviz.zoo.zoo_dir`)."""
     path = (folder or zoo.zoo_dir()) / MANIFEST
@@ -335,7 +322,7 @@ def read_manifest(folder: Path | None = None) -> list[dict]:
 
 def _write_manifest(entries: list[dict], folder: Path) -> None:
     text = json.dumps(sorted(entries, key=lambda e: e["name"]), indent=1) + "\n"
-    _atomic_write_bytes(folder / MANIFEST, text.encode())
+    atomic_write_bytes(folder / MANIFEST, text.encode())
 
 
 def entry(name: str = DEFAULT_NAME, folder: Path | None = None) -> dict:
@@ -357,7 +344,7 @@ def _save(path: Path, vae: VAE, train_ids: NDArray[np.int64], val_ids: NDArray[n
     tensors["ids.val"] = torch.from_numpy(np.asarray(val_ids, dtype=np.int64))
     meta = {"format": FORMAT, "model": json.dumps(vae.config), "config": json.dumps(asdict(config))}
     data = save(tensors, metadata=meta)
-    _atomic_write_bytes(path, data)
+    atomic_write_bytes(path, data)
     return data
 
 
@@ -502,3 +489,10 @@ def build_generator(config: VAEConfig | None = None, *, name: str = DEFAULT_NAME
     entries[name] = new
     _write_manifest(list(entries.values()), folder)
     return new
+
+
+def verify(folder: Path | None = None) -> list[str]:
+    """Names of generator entries whose file is missing or fails its sha256 check."""
+    folder = Path(folder) if folder is not None else zoo.zoo_dir()
+    return [e["name"] for e in read_manifest(folder)
+            if not (folder / e["file"]).is_file() or zoo.sha256_file(folder / e["file"]) != e["sha256"]]

@@ -45,7 +45,8 @@ def smoothed_targets(y: torch.Tensor, n_classes: int, alpha: float) -> torch.Ten
 NLS_FLOOR = 1e-6
 
 
-def label_smoothing_loss(logits: torch.Tensor, y: torch.Tensor, alpha: float) -> torch.Tensor:
+def label_smoothing_loss(logits: torch.Tensor, y: torch.Tensor, alpha: float, *,
+                         floor: float | None = NLS_FLOOR) -> torch.Tensor:
     """Cross-entropy against label-smoothed targets; α may be negative (negative label smoothing).
 
     With α < 0 the wrong classes get negative targets ``α/K``, and ``−(α/K)·log p_k`` falls without
@@ -53,11 +54,12 @@ def label_smoothing_loss(logits: torch.Tensor, y: torch.Tensor, alpha: float) ->
     infinity (ours reached |z| ≈ 1e10 and 58% test accuracy). So for negative targets we floor
     ``log p_k`` at ``log NLS_FLOOR``: a wrong class stops being pushed down once ``p_k < 1e-6``.
     Above the floor the loss and its gradient are exactly those of negative label smoothing.
+    ``floor=None`` trains negative label smoothing as written, unbounded.
     """
     targets = smoothed_targets(y, logits.shape[1], alpha)
     log_p = F.log_softmax(logits, dim=1)
-    if alpha < 0:
-        log_p = torch.where(targets < 0, log_p.clamp(min=math.log(NLS_FLOOR)), log_p)
+    if alpha < 0 and floor is not None:
+        log_p = torch.where(targets < 0, log_p.clamp(min=math.log(floor)), log_p)
     return -(targets * log_p).sum(dim=1).mean()
 
 
@@ -169,6 +171,11 @@ class TrainConfig:
 
     ``alpha`` is the label-smoothing or MaxSup strength; ``temperature`` and ``kd_weight`` apply to
     ``loss="kd"``. ``snapshots`` lists the epochs (1-based) after which a copy of the weights is kept.
+
+    ``alpha`` may follow a schedule (:meth:`alpha_at`): 0 for the first ``alpha_warmup`` epochs,
+    then a linear ramp to ``alpha`` over ``alpha_ramp`` epochs, as Struppek et al. (2024) train
+    negative label smoothing. ``nls_floor=False`` trains negative label smoothing without
+    :data:`NLS_FLOOR`.
     """
 
     loss: Loss = "ce"
@@ -181,16 +188,38 @@ class TrainConfig:
     temperature: float = 4.0
     kd_weight: float = 0.9
     snapshots: tuple[int, ...] = ()
+    alpha_warmup: int = 0
+    alpha_ramp: int = 0
+    nls_floor: bool = True
 
     def __post_init__(self) -> None:
         v.check_option(self.loss, "loss", LOSSES)
         v.check_int(self.epochs, "epochs", minimum=1)
+        v.check_int(self.alpha_warmup, "alpha_warmup", minimum=0)
+        v.check_int(self.alpha_ramp, "alpha_ramp", minimum=0)
+        if self.alpha_warmup + self.alpha_ramp > self.epochs:
+            raise ValueError(f"`alpha_warmup` + `alpha_ramp` must not exceed `epochs` ({self.epochs}); "
+                             f"got {self.alpha_warmup} + {self.alpha_ramp}.")
         v.check_int(self.batch_size, "batch_size", minimum=1)
         bad = [e for e in self.snapshots if not 1 <= e <= self.epochs]
         if bad:
             raise ValueError(f"`snapshots` must be epochs in [1, {self.epochs}]; got {bad}.")
         if self.loss == "kd" and self.temperature <= 0:
             raise ValueError(f"`temperature` must be > 0; got {self.temperature}.")
+
+
+    def alpha_at(self, epoch: int) -> float:
+        """The α of (1-based) ``epoch`` under the schedule.
+
+        >>> c = TrainConfig(loss="ls", alpha=-0.1, epochs=6, alpha_warmup=2, alpha_ramp=2)
+        >>> [round(c.alpha_at(e), 3) for e in range(1, 7)]
+        [0.0, 0.0, -0.05, -0.1, -0.1, -0.1]
+        """
+        if epoch <= self.alpha_warmup:
+            return 0.0
+        if epoch <= self.alpha_warmup + self.alpha_ramp:
+            return self.alpha * (epoch - self.alpha_warmup) / self.alpha_ramp
+        return self.alpha
 
 
 @dataclass(eq=False)
@@ -210,16 +239,17 @@ def images_to_tensor(images: NDArray) -> torch.Tensor:
 
 def batch_loss(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig,
-    teacher_logits: torch.Tensor | None = None,
+    teacher_logits: torch.Tensor | None = None, *, epoch: int | None = None,
 ) -> torch.Tensor:
-    """The configured loss of ``model`` on one batch."""
+    """The configured loss of ``model`` on one batch (at ``epoch``, for a scheduled α)."""
     logits = model(x)
+    alpha = config.alpha if epoch is None else config.alpha_at(epoch)
     if config.loss == "ce":
         return F.cross_entropy(logits, y)
     if config.loss == "ls":
-        return label_smoothing_loss(logits, y, config.alpha)
+        return label_smoothing_loss(logits, y, alpha, floor=NLS_FLOOR if config.nls_floor else None)
     if config.loss == "maxsup":
-        return maxsup_loss(logits, y, config.alpha)
+        return maxsup_loss(logits, y, alpha)
     return distillation_loss(logits, teacher_logits, y,
                              temperature=config.temperature, weight=config.kd_weight)
 
@@ -308,7 +338,7 @@ def _train(
                         f"{description}: stopped in epoch {epoch} of {config.epochs}.")
                 optimizer.zero_grad(set_to_none=True)
                 t_logits = teacher_logits[idx] if teacher_logits is not None else None
-                loss = batch_loss(model, x[idx], y[idx], config, t_logits)
+                loss = batch_loss(model, x[idx], y[idx], config, t_logits, epoch=epoch)
                 loss.backward()
                 optimizer.step()
                 total += loss.item() * len(idx)

@@ -31,7 +31,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 from functools import lru_cache
@@ -39,6 +38,8 @@ from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
+
+from labviz.cache import atomic_write_bytes
 
 DATA_SEED = 12345  # fixes the train/val/test index split of every dataset
 MANIFEST = "manifest.json"
@@ -68,6 +69,11 @@ class Recipe:
     family: str = ""
     #: Train on the first ``train_size`` images of the train split (a transfer set); None = all.
     train_size: int | None = None
+    #: α schedule (see :class:`labviz.training.TrainConfig`): epochs at α = 0, then of a linear ramp.
+    alpha_warmup: int = 0
+    alpha_ramp: int = 0
+    #: False trains negative label smoothing without :data:`labviz.training.NLS_FLOOR`.
+    nls_floor: bool = True
 
     def __post_init__(self) -> None:
         if self.train_size is not None and (
@@ -182,6 +188,23 @@ def _transfer_kd_runs(seeds: Iterable[int]) -> list[Recipe]:
     return runs
 
 
+#: Struppek et al. (2024) train negative LS with α = 0 first, then a ramp; ours, fixed in advance:
+#: 10 epochs at α = 0, a linear ramp to α = −0.1 over the next 10, then 20 epochs at −0.1.
+NLS_SCHEDULE = dict(alpha_warmup=10, alpha_ramp=10)
+
+
+def _scheduled_nls_runs(seeds: Iterable[int]) -> list[Recipe]:
+    """Negative LS on the paper's schedule: as written (no floor), and with labviz's floor."""
+    fm = "fashion-mnist"
+    runs: list[Recipe] = []
+    for s in seeds:
+        runs += [Recipe(f"fmnist-nls-sched-s{s}", fm, "ls", -0.1, s, 40, nls_floor=False,
+                        family="nls-sched", **NLS_SCHEDULE),
+                 Recipe(f"fmnist-nls-sched-floor-s{s}", fm, "ls", -0.1, s, 40,
+                        family="nls-sched-floor", **NLS_SCHEDULE)]
+    return runs
+
+
 def recipes() -> list[Recipe]:
     """Every zoo run, teachers before their students."""
     fm, dg = "fashion-mnist", "digits"
@@ -189,6 +212,7 @@ def recipes() -> list[Recipe]:
     runs += _extra_seed_runs(s for s in STUDY_SEEDS if s > 2)
     runs += [Recipe(f"fmnist-ls{a}-s0", fm, "ls", a, 0, 40, family="ls-sweep") for a in (0.05, 0.2, 0.3)]
     runs += _ls_grid_runs()
+    runs += _scheduled_nls_runs((0, 1, 2))
     runs += [Recipe("fmnist-ce-noise0.4-s0", fm, "ce", 0.0, 0, 60, noise_rate=0.4,
                     snapshots=(1, 2, 5, 10, 20, 40), family="noisy")]
     runs += _kd_runs("fmnist", fm, (0, 1, 2), 40)
@@ -263,17 +287,6 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def read_manifest(folder: Path | None = None) -> list[dict]:
     """The manifest's entries (a list of dicts), validated for the required fields."""
     path = (folder or zoo_dir()) / MANIFEST
@@ -289,14 +302,18 @@ def read_manifest(folder: Path | None = None) -> list[dict]:
         missing = [f for f in REQUIRED_FIELDS if f not in e]
         if missing:
             raise ValueError(f"Manifest entry {e.get('name', '?')!r} lacks fields {missing}.")
-        # Entries written before transfer-set runs existed all trained on the whole split.
+        # Entries written before these fields existed trained on the whole split, with a constant α
+        # and the negative-LS floor.
         e.setdefault("train_size", None)
+        e.setdefault("alpha_warmup", 0)
+        e.setdefault("alpha_ramp", 0)
+        e.setdefault("nls_floor", True)
     return entries
 
 
 def _write_manifest(entries: list[dict], folder: Path) -> None:
     text = json.dumps(sorted(entries, key=lambda e: e["name"]), indent=1) + "\n"
-    _atomic_write_bytes(folder / MANIFEST, text.encode())
+    atomic_write_bytes(folder / MANIFEST, text.encode())
 
 
 def names(*, dataset: str | None = None) -> list[str]:
@@ -458,7 +475,7 @@ def _save(path: Path, state: dict, train_index, train_given, config: dict, recip
     tensors["labels.train_given"] = torch.from_numpy(np.asarray(train_given, dtype=np.int64))
     meta = {"format": "labviz-checkpoint", "model": json.dumps(config), "recipe": json.dumps(asdict(recipe))}
     data = save(tensors, metadata=meta)
-    _atomic_write_bytes(path, data)
+    atomic_write_bytes(path, data)
     return hashlib.sha256(data).hexdigest()
 
 
@@ -494,7 +511,8 @@ def train_recipe(recipe: Recipe, *, progress: bool = True, teacher_model=None):
         given = symmetric_noise(y_clean, recipe.noise_rate, n_classes=10, seed=recipe.seed).labels
     config = TrainConfig(loss=recipe.loss, alpha=recipe.alpha, epochs=recipe.epochs, seed=recipe.seed,
                          temperature=recipe.temperature, kd_weight=recipe.kd_weight,
-                         snapshots=recipe.snapshots)
+                         snapshots=recipe.snapshots, alpha_warmup=recipe.alpha_warmup,
+                         alpha_ramp=recipe.alpha_ramp, nls_floor=recipe.nls_floor)
     torch.manual_seed(recipe.seed)
     model = SmallCNN(n_classes=10, image_size=images.shape[1], arch=recipe.arch)
     result = train(model, images, given, config, teacher=teacher_model, progress=progress,
@@ -513,6 +531,8 @@ def _entry(recipe: Recipe, name: str, epoch: int, sha: str, seconds: float | Non
         "kd_weight": recipe.kd_weight if recipe.loss == "kd" else None,
         "family": recipe.family, "run": recipe.name, "recipe_key": recipe.key(),
         "train_size": recipe.train_size,
+        "alpha_warmup": recipe.alpha_warmup, "alpha_ramp": recipe.alpha_ramp,
+        "nls_floor": recipe.nls_floor,
         "train_seconds": None if seconds is None else round(seconds, 2), **metrics,
     }
 

@@ -5,6 +5,7 @@ import dataclasses
 import json
 import pickle
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -135,7 +136,8 @@ def test_the_generator_imports_only_the_data_and_training_layers():
             imported |= {n.module} | {f"{n.module}.{a.name}" for a in n.names}
     ours = {m for m in imported if m.startswith("labviz.")}
     assert ours <= {"labviz._validation", "labviz.zoo", "labviz.datasets", "labviz.training",
-                    "labviz.training.images_to_tensor"}, ours
+                    "labviz.training.images_to_tensor", "labviz.cache",
+                    "labviz.cache.atomic_write_bytes"}, ours
 
 
 # ----- building, with a tiny generator on a tiny private data set ---------------------------------
@@ -304,3 +306,16 @@ def test_build_refuses_a_config_of_another_type(tmp_path):
 def test_train_vae_names_a_bad_image_shape():
     with pytest.raises(ValueError, match=re.escape("`x` must have shape (n_images, 1, 28, 28); got (4, 28, 28)")):
         generative.train_vae(TINY, torch.zeros(4, 28, 28), progress=False)
+
+
+def test_verify_names_a_missing_or_damaged_generator(tmp_path):
+    e = generative.entry()
+    shutil.copy(zoo.zoo_dir() / e["file"], tmp_path / e["file"])
+    (tmp_path / generative.MANIFEST).write_text(json.dumps([e]))
+    assert generative.verify(tmp_path) == []
+    data = bytearray((tmp_path / e["file"]).read_bytes())
+    data[-5] ^= 0xFF
+    (tmp_path / e["file"]).write_bytes(bytes(data))
+    assert generative.verify(tmp_path) == [e["name"]]
+    (tmp_path / e["file"]).unlink()
+    assert generative.verify(tmp_path) == [e["name"]]

@@ -28,7 +28,8 @@ EXPECTED: dict[str, tuple[list[str], bool]] = {
                                  "confidence on noise and fooling images"], True),
     "04_noisy_labels_early_learning": (["early learning", "beta mixture"], True),
     "05_label_errors_in_fashion_mnist": (["likely label errors", "label error pairs", "flagged rate"], True),
-    "06_negative_label_smoothing_and_inversion": (["inversion attack accuracy"], True),
+    "06_negative_label_smoothing_and_inversion": (["inversion attack accuracy (latent)",
+                                                  "inversion attack accuracy (pixel)"], True),
     "07_label_non_uniformity": (["accuracy by non-uniformity decile"], True),
     "08_live_classroom": (["live α sweep", "confidence against α"], False),
 }

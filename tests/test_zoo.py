@@ -35,7 +35,8 @@ def _finals(**match):
 
 def test_manifest_has_every_required_entry():
     def family(loss, alpha, dataset="fashion-mnist", noise=0.0):
-        return _finals(dataset=dataset, loss=loss, alpha=alpha, noise_rate=noise, arch="cnn")
+        return _finals(dataset=dataset, loss=loss, alpha=alpha, noise_rate=noise, arch="cnn",
+                       alpha_warmup=0)
 
     study_seeds = list(range(10))
     for loss, alpha, seeds in (("ce", 0.0, study_seeds), ("ls", 0.1, study_seeds),
@@ -55,6 +56,11 @@ def test_manifest_has_every_required_entry():
         assert {(e["arch"], e["train_size"]) for e in students} == {("cnn-small", None)}
     alone = _finals(dataset="fashion-mnist", family="student")
     assert sorted(e["seed"] for e in alone) == [0, 1, 2]
+    for fam, floor in (("nls-sched", False), ("nls-sched-floor", True)):  # Struppek et al.'s schedule
+        runs = _finals(dataset="fashion-mnist", family=fam)
+        assert sorted(e["seed"] for e in runs) == [0, 1, 2]
+        assert {(e["alpha"], e["alpha_warmup"], e["alpha_ramp"], e["nls_floor"]) for e in runs} == {
+            (-0.1, 10, 10, floor)}
     assert any(e["dataset"] == "digits" for e in MANIFEST)
 
 
@@ -116,16 +122,20 @@ def test_noisy_run_learns_early_and_memorizes_late():
     assert acc[-1] < acc[peak] - 0.05
 
 
-#: Training time of the whole zoo. The ten-seed CE/LS families, the LS α grid and the transfer-set
-#: students took it past the first budget of 3,600 s: the measured sum is 7,277 s (3,481 s before
-#: them, then 3,795 s for the 113 new runs), so a full `make zoo --jobs 2` trains for about 61 min.
-#: The cap keeps that under 90 min; 7,300 s leaves room for timing noise only, not for new runs.
-TRAIN_SECONDS_CAP = 7300
+#: Training time of the whole zoo, classifiers and the VAE prior. The ten-seed CE/LS families, the LS
+#: α grid, the transfer-set students and the scheduled negative LS took it past the first budget of
+#: 3,600 s: the measured sum is 7,783 s for the classifiers (3,481 s before them, 3,795 s for the 113
+#: new runs, 507 s for the 6 scheduled ones) plus 256 s for the VAE, so a full `make zoo --jobs 2`
+#: trains for about 67 min. The cap keeps that under 90 min with room for timing noise only.
+TRAIN_SECONDS_CAP = 8100
 
 
 def test_zoo_limits():
-    assert sum(e["bytes"] for e in MANIFEST) <= 40e6
-    seconds = sum(e["train_seconds"] or 0 for e in MANIFEST)
+    from labviz import generative
+
+    everything = MANIFEST + generative.read_manifest()
+    assert sum(e["bytes"] for e in everything) <= 40e6
+    seconds = sum(e["train_seconds"] or 0 for e in everything)
     assert seconds <= TRAIN_SECONDS_CAP
     assert seconds / 2 <= 90 * 60  # wall time of a build on two cores
 

@@ -48,6 +48,7 @@ from labviz.studies.inversion import (
     inversion_attack_table,
     inversion_grid,
     invert_checkpoints,
+    invert_checkpoints_latent,
 )
 from labviz.studies.label_errors import (
     flagged_rate_table,

@@ -16,6 +16,9 @@ FASHION = "fashion-mnist"
 FAMILY_LABELS: dict[str, str] = {
     "ce": "CE", "ls0.1": "LS α=0.1", "maxsup0.1": "MaxSup α=0.1", "ls-0.1": "LS α=−0.1",
     "student": "student alone", "kd-ce": "student of CE teacher", "kd-ls": "student of LS teacher",
+    "nls-sched": "LS α=−0.1 scheduled, unfloored", "nls-sched-floor": "LS α=−0.1 scheduled",
+    "tstudent": "tiny student alone", "tkd-ce": "tiny student of CE teacher",
+    "tkd-ls": "tiny student of LS teacher",
 }
 
 

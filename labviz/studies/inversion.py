@@ -28,8 +28,7 @@ def invert_checkpoints(names: Sequence[str], *, n_per_class: int = 4, steps: int
     -------
     dict of str to labviz.inversion.Synthesized
     """
-    from labviz.cache import cache_key, cached_arrays
-    from labviz.inversion import Synthesized, invert
+    from labviz.inversion import invert
 
     def build(name: str) -> dict[str, np.ndarray]:
         model, e = zoo.load(name)
@@ -37,14 +36,44 @@ def invert_checkpoints(names: Sequence[str], *, n_per_class: int = 4, steps: int
                    image_size=model.config["image_size"], steps=steps, seed=seed)
         return {"images": s.images, "target": s.target, "confidence": s.confidence}
 
+    return _cached_inversions(names, build, n_per_class=n_per_class, steps=steps, seed=seed,
+                              version=_INVERSION_CACHE_VERSION)
+
+
+def _cached_inversions(names: Sequence[str], build, **key: object) -> dict[str, Synthesized]:
+    """Name -> inversions of every class, from the disk cache keyed by the checkpoint's sha256 and
+    ``key`` (which tells the attacks apart)."""
+    from labviz.cache import cache_key, cached_arrays
+    from labviz.inversion import Synthesized
+
     out = {}
     for name in names:
-        key = cache_key(sha256=zoo.entry(name)["sha256"], n_per_class=n_per_class, steps=steps,
-                        seed=seed, version=_INVERSION_CACHE_VERSION)
-        a = cached_arrays("inversions", key, lambda name=name: build(name),
-                          required=("images", "target", "confidence"))
+        a = cached_arrays("inversions", cache_key(sha256=zoo.entry(name)["sha256"], **key),
+                          lambda name=name: build(name), required=("images", "target", "confidence"))
         out[name] = Synthesized(images=a["images"], target=a["target"], confidence=a["confidence"])
     return out
+
+
+def invert_checkpoints_latent(names: Sequence[str], *, generator: str = "fmnist-vae-s0",
+                              n_per_class: int = 4, steps: int = 100,
+                              seed: int = 0) -> dict[str, Synthesized]:
+    """Name -> :func:`labviz.inversion.invert_latent` of every class of zoo checkpoint ``name``:
+    the PPA-style attack through the latent space of the shipped generator (Poincaré loss), the
+    attack Struppek et al. (2024) use. Cached on disk (namespace ``"inversions"``), keyed by the
+    checkpoint's and the generator's sha256 and the arguments."""
+    from labviz import generative
+    from labviz.inversion import invert_latent
+
+    decoder, g = generative.load_generator(generator)
+
+    def build(name: str) -> dict[str, np.ndarray]:
+        model, e = zoo.load(name)
+        s = invert_latent(model, decoder, range(len(zoo.class_names(e["dataset"]))),
+                          n_per_class=n_per_class, steps=steps, seed=seed)
+        return {"images": s.images, "target": s.target, "confidence": s.confidence}
+
+    return _cached_inversions(names, build, attack="latent", generator=g["sha256"],
+                              n_per_class=n_per_class, steps=steps, seed=seed, version=1)
 
 
 #: Bump when :func:`labviz.inversion.invert` changes, so cached inversions are recomputed.
@@ -52,7 +81,8 @@ _INVERSION_CACHE_VERSION = 2
 
 
 def inversion_attack_table(inversions: Mapping[str, Synthesized], *,
-                           evaluator_family: str = "student") -> pd.DataFrame:
+                           evaluator_family: str = "student",
+                           with_distance: bool = False) -> pd.DataFrame:
     """Evaluator accuracy on each checkpoint's inversions (Struppek et al. 2024's attack accuracy).
 
     Each inverted checkpoint of seed s is judged by the ``evaluator_family`` checkpoint of the same
@@ -70,9 +100,13 @@ def inversion_attack_table(inversions: Mapping[str, Synthesized], *,
     pandas.DataFrame
         One row per inverted checkpoint: ``family``, ``alpha``, ``seed``, ``name``, ``evaluator``,
         ``attack_accuracy`` (share of inversions the evaluator assigns to their target) and
-        ``source_confidence`` (mean probability of the target under the inverted model).
+        ``source_confidence`` (mean probability of the target under the inverted model); with
+        ``with_distance``, also ``feature_distance``: the mean over inversions of
+        :func:`labviz.inversion.feature_distance`, the distance in the evaluator's penultimate
+        features to the nearest training image of the target class (lower = closer to real class
+        members, so more leaked).
     """
-    from labviz.inversion import attack_accuracy
+    from labviz.inversion import attack_accuracy, feature_distance
 
     entries = {name: zoo.entry(name) for name in inversions}
     datasets = {e["dataset"] for e in entries.values()}
@@ -88,10 +122,14 @@ def inversion_attack_table(inversions: Mapping[str, Synthesized], *,
             raise ValueError(f"`evaluator_family` {evaluator_family!r} has no checkpoint of seed "
                              f"{e['seed']} for {name!r}.")
         evaluator, _ = zoo.load(evaluators[key])
-        rows.append({"family": e["family"], "alpha": e["alpha"], "seed": e["seed"], "name": name,
-                     "evaluator": evaluators[key],
-                     "attack_accuracy": attack_accuracy(evaluator, synth),
-                     "source_confidence": float(np.mean(synth.confidence))})
+        row = {"family": e["family"], "alpha": e["alpha"], "seed": e["seed"], "name": name,
+               "evaluator": evaluators[key], "attack_accuracy": attack_accuracy(evaluator, synth),
+               "source_confidence": float(np.mean(synth.confidence))}
+        if with_distance:
+            images, labels, _ = zoo.split_data(e["dataset"], "train")
+            row["feature_distance"] = float(np.mean(feature_distance(
+                evaluator, synth.images, synth.target, images, labels)))
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
