@@ -19,7 +19,12 @@ from labviz.figures.projection import (
 )
 from labviz.figures.style import class_color
 from labviz.figures.thumbnails import thumbnail_uri
-from labviz.projection import FRAME_COLUMNS, aligned_projections, project, projection_frame
+from labviz.projection import (
+    FRAME_COLUMNS,
+    aligned_projections,
+    project,
+    projection_frame,
+)
 
 
 @pytest.fixture(autouse=True)

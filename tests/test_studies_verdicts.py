@@ -4,7 +4,12 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from labviz.studies.verdicts import bootstrap_effect, judge, paired_effect, threshold_effect
+from labviz.studies.verdicts import (
+    bootstrap_effect,
+    judge,
+    paired_effect,
+    threshold_effect,
+)
 
 
 def _effect(baseline, treated, **kw):
