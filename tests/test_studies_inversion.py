@@ -78,3 +78,50 @@ def test_invert_checkpoints_caches_by_checkpoint(monkeypatch):
     np.testing.assert_array_equal(first.confidence, again.confidence)
     studies.invert_checkpoints(["m"], n_per_class=2, steps=4)
     assert calls == ["m", "m"]  # other arguments, other entry
+
+
+def test_inversion_attack_table_adds_the_feature_distance(monkeypatch):
+    from labviz.inversion import feature_distance
+
+    manifest = {"m-ce-s0": {"family": "ce", "alpha": 0.0, "seed": 0, "dataset": "digits"},
+                "m-student-s0": {"family": "student", "alpha": 0.0, "seed": 0, "dataset": "digits"}}
+    torch.manual_seed(0)
+    models = {n: SmallCNN(n_classes=3, image_size=8).eval() for n in manifest}
+    rng = np.random.default_rng(1)
+    reference = (rng.random((30, 8, 8)) * 255).astype(np.uint8), np.arange(30) % 3
+    monkeypatch.setattr(zoo, "entry", lambda n: manifest[n])
+    monkeypatch.setattr(zoo, "load", lambda n: (models[n], manifest[n]))
+    monkeypatch.setattr(zoo, "split_data", lambda ds, split: (*reference, np.arange(30)))
+    patch_studies(monkeypatch, "members", lambda fam, ds: [n for n, e in manifest.items() if e["family"] == fam])
+    synth = Synthesized(images=rng.random((6, 8, 8)).astype(np.float32), target=np.array([0, 0, 1, 1, 2, 2]),
+                        confidence=np.full(6, 0.5))
+    table = studies.inversion_attack_table({"m-ce-s0": synth}, with_distance=True)
+    expected = feature_distance(models["m-student-s0"], synth.images, synth.target, *reference).mean()
+    assert table.feature_distance.iloc[0] == pytest.approx(expected)
+    assert "feature_distance" not in studies.inversion_attack_table({"m-ce-s0": synth})
+
+
+def test_latent_inversions_are_cached_apart_from_pixel_ones(monkeypatch):
+    from labviz import generative, inversion
+
+    torch.manual_seed(0)
+    model = SmallCNN(n_classes=3, image_size=8)
+    e = {"dataset": "digits", "sha256": "cd" * 32}
+    calls = []
+
+    def fake_latent(model, decoder, classes, *, n_per_class, steps, seed):
+        calls.append(steps)
+        classes = list(classes)
+        return Synthesized(images=np.zeros((len(classes) * n_per_class, 8, 8), np.float32),
+                           target=np.repeat(classes, n_per_class), confidence=np.full(len(classes) * n_per_class, 0.9))
+
+    monkeypatch.setattr(zoo, "load", lambda name: (model, e))
+    monkeypatch.setattr(zoo, "entry", lambda name: e)
+    monkeypatch.setattr(zoo, "class_names", lambda ds: ("a", "b", "c"))
+    monkeypatch.setattr(generative, "load_generator", lambda name: (None, {"sha256": "ef" * 32}))
+    monkeypatch.setattr(inversion, "invert_latent", fake_latent)
+    first = studies.invert_checkpoints_latent(["m"], n_per_class=2, steps=5)["m"]
+    studies.invert_checkpoints_latent(["m"], n_per_class=2, steps=5)
+    assert calls == [5] and first.target.tolist() == [0, 0, 1, 1, 2, 2]
+    pixel = studies.invert_checkpoints(["m"], n_per_class=2, steps=5)["m"]  # same arguments, other attack
+    assert calls == [5] and not np.array_equal(pixel.confidence, first.confidence)

@@ -73,3 +73,19 @@ def test_flipped_drift_table_tracks_nearest_centroid(rng):
     no_feats = Predictions.from_arrays(y_true=y_true, y_given=y_given, logits=np.zeros((n, c)))
     with pytest.raises(ValueError, match=r"must be a Predictions with features"):
         studies.flipped_drift_table({1: no_feats})
+
+
+def test_rank_auc_matches_sklearn_with_ties(rng):
+    positive = rng.random(300) < 0.3
+    score = np.round(rng.random(300) + positive * 0.3, 1)  # rounded: many ties
+    assert studies.rank_auc(positive, score) == pytest.approx(roc_auc_score(positive, score))
+    with pytest.raises(ValueError, match="`positive` must hold both classes; got 0 positive and 3 negative"):
+        studies.rank_auc(np.zeros(3, bool), np.arange(3.0))
+
+
+def test_noisy_posterior_is_the_tables_posterior(rng):
+    p = _noisy_snapshot(rng, memorised=0.2)
+    table = studies.beta_mixture_table({1: p})
+    posterior = studies.noisy_posterior(p)
+    assert posterior.shape == (p.n_samples,)
+    assert studies.rank_auc(p.flipped, posterior) == pytest.approx(table.auc_posterior.iloc[0])
