@@ -356,26 +356,9 @@ def load_vae_file(path: str | os.PathLike, *, sha256: str | None = None
     truncated or foreign file, or one of another architecture, raises ``ValueError`` naming the
     problem; nothing is unpickled (safetensors holds raw tensors and a JSON header only).
     """
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file, safe_open
-
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"Generator file {path} does not exist.")
-    if sha256 is not None:
-        seen = zoo.sha256_file(path)
-        if seen != sha256:
-            raise ValueError(f"{path} failed its sha256 check: expected {sha256}, got {seen}. The "
-                             "file is corrupt or was replaced; rebuild it with build_generator().")
-    try:
-        with safe_open(str(path), framework="pt") as fh:
-            meta = fh.metadata() or {}
-        tensors = load_file(str(path))
-    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise ValueError(f"{path} is not a readable safetensors file ({exc}).") from None
-    if meta.get("format") != FORMAT:
-        raise ValueError(f"{path} is a safetensors file but not a labviz generator "
-                         f"(metadata format={meta.get('format')!r}, expected {FORMAT!r}).")
+    tensors, meta = zoo.read_labviz_safetensors(path, fmt=FORMAT, kind="generator", sha256=sha256,
+                                                rebuild="build_generator()")
     try:
         config = json.loads(meta["model"])
         vae = VAE(int(config["latent_dim"]), tuple(int(c) for c in config["channels"]))

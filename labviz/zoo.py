@@ -341,19 +341,35 @@ def entry(name: str) -> dict:
     return entries[name]
 
 
-def _state_from_file(path: Path) -> tuple[dict, dict[str, str]]:
+def read_labviz_safetensors(path: str | os.PathLike, *, fmt: str, kind: str,
+                            sha256: str | None = None,
+                            rebuild: str = "`labviz zoo build`") -> tuple[dict, dict[str, str]]:
+    """The tensors and metadata of a labviz safetensors file whose metadata ``format`` is ``fmt``.
+
+    Checks, in order: the file exists; its sha256 (when given); it is readable safetensors; its
+    format. Each failure raises naming the file, ``kind`` (what the file should be) and, for a bad
+    sha256, how to ``rebuild`` it. Nothing is ever unpickled.
+    """
     from safetensors import SafetensorError
     from safetensors.torch import load_file, safe_open
 
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{kind.capitalize()} file {path} does not exist.")
+    if sha256 is not None:
+        seen = sha256_file(path)
+        if seen != sha256:
+            raise ValueError(f"{path} failed its sha256 check: expected {sha256}, got {seen}. "
+                             f"The file is corrupt or was replaced; rebuild it with {rebuild}.")
     try:
         with safe_open(str(path), framework="pt") as fh:
             meta = fh.metadata() or {}
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise ValueError(f"{path} is not a readable safetensors checkpoint ({exc}).") from None
-    if meta.get("format") != "labviz-checkpoint":
-        raise ValueError(f"{path} is a safetensors file but not a labviz checkpoint "
-                         f"(metadata format={meta.get('format')!r}).")
+        raise ValueError(f"{path} is not a readable safetensors {kind} ({exc}).") from None
+    if meta.get("format") != fmt:
+        raise ValueError(f"{path} is a safetensors file but not a labviz {kind} "
+                         f"(metadata format={meta.get('format')!r}, expected {fmt!r}).")
     return tensors, meta
 
 
@@ -368,14 +384,8 @@ def load_checkpoint(path: str | os.PathLike, *, sha256: str | None = None):
     from labviz.models import ARCHS, SmallCNN
 
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"Checkpoint file {path} does not exist.")
-    if sha256 is not None:
-        seen = sha256_file(path)
-        if seen != sha256:
-            raise ValueError(f"{path} failed its sha256 check: expected {sha256}, got {seen}. "
-                             "The file is corrupt or was replaced; rebuild it with `labviz zoo build`.")
-    tensors, meta = _state_from_file(path)
+    tensors, meta = read_labviz_safetensors(path, fmt="labviz-checkpoint", kind="checkpoint",
+                                            sha256=sha256)
     try:
         config = json.loads(meta["model"])
         arch = config["arch"]

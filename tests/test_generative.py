@@ -218,7 +218,7 @@ def test_corrupt_file_fails_sha256(tiny_file):
 def test_truncated_file_is_refused(tiny_file):
     path, _ = tiny_file
     path.write_bytes(path.read_bytes()[:300])
-    with pytest.raises(ValueError, match="not a readable safetensors file"):
+    with pytest.raises(ValueError, match="not a readable safetensors generator"):
         generative.load_vae_file(path)
 
 
@@ -261,7 +261,7 @@ def test_pickle_in_place_of_a_generator_is_never_executed(tiny_file, tmp_path):
             return (open, (str(marker), "w"))
 
     path.write_bytes(pickle.dumps(Exploit()))
-    with pytest.raises(ValueError, match="not a readable safetensors file"):
+    with pytest.raises(ValueError, match="not a readable safetensors generator"):
         generative.load_vae_file(path)
     assert not marker.exists()
 
