@@ -6,7 +6,8 @@ Usage::
     .venv/bin/python benchmarks/run.py --quick --out /tmp/bench   # small sizes, smoke test
     .venv/bin/python benchmarks/run.py --only calibration confusion
 
-Parts: calibration (vs torchmetrics, netcal, scikit-learn), confusion (vs scikit-learn), projection
+Parts: calibration (vs torchmetrics, netcal, scikit-learn), calibration-ci (bootstrap intervals
+vs scipy.stats.bootstrap), confusion (vs scikit-learn), projection
 (PCA/UMAP cold, warm, cached), predictions (from_model vs a bare torch loop), explorer (handler
 latency), notebooks (nbclient wall time, cold and warm). Each part's rows carry their goals; a part
 that fails is recorded as failed and the others still run.
@@ -25,6 +26,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # the bench_* modules sit next to this script
 
 import bench_calibration  # noqa: E402
+import bench_calibration_ci  # noqa: E402
 import bench_confusion  # noqa: E402
 import bench_explorer  # noqa: E402
 import bench_notebooks  # noqa: E402
@@ -35,6 +37,7 @@ from timing import machine_info  # noqa: E402
 
 PARTS = {
     "calibration": bench_calibration.run,
+    "calibration-ci": bench_calibration_ci.run,
     "confusion": bench_confusion.run,
     "projection": bench_projection.run,
     "predictions": bench_predictions.run,

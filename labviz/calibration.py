@@ -27,6 +27,14 @@ These are the definitions of torchmetrics' ``multiclass_calibration_error`` and 
 confidence and "the top class is the true class" as correctness. *Class-wise* calibration
 (``classwise=True``) computes, for each class ``k``, the calibration error of ``probs[:, k]`` as a
 predictor of ``y_true == k`` (one-vs-rest), and averages it over the classes.
+
+Uncertainty and other estimators
+--------------------------------
+:func:`calibration_interval` gives a percentile bootstrap confidence interval of any of these
+metrics (and of the NLL and Brier score). :func:`ece_sweep` (Roelofs et al., 2022) picks the
+number of equal-mass bins, :func:`smooth_ece` (Blasiok and Nakkiran, 2024) needs no bins, and
+:func:`corp_reliability` (Dimitriadis, Gneiting and Jordan, 2021) fits the reliability curve by
+isotonic regression, with its score decomposition and bootstrap bands.
 """
 
 from __future__ import annotations
@@ -39,7 +47,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from labviz import _scan
+from labviz import _bootstrap, _scan
 from labviz import _validation as v
 from labviz.predictions import softmax
 
@@ -817,3 +825,456 @@ class CalibrationAccumulator:
 
 def _add(a: _BinStats, b: _BinStats) -> _BinStats:
     return _BinStats(a.count + b.count, a.conf_sum + b.conf_sum, a.hit_sum + b.hit_sum)
+
+
+# ----- bootstrap confidence intervals ---------------------------------------------------------------
+Metric = Literal["ece", "debiased_ece", "nll", "brier"]
+METRICS: tuple[str, ...] = ("ece", "debiased_ece", "nll", "brier")
+
+#: Largest accepted ``n_boot``.
+MAX_BOOT = 10**7
+
+# Index resampling draws at most this many indices at once, to bound memory.
+_BOOT_BLOCK = 1 << 22
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A metric on all samples and its percentile bootstrap confidence interval.
+
+    Attributes
+    ----------
+    estimate : float
+        The metric on the given samples (not the mean of the replicas).
+    low, high : float
+        The ``(1 - confidence) / 2`` and ``(1 + confidence) / 2`` quantiles of the replicas.
+    n_boot : int
+        Number of bootstrap replicas.
+    confidence : float
+        Nominal coverage, e.g. 0.95.
+    """
+
+    estimate: float
+    low: float
+    high: float
+    n_boot: int
+    confidence: float
+
+
+def _check_level(value: float, name: str) -> float:
+    level = v.check_float(value, name)
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"`{name}` must be in (0, 1); got {level!r}.")
+    return level
+
+
+def calibration_interval(
+    y_true: ArrayLike,
+    probs: ArrayLike,
+    *,
+    metric: Metric = "ece",
+    n_bins: int = 15,
+    strategy: Strategy = "uniform",
+    norm: Norm = "l1",
+    classwise: bool = False,
+    n_boot: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> Interval:
+    """Percentile bootstrap confidence interval of a calibration metric.
+
+    The samples are resampled with replacement ``n_boot`` times; the interval is
+    ``[q_{(1 - confidence) / 2}, q_{(1 + confidence) / 2}]`` of the metric over the replicas
+    (linear interpolation, as ``scipy.stats.bootstrap(..., method="percentile")``).
+
+    * ``metric="ece"``: :func:`expected_calibration_error` with ``n_bins``, ``strategy``, ``norm``
+      and ``classwise``; ``"debiased_ece"``: :func:`debiased_calibration_error` with ``n_bins``,
+      ``strategy`` and ``classwise``; ``"nll"`` and ``"brier"``: :func:`negative_log_likelihood`
+      and :func:`brier_score` (the binning options are ignored).
+    * Top-label ECEs on equal-width bins (the default) take a fast path: each sample is reduced
+      once to its cell (bin, correct or not), the replica's cell counts are drawn from their exact
+      multinomial law and each cell's confidence sum exactly (cells of at most
+      ``_bootstrap.EXACT_CELL`` samples) or from its normal limit with exact mean and variance
+      (see :mod:`labviz._bootstrap`). A replica costs O(n_bins), so 1,000 replicas at
+      10^6 samples cost little more than the ECE itself.
+    * Every other case resamples the indices and recomputes the metric on each replica, with the
+      indices drawn as ``scipy.stats.bootstrap`` draws them (``rng.integers(0, n, (n_boot, n))``
+      while ``n_boot * n <= 2**22``): O(n_boot * n_samples) (times n_classes when class-wise).
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+    probs : array-like of shape (n_samples, n_classes)
+        Predicted probabilities; rows sum to 1.
+    metric : {"ece", "debiased_ece", "nll", "brier"}, default "ece"
+    n_bins : int, default 15
+    strategy : {"uniform", "quantile"}, default "uniform"
+        Equal-mass edges are recomputed on every replica.
+    norm : {"l1", "l2", "max"}, default "l1"
+        Only for ``metric="ece"``.
+    classwise : bool, default False
+        Only for ``metric="ece"`` and ``"debiased_ece"``.
+    n_boot : int, default 1000
+    confidence : float, default 0.95
+        In (0, 1).
+    seed : int, default 0
+        Seed of the ``numpy.random.default_rng`` that draws the replicas: the same seed gives the
+        same interval.
+
+    Returns
+    -------
+    Interval
+
+    Examples
+    --------
+    Every replica of four identical samples is the same, so the interval is a point:
+
+    >>> ci = calibration_interval([0, 0, 0, 0], [[0.75, 0.25]] * 4, n_bins=2, n_boot=50)
+    >>> ci.estimate, ci.low, ci.high
+    (0.25, 0.25, 0.25)
+    """
+    v.check_option(metric, "metric", METRICS)
+    n_bins = _check_binning(n_bins, strategy)
+    v.check_option(norm, "norm", NORMS)
+    classwise = v.check_bool(classwise, "classwise")
+    if norm != "l1" and metric != "ece":
+        raise ValueError(f"`norm` must be 'l1' unless metric='ece'; got norm={norm!r} with "
+                         f"metric={metric!r}.")
+    if classwise and metric in ("nll", "brier"):
+        raise ValueError(f"`classwise` must be False for metric={metric!r}; got True.")
+    n_boot = v.check_int(n_boot, "n_boot", minimum=1, maximum=MAX_BOOT)
+    confidence = _check_level(confidence, "confidence")
+    rng = np.random.default_rng(v.check_int(seed, "seed", minimum=0))
+
+    if metric in ("nll", "brier"):
+        y, p = _check_inputs(y_true, probs)
+        losses = _per_sample_nll(y, p) if metric == "nll" else _per_sample_brier(y, p)
+        estimate = float(losses.mean())
+        replicas = _resampled(lambda idx: losses[idx].mean(axis=-1), len(y), n_boot, rng,
+                              vectorized=True)
+    else:
+        def score(stats: _BinStats) -> NDArray[np.float64]:
+            return _ce_from_stats(stats, norm) if metric == "ece" else _debiased_from_stats(stats)
+
+        if classwise:
+            y, p = _check_inputs(y_true, probs)
+
+            def stat(idx):
+                return float(score(_classwise_stats(y[idx], p[idx], n_bins, strategy)).mean())
+
+            estimate = float(score(_classwise_stats(y, p, n_bins, strategy)).mean())
+            replicas = _resampled(stat, len(y), n_boot, rng)
+        else:
+            conf, hit, _ = _check_top_label(y_true, probs)
+            if strategy == "uniform":
+                estimate, replicas = _uniform_top_label_replicas(conf, hit, n_bins, score,
+                                                                 n_boot, rng)
+            else:
+                def stat(idx):
+                    return float(score(_top_label_stats(conf[idx], hit[idx], n_bins, strategy)[0]))
+
+                estimate = float(score(_top_label_stats(conf, hit, n_bins, strategy)[0]))
+                replicas = _resampled(stat, len(conf), n_boot, rng)
+    low, high = _bootstrap.percentile_interval(replicas, confidence)
+    return Interval(estimate=estimate, low=low, high=high, n_boot=n_boot, confidence=confidence)
+
+
+def _per_sample_nll(y: NDArray[np.int64], p: NDArray) -> NDArray[np.float64]:
+    p_true = p[np.arange(len(y)), y].astype(np.float64)
+    return -np.log(np.maximum(p_true, np.finfo(np.float64).tiny))
+
+
+def _per_sample_brier(y: NDArray[np.int64], p: NDArray) -> NDArray[np.float64]:
+    sq = np.einsum("ij,ij->i", p, p, dtype=np.float64)
+    return sq - 2 * p[np.arange(len(y)), y].astype(np.float64) + 1
+
+
+def _resampled(stat, n: int, n_boot: int, rng: np.random.Generator, *,
+               vectorized: bool = False) -> NDArray[np.float64]:
+    """``stat`` of ``n_boot`` index resamples; ``stat`` takes a (n,) index array, or a
+    (k, n) batch when ``vectorized``. The batches are drawn as ``rng.integers(0, n, (k, n))``."""
+    batch = max(1, _BOOT_BLOCK // n)
+    out = []
+    for start in range(0, n_boot, batch):
+        idx = rng.integers(0, n, (min(batch, n_boot - start), n))
+        out.append(np.asarray(stat(idx), dtype=np.float64) if vectorized
+                   else np.array([stat(row) for row in idx]))
+    return np.concatenate(out)
+
+
+def _uniform_top_label_replicas(
+    conf: NDArray[np.float64], hit: NDArray[np.bool_], n_bins: int, score, n_boot: int,
+    rng: np.random.Generator,
+) -> tuple[float, NDArray[np.float64]]:
+    """The estimate and ``n_boot`` replicas of ``score`` on equal-width top-label bins, drawn per
+    (bin, correct) cell by :func:`labviz._bootstrap.cell_replicas`."""
+    edges = _uniform_edges(n_bins)
+    idx = _bin_index(conf, edges, uniform=True)
+    estimate = float(score(_stats_1d(idx, conf, hit, n_bins)))
+    cell = 2 * idx + hit  # cell 2b: wrong in bin b, 2b + 1: correct in bin b
+    lo, hi = np.repeat(edges[:-1], 2), np.repeat(edges[1:], 2)
+    step = max(1, _BOOT_BLOCK // (2 * n_bins))  # bounds the (replicas, cells) arrays
+    out = []
+    for start in range(0, n_boot, step):
+        counts, sums = _bootstrap.cell_replicas(cell, conf, lo, hi, min(step, n_boot - start), rng)
+        counts = counts.reshape(-1, n_bins, 2)
+        stats = _BinStats(count=counts.sum(axis=-1), conf_sum=sums.reshape(-1, n_bins, 2).sum(axis=-1),
+                          hit_sum=counts[..., 1])
+        out.append(score(stats))
+    return estimate, np.concatenate(out)
+
+
+# ----- ECE sweep -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ECESweep:
+    """Result of :func:`ece_sweep`.
+
+    Attributes
+    ----------
+    n_bins : int
+        The chosen number of equal-mass bins.
+    ece : float
+        The calibration error on ``n_bins`` equal-mass bins.
+    max_bins : int
+        The largest number of bins the sweep could reach.
+    """
+
+    n_bins: int
+    ece: float
+    max_bins: int
+
+
+def _sorted_quantile(s: NDArray[np.float64], q: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``np.quantile(s, q)`` (linear method, same rounding) of an already sorted ``s``, in O(len(q))
+    instead of a partition of ``s`` per call."""
+    n = len(s)
+    virtual = (n - 1) * q
+    prev = np.floor(virtual).astype(np.intp)
+    nxt = np.minimum(prev + 1, n - 1)
+    prev = np.minimum(prev, n - 1)
+    gamma = virtual - prev
+    a, b = s[prev], s[nxt]
+    diff = b - a
+    return np.where(gamma >= 0.5, b - diff * (1 - gamma), a + diff * gamma)
+
+
+def ece_sweep(
+    y_true: ArrayLike, probs: ArrayLike, *, norm: Norm = "l1", max_bins: int | None = None
+) -> ECESweep:
+    """ECE_sweep (Roelofs, Cain, Shlens and Mozer, 2022, "Mitigating bias in calibration error
+    estimation"): the top-label calibration error on as many equal-mass bins as keep the
+    reliability curve monotone.
+
+    The sweep tries ``b = 1, 2, ..., max_bins`` equal-mass bins (``strategy="quantile"``, the
+    module's edge convention) and stops at the first ``b`` whose bin accuracies
+    ``acc_1, ..., acc_b`` (over non-empty bins) are not non-decreasing; it returns ``b* = b - 1``
+    (or ``max_bins`` if every ``b`` is monotone) and
+    ``expected_calibration_error(..., n_bins=b*, strategy="quantile", norm=norm)``. Each step
+    costs O(b log n_samples) after one sort.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+    probs : array-like of shape (n_samples, n_classes)
+    norm : {"l1", "l2", "max"}, default "l1"
+    max_bins : int, optional
+        Largest number of bins tried; default (and at most) ``n_samples``.
+
+    Returns
+    -------
+    ECESweep
+
+    Examples
+    --------
+    Confidences 0.6, 0.7, 0.8, 0.9 with outcomes wrong, right, wrong, right: two bins give
+    accuracies (1/2, 1/2), monotone; three give (0, 1, 1/2), not. So b* = 2, and
+    ECE = (|0.5 - 0.65| + |0.5 - 0.85|) / 2 = 0.25.
+
+    >>> probs = [[0.6, 0.4], [0.7, 0.3], [0.8, 0.2], [0.9, 0.1]]
+    >>> r = ece_sweep([1, 0, 1, 0], probs)
+    >>> r.n_bins, round(r.ece, 6)
+    (2, 0.25)
+    """
+    v.check_option(norm, "norm", NORMS)
+    conf, hit, _ = _check_top_label(y_true, probs)
+    n = len(conf)
+    if max_bins is not None:
+        max_bins = v.check_int(max_bins, "max_bins", minimum=1, maximum=MAX_BINS)
+    tried = n if max_bins is None else min(max_bins, n)
+    order = np.argsort(conf, kind="stable")
+    s = conf[order]
+    conf_cum = np.concatenate(([0.0], np.cumsum(s)))
+    hit_cum = np.concatenate(([0], np.cumsum(hit[order])))
+
+    def stats(b: int) -> _BinStats:
+        inner = _sorted_quantile(s, np.linspace(0.0, 1.0, b + 1))[1:-1]
+        # Right-closed bins: the samples <= inner edge j sit in bins < j.
+        cut = np.concatenate(([0], np.searchsorted(s, inner, side="right"), [n]))
+        return _BinStats(count=np.diff(cut).astype(np.float64), conf_sum=np.diff(conf_cum[cut]),
+                         hit_sum=np.diff(hit_cum[cut]).astype(np.float64))
+
+    best = 1
+    for b in range(2, tried + 1):
+        if not _is_monotone(stats(b)):
+            break
+        best = b
+    return ECESweep(n_bins=best, ece=float(_ce_from_stats(stats(best), norm)), max_bins=tried)
+
+
+def _is_monotone(stats: _BinStats) -> bool:
+    filled = stats.count > 0
+    acc = stats.hit_sum[filled] / stats.count[filled]
+    return bool(np.all(np.diff(acc) >= 0))
+
+
+# ----- smooth ECE ------------------------------------------------------------------------------------
+def smooth_ece(y_true: ArrayLike, probs: ArrayLike) -> float:
+    """Top-label smooth ECE (Blasiok and Nakkiran, ICLR 2024, "Smooth ECE"), through ``relplot``.
+
+    ``smECE_sigma = integral |r_sigma(t)| delta_sigma(t) dt / integral delta_sigma(t) dt``, with
+    ``r_sigma`` the kernel-smoothed residual ``conf - correct`` and ``delta_sigma`` the smoothed
+    density of the confidences (reflected Gaussian kernel of bandwidth ``sigma``), at the
+    bandwidth where ``smECE_sigma = sigma``: ``relplot.smECE(conf, correct)`` on the top-label
+    confidence and correctness. No bins; continuous in the predictions.
+
+    ``relplot`` is imported on the first call (it imports scikit-learn, matplotlib and seaborn,
+    about 2 s).
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+    probs : array-like of shape (n_samples, n_classes)
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> smooth_ece([0, 1], [[1.0, 0.0], [0.0, 1.0]])
+    0.0
+    """
+    conf, hit, _ = _check_top_label(y_true, probs)
+    import relplot
+
+    return float(relplot.smECE(conf, hit.astype(np.float64)))
+
+
+# ----- CORP reliability diagram ----------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class CorpDiagram:
+    """CORP reliability diagram of top-label confidence, with its Brier score decomposition.
+
+    Attributes
+    ----------
+    confidence : ndarray of shape (n_points,)
+        The distinct top-label confidences, increasing.
+    calibrated : ndarray of shape (n_points,)
+        The isotonic (PAV) fit of correctness on confidence at those points: the CORP curve, a
+        non-decreasing step function.
+    band_low, band_high : ndarray of shape (n_points,)
+        Pointwise bootstrap band of the fit (see :func:`corp_reliability`).
+    count : ndarray of shape (n_points,)
+        Number of samples at each confidence.
+    score : float
+        Mean Brier score ``S = mean_i (conf_i - correct_i)^2`` of the top-label confidence.
+    mcb, dsc, unc : float
+        Miscalibration ``S - S_rc``, discrimination ``S_mg - S_rc`` and uncertainty ``S_mg``, with
+        ``S_rc`` the score of the recalibrated (fitted) confidences and ``S_mg`` that of the
+        constant accuracy, so ``score = mcb - dsc + unc``.
+    n_boot : int
+    band_level : float
+    """
+
+    confidence: NDArray[np.float64]
+    calibrated: NDArray[np.float64]
+    band_low: NDArray[np.float64]
+    band_high: NDArray[np.float64]
+    count: NDArray[np.int64]
+    score: float
+    mcb: float
+    dsc: float
+    unc: float
+    n_boot: int
+    band_level: float
+
+
+def corp_reliability(
+    y_true: ArrayLike,
+    probs: ArrayLike,
+    *,
+    n_boot: int = 1000,
+    band_level: float = 0.95,
+    seed: int = 0,
+    null: Literal["fitted", "forecast"] = "fitted",
+) -> CorpDiagram:
+    """CORP reliability diagram (Dimitriadis, Gneiting and Jordan, PNAS 2021) of top-label
+    confidence: isotonic regression of correctness on confidence, its Brier score decomposition
+    and bootstrap bands.
+
+    The fit is ``sklearn.isotonic.IsotonicRegression(increasing=True, out_of_bounds="clip")``.
+    With the Brier score ``S(x, y) = mean (x - y)^2``:
+
+    ``MCB = S(conf, correct) - S(fit, correct)``, ``DSC = S(mean(correct), correct) -
+    S(fit, correct)``, ``UNC = S(mean(correct), correct)``, and ``S = MCB - DSC + UNC``.
+
+    Bands: ``n_boot`` times, outcomes are redrawn as ``Bernoulli(p_i)`` under the hypothesis of
+    calibration, with ``p_i`` the fitted (recalibrated, hence calibrated) value at sample ``i``
+    (``null="fitted"``, a band around the CORP curve) or its confidence itself
+    (``null="forecast"``, a consistency band around the diagonal); the isotonic fit is redone
+    (the same pool-adjacent-violators algorithm, ``sklearn.isotonic.isotonic_regression``, on
+    the distinct confidences), and the pointwise ``(1 -/+ band_level) / 2`` quantiles are taken.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+    probs : array-like of shape (n_samples, n_classes)
+    n_boot : int, default 1000
+    band_level : float, default 0.95
+    seed : int, default 0
+    null : {"fitted", "forecast"}, default "fitted"
+
+    Returns
+    -------
+    CorpDiagram
+
+    Examples
+    --------
+    Correctness 0, 1, 0, 1 at confidences 0.6, 0.7, 0.8, 0.9: PAV pools the middle two, so the
+    fit is (0, 1/2, 1/2, 1) and S_rc = 2 * 0.25 / 4 = 0.125.
+
+    >>> d = corp_reliability([1, 0, 1, 0], [[0.6, 0.4], [0.7, 0.3], [0.8, 0.2], [0.9, 0.1]],
+    ...                      n_boot=20)
+    >>> d.calibrated.tolist(), round(d.score, 6), round(d.mcb, 6)
+    ([0.0, 0.5, 0.5, 1.0], 0.275, 0.15)
+    """
+    from sklearn.isotonic import IsotonicRegression, isotonic_regression
+
+    conf, hit, _ = _check_top_label(y_true, probs)
+    n_boot = v.check_int(n_boot, "n_boot", minimum=1, maximum=MAX_BOOT)
+    band_level = _check_level(band_level, "band_level")
+    rng = np.random.default_rng(v.check_int(seed, "seed", minimum=0))
+    v.check_option(null, "null", ("fitted", "forecast"))
+    y = hit.astype(np.float64)
+    points, inverse, count = np.unique(conf, return_inverse=True, return_counts=True)
+    v.check_dense_size((n_boot, len(points)), name="n_boot", value=n_boot,
+                       what="table of band refits (n_boot x distinct confidences)")
+
+    iso = IsotonicRegression(increasing=True, out_of_bounds="clip").fit(conf, y)
+    calibrated = iso.predict(points)
+    score = float(np.mean((conf - y) ** 2))
+    s_rc = float(np.mean((calibrated[inverse] - y) ** 2))
+    unc = float(np.mean((y.mean() - y) ** 2))
+
+    source = calibrated if null == "fitted" else points
+    refits = np.empty((n_boot, len(points)))
+    for r in range(n_boot):
+        # Drawing each sample's outcome is drawing, per distinct confidence, a binomial count.
+        hits = rng.binomial(count, source)
+        refits[r] = isotonic_regression(hits / count, sample_weight=count, increasing=True)
+    alpha = (1.0 - band_level) / 2
+    band_low, band_high = np.quantile(refits, [alpha, 1.0 - alpha], axis=0)
+    return CorpDiagram(confidence=points, calibrated=calibrated, band_low=band_low,
+                       band_high=band_high, count=count.astype(np.int64), score=score,
+                       mcb=score - s_rc, dsc=unc - s_rc, unc=unc, n_boot=n_boot,
+                       band_level=band_level)

@@ -64,3 +64,18 @@ def test_markdown_has_a_table_with_goal_columns(quick_calibration):
            "vs read-once bound | goals |" in text
     assert "ece N=1e+04 C=100" in text
     assert "Goals:" in text and ("met" in text or "missed by" in text)
+
+
+def test_quick_calibration_ci_part_runs(tmp_path):
+    proc = subprocess.run([sys.executable, str(RUN), "--quick", "--only", "calibration-ci",
+                           "--out", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["errors"] == {} and results["parts"] == ["calibration-ci"]
+    rows = results["rows"]
+    assert {r["case"].split()[0] for r in rows} == {"ece-ci"}
+    for r in rows:
+        assert r["labviz"]["seconds"] > 0
+        ci = r["labviz"]["value"]
+        assert ci["low"] <= ci["estimate"] <= ci["high"]
+    assert "## Calibration-ci" in (tmp_path / "results.md").read_text()
