@@ -49,7 +49,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from labviz import _bootstrap, _scan
 from labviz import _validation as v
-from labviz.predictions import softmax
+from labviz._numeric import softmax
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -25,6 +25,7 @@ import plotly.graph_objects as go
 from numpy.typing import ArrayLike, NDArray
 
 from labviz import _validation as v
+from labviz import zoo
 from labviz.calibration import ReliabilityCurve, reliability_curve
 from labviz.confusion import confusion_matrix, per_class_table
 from labviz.figures.calibration import reliability_figure
@@ -199,7 +200,6 @@ class Explorer:
         out: dict[str, Source] = {}
         for i, s in enumerate(sources):
             if isinstance(s, str):
-                from labviz import zoo
 
                 try:
                     zoo.entry(s)
@@ -323,7 +323,7 @@ class Explorer:
             return source
         key = (source, self._split)
         if key not in self._loaded:
-            self._loaded[key] = Predictions.from_zoo(source, self._split)
+            self._loaded[key] = zoo.predictions(source, self._split)
         return self._loaded[key]
 
     def _reference(self) -> Predictions:

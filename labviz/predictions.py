@@ -19,7 +19,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from labviz import _validation as v
-from labviz.cache import atomic_write_npz, cached_arrays, read_npz
+from labviz._numeric import softmax  # noqa: F401  (public here too: labviz.predictions.softmax)
+from labviz.cache import atomic_write_npz, read_npz
 
 if TYPE_CHECKING:  # torch is imported lazily: importing labviz stays fast
     import torch
@@ -29,24 +30,12 @@ Split = Literal["train", "val", "test"]
 _ARRAY_FIELDS = ("logits", "y_true", "y_given", "ids", "features", "weights", "bias", "images")
 
 
-def softmax(logits: NDArray) -> NDArray[np.float64]:
-    """Row-wise softmax, stable for large logits.
-
-    >>> softmax(np.array([[0.0, 0.0]])).tolist()
-    [[0.5, 0.5]]
-    """
-    z = logits - logits.max(axis=1, keepdims=True)
-    np.exp(z, out=z)
-    z /= z.sum(axis=1, keepdims=True)
-    return z
-
-
 @dataclass(frozen=True, eq=False)
 class Predictions:
     """A classifier's outputs on one set of samples.
 
-    Build it with :meth:`from_arrays`, :meth:`from_npz`, :meth:`from_model` or :meth:`from_zoo`
-    rather than directly: those validate every array.
+    Build it with :meth:`from_arrays`, :meth:`from_npz` or :meth:`from_model` rather than directly:
+    those validate every array. A shipped checkpoint's come from :func:`labviz.zoo.predictions`.
 
     Attributes
     ----------
@@ -350,27 +339,3 @@ class Predictions:
             class_names=class_names, name=name,
         )
 
-    @classmethod
-    def from_zoo(cls, name: str, split: Split = "test", *, with_images: bool = True) -> Predictions:
-        """Predictions of zoo checkpoint ``name`` on ``split`` ("train", "val" or "test").
-
-        Activations are cached on disk, keyed by the checkpoint's sha256 and the split, so a
-        second call reloads them without running the model. On the "train" split, ``y_given``
-        holds the labels the checkpoint was trained with (noisy for the noisy-label runs).
-        """
-        from labviz import zoo
-
-        v.check_option(split, "split", ("train", "val", "test"))
-        entry = zoo.entry(name)
-        arrays = cached_arrays(
-            "activations", f"{entry['sha256'][:32]}-{split}",
-            lambda: zoo.compute_activations(name, split),
-            required=("logits", "y_true", "y_given", "ids", "features", "weights"),
-        )
-        images = zoo.images_for(entry, split, arrays["ids"]) if with_images else None
-        return cls.from_arrays(
-            y_true=arrays["y_true"], logits=arrays["logits"], features=arrays["features"],
-            y_given=arrays["y_given"], ids=arrays["ids"], weights=arrays["weights"],
-            bias=arrays.get("bias"), images=images,
-            class_names=zoo.class_names(entry["dataset"]), name=f"{name} [{split}]",
-        )

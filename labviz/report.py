@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from labviz import _validation as v
+from labviz import zoo
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -61,7 +62,6 @@ _ALPHA_FAMILIES = (("ls-0.1", "α = −0.1"), ("ce", "α = 0 (CE)"), ("ls0.1", "
 
 def _label(name: str) -> str:
     """A short legend label for a checkpoint: its loss family, and its seed if not 0."""
-    from labviz import zoo
     from labviz.studies import FAMILY_LABELS
 
     e = zoo.entry(name)
@@ -99,12 +99,11 @@ def template_planes_figure(
         One panel per (checkpoint, split), in that order.
     """
     from labviz.figures.collapse import TemplatePlaneDisplay
-    from labviz.predictions import Predictions
 
     names = _check_names(names)
     for s in splits:
         v.check_option(s, "splits", ("train", "val", "test"))
-    preds = [Predictions.from_zoo(n, s, with_images=False) for n in names for s in splits]
+    preds = [zoo.predictions(n, s, with_images=False) for n in names for s in splits]
     titles = [f"{_label(n)}, {s}" for n in names for s in splits]
     return TemplatePlaneDisplay.from_predictions(preds, classes=classes, titles=titles).plot()
 
@@ -120,10 +119,9 @@ def reliability_overlay_figure(names: Sequence[str], *, split: Split = "test", n
     n_bins : int
     """
     from labviz.figures.calibration import ReliabilityDisplay
-    from labviz.predictions import Predictions
 
     names = _check_names(names)
-    preds = {_label(n): Predictions.from_zoo(n, split, with_images=False) for n in names}
+    preds = {_label(n): zoo.predictions(n, split, with_images=False) for n in names}
     return ReliabilityDisplay.from_predictions(preds, n_bins=n_bins).plot(
         title=f"Reliability on the {split} split")
 
@@ -140,7 +138,6 @@ def maxsup_metrics_figure(families: Mapping[str, Sequence[str]], *, split: Split
     """
     from labviz.collapse import collapse_table
     from labviz.figures.collapse import collapse_metrics_figure
-    from labviz.predictions import Predictions
 
     if not isinstance(families, Mapping) or not families:
         raise TypeError("`families` must be a non-empty mapping of group label to zoo names; got "
@@ -148,7 +145,7 @@ def maxsup_metrics_figure(families: Mapping[str, Sequence[str]], *, split: Split
     preds, groups = [], []
     for group, names in families.items():
         for n in _check_names(names, f"families[{group!r}]"):
-            preds.append(Predictions.from_zoo(n, split, with_images=False))
+            preds.append(zoo.predictions(n, split, with_images=False))
             groups.append(str(group))
     fig = collapse_metrics_figure(collapse_table(preds, group_by=groups))
     return fig.update_layout(title=f"Feature collapse on the {split} split (mean ± sd over seeds)")
@@ -195,9 +192,8 @@ def label_errors_figure(name: str, *, split: Split = "test", max_images: int = 3
     probabilities out-of-sample, as confident learning requires.
     """
     from labviz.figures.label_quality import LabelErrorDisplay
-    from labviz.predictions import Predictions
 
-    display = LabelErrorDisplay.from_predictions(Predictions.from_zoo(name, split))
+    display = LabelErrorDisplay.from_predictions(zoo.predictions(name, split))
     fig = display.plot(max_images=max_images)
     return fig.update_layout(title=f"Likely label errors, {split} split ({name})")
 
@@ -217,7 +213,6 @@ def inversions_figure(names: Sequence[str], *, labels: Sequence[str] | None = No
     """
     import numpy as np
 
-    from labviz import zoo
     from labviz.figures.thumbnails import image_grid_figure
     from labviz.studies import invert_checkpoints
 
@@ -244,9 +239,8 @@ def inversions_figure(names: Sequence[str], *, labels: Sequence[str] | None = No
 def confusion_heatmap_figure(name: str, *, split: Split = "test") -> go.Figure:
     """The row-normalised confusion matrix of checkpoint ``name`` on ``split``."""
     from labviz.figures.confusion import ConfusionDisplay
-    from labviz.predictions import Predictions
 
-    p = Predictions.from_zoo(name, split, with_images=False)
+    p = zoo.predictions(name, split, with_images=False)
     return ConfusionDisplay.from_predictions(p).plot(title=f"Confusion: {_label(name)} ({split})")
 
 
@@ -279,7 +273,6 @@ class FigureSpec:
 
 
 def _run_names(dataset: str, family: str) -> list[str]:
-    from labviz import zoo
 
     return [r.name for r in zoo.recipes() if r.dataset == dataset and r.family == family]
 
@@ -290,7 +283,6 @@ def headline_figures(dataset: Dataset = "fashion-mnist") -> list[FigureSpec]:
     A figure whose checkpoints are not in the zoo's manifest (yet) comes back with a
     ``skip_reason`` and no ``build``.
     """
-    from labviz import zoo
 
     v.check_option(dataset, "dataset", DATASETS)
     p = _PREFIX[dataset]
@@ -371,7 +363,7 @@ class FigureResult:
 
 def figure_key(spec: FigureSpec, fmt: str) -> str:
     """A key that changes when the figure's inputs do: checkpoint sha256s, parameters, format."""
-    from labviz import __version__, zoo
+    from labviz import __version__
 
     parts = {
         "report_version": REPORT_VERSION, "labviz": __version__, "stem": spec.stem,

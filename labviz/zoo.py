@@ -35,11 +35,14 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
-from labviz.cache import atomic_write_bytes
+from labviz import _validation as v
+from labviz.cache import atomic_write_bytes, cached_arrays
+from labviz.predictions import Predictions
 
 DATA_SEED = 12345  # fixes the train/val/test index split of every dataset
 MANIFEST = "manifest.json"
@@ -429,6 +432,30 @@ def _trained_rows(name: str, trained: NDArray[np.int64], ids: NDArray[np.int64])
     return n
 
 
+def predictions(name: str, split: Literal["train", "val", "test"] = "test", *,
+                with_images: bool = True) -> Predictions:
+    """Predictions of zoo checkpoint ``name`` on ``split`` ("train", "val" or "test").
+
+    Activations are cached on disk, keyed by the checkpoint's sha256 and the split, so a second
+    call reloads them without running the model. On the "train" split, ``y_given`` holds the
+    labels the checkpoint was trained with (noisy for the noisy-label runs).
+    """
+    v.check_option(split, "split", ("train", "val", "test"))
+    e = entry(name)
+    arrays = cached_arrays(
+        "activations", f"{e['sha256'][:32]}-{split}",
+        lambda: compute_activations(name, split),
+        required=("logits", "y_true", "y_given", "ids", "features", "weights"),
+    )
+    images = images_for(e, split, arrays["ids"]) if with_images else None
+    return Predictions.from_arrays(
+        y_true=arrays["y_true"], logits=arrays["logits"], features=arrays["features"],
+        y_given=arrays["y_given"], ids=arrays["ids"], weights=arrays["weights"],
+        bias=arrays.get("bias"), images=images,
+        class_names=class_names(e["dataset"]), name=f"{name} [{split}]",
+    )
+
+
 def compute_activations(name: str, split: str) -> dict[str, NDArray]:
     """Run checkpoint ``name`` on ``split``: logits, features, labels, ids, and the head's weights.
 
@@ -463,8 +490,8 @@ def compute_activations(name: str, split: str) -> dict[str, NDArray]:
 
 # ----- building ----------------------------------------------------------------------------------
 def _test_metrics(model, dataset: str) -> dict[str, float]:
+    from labviz._numeric import softmax
     from labviz.calibration import expected_calibration_error
-    from labviz.predictions import softmax
     from labviz.training import predict_logits
 
     out = {}

@@ -51,12 +51,7 @@ def two_family_zoo(monkeypatch, rng):
                 preds[(name, split)] = Predictions.from_arrays(y_true=y, logits=sharp * z,
                                                                name=f"{name} [{split}]")
 
-    class FakePredictions:
-        @staticmethod
-        def from_zoo(name, split="test", *, with_images=True):
-            return preds[(name, split)]
-
-    patch_studies(monkeypatch, "Predictions", FakePredictions)
+    monkeypatch.setattr(zoo, "predictions", lambda name, split="test", *, with_images=True: preds[(name, split)])
     patch_studies(monkeypatch, "members",
                         lambda family, dataset=FASHION: [n for n, e in entries.items()
                                                                  if e["family"] == family])

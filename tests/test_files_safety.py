@@ -186,10 +186,10 @@ def test_poisoned_activation_cache_of_a_zoo_checkpoint_is_rebuilt(tmp_path):
     path.parent.mkdir(parents=True, exist_ok=True)
     _poison_pickle(path, marker)
     with pytest.warns(UserWarning, match="Rebuilding a damaged cache entry"):
-        p = Predictions.from_zoo(name, "test", with_images=False)
+        p = zoo.predictions(name, "test", with_images=False)
     assert not marker.exists()
     assert p.n_samples == 450 and p.accuracy == pytest.approx(entry["test_accuracy"], abs=1e-6)
-    again = Predictions.from_zoo(name, "test", with_images=False)  # now a clean hit
+    again = zoo.predictions(name, "test", with_images=False)  # now a clean hit
     np.testing.assert_array_equal(again.logits, p.logits)
 
 

@@ -86,18 +86,18 @@ def test_from_model_unknown_layer():
         Predictions.from_model(model, [], feature_layer="body", head="body")
 
 
-def test_from_zoo_is_cached_by_sha_and_split():
+def test_zoo_predictions_are_cached_by_sha_and_split():
     cold = time.perf_counter()
-    p = Predictions.from_zoo("digits-ce-noise0.4-s0", "train")
+    p = zoo.predictions("digits-ce-noise0.4-s0", "train")
     cold = time.perf_counter() - cold
-    q = Predictions.from_zoo("digits-ce-noise0.4-s0", "train")
+    q = zoo.predictions("digits-ce-noise0.4-s0", "train")
     np.testing.assert_array_equal(p.logits, q.logits)
     assert p.flipped.mean() == pytest.approx(0.4, abs=0.01)
     assert p.images.shape[1:] == (8, 8)
     assert p.weights.shape == (10, 64)
     # The logits are the head applied to the features.
     np.testing.assert_allclose(p.features @ p.weights.T + p.bias, p.logits, atol=1e-4)
-    test = Predictions.from_zoo("digits-ce-noise0.4-s0", "test")
+    test = zoo.predictions("digits-ce-noise0.4-s0", "test")
     assert not test.flipped.any()
     assert test.accuracy == pytest.approx(zoo.entry("digits-ce-noise0.4-s0")["test_accuracy"], abs=1e-6)
 
@@ -105,11 +105,11 @@ def test_from_zoo_is_cached_by_sha_and_split():
 def test_damaged_cache_entry_is_rebuilt():
     from labviz.cache import cache_dir
 
-    p = Predictions.from_zoo("digits-ce-s0", "val")
+    p = zoo.predictions("digits-ce-s0", "val")
     (entry,) = (cache_dir() / "activations").glob("*.npz")
     entry.write_bytes(entry.read_bytes()[:100])
     with pytest.warns(UserWarning, match="Rebuilding a damaged cache entry"):
-        q = Predictions.from_zoo("digits-ce-s0", "val")
+        q = zoo.predictions("digits-ce-s0", "val")
     np.testing.assert_array_equal(p.logits, q.logits)
 
 

@@ -115,8 +115,7 @@ def ce_zoo(monkeypatch, rng):
             z = rng.normal(size=(500, 3))
             z[np.arange(500), y] += 1.5
             preds[(f"ce-s{s}", split)] = Predictions.from_arrays(y_true=y, logits=3 * z)
-    patch_studies(monkeypatch, "Predictions", type("P", (), {"from_zoo": staticmethod(
-        lambda name, split="test", with_images=True: preds[(name, split)])}))
+    monkeypatch.setattr(zoo, "predictions", lambda name, split="test", with_images=True: preds[(name, split)])
     patch_studies(monkeypatch, "members", lambda family, dataset="fake": ["ce-s0", "ce-s1"])
     monkeypatch.setattr(zoo, "entry", lambda name: {"seed": int(name[-1])})
     return preds

@@ -43,12 +43,7 @@ def fake_zoo(monkeypatch, rng):
         if entries[name]["teacher"]:
             entries[entries[name]["teacher"]]["test_accuracy"] = 0.9
 
-    class FakePredictions:
-        @staticmethod
-        def from_zoo(name, split="test", *, with_images=True):
-            return preds[(name, split)]
-
-    patch_studies(monkeypatch, "Predictions", FakePredictions)
+    monkeypatch.setattr(zoo, "predictions", lambda name, split="test", *, with_images=True: preds[(name, split)])
     patch_studies(monkeypatch, "members", lambda family, dataset="fake": sorted(
         n for n, e in entries.items() if e["family"] == family))
     monkeypatch.setattr(zoo, "entry", lambda name: entries[name])
@@ -98,7 +93,7 @@ def test_transfer_distillation_table_pairs_students_by_seed(fake_zoo):
 def test_soft_target_table_measures_wrong_class_mass_and_its_uniformity(monkeypatch):
     z = np.array([[5.0, 1.0, 1.0, 1.0], [0.0, 6.0, 3.0, 0.0]])
     p = Predictions.from_arrays(y_true=[0, 1], logits=z, name="t")
-    patch_studies(monkeypatch, "Predictions", type("P", (), {"from_zoo": staticmethod(lambda *a, **k: p)}))
+    monkeypatch.setattr(zoo, "predictions", lambda *a, **k: p)
     monkeypatch.setattr(zoo, "entry", lambda name: {"family": "ce", "seed": 0})
     t = studies.soft_target_table(["t"], temperatures=(1.0, 2.0)).set_index("temperature")
     for temp in (1.0, 2.0):
@@ -131,12 +126,12 @@ SEEDS = {"fam-a-s0": 0, "fam-b-s1": 1}
 
 @pytest.fixture
 def gap_zoo(monkeypatch):
-    def from_zoo(name, split="test", *, with_images=True):
+    def predictions(name, split="test", *, with_images=True):
         logits = np.log(np.asarray(PROBS[name]))
         return Predictions.from_arrays(y_true=[0, 0, 0], logits=logits, name=f"{name} [{split}]")
 
     patch_studies(monkeypatch, "members", lambda family, dataset=FASHION: list(PROBS))
-    monkeypatch.setattr(Predictions, "from_zoo", staticmethod(from_zoo))
+    monkeypatch.setattr(zoo, "predictions", predictions)
     monkeypatch.setattr(zoo, "entry", lambda name: {"seed": SEEDS[name]})
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 from conftest import patch_studies
@@ -25,8 +24,7 @@ def fake_zoo(monkeypatch, rng):
                 feats = w[y] * 2 + spread * rng.normal(size=(200, 6))
                 preds[(name, split)] = Predictions.from_arrays(y_true=y, logits=feats @ w.T, features=feats,
                                                                weights=w)
-    patch_studies(monkeypatch, "Predictions", type("P", (), {"from_zoo": staticmethod(
-        lambda name, split="test", with_images=True: preds[(name, split)])}))
+    monkeypatch.setattr(zoo, "predictions", lambda name, split="test", with_images=True: preds[(name, split)])
     patch_studies(monkeypatch, "members", lambda family, dataset="fake": sorted(
         n for n, e in entries.items() if e["family"] == family))
     monkeypatch.setattr(zoo, "entry", lambda name: entries[name])

@@ -12,8 +12,8 @@ from numpy.typing import ArrayLike, NDArray
 
 from labviz import _validation as v
 from labviz.confusion import (
-    Normalize,
     _NORMALIZE_OPTIONS,
+    Normalize,
     _check_matrix,
     _check_pair,
     _counts,

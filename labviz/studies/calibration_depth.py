@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 
 from labviz import zoo
-from labviz.predictions import Predictions
 from labviz.studies._common import FAMILY_LABELS, FASHION, mean_sd, members
 from labviz.studies.label_smoothing import calibration_table, confidence_gap_table
 
@@ -89,7 +88,7 @@ def ece_variants_table(families: Sequence[str], dataset: str = FASHION,
     parts = []
     for family in families:
         for name in members(family, dataset):
-            p = Predictions.from_zoo(name, split, with_images=False)
+            p = zoo.predictions(name, split, with_images=False)
             part = ece_variants(p.y_true, p.probs)
             part.insert(0, "seed", zoo.entry(name)["seed"])
             part.insert(0, "name", name)
@@ -268,10 +267,10 @@ def binning_by_size(families: Sequence[str], dataset: str = FASHION, *,
     models = []
     for family in families:
         for name in members(family, dataset):
-            test = Predictions.from_zoo(name, "test", with_images=False)
+            test = zoo.predictions(name, "test", with_images=False)
             models.append((family, name, test.y_true, test.probs))
             if family in temperature_scaled:
-                val = Predictions.from_zoo(name, "val", with_images=False)
+                val = zoo.predictions(name, "val", with_images=False)
                 t = fit_temperature(val.logits, val.y_true)
                 models.append((f"{family}+ts", name, test.y_true, softmax(test.logits / t)))
     n_test = len(models[0][2])

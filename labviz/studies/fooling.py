@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 
 from labviz import zoo
-from labviz.predictions import Predictions
 from labviz.studies._common import FAMILY_LABELS, FASHION, mean_sd, members
 
 if TYPE_CHECKING:
@@ -107,7 +106,7 @@ def probe_table(families: Sequence[str], dataset: str = FASHION, *, n_noise: int
     rows = []
     for family in families:
         for name in members(family, dataset):
-            test = Predictions.from_zoo(name, "test", with_images=False)
+            test = zoo.predictions(name, "test", with_images=False)
             conf = probe_confidences(test.probs, zoo_probes(
                 name, n_noise=n_noise, n_per_class=n_per_class, steps=steps, seed=seed))
             for kind, part in conf.groupby("kind", sort=False):

@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 
 from labviz import zoo
-from labviz.predictions import Predictions
 from labviz.studies._common import FASHION, mean_sd, members
 
 
@@ -21,7 +20,7 @@ def calibration_table(families: Sequence[str], dataset: str = FASHION, *, n_bins
     rows = []
     for family in families:
         for name in members(family, dataset):
-            val, test = Predictions.from_zoo(name, "val", with_images=False), Predictions.from_zoo(
+            val, test = zoo.predictions(name, "val", with_images=False), zoo.predictions(
                 name, "test", with_images=False)
             r = temperature_scaling_report(val.logits, val.y_true, test.logits, test.y_true, n_bins=n_bins)
             e = zoo.entry(name)
@@ -74,7 +73,7 @@ def ls_sweep_table(dataset: str = FASHION, seed: int = 0) -> pd.DataFrame:
     rows = []
     for name in names:
         e = zoo.entry(name)
-        m = collapse_metrics(Predictions.from_zoo(name, "train", with_images=False))
+        m = collapse_metrics(zoo.predictions(name, "train", with_images=False))
         rows.append({"alpha": e["alpha"], "name": name, "accuracy": e["test_accuracy"],
                      "ece": e["test_ece"], "intra": m.intra, "nc1": m.nc1})
     return pd.DataFrame(rows).sort_values("alpha").reset_index(drop=True)
@@ -103,7 +102,7 @@ def confidence_gap_table(families: Sequence[str], dataset: str = FASHION,
     rows = []
     for family in families:
         for name in members(family, dataset):
-            p = Predictions.from_zoo(name, split, with_images=False)
+            p = zoo.predictions(name, split, with_images=False)
             acc, conf = p.accuracy, float(p.confidence.mean())
             rows.append({"family": family, "name": name, "seed": zoo.entry(name)["seed"],
                          "accuracy": acc, "mean_confidence": conf, "gap": conf - acc})
@@ -142,7 +141,7 @@ def tightness_table(families: Sequence[str], dataset: str = FASHION, *,
     for family in families:
         for name in members(family, dataset):
             for split in splits:
-                p = Predictions.from_zoo(name, split, with_images=False)
+                p = zoo.predictions(name, split, with_images=False)
                 row = {"family": family, "name": name, "seed": zoo.entry(name)["seed"], "split": split}
                 for label, classes in triples.items():
                     row[f"plane_{label}"] = plane_tightness(p.features, p.y_true, p.weights, classes)
@@ -192,12 +191,12 @@ def tuned_ls_table(dataset: str = FASHION, alphas: Sequence[float] = (0.02, 0.05
             continue
         val_ece = {}
         for alpha, name in by_alpha.items():
-            val = Predictions.from_zoo(name, "val", with_images=False)
+            val = zoo.predictions(name, "val", with_images=False)
             val_ece[alpha] = expected_calibration_error(val.y_true, val.probs, n_bins=n_bins)
         alpha = min(val_ece, key=val_ece.get)
-        val, test = (Predictions.from_zoo(ce[seed], s, with_images=False) for s in ("val", "test"))
+        val, test = (zoo.predictions(ce[seed], s, with_images=False) for s in ("val", "test"))
         r = temperature_scaling_report(val.logits, val.y_true, test.logits, test.y_true, n_bins=n_bins)
-        ls = Predictions.from_zoo(by_alpha[alpha], "test", with_images=False)
+        ls = zoo.predictions(by_alpha[alpha], "test", with_images=False)
         rows.append({"seed": seed, "alpha": alpha, "ls_name": by_alpha[alpha], "ece_ce": r.ece_before,
                      "ece_ce_ts": r.ece_after, "temperature": r.temperature,
                      "ece_ls": expected_calibration_error(ls.y_true, ls.probs, n_bins=n_bins),
@@ -243,7 +242,7 @@ def soft_target_table(teachers: Sequence[str], temperatures: Sequence[float] = (
     """
     rows = []
     for name in teachers:
-        p = Predictions.from_zoo(name, "train", with_images=False)
+        p = zoo.predictions(name, "train", with_images=False)
         z, y = p.logits.astype(np.float64), p.y_true
         if n_images is not None:
             z, y = z[:n_images], y[:n_images]

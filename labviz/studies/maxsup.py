@@ -7,7 +7,6 @@ from collections.abc import Sequence
 import pandas as pd
 
 from labviz import zoo
-from labviz.predictions import Predictions
 from labviz.studies._common import FAMILY_LABELS, FASHION, mean_sd, members
 
 
@@ -20,7 +19,7 @@ def collapse_family_table(families: Sequence[str], dataset: str = FASHION,
     for family in families:
         for name in members(family, dataset):
             for split in splits:
-                m = collapse_metrics(Predictions.from_zoo(name, split, with_images=False))
+                m = collapse_metrics(zoo.predictions(name, split, with_images=False))
                 rows.append({"family": family, "name": name, "seed": zoo.entry(name)["seed"],
                              "split": split, "intra": m.intra, "inter": m.inter, "nc1": m.nc1})
     return pd.DataFrame(rows)
@@ -49,7 +48,7 @@ def misclassified_confidence_table(families: Sequence[str], dataset: str = FASHI
     rows = []
     for family in families:
         for name in members(family, dataset):
-            conf = misclassified_confidence(Predictions.from_zoo(name, "test", with_images=False))
+            conf = misclassified_confidence(zoo.predictions(name, "test", with_images=False))
             rows.append({"family": family, "name": name, "seed": zoo.entry(name)["seed"],
                          "n_errors": len(conf),
                          "mean_confidence": float(conf.mean()), "share_above_0.9": float((conf > 0.9).mean())})

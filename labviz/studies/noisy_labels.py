@@ -14,7 +14,7 @@ from labviz.predictions import Predictions
 
 def snapshot_predictions(run: str, split: Literal["train", "val", "test"] = "train") -> dict[int, Predictions]:
     """Epoch -> Predictions of every snapshot of a run (the final model included)."""
-    return {e["epoch"]: Predictions.from_zoo(e["name"], split, with_images=False)
+    return {e["epoch"]: zoo.predictions(e["name"], split, with_images=False)
             for e in zoo.snapshots(run)}
 
 

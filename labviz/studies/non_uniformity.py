@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 
 from labviz import zoo
-from labviz.predictions import Predictions
 from labviz.studies._common import FAMILY_LABELS, FASHION, mean_sd, members
 
 
@@ -33,7 +32,7 @@ def non_uniformity_deciles(families: Sequence[str], dataset: str = FASHION,
     parts = []
     for family in families:
         for name in members(family, dataset):
-            p = Predictions.from_zoo(name, split, with_images=False)
+            p = zoo.predictions(name, split, with_images=False)
             part = accuracy_by_decile(non_uniformity(p.probs), p.correct, n_bins=n_bins)
             part.insert(0, "seed", zoo.entry(name)["seed"])
             part.insert(0, "name", name)
@@ -114,7 +113,7 @@ def score_agreement(families: Sequence[str], dataset: str = FASHION,
     rows = []
     for family in families:
         for name in members(family, dataset):
-            p = Predictions.from_zoo(name, split, with_images=False)
+            p = zoo.predictions(name, split, with_images=False)
             rho = spearmanr(non_uniformity(p.probs), p.confidence).statistic
             rows.append({"family": family, "name": name, "seed": zoo.entry(name)["seed"],
                          "spearman": float(rho)})
