@@ -8,15 +8,28 @@ import pytest
 
 from labviz import Predictions
 from labviz.calibration import (
+    ReliabilityCurve,
+    corp_reliability,
     expected_calibration_error,
     reliability_curve,
     temperature_scaling_report,
 )
 from labviz.figures.calibration import (
     DIAGONAL_NAME,
+    FULL_COUNT,
     GAP_COLOR,
+    MAX_OPACITY,
+    MIN_OPACITY,
+    BinIntervals,
+    CorpDisplay,
     ReliabilityDisplay,
     TemperatureScalingDisplay,
+    bin_intervals,
+    binomial_interval,
+    corp_figure,
+    count_note,
+    count_opacity,
+    count_size,
     reliability_figure,
     temperature_scaling_figure,
 )
@@ -151,3 +164,190 @@ def test_temperature_scaling_before_after(rng):
         temperature_scaling_figure("report")
     with pytest.raises(TypeError, match=r"`val` must be a Predictions or a \(logits, y_true\) tuple"):
         TemperatureScalingDisplay.from_predictions(z, test)
+
+
+# ----- per-bin intervals and fading -----------------------------------------------------------------
+def _scipy_ci(k, n, method):
+    from scipy.stats import binomtest
+
+    ci = binomtest(int(k), int(n)).proportion_ci(0.95, method=method)
+    return ci.low, ci.high
+
+
+def _hits(curve):
+    filled = curve.count > 0
+    return np.rint(curve.accuracy[filled] * curve.count[filled]).astype(int), curve.count[filled]
+
+
+@pytest.mark.parametrize("kind", ["bars", "lines"])
+def test_error_bars_are_wilson_intervals_of_each_bin(preds, kind):
+    p = preds[0]
+    curve = reliability_curve(p.y_true, p.probs, n_bins=10)
+    fig = reliability_figure(curve, kind=kind)
+    (acc,) = _traces(fig, "(ECE")
+    k, n = _hits(curve)
+    expected = np.array([_scipy_ci(a, b, "wilson") for a, b in zip(k, n)])
+    y = np.asarray(acc.y, dtype=float)
+    assert acc.error_y.type == "data" and acc.error_y.symmetric is False
+    np.testing.assert_allclose(y - np.asarray(acc.error_y.arrayminus), expected[:, 0], atol=1e-12)
+    np.testing.assert_allclose(y + np.asarray(acc.error_y.array), expected[:, 1], atol=1e-12)
+    data = np.asarray(acc.customdata, dtype=float)
+    np.testing.assert_array_equal(data[:, 0], n)  # the count stays first
+    np.testing.assert_allclose(data[:, 6:8], expected, atol=1e-12)
+    assert "95% Wilson" in acc.hovertemplate
+
+
+def test_wilson_by_hand_and_at_the_extremes():
+    # k = 3 of n = 10, z = 1.959964: centre (0.3 + z^2/20) / (1 + z^2/10), hand-worked.
+    z = 1.959963984540054
+    centre = (0.3 + z**2 / 20) / (1 + z**2 / 10)
+    half = z / (1 + z**2 / 10) * np.sqrt(0.3 * 0.7 / 10 + z**2 / 400)
+    low, high = binomial_interval([3, 0, 5, 0], [10, 4, 5, 0])
+    assert low[0] == pytest.approx(centre - half) and high[0] == pytest.approx(centre + half)
+    assert low[0] == pytest.approx(0.10779126740630824)  # scipy's Wilson, method="wilson"
+    assert low[1] == pytest.approx(0.0, abs=1e-15) and high[2] == pytest.approx(1.0)
+    for i, (k, n) in enumerate([(3, 10), (0, 4), (5, 5)]):
+        assert (low[i], high[i]) == pytest.approx(_scipy_ci(k, n, "wilson"), abs=1e-12)
+    assert np.isnan(low[3]) and np.isnan(high[3])  # empty bin
+
+
+def test_clopper_pearson_option(preds):
+    p = preds[1]
+    disp = ReliabilityDisplay.from_predictions(p, n_bins=8, ci="clopper-pearson")
+    iv = disp.intervals["m2"]
+    assert isinstance(iv, BinIntervals) and iv.method == "clopper-pearson"
+    k, n = _hits(disp.curves["m2"])
+    filled = disp.curves["m2"].count > 0
+    expected = np.array([_scipy_ci(a, b, "exact") for a, b in zip(k, n)])
+    np.testing.assert_allclose(np.column_stack([iv.low, iv.high])[filled], expected, atol=1e-10)
+    (acc,) = _traces(disp.plot(), "(ECE")
+    np.testing.assert_allclose(np.asarray(acc.customdata, dtype=float)[:, 6:8], expected,
+                               atol=1e-10)
+    assert "95% Clopper-Pearson" in acc.hovertemplate
+    # Exact intervals contain the Wilson ones' centre and are wider on small bins.
+    w = bin_intervals(disp.curves["m2"])
+    assert np.all((iv.high - iv.low)[filled] >= (w.high - w.low)[filled] - 1e-12)
+
+
+def _crafted_curve(counts, hits):
+    counts, hits = np.asarray(counts), np.asarray(hits, dtype=float)
+    edges = np.linspace(0, 1, len(counts) + 1)
+    with np.errstate(invalid="ignore"):
+        acc = np.where(counts > 0, hits / np.maximum(counts, 1), np.nan)
+    conf = np.where(counts > 0, (edges[:-1] + edges[1:]) / 2, np.nan)
+    return ReliabilityCurve(edges=edges, confidence=conf, accuracy=acc, count=counts)
+
+
+def test_points_fade_and_shrink_with_few_samples():
+    # The LS-like case: a bin at confidence ~0.17 with accuracy 1.0 on 3 samples.
+    curve = _crafted_curve([0, 3, 1, 30, 300, 5000], [0, 3, 0, 20, 200, 4000])
+    fig = reliability_figure({"a": curve, "b": curve}, kind="lines")
+    (acc,) = _traces(fig, "a (ECE")
+    count = np.asarray(acc.customdata, dtype=float)[:, 0]
+    np.testing.assert_array_equal(count, [3, 1, 30, 300, 5000])
+    opacity, size = np.asarray(acc.marker.opacity), np.asarray(acc.marker.size)
+    order = np.argsort(count)
+    # Monotone in the count: strictly below FULL_COUNT, constant (full) from it on.
+    assert np.all(np.diff(opacity[order][:4]) > 0) and np.all(np.diff(size[order][:4]) > 0)
+    assert np.all(np.diff(opacity[order]) >= 0) and np.all(np.diff(size[order]) >= 0)
+    assert opacity[1] == pytest.approx(MIN_OPACITY) and opacity[3] == opacity[4] == MAX_OPACITY
+    assert opacity[0] < 0.5 and size[0] < size[3]
+    assert opacity[0] == pytest.approx(0.25 + 0.75 * np.log(3) / np.log(FULL_COUNT))
+    np.testing.assert_allclose(count_opacity(count), opacity)
+    np.testing.assert_allclose(count_size(count), size)
+    # The hover reads "n = 3 samples: few, drawn faint".
+    assert "n = %{customdata[0]:,} %{hovertext}" in acc.hovertemplate
+    assert acc.hovertext[0] == "samples: few, drawn faint"
+    assert acc.hovertext[1] == "sample: few, drawn faint"
+    assert acc.hovertext[2] == "samples: drawn lighter" and acc.hovertext[3] == "samples"
+    assert count_note(3) == "n = 3 samples: few, drawn faint"
+    assert count_note(100) == "n = 100 samples: drawn lighter" and count_note(300) == "n = 300 samples"
+    # Bars fade too (their width is the bin's, so it does not shrink).
+    (bars,) = _traces(reliability_figure(curve, kind="bars"), "(ECE")
+    np.testing.assert_allclose(np.asarray(bars.marker.opacity), opacity)
+
+
+def test_fade_and_ci_can_be_turned_off(preds):
+    disp = ReliabilityDisplay.from_predictions(preds, n_bins=8)
+    fig = disp.plot(show_ci=False, fade=False)
+    lines = _traces(fig, "(ECE")
+    assert all(t.error_y.array is None for t in lines)
+    assert all(np.all(np.asarray(t.marker.opacity) == 1) for t in lines)
+    assert ReliabilityDisplay.from_predictions(preds[0], ci=None).intervals is None
+    # Without stored intervals the figure still draws the default Wilson ones.
+    (acc,) = _traces(ReliabilityDisplay.from_predictions(preds[0], ci=None).plot(), "(ECE")
+    assert acc.error_y.array is not None
+
+
+def test_interval_errors(preds):
+    curve = reliability_curve(preds[0].y_true, preds[0].probs)
+    with pytest.raises(ValueError, match=r"`method` must be one of \['wilson', 'clopper-pearson'\]"):
+        binomial_interval([1], [2], method="wald")
+    with pytest.raises(ValueError, match=r"`confidence` must be in \(0, 1\); got 1.5"):
+        binomial_interval([1], [2], confidence=1.5)
+    with pytest.raises(ValueError, match=r"`k` must be in \[0, n\]"):
+        binomial_interval([3], [2])
+    with pytest.raises(ValueError, match="`ci` must be one of"):
+        ReliabilityDisplay.from_predictions(preds[0], ci="wald")
+    with pytest.raises(TypeError, match="`curve` must be a ReliabilityCurve; got str"):
+        bin_intervals("curve")
+    with pytest.raises(TypeError, match="`intervals` must be a BinIntervals, a mapping"):
+        reliability_figure(curve, intervals="wilson")
+    with pytest.raises(ValueError, match="`intervals` must hold a BinIntervals for every curve"):
+        reliability_figure({"a": curve, "b": curve}, intervals={"a": bin_intervals(curve)})
+    with pytest.raises(ValueError, match="`intervals` for 'model' must have 15 bins"):
+        other = reliability_curve(preds[0].y_true, preds[0].probs, n_bins=5)
+        reliability_figure(curve, intervals=bin_intervals(other))
+    with pytest.raises(TypeError, match="`show_ci` must be a bool"):
+        reliability_figure(curve, show_ci="no")
+    with pytest.raises(TypeError, match="`fade` must be a bool"):
+        reliability_figure(curve, fade=1)
+
+
+# ----- CORP -------------------------------------------------------------------------------------------
+def test_corp_figure_draws_the_corp_arrays(preds):
+    p = preds[1]
+    d = corp_reliability(p.y_true, p.probs, n_boot=50, seed=3)
+    fig = corp_figure({"net": d})
+    assert len(_traces(fig, DIAGONAL_NAME)) == 1
+    (curve,) = [t for t in fig.data if t.name and t.name.startswith("net (MCB")]
+    np.testing.assert_allclose(curve.x, d.confidence)
+    np.testing.assert_allclose(curve.y, d.calibrated)
+    assert curve.line.shape == "hv"
+    assert curve.name == f"net (MCB {d.mcb:.3f}, DSC {d.dsc:.3f}, UNC {d.unc:.3f})"
+    assert f"Brier {d.score:.4f} = MCB {d.mcb:.4f} - DSC {d.dsc:.4f} + UNC {d.unc:.4f}" in \
+        curve.hovertemplate
+    np.testing.assert_array_equal(np.asarray(curve.customdata)[:, 0], d.count)
+    (high,) = _traces(fig, "band (high)")
+    (low,) = [t for t in fig.data if t.name == "net 95% band"]
+    np.testing.assert_allclose(high.y, d.band_high)
+    np.testing.assert_allclose(low.y, d.band_low)
+    assert low.fill == "tonexty" and fig.data.index(low) == fig.data.index(high) + 1
+    assert fig.layout.template == TEMPLATE
+
+
+def test_corp_display_matches_corp_reliability(preds):
+    disp = CorpDisplay.from_predictions({"a": preds[0], "b": preds[2]}, n_boot=40, seed=1)
+    assert list(disp.diagrams) == ["a", "b"]
+    ref = corp_reliability(preds[2].y_true, preds[2].probs, n_boot=40, seed=1)
+    np.testing.assert_allclose(disp.diagrams["b"].band_low, ref.band_low)
+    assert disp.diagrams["b"].mcb == pytest.approx(ref.mcb)
+    fig = disp.plot(title="CORP")
+    curves = [t for t in fig.data if t.name and "(MCB" in t.name]
+    assert [t.line.color for t in curves] == [series_color(0), series_color(1)]
+    assert fig.layout.title.text == "CORP"
+    seq = CorpDisplay.from_predictions(preds, n_boot=10)
+    assert list(seq.diagrams) == ["m1", "m2", "m4"]
+
+
+def test_corp_errors(preds):
+    with pytest.raises(TypeError, match="`diagrams` must be a CorpDiagram or a mapping"):
+        corp_figure([1])
+    with pytest.raises(ValueError, match="`diagrams` must hold at least one diagram"):
+        corp_figure({})
+    with pytest.raises(TypeError, match="`diagrams` must map names to CorpDiagram; got int for 'x'"):
+        corp_figure({"x": 1})
+    with pytest.raises(TypeError, match="`predictions` must be a Predictions, a sequence"):
+        CorpDisplay.from_predictions("preds")
+    with pytest.raises(ValueError, match="`n_boot` must be >= 1; got 0"):
+        CorpDisplay.from_predictions(preds[0], n_boot=0)

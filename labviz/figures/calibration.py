@@ -2,25 +2,45 @@
 
 Build from predictions with :class:`ReliabilityDisplay` (or :class:`TemperatureScalingDisplay` for a
 before/after comparison), or draw curves computed by :mod:`labviz.calibration` with
-:func:`reliability_figure`.
+:func:`reliability_figure`. :class:`CorpDisplay` and :func:`corp_figure` draw CORP (isotonic)
+reliability diagrams.
+
+Per-bin uncertainty
+-------------------
+Each bin's accuracy ``k / n`` (``k`` correct of ``n``) gets a 95% **Wilson score** interval by
+default (:func:`binomial_interval`, ``method="wilson"``): with ``z`` the normal quantile,
+
+``(k/n + z^2/(2n) -/+ z sqrt(k/n (1 - k/n) / n + z^2 / (4 n^2))) / (1 + z^2/n)``.
+
+Wilson keeps close to the nominal coverage for small ``n`` and for accuracies near 0 or 1 (Brown,
+Cai and DasGupta, 2001), where the Wald interval collapses to a point, and is narrower than the
+exact Clopper-Pearson interval (``method="clopper-pearson"``), whose coverage is at least 95%
+and often far above. Bins with few samples are also drawn small and faint
+(:func:`count_weight`): the weight ``w = clip(log(n) / log(FULL_COUNT), 0, 1)`` sets the marker
+opacity ``0.25 + 0.75 w`` and size ``4 + 6 w`` pixels, so a bin of one sample is a faint dot and a
+bin of ``FULL_COUNT`` (300) or more is fully drawn.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+import math
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Literal, Union
 
 import numpy as np
 import plotly.graph_objects as go
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 from plotly.subplots import make_subplots
 
 from labviz import _validation as v
 from labviz.calibration import (
+    CorpDiagram,
     ReliabilityCurve,
     Strategy,
     TemperatureScalingReport,
+    corp_reliability,
     reliability_curve,
     temperature_scaling_report,
 )
@@ -28,6 +48,8 @@ from labviz.figures.style import apply_style, series_color
 from labviz.predictions import Predictions
 
 Kind = Literal["auto", "bars", "lines"]
+IntervalMethod = Literal["wilson", "clopper-pearson"]
+INTERVAL_METHODS: tuple[str, ...] = ("wilson", "clopper-pearson")
 PredictionsLike = Union[Predictions, Sequence[Predictions], Mapping[str, Predictions]]
 
 #: Guo et al. draw the gap between accuracy and confidence in red; this is the palette's vermillion.
@@ -40,6 +62,180 @@ _HOVER = (
     "<br>confidence %{customdata[3]:.3f}<br>accuracy %{customdata[4]:.3f}"
     "<br>gap (acc - conf) %{customdata[5]:+.3f}<br>n = %{customdata[0]:,}<extra></extra>"
 )
+
+
+def _hover_ci(label: str) -> str:
+    """Hover with per-bin intervals: customdata[6:8] are the bounds; hovertext ends the count note
+    ("samples: few, drawn faint"), so the hover reads "n = 3 samples: few, drawn faint"."""
+    return ("<b>%{fullData.name}</b><br>bin (%{customdata[1]:.3f}, %{customdata[2]:.3f}]"
+            "<br>confidence %{customdata[3]:.3f}<br>accuracy %{customdata[4]:.3f}"
+            f" [%{{customdata[6]:.3f}}, %{{customdata[7]:.3f}}] ({label})"
+            "<br>gap (acc - conf) %{customdata[5]:+.3f}<br>n = %{customdata[0]:,} %{hovertext}"
+            "<extra></extra>")
+
+
+#: A bin of this many samples or more is drawn at full size and opacity.
+FULL_COUNT = 300
+#: Opacity and marker size (pixels) of a one-sample bin and of a bin of ``FULL_COUNT`` or more.
+MIN_OPACITY, MAX_OPACITY = 0.25, 1.0
+MIN_SIZE, MAX_SIZE = 4.0, 10.0
+#: Counts below this are called "few" in the hover text.
+FEW_COUNT = 30
+
+
+# ----- per-bin intervals and count weights --------------------------------------------------------
+def binomial_interval(
+    k: ArrayLike, n: ArrayLike, *, method: IntervalMethod = "wilson", confidence: float = 0.95
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Confidence interval of a proportion ``k / n``, elementwise.
+
+    * ``"wilson"``: ``(p + z^2/(2n) -/+ z sqrt(p (1 - p) / n + z^2 / (4 n^2))) / (1 + z^2 / n)``
+      with ``p = k / n`` and ``z`` the ``(1 + confidence) / 2`` standard normal quantile
+      (``scipy.stats.binomtest(k, n).proportion_ci(method="wilson")``).
+    * ``"clopper-pearson"``: the exact interval, ``Beta((1 - c)/2; k, n - k + 1)`` and
+      ``Beta((1 + c)/2; k + 1, n - k)`` quantiles (0 and 1 at ``k = 0`` and ``k = n``),
+      ``proportion_ci(method="exact")``.
+
+    Parameters
+    ----------
+    k : array-like of shape (m,)
+        Successes (correct predictions), integers in ``[0, n]``.
+    n : array-like of shape (m,)
+        Trials (samples in the bin); where ``n = 0`` both bounds are NaN.
+    method : {"wilson", "clopper-pearson"}, default "wilson"
+    confidence : float, default 0.95
+        In (0, 1).
+
+    Returns
+    -------
+    low, high : ndarray of shape (m,)
+
+    Examples
+    --------
+    >>> low, high = binomial_interval([0, 3], [0, 3])
+    >>> bool(np.isnan(low[0])), round(float(low[1]), 4), float(high[1])
+    (True, 0.4385, 1.0)
+    """
+    v.check_option(method, "method", INTERVAL_METHODS)
+    confidence = v.check_float(confidence, "confidence")
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"`confidence` must be in (0, 1); got {confidence!r}.")
+    k = np.atleast_1d(np.asarray(k, dtype=np.float64))
+    n = np.atleast_1d(np.asarray(n, dtype=np.float64))
+    if k.shape != n.shape:
+        raise ValueError(f"`k` and `n` must have the same shape; got {k.shape} and {n.shape}.")
+    if np.any(n < 0) or np.any(k < 0) or np.any(k > n):
+        raise ValueError("`k` must be in [0, n] and `n` >= 0 elementwise; got "
+                         f"k={k.tolist()}, n={n.tolist()}.")
+    low, high = np.full(k.shape, np.nan), np.full(k.shape, np.nan)
+    ok = n > 0
+    kk, nn = k[ok], n[ok]
+    if method == "wilson":
+        z = NormalDist().inv_cdf((1 + confidence) / 2)
+        p = kk / nn
+        denom = 1 + z**2 / nn
+        center = (p + z**2 / (2 * nn)) / denom
+        half = z / denom * np.sqrt(p * (1 - p) / nn + z**2 / (4 * nn**2))
+        low[ok], high[ok] = np.clip(center - half, 0, 1), np.clip(center + half, 0, 1)
+    else:
+        from scipy.stats import beta
+
+        alpha = 1 - confidence
+        with np.errstate(invalid="ignore"):
+            lo = np.where(kk > 0, beta.ppf(alpha / 2, np.maximum(kk, 1), nn - kk + 1), 0.0)
+            hi = np.where(kk < nn, beta.ppf(1 - alpha / 2, kk + 1, np.maximum(nn - kk, 1)), 1.0)
+        low[ok], high[ok] = lo, hi
+    return low, high
+
+
+@dataclass(frozen=True, eq=False)
+class BinIntervals:
+    """Per-bin confidence intervals of a reliability curve's accuracy.
+
+    Attributes
+    ----------
+    low, high : ndarray of shape (n_bins,)
+        Bounds of each bin's accuracy; NaN for an empty bin.
+    method : {"wilson", "clopper-pearson"}
+    confidence : float
+    """
+
+    low: NDArray[np.float64]
+    high: NDArray[np.float64]
+    method: str
+    confidence: float
+
+    @property
+    def label(self) -> str:
+        """E.g. ``"95% Wilson"``."""
+        name = "Wilson" if self.method == "wilson" else "Clopper-Pearson"
+        return f"{self.confidence:.0%} {name}"
+
+
+def bin_intervals(curve: ReliabilityCurve, *, method: IntervalMethod = "wilson",
+                  confidence: float = 0.95) -> BinIntervals:
+    """Confidence interval of each bin's accuracy from its correct / total counts.
+
+    Parameters
+    ----------
+    curve : ReliabilityCurve
+    method : {"wilson", "clopper-pearson"}, default "wilson"
+        See :func:`binomial_interval`.
+    confidence : float, default 0.95
+
+    Returns
+    -------
+    BinIntervals
+    """
+    if not isinstance(curve, ReliabilityCurve):
+        raise TypeError(f"`curve` must be a ReliabilityCurve; got {type(curve).__name__}.")
+    count = np.asarray(curve.count)
+    # accuracy is hits / count, so rounding recovers the integer number of hits.
+    hits = np.where(count > 0, np.rint(np.nan_to_num(curve.accuracy) * count), 0)
+    low, high = binomial_interval(hits, count, method=method, confidence=confidence)
+    return BinIntervals(low=low, high=high, method=method, confidence=float(confidence))
+
+
+def count_weight(count: ArrayLike) -> NDArray[np.float64]:
+    """How fully a bin of ``count`` samples is drawn: ``clip(log(count) / log(FULL_COUNT), 0, 1)``.
+
+    0 for one sample (or none), 1 from :data:`FULL_COUNT` samples on; increasing in between, on a
+    log scale. Opacity is ``MIN_OPACITY + (MAX_OPACITY - MIN_OPACITY) w``, size likewise.
+
+    >>> count_weight([1, 300, 3000]).tolist()
+    [0.0, 1.0, 1.0]
+    """
+    c = np.maximum(np.asarray(count, dtype=np.float64), 1.0)
+    return np.clip(np.log(c) / math.log(FULL_COUNT), 0.0, 1.0)
+
+
+def count_opacity(count: ArrayLike) -> NDArray[np.float64]:
+    """Marker opacity of a bin of ``count`` samples (see :func:`count_weight`)."""
+    return MIN_OPACITY + (MAX_OPACITY - MIN_OPACITY) * count_weight(count)
+
+
+def count_size(count: ArrayLike) -> NDArray[np.float64]:
+    """Marker size in pixels of a bin of ``count`` samples (see :func:`count_weight`)."""
+    return MIN_SIZE + (MAX_SIZE - MIN_SIZE) * count_weight(count)
+
+
+def _count_words(count: int) -> str:
+    text = "sample" if count == 1 else "samples"
+    if count < FEW_COUNT:
+        return text + ": few, drawn faint"
+    if count < FULL_COUNT:
+        return text + ": drawn lighter"
+    return text
+
+
+def count_note(count: int) -> str:
+    """Hover text for a bin's count, e.g. ``"n = 3 samples: few, drawn faint"``.
+
+    Below :data:`FEW_COUNT` (30) samples a bin is "few, drawn faint"; below :data:`FULL_COUNT`
+    (300) "drawn lighter"; from there on drawn fully, with no note.
+    """
+    count = int(count)
+    return f"n = {count:,} {_count_words(count)}"
 
 
 def _check_curves(curves: Mapping[str, ReliabilityCurve] | ReliabilityCurve
@@ -63,6 +259,84 @@ def _customdata(c: ReliabilityCurve) -> np.ndarray:
     return np.column_stack([c.count, c.edges[:-1], c.edges[1:], c.confidence, c.accuracy, c.gap])
 
 
+def _check_intervals(intervals: Mapping[str, BinIntervals] | BinIntervals | None,
+                     curves: dict[str, ReliabilityCurve], show_ci: bool
+                     ) -> dict[str, BinIntervals | None]:
+    if not v.check_bool(show_ci, "show_ci"):
+        return {name: None for name in curves}
+    if intervals is None:
+        return {name: bin_intervals(c) for name, c in curves.items()}
+    if isinstance(intervals, BinIntervals):
+        if len(curves) != 1:
+            raise ValueError(f"`intervals` must be a mapping with one entry per curve when there are "
+                             f"{len(curves)} curves; got one BinIntervals.")
+        intervals = {next(iter(curves)): intervals}
+    if not isinstance(intervals, Mapping):
+        raise TypeError("`intervals` must be a BinIntervals, a mapping of names to BinIntervals or "
+                        f"None; got {type(intervals).__name__}.")
+    out: dict[str, BinIntervals | None] = {}
+    for name, c in curves.items():
+        iv = intervals.get(name)
+        if not isinstance(iv, BinIntervals):
+            raise ValueError(f"`intervals` must hold a BinIntervals for every curve; got "
+                             f"{type(iv).__name__} for {name!r}.")
+        if iv.low.shape != c.count.shape:
+            raise ValueError(f"`intervals` for {name!r} must have {c.n_bins} bins (as its curve); "
+                             f"got {len(iv.low)}.")
+        out[name] = iv
+    return out
+
+
+def _add_curve_traces(
+    fig: go.Figure, name: str, c: ReliabilityCurve, iv: BinIntervals | None, color: str, *,
+    kind: str, several: bool, show_gap: bool, fade: bool, cell: dict,
+) -> None:
+    """The accuracy (bars or markers), its per-bin intervals and the gap of one curve."""
+    filled = c.count > 0
+    label = f"{name} (ECE {c.calibration_error('l1'):.3f})"
+    data = _customdata(c)[filled]
+    conf, acc = c.confidence[filled], c.accuracy[filled]
+    centers, widths = c.centers[filled], np.diff(c.edges)[filled]
+    count = c.count[filled]
+    opacity = count_opacity(count) if fade else np.ones(len(count))
+    size = count_size(count) if fade else np.full(len(count), 8.0)
+    extra: dict = {"customdata": data, "hovertemplate": _HOVER}
+    if iv is not None:
+        low, high = iv.low[filled], iv.high[filled]
+        extra = dict(
+            customdata=np.column_stack([data, low, high]),
+            hovertext=[_count_words(int(n)) for n in count],
+            hovertemplate=_hover_ci(iv.label),
+            error_y=dict(type="data", symmetric=False, array=high - acc, arrayminus=acc - low,
+                         color=color if kind == "lines" else "#444444", thickness=1.2, width=3),
+        )
+    if kind == "bars":
+        fig.add_trace(go.Bar(
+            x=centers, y=acc, width=widths, name=label, legendgroup=name,
+            marker=dict(color=color, line=dict(color="white", width=1), opacity=opacity),
+            opacity=0.6 if several else 1.0, **extra), **cell)
+        if show_gap:
+            fig.add_trace(go.Bar(
+                x=centers, y=conf - acc, base=acc, width=widths,
+                name="Gap" if not several else f"{name} gap", legendgroup=name,
+                showlegend=not several,
+                marker=dict(color=GAP_COLOR, line=dict(color=GAP_LINE_COLOR, width=1)),
+                customdata=data, hovertemplate=_HOVER), **cell)
+    else:
+        if show_gap:
+            # One trace of vertical segments from (conf, acc) to the diagonal at (conf, conf).
+            xs = np.column_stack([conf, conf, np.full_like(conf, np.nan)]).ravel()
+            ys = np.column_stack([acc, conf, np.full_like(conf, np.nan)]).ravel()
+            fig.add_trace(go.Scatter(
+                x=xs, y=ys, mode="lines", name=f"{name} gap", legendgroup=name,
+                showlegend=False, line=dict(color=color, width=5), opacity=0.3,
+                hoverinfo="skip"), **cell)
+        fig.add_trace(go.Scatter(
+            x=conf, y=acc, mode="markers+lines", name=label, legendgroup=name,
+            line=dict(color=color, width=2), marker=dict(color=color, size=size, opacity=opacity),
+            **extra), **cell)
+
+
 def reliability_figure(
     curves: Mapping[str, ReliabilityCurve] | ReliabilityCurve,
     *,
@@ -70,12 +344,17 @@ def reliability_figure(
     show_gap: bool = True,
     show_histogram: bool = True,
     title: str | None = None,
+    intervals: Mapping[str, BinIntervals] | BinIntervals | None = None,
+    show_ci: bool = True,
+    fade: bool = True,
 ) -> go.Figure:
     """Reliability diagram of one or several models.
 
-    Top row: per-bin accuracy against confidence, the gap to the ``y = x`` diagonal, and one series
-    per model, named with its ECE (L1, from the curve's bins). Bottom row (shared x): the share of
-    samples in each bin. Hovering a bin shows its range, count, confidence, accuracy and gap.
+    Top row: per-bin accuracy against confidence with its confidence interval as error bars, the
+    gap to the ``y = x`` diagonal, and one series per model, named with its ECE (L1, from the
+    curve's bins). Bins with few samples are drawn faint (and, as markers, small): see
+    :func:`count_weight`. Bottom row (shared x): the share of samples in each bin. Hovering a bin
+    shows its range, count, confidence, accuracy with its interval, and gap.
 
     Parameters
     ----------
@@ -90,6 +369,13 @@ def reliability_figure(
     show_histogram : bool, default True
         Add the confidence histogram as a second row.
     title : str, optional
+    intervals : BinIntervals or mapping of str to BinIntervals, optional
+        Per-bin intervals (from :func:`bin_intervals`), keyed like ``curves``; default the 95%
+        Wilson interval of each bin.
+    show_ci : bool, default True
+        Draw the per-bin intervals as error bars.
+    fade : bool, default True
+        Fade (and, as markers, shrink) each bin by its count; False draws every bin alike.
 
     Returns
     -------
@@ -97,6 +383,8 @@ def reliability_figure(
     """
     curves = _check_curves(curves)
     v.check_option(kind, "kind", ("auto", "bars", "lines"))
+    fade = v.check_bool(fade, "fade")
+    ivs = _check_intervals(intervals, curves, show_ci)
     if kind == "auto":
         kind = "bars" if len(curves) == 1 else "lines"
     several = len(curves) > 1
@@ -106,49 +394,13 @@ def reliability_figure(
         top = dict(row=1, col=1)
     else:
         fig, top = go.Figure(), {}
-    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name=DIAGONAL_NAME,
-                             line=dict(color="#888888", dash="dash", width=1.5),
-                             hoverinfo="skip"), **top)
+    fig.add_trace(_diagonal(), **top)
     for i, (name, c) in enumerate(curves.items()):
         color = series_color(i)
-        filled = c.count > 0
-        label = f"{name} (ECE {c.calibration_error('l1'):.3f})"
-        data = _customdata(c)[filled]
-        conf, acc = c.confidence[filled], c.accuracy[filled]
-        centers, widths = c.centers[filled], np.diff(c.edges)[filled]
-        if kind == "bars":
-            fig.add_trace(go.Bar(
-                x=centers, y=acc, width=widths, name=label, legendgroup=name,
-                marker=dict(color=color, line=dict(color="white", width=1)),
-                opacity=0.6 if several else 1.0, customdata=data, hovertemplate=_HOVER), **top)
-            if show_gap:
-                fig.add_trace(go.Bar(
-                    x=centers, y=conf - acc, base=acc, width=widths,
-                    name="Gap" if not several else f"{name} gap", legendgroup=name,
-                    showlegend=not several,
-                    marker=dict(color=GAP_COLOR, line=dict(color=GAP_LINE_COLOR, width=1)),
-                    customdata=data, hovertemplate=_HOVER), **top)
-        else:
-            if show_gap:
-                # One trace of vertical segments from (conf, acc) to the diagonal at (conf, conf).
-                xs = np.column_stack([conf, conf, np.full_like(conf, np.nan)]).ravel()
-                ys = np.column_stack([acc, conf, np.full_like(conf, np.nan)]).ravel()
-                fig.add_trace(go.Scatter(
-                    x=xs, y=ys, mode="lines", name=f"{name} gap", legendgroup=name,
-                    showlegend=False, line=dict(color=color, width=5), opacity=0.3,
-                    hoverinfo="skip"), **top)
-            fig.add_trace(go.Scatter(
-                x=conf, y=acc, mode="markers+lines", name=label, legendgroup=name,
-                line=dict(color=color, width=2), marker=dict(color=color, size=8),
-                customdata=data, hovertemplate=_HOVER), **top)
+        _add_curve_traces(fig, name, c, ivs[name], color, kind=kind, several=several,
+                          show_gap=show_gap, fade=fade, cell=top)
         if show_histogram:
-            n = max(c.n_samples, 1)
-            fig.add_trace(go.Bar(
-                x=c.centers, y=c.count / n, width=np.diff(c.edges), name=f"{name} samples",
-                legendgroup=name, showlegend=False, opacity=0.5 if several else 0.8,
-                marker=dict(color=color), customdata=c.count,
-                hovertemplate=(f"<b>{name}</b><br>n = %{{customdata:,}}"
-                               "<br>share %{y:.1%}<extra></extra>")), row=2, col=1)
+            fig.add_trace(_histogram(name, c, color, several), row=2, col=1)
     fig.update_layout(
         barmode="overlay", height=620 if show_histogram else 480, title=title,
         legend=dict(x=0.02, y=0.98, xanchor="left", yanchor="top"),
@@ -161,6 +413,22 @@ def reliability_figure(
     else:
         fig.update_xaxes(title_text="Confidence")
     return apply_style(fig)
+
+
+def _diagonal(showlegend: bool = True) -> go.Scatter:
+    return go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name=DIAGONAL_NAME,
+                      line=dict(color="#888888", dash="dash", width=1.5), hoverinfo="skip",
+                      legendgroup="diagonal", showlegend=showlegend)
+
+
+def _histogram(name: str, c: ReliabilityCurve, color: str, several: bool) -> go.Bar:
+    n = max(c.n_samples, 1)
+    return go.Bar(
+        x=c.centers, y=c.count / n, width=np.diff(c.edges), name=f"{name} samples",
+        legendgroup=name, showlegend=False, opacity=0.5 if several else 0.8,
+        marker=dict(color=color), customdata=c.count,
+        hovertemplate=(f"<b>{name}</b><br>n = %{{customdata:,}}"
+                       "<br>share %{y:.1%}<extra></extra>"))
 
 
 def temperature_scaling_figure(
@@ -193,7 +461,8 @@ def temperature_scaling_figure(
 
 
 # ----- displays -------------------------------------------------------------------------------------
-def _as_predictions_list(predictions: PredictionsLike) -> tuple[list[Predictions], list[str] | None]:
+def _as_predictions_list(predictions: PredictionsLike, arg: str = "predictions"
+                         ) -> tuple[list[Predictions], list[str] | None]:
     if isinstance(predictions, Predictions):
         return [predictions], None
     if isinstance(predictions, Mapping):
@@ -201,13 +470,13 @@ def _as_predictions_list(predictions: PredictionsLike) -> tuple[list[Predictions
     elif isinstance(predictions, (list, tuple)):
         items, keys = list(predictions), None
     else:
-        raise TypeError("`predictions` must be a Predictions, a sequence or a mapping of them; "
+        raise TypeError(f"`{arg}` must be a Predictions, a sequence or a mapping of them; "
                         f"got {type(predictions).__name__}.")
     if not items:
-        raise ValueError("`predictions` must hold at least one Predictions; got none.")
+        raise ValueError(f"`{arg}` must hold at least one Predictions; got none.")
     for p in items:
         if not isinstance(p, Predictions):
-            raise TypeError(f"`predictions` must hold Predictions objects; got {type(p).__name__}.")
+            raise TypeError(f"`{arg}` must hold Predictions objects; got {type(p).__name__}.")
     return items, keys
 
 
@@ -243,9 +512,13 @@ class ReliabilityDisplay:
     ----------
     curves : dict of str to ReliabilityCurve
         Keyed by model name (the legend).
+    intervals : dict of str to BinIntervals, optional
+        Per-bin intervals of each curve's accuracy, keyed like ``curves``; None draws the 95%
+        Wilson intervals (or none, with ``plot(show_ci=False)``).
     """
 
     curves: Mapping[str, ReliabilityCurve]
+    intervals: Mapping[str, BinIntervals] | None = None
 
     @classmethod
     def from_predictions(
@@ -257,6 +530,8 @@ class ReliabilityDisplay:
         n_bins: int = 15,
         strategy: Strategy = "uniform",
         names: Sequence[str] | None = None,
+        ci: IntervalMethod | None = "wilson",
+        confidence: float = 0.95,
     ) -> ReliabilityDisplay:
         """Top-label reliability curves from predictions or arrays.
 
@@ -273,7 +548,13 @@ class ReliabilityDisplay:
         strategy : {"uniform", "quantile"}, default "uniform"
         names : sequence of str, optional
             Legend names, one per model.
+        ci : {"wilson", "clopper-pearson"} or None, default "wilson"
+            Interval of each bin's accuracy (see :func:`binomial_interval`); None for none.
+        confidence : float, default 0.95
+            Coverage of the per-bin intervals.
         """
+        if ci is not None:
+            v.check_option(ci, "ci", INTERVAL_METHODS)
         if predictions is not None:
             if y_true is not None or probs is not None:
                 raise TypeError("Give either `predictions` or `y_true` and `probs`; got both.")
@@ -294,13 +575,20 @@ class ReliabilityDisplay:
             pairs = [(y_true, p) for p in arrays]
         curves = {n: reliability_curve(y, p, n_bins=n_bins, strategy=strategy)
                   for n, (y, p) in zip(names, pairs)}
-        return cls(curves=curves)
+        intervals = None if ci is None else {
+            n: bin_intervals(c, method=ci, confidence=confidence) for n, c in curves.items()}
+        return cls(curves=curves, intervals=intervals)
 
     def plot(self, *, kind: Kind = "auto", show_gap: bool = True, show_histogram: bool = True,
-             title: str | None = None) -> go.Figure:
-        """Draw the reliability diagram (see :func:`reliability_figure`)."""
+             title: str | None = None, show_ci: bool = True, fade: bool = True) -> go.Figure:
+        """Draw the reliability diagram (see :func:`reliability_figure`).
+
+        ``show_ci`` draws the per-bin intervals held in :attr:`intervals` (the 95% Wilson ones
+        if there are none); ``fade`` fades bins by their count.
+        """
         return reliability_figure(self.curves, kind=kind, show_gap=show_gap,
-                                  show_histogram=show_histogram, title=title)
+                                  show_histogram=show_histogram, title=title,
+                                  intervals=self.intervals, show_ci=show_ci, fade=fade)
 
 
 def _logits_and_labels(x: Predictions | tuple, name: str) -> tuple[ArrayLike, ArrayLike]:
@@ -349,3 +637,134 @@ class TemperatureScalingDisplay:
     def plot(self, *, show_histogram: bool = True, title: str | None = None) -> go.Figure:
         """Overlay the reliability curves before and after (see :func:`temperature_scaling_figure`)."""
         return temperature_scaling_figure(self.report, show_histogram=show_histogram, title=title)
+
+
+# ----- CORP reliability diagrams --------------------------------------------------------------------
+_CORP_HOVER = (
+    "<b>%{fullData.name}</b><br>confidence %{x:.3f}<br>CEP (isotonic fit) %{y:.3f}"
+    "<br>band [%{customdata[1]:.3f}, %{customdata[2]:.3f}]<br>n = %{customdata[0]:,}<extra></extra>"
+)
+
+
+def _check_diagrams(diagrams: Mapping[str, CorpDiagram] | CorpDiagram) -> dict[str, CorpDiagram]:
+    if isinstance(diagrams, CorpDiagram):
+        return {"model": diagrams}
+    if not isinstance(diagrams, Mapping):
+        raise TypeError("`diagrams` must be a CorpDiagram or a mapping of names to CorpDiagram; "
+                        f"got {type(diagrams).__name__}.")
+    if not diagrams:
+        raise ValueError("`diagrams` must hold at least one diagram; got an empty mapping.")
+    for name, d in diagrams.items():
+        if not isinstance(d, CorpDiagram):
+            raise TypeError(f"`diagrams` must map names to CorpDiagram; got {type(d).__name__} "
+                            f"for {name!r}.")
+    return {str(k): d for k, d in diagrams.items()}
+
+
+def _fill(color: str, alpha: float) -> str:
+    r, g, b = (int(color[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r}, {g}, {b}, {alpha})"
+
+
+def corp_label(name: str, d: CorpDiagram) -> str:
+    """Legend name with the score decomposition, e.g. ``"net (MCB 0.012, DSC 0.080, UNC 0.190)"``."""
+    return f"{name} (MCB {d.mcb:.3f}, DSC {d.dsc:.3f}, UNC {d.unc:.3f})"
+
+
+def _add_corp_traces(fig: go.Figure, name: str, d: CorpDiagram, color: str, cell: dict) -> None:
+    band = f"{d.band_level:.0%} band"
+    data = np.column_stack([d.count, d.band_low, d.band_high])
+    # The band: its upper edge (invisible), then the lower edge filled up to it.
+    fig.add_trace(go.Scatter(
+        x=d.confidence, y=d.band_high, mode="lines", line=dict(width=0, shape="hv", color=color),
+        name=f"{name} {band} (high)", legendgroup=name, showlegend=False, hoverinfo="skip"),
+        **cell)
+    fig.add_trace(go.Scatter(
+        x=d.confidence, y=d.band_low, mode="lines", line=dict(width=0, shape="hv", color=color),
+        fill="tonexty", fillcolor=_fill(color, 0.2), name=f"{name} {band}", legendgroup=name,
+        showlegend=False, hoverinfo="skip"), **cell)
+    fig.add_trace(go.Scatter(
+        x=d.confidence, y=d.calibrated, mode="lines", line=dict(color=color, width=2, shape="hv"),
+        name=corp_label(name, d), legendgroup=name, customdata=data,
+        hovertemplate=_CORP_HOVER.replace("<extra>", f"<br>Brier {d.score:.4f} = MCB {d.mcb:.4f} "
+                                          f"- DSC {d.dsc:.4f} + UNC {d.unc:.4f}<extra>")),
+        **cell)
+
+
+def corp_figure(diagrams: Mapping[str, CorpDiagram] | CorpDiagram, *,
+                title: str | None = None) -> go.Figure:
+    """CORP reliability diagram of one or several models.
+
+    Per model: the isotonic (PAV) fit of correctness on top-label confidence as a step curve, its
+    bootstrap band as a shaded area, and the Brier score decomposition ``S = MCB - DSC + UNC``
+    in the legend name and the hover text; plus the ``y = x`` diagonal.
+
+    Parameters
+    ----------
+    diagrams : CorpDiagram or mapping of str to CorpDiagram
+        From :func:`labviz.calibration.corp_reliability`, keyed by the legend name.
+    title : str, optional
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+    """
+    diagrams = _check_diagrams(diagrams)
+    fig = go.Figure()
+    fig.add_trace(_diagonal())
+    for i, (name, d) in enumerate(diagrams.items()):
+        _add_corp_traces(fig, name, d, series_color(i), {})
+    fig.update_layout(height=520, title=title,
+                      legend=dict(x=0.02, y=0.98, xanchor="left", yanchor="top"))
+    fig.update_xaxes(range=[0, 1], title_text="Confidence")
+    fig.update_yaxes(range=[0, 1], title_text="Conditional event probability (CEP)")
+    return apply_style(fig)
+
+
+@dataclass(frozen=True, eq=False)
+class CorpDisplay:
+    """CORP reliability diagrams of one or several models, ready to plot.
+
+    Attributes
+    ----------
+    diagrams : dict of str to CorpDiagram
+        Keyed by model name (the legend).
+    """
+
+    diagrams: Mapping[str, CorpDiagram]
+
+    @classmethod
+    def from_predictions(
+        cls,
+        predictions: PredictionsLike,
+        *,
+        n_boot: int = 1000,
+        band_level: float = 0.95,
+        seed: int = 0,
+        null: Literal["fitted", "forecast"] = "fitted",
+        names: Sequence[str] | None = None,
+    ) -> CorpDisplay:
+        """CORP diagrams (:func:`labviz.calibration.corp_reliability`) of each model.
+
+        Parameters
+        ----------
+        predictions : Predictions, sequence of Predictions or mapping of str to Predictions
+        n_boot : int, default 1000
+            Bootstrap refits for the band.
+        band_level : float, default 0.95
+        seed : int, default 0
+            The same seed for every model.
+        null : {"fitted", "forecast"}, default "fitted"
+            "fitted": a band around the CORP curve; "forecast": a consistency band around the
+            diagonal.
+        names : sequence of str, optional
+        """
+        items, keys = _as_predictions_list(predictions)
+        names = _resolve_names(keys or [p.name for p in items], names)
+        return cls(diagrams={n: corp_reliability(p.y_true, p.probs, n_boot=n_boot,
+                                                 band_level=band_level, seed=seed, null=null)
+                             for n, p in zip(names, items)})
+
+    def plot(self, *, title: str | None = None) -> go.Figure:
+        """Draw the CORP diagrams (see :func:`corp_figure`)."""
+        return corp_figure(self.diagrams, title=title)
