@@ -2,8 +2,15 @@
 
 The explorer (``labviz.explore``) is built on two synthetic prediction sets with features
 (side-by-side panels, PCA, projections precomputed when the explorer is built, as in use). Each
-handler a click, lasso, dropdown or checkbox triggers is then called directly and timed: that is
-the Python work between the browser's event and the trace updates sent back. Goal: under 300 ms.
+handler a click, lasso, dropdown, slider or button triggers is then called directly and timed:
+that is the Python work between the browser's event and the trace updates sent back. Goal: under
+300 ms.
+
+The calibration rows: a temperature-slider move (alternating T = 1.5 and 0.8, so that every move
+computes a new softmax of both models' logits), the "Fitted T" button (these Predictions have no
+validation set, so T is fitted on the N shown samples of the left model; the remembered fit is
+forgotten before each press, so every press fits), and a click on the fullest reliability bin of
+the left model (chosen on the diagram of all samples; a repeated click selects the same samples).
 """
 
 from __future__ import annotations
@@ -52,11 +59,29 @@ def run(quick: bool = False, log=print) -> list[dict]:
         ex = build.value
         build.value = None
         lasso = np.sort(np.random.default_rng(2).choice(a.ids, size=n // 10, replace=False))
+        temperatures = iter(np.tile([1.5, 0.8], 1000))
+
+        def fitted_t():
+            ex._fitted.clear()  # time the fit, not the remembered result
+            ex.use_fitted_temperature()
+
+        target: list = []
+
+        def bin_click():
+            if not target:  # the fullest bin of the diagram of all samples, at the current T
+                ex.clear_selection()
+                label = next(iter(ex.curves))
+                target.extend([label, int(np.argmax(ex.curves[label].count))])
+            assert ex.select_bin(*target).size
+
         handlers = {
             "select_cell": lambda: ex.select_cell(3, 5),
             "select_points (10% lasso)": lambda: ex.select_points(lasso),
             "clear_selection": ex.clear_selection,
             "set_color confidence": lambda: ex.set_color("confidence"),
+            "set_temperature (slider move)": lambda: ex.set_temperature(next(temperatures)),
+            "use_fitted_temperature (button)": fitted_t,
+            "select_bin (reliability click)": bin_click,
             "set_classes (5 of 10)": lambda: ex.set_classes([0, 1, 2, 3, 4]),
         }
         for name, fn in handlers.items():

@@ -6,7 +6,10 @@ each plotly event calls one public handler (``select_cell``, ``select_points``, 
 
 Speed. Projections are computed (or read from the disk cache) when a checkpoint, split, method or
 series is chosen, never in a click, selection or slider handler; those only mask arrays, rebuild
-small figures (reliability, confusion) and update traces inside ``batch_update()``. Above
+small figures (reliability, confusion) and update traces inside ``batch_update()``. The temperature
+slider keeps each model's max-subtracted logits, so a move is one softmax of the (n_samples,
+n_classes) logits per model plus one reliability curve; accuracy and the confusion matrix do not
+depend on T (argmax is invariant) and are not recomputed. Above
 ``max_points`` samples a projection draws a fixed random subset, and above
 ``labviz.figures.projection.WEBGL_THRESHOLD`` it uses WebGL (``Scattergl``).
 """
@@ -26,7 +29,8 @@ from numpy.typing import ArrayLike, NDArray
 
 from labviz import _validation as v
 from labviz import zoo
-from labviz.calibration import ReliabilityCurve, reliability_curve
+from labviz._numeric import softmax
+from labviz.calibration import ReliabilityCurve, fit_temperature, reliability_curve
 from labviz.confusion import confusion_matrix, per_class_table
 from labviz.figures.calibration import reliability_figure
 from labviz.figures.confusion import confusion_figure
@@ -53,6 +57,8 @@ NO_COMPARE = "(none)"
 ANIMATION_MS = 400
 
 _COLOR_LABELS = {"non_uniformity": "non-uniformity"}
+#: Range of the temperature slider (a log slider, base 2); "Fitted T" may set T outside it.
+T_RANGE: tuple[float, float] = (0.25, 4.0)
 
 
 # ----- small helpers -----------------------------------------------------------------------------
@@ -117,7 +123,8 @@ class Explorer:
         The whole interface (what a notebook displays).
     controls : dict of str to ipywidgets.Widget
         ``checkpoint``, ``compare``, ``split``, ``method``, ``color``, ``classes``, ``snapshot``,
-        ``play``. Setting a control's ``value`` runs its handler.
+        ``play``, ``temperature``; setting a control's ``value`` runs its handler. And the
+        ``fitted_temperature`` button, whose click runs :meth:`use_fitted_temperature`.
     projection_figures : list of plotly.graph_objects.FigureWidget
         One per panel shown (1 or 2). Their last trace, ``"highlight"``, rings the highlighted
         samples; every trace's ``customdata[:, 0]`` is the sample id.
@@ -126,9 +133,17 @@ class Explorer:
         Precision, recall, F1 and support per class of the current selection (or of all samples),
         one block of rows per panel, first column ``model``.
     curves : dict of str to ReliabilityCurve
-        The curves drawn in the reliability figure.
+        The curves drawn in the reliability figure (of ``softmax(logits / temperature)``).
+    ece : dict of str to float
+        Their top-label L1 ECE, as named in the legend and the status line.
+    temperature : float
+        The temperature T the probabilities are computed at: ``softmax(logits / T)``; 1 is the
+        model's own probabilities. It drives the reliability diagram, the ECEs, the per-class
+        table's ``confidence`` column, the bins a reliability click selects and the hover's
+        confidence; not the projections' colours (accuracy and confusion do not depend on T).
     highlighted_ids : ndarray of shape (n_highlighted,)
-        Sample ids of the current selection (confusion cell or lasso), sorted; empty for none.
+        Sample ids of the current selection (confusion cell, reliability bin or lasso), sorted;
+        empty for none.
     status : str
         The message in the status line (empty states, notes).
     series : Series or None
@@ -174,6 +189,12 @@ class Explorer:
         self.highlighted_ids = np.zeros(0, dtype=np.int64)
         self.per_class = pd.DataFrame()
         self.curves: dict[str, ReliabilityCurve] = {}
+        self.ece: dict[str, float] = {}
+        self.temperature = 1.0
+        self._what = ""  # what the selection views describe, e.g. "all 450 samples"
+        self._shifted: dict[int, NDArray[np.float64]] = {}  # logits - rowmax, per model
+        self._scaled: dict[int, tuple[float, NDArray[np.float64], NDArray[np.float64]]] = {}
+        self._fitted: dict[object, float] = {}  # fitted temperature per zoo name or Predictions
         self.series: Series | None = None
         self.snapshot_index: int | None = None
         self.predictions: list[Predictions] = []
@@ -260,6 +281,11 @@ class Explorer:
                                                 continuous_update=False, style=style,
                                                 layout=widgets.Layout(width="420px")),
             "play": widgets.Play(min=0, max=0, interval=900, description="play"),
+            "temperature": widgets.FloatLogSlider(
+                value=1.0, base=2.0, min=np.log2(T_RANGE[0]), max=np.log2(T_RANGE[1]), step=1 / 16,
+                description="temperature T", readout_format=".3f", continuous_update=False,
+                style=style, layout=widgets.Layout(width="420px")),
+            "fitted_temperature": widgets.Button(description="Fitted T"),
         }
         self.controls = c
         self._wire(c["checkpoint"], lambda new: self.set_checkpoint(new))
@@ -270,6 +296,8 @@ class Explorer:
         self._wire(c["classes"], lambda new: self.set_classes(new))
         self._wire(c["snapshot"], lambda new: self.set_snapshot(new))
         widgets.jslink((c["play"], "value"), (c["snapshot"], "index"))
+        self._wire(c["temperature"], lambda new: self.set_temperature(new))
+        c["fitted_temperature"].on_click(lambda _button: self.use_fitted_temperature())
 
         self.status_html = widgets.HTML()
         self.series_html = widgets.HTML()
@@ -286,6 +314,7 @@ class Explorer:
             widgets.HBox([c["method"], c["color"], c["classes"]]),
             widgets.HBox([c["play"], c["snapshot"], self.series_html]),
             widgets.HBox([self._panel_box, self.hover_html]),
+            widgets.HBox([c["temperature"], c["fitted_temperature"]]),
             widgets.HBox([self.confusion_figure, self.reliability_figure]),
             widgets.HBox([self.table_html, self.thumbnails_html]),
         ])
@@ -385,6 +414,7 @@ class Explorer:
                                                    else [])
         self._set_panels(compare_frame)
         self._update_series_controls()
+        self._update_temperature_controls()
         self._say(" ".join(notes), kind="warn")
 
     def _set_panels(self, compare_frame: pd.DataFrame | None) -> None:
@@ -415,6 +445,46 @@ class Explorer:
                 self.series_html.value = message_html(f"{s.name}: {what}, {len(s.members)} steps.")
         finally:
             self._quiet = False
+
+    def _update_temperature_controls(self) -> None:
+        if self._zoo_name() is not None:
+            why = "the validation split of the checkpoint"
+        else:
+            why = ("these predictions' own samples: no validation set comes with them, so the "
+                   "calibration it shows is optimistic")
+        self.controls["fitted_temperature"].tooltip = (
+            f"Set T to the temperature minimising the NLL on {why}")
+
+    def _zoo_name(self) -> str | None:
+        """The zoo checkpoint in the left panel, or None for user Predictions."""
+        name = self._panel_names()[0]
+        source = self._sources.get(name, name)
+        return source if isinstance(source, str) else None
+
+    def _scaled_probs(self, p: Predictions) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """``softmax(logits / T)`` of ``p`` at the current temperature, shape (n_samples,
+        n_classes), and its top-1 confidence, shape (n_samples,).
+
+        One softmax per model and temperature: the max-subtracted logits and the last result are
+        kept for the models on screen. At T = 1 this is ``p.probs`` to the bit (the same float64
+        operations), so the views at T = 1 are the model's own.
+        """
+        live = {id(q) for q in self.predictions}
+        for cache in (self._shifted, self._scaled):
+            for key in [k for k in cache if k not in live]:
+                del cache[key]
+        key, t = id(p), self.temperature
+        hit = self._scaled.get(key)
+        if hit is not None and hit[0] == t:
+            return hit[1], hit[2]
+        if key not in self._shifted:
+            z = p.logits.astype(np.float64)
+            z -= z.max(axis=1, keepdims=True)
+            self._shifted[key] = z
+        probs = softmax(self._shifted[key] / t)
+        conf = probs.max(axis=1)
+        self._scaled[key] = (t, probs, conf)
+        return probs, conf
 
     def _class_mask(self, p: Predictions) -> NDArray[np.bool_]:
         return np.isin(p.y_true, self._classes)
@@ -515,20 +585,31 @@ class Explorer:
             m = self._selection_mask(p)
             if not m.any():
                 continue
-            curves[label] = reliability_curve(p.y_true[m], p.probs[m], n_bins=self.n_bins)
-            t = per_class_table(p.y_true[m], p.y_pred[m], n_classes=p.n_classes,
+            probs, conf = self._scaled_probs(p)
+            every = bool(m.all())  # skip copying all the rows through a full mask
+            curves[label] = reliability_curve(p.y_true if every else p.y_true[m],
+                                              probs if every else probs[m], n_bins=self.n_bins)
+            y_pred = p.y_pred[m]
+            t = per_class_table(p.y_true[m], y_pred, n_classes=p.n_classes,
                                 class_names=p.class_names)
+            predicted = np.bincount(y_pred, minlength=p.n_classes)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                # top-label calibration per predicted class: compare it with the precision
+                mean_conf = np.bincount(y_pred, weights=conf[m], minlength=p.n_classes) / predicted
+            t.insert(t.columns.get_loc("precision") + 1, "confidence", mean_conf)
             t.insert(0, "model", label)
             if self.highlighted_ids.size:
                 # a selection's table lists the classes it holds or predicts, not ten rows of 0
-                predicted = np.bincount(p.y_pred[m], minlength=p.n_classes)
                 t = t[(t["support"] > 0) | (predicted > 0)]
             tables.append(t)
         self.curves = curves
+        self.ece = {label: c.calibration_error("l1") for label, c in curves.items()}
         self.per_class = pd.concat(tables, ignore_index=True)
         n = next(iter(curves.values())).n_samples
         what = f"selection of {_samples(n)}" if self.highlighted_ids.size else f"all {_samples(n)}"
-        fig = reliability_figure(curves, title=f"Reliability: {what}")
+        self._what = what
+        at = "" if self.temperature == 1.0 else f" at T = {self.temperature:.3g}"
+        fig = reliability_figure(curves, title=f"Reliability: {what}{at}")
         fig.update_layout(width=520, height=500)
         fw = self.reliability_figure
         with fw.batch_update():
@@ -538,9 +619,13 @@ class Explorer:
                 fw.layout.title.text = fig.layout.title.text
             else:
                 replace_figure(fw, fig)
+        for trace in fw.data:
+            trace.on_click(self._on_bin_click)
         self.table_html.value = (
-            f"<b>Per class, {what}</b>"
-            + self.per_class.to_html(index=False, float_format=lambda x: f"{x:.3f}", border=0)
+            f"<b>Per class, {what}{at}</b> (confidence: mean top-1 confidence of the samples "
+            "predicted as the class, to compare with its precision)"
+            + self.per_class.to_html(index=False, float_format=lambda x: f"{x:.3f}", border=0,
+                                     na_rep="-")
         )
         self._draw_thumbnails()
 
@@ -560,7 +645,8 @@ class Explorer:
     def _draw_thumbnails(self) -> None:
         if not self.highlighted_ids.size:
             self.thumbnails_html.value = message_html(
-                "Click a confusion cell or lasso points to see their images.")
+                "Click a confusion cell or a reliability bin, or lasso points, to see their "
+                "images.")
             return
         p = self.predictions[0]
         uris = self._thumbnails(p)
@@ -611,12 +697,53 @@ class Explorer:
         mask = self._class_mask(p) & (p.y_true == t) & (p.y_pred == c)
         ids = np.sort(p.ids[mask])
         cell = f"true {p.class_names[t]} → predicted {p.class_names[c]}"
-        if not ids.size:
-            self._say(f"Empty selection: no samples in the cell {cell}; the views are unchanged.")
-            return ids
-        self._highlight(ids)
-        self._say(f"Cell {cell}: {_samples(len(ids))} highlighted.")
-        return ids
+        return self._select(
+            ids, f"Cell {cell}: {_samples(len(ids))} highlighted.",
+            empty=f"Empty selection: no samples in the cell {cell}; the views are unchanged.")
+
+    def select_bin(self, model: str, bin_index: int) -> NDArray[np.int64]:
+        """Highlight the samples of one reliability bin everywhere (what a click on a bin does).
+
+        The bin's samples are those the diagram counts in it: among the samples it describes
+        (the current selection, or all samples of the shown classes), those of ``model`` whose
+        top-1 confidence at the current temperature lies in the bin, ``(edges[b], edges[b + 1]]``
+        (the first bin also holds 0). Clicking a bin of a selection's diagram therefore narrows
+        the selection; :meth:`clear_selection` goes back to all samples.
+
+        Parameters
+        ----------
+        model : str
+            The curve's name: one of ``curves`` (a panel's model).
+        bin_index : int
+            The bin, in ``[0, n_bins)``.
+
+        Returns
+        -------
+        ndarray of shape (n_in_bin,)
+            The highlighted sample ids, sorted (empty if the bin is empty; the views are then
+            unchanged and the status line says so).
+        """
+        if not isinstance(model, str):
+            raise TypeError(f"`model` must be the name of a curve of the reliability diagram; "
+                            f"got {type(model).__name__}.")
+        v.check_option(model, "model", list(self.curves))
+        curve = self.curves[model]
+        b = v.check_int(bin_index, "bin_index", minimum=0)
+        if b >= curve.n_bins:
+            raise ValueError(f"`bin_index` must be in [0, {curve.n_bins - 1}]; got {b}.")
+        p = self.predictions[self._panel_names().index(model)]
+        mask = self._selection_mask(p)
+        _, conf = self._scaled_probs(p)
+        # right-closed bins, as reliability_curve bins them
+        in_bin = np.searchsorted(curve.edges[1:-1], conf[mask], side="left") == b
+        ids = np.sort(p.ids[mask][in_bin])
+        span = f"{curve.edges[b]:.2f}–{curve.edges[b + 1]:.2f}"
+        accuracy = float(p.correct[mask][in_bin].mean()) if ids.size else float("nan")
+        return self._select(
+            ids, f"Bin {span} of {model}: {_samples(len(ids))} highlighted, "
+                 f"accuracy {accuracy:.2f}.",
+            empty=f"Empty selection: no samples of {model} in the bin {span}; the views are "
+                  "unchanged.")
 
     def select_points(self, ids: ArrayLike) -> NDArray[np.int64]:
         """Make ``ids`` the selection (what a lasso or box selection in a projection does).
@@ -635,17 +762,24 @@ class Explorer:
             The selected ids, sorted and unique.
         """
         wanted = _ids_array(ids)
-        if not wanted.size:
-            self._say("Empty selection: no points were selected; the views are unchanged.")
-            return wanted
         p = self.predictions[0]
         unknown = np.setdiff1d(wanted, p.ids)
         if unknown.size:
             raise ValueError(f"`ids` must be sample ids of {self._panel_names()[0]}; got "
                              f"{unknown.size} unknown, e.g. {unknown[:5].tolist()}.")
-        self._highlight(wanted)
-        self._say(f"Selection of {_samples(len(wanted))}.")
-        return wanted
+        return self._select(
+            wanted, f"Selection of {_samples(len(wanted))}.",
+            empty="Empty selection: no points were selected; the views are unchanged.")
+
+    def _select(self, ids: NDArray[np.int64], message: str, *, empty: str) -> NDArray[np.int64]:
+        """The one selection path of cells, bins and lassos: highlight ``ids`` (sorted, unique)
+        in every view, or say ``empty`` and change nothing when there are none."""
+        if not ids.size:
+            self._say(empty)
+            return ids
+        self._highlight(ids)
+        self._say(message)
+        return ids
 
     def clear_selection(self) -> None:
         """Drop the selection: the views describe all samples again."""
@@ -668,10 +802,79 @@ class Explorer:
                              f"got {sid}.")
         uris = self._thumbnails(p)
         k = int(where[0])
+        conf = self._scaled_probs(p)[1][k]
+        at = "" if self.temperature == 1.0 else f" (T = {self.temperature:.3g})"
         text = (f"id {sid}<br>true {html.escape(p.class_names[p.y_true[k]])}<br>predicted "
-                f"{html.escape(p.class_names[p.y_pred[k]])}<br>confidence {p.confidence[k]:.3f}")
+                f"{html.escape(p.class_names[p.y_pred[k]])}<br>confidence {conf:.3f}{at}")
         img = f'<img src="{uris[sid]}" width="96"><br>' if uris is not None else ""
         self.hover_html.value = img + text
+
+    # ----- handlers: temperature ----------------------------------------------------------------
+    def set_temperature(self, temperature: float) -> None:
+        """Compute the probabilities as ``softmax(logits / temperature)`` (what the slider does).
+
+        The reliability diagram, the ECEs (status line and legend), the per-class table's
+        ``confidence`` column and the hover's confidence follow; the selection is kept. Accuracy
+        and the confusion matrix do not depend on T and are not redrawn.
+
+        Parameters
+        ----------
+        temperature : float
+            T > 0; the slider spans ``T_RANGE`` (0.25 to 4), this method takes any T.
+        """
+        t = v.check_float(temperature, "temperature")
+        if t <= 0:
+            raise ValueError(f"`temperature` must be > 0; got {t!r}.")
+        self._apply_temperature(t)
+
+    def use_fitted_temperature(self) -> float:
+        """Set T to the temperature fitted on validation data (what the "Fitted T" button does).
+
+        For a zoo checkpoint in the left panel, :func:`labviz.calibration.fit_temperature` on the
+        logits of its "val" split. User Predictions come without a validation set: T is then
+        fitted on their own (shown) samples, and the status line says that the calibration it
+        shows is optimistic. With two panels the left panel's temperature applies to both. Each
+        fit is done once and remembered.
+
+        Returns
+        -------
+        float
+            The fitted temperature (also the new ``temperature``).
+        """
+        name = self._zoo_name()
+        kind = "info"
+        if name is not None:
+            if name not in self._fitted:
+                val = self._loaded.get((name, "val"))
+                if val is None:
+                    val = zoo.predictions(name, "val", with_images=False)
+                self._fitted[name] = fit_temperature(val.logits, val.y_true)
+            t = self._fitted[name]
+            where = f"fitted on the val split of {name}"
+        else:
+            p = self.predictions[0]
+            if id(p) not in self._fitted:
+                self._fitted[id(p)] = fit_temperature(p.logits, p.y_true)
+            t = self._fitted[id(p)]
+            where = (f"fitted on the shown samples of {self._panel_names()[0]} themselves, as "
+                     "they come without a validation set: the calibration at this T is optimistic")
+            kind = "warn"
+        if len(self.predictions) > 1:
+            where += "; applied to both panels"
+        lo, hi = T_RANGE
+        if not lo <= t <= hi:
+            where += f"; outside the slider's range {lo:g}–{hi:g}, which shows the nearest end"
+        self._apply_temperature(t, note=f"Fitted T = {t:.3f}, {where}.", kind=kind)
+        return t
+
+    def _apply_temperature(self, t: float, *, note: str = "", kind: str = "info") -> None:
+        self.temperature = t
+        self._set_control("temperature", t)
+        self._draw_selection_views()
+        eces = ", ".join(f"{label} {e:.3f}" for label, e in self.ece.items())
+        self._say(" ".join(x for x in (
+            note, f"T = {t:.3f}: ECE {eces} ({self._what}, probabilities softmax(logits / T)); "
+                  "accuracy and the confusion matrix do not depend on T.") if x), kind=kind)
 
     # ----- handlers: controls -------------------------------------------------------------------
     def set_checkpoint(self, label: str) -> None:
@@ -813,6 +1016,20 @@ class Explorer:
         except ValueError:
             t, c = points.point_inds[0]
         self.select_cell(int(t), int(c))
+
+    def _on_bin_click(self, trace: object, points: object, state: object) -> None:
+        curve = self.curves.get(trace.legendgroup)  # every trace of a curve is in its legend group
+        if not points.point_inds or curve is None:
+            return
+        k = points.point_inds[0]
+        row = np.ravel(trace.customdata[k]) if trace.customdata is not None else np.zeros(0)
+        if row.size >= 3:
+            # the accuracy and gap traces carry each bin's edges (count, low, high, ...)
+            b = int(np.argmin(np.abs(curve.edges[:-1] - float(row[1]))))
+        else:
+            # the histogram's bars sit at the bin centres, inside their bins
+            b = int(np.searchsorted(curve.edges[1:-1], float(trace.x[k]), side="left"))
+        self.select_bin(trace.legendgroup, b)
 
 
 # ----- timing (for benchmarks/) -------------------------------------------------------------------
