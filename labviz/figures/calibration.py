@@ -238,20 +238,25 @@ def count_note(count: int) -> str:
     return f"n = {count:,} {_count_words(count)}"
 
 
+def _check_named(items, kind: type, arg: str, what: str) -> dict:
+    """``items`` (one ``kind`` or a non-empty mapping of names to ``kind``) as a dict by name."""
+    if isinstance(items, kind):
+        return {"model": items}
+    if not isinstance(items, Mapping):
+        raise TypeError(f"`{arg}` must be a {kind.__name__} or a mapping of names to "
+                        f"{kind.__name__}; got {type(items).__name__}.")
+    if not items:
+        raise ValueError(f"`{arg}` must hold at least one {what}; got an empty mapping.")
+    for name, item in items.items():
+        if not isinstance(item, kind):
+            raise TypeError(f"`{arg}` must map names to {kind.__name__}; got "
+                            f"{type(item).__name__} for {name!r}.")
+    return {str(k): v for k, v in items.items()}
+
+
 def _check_curves(curves: Mapping[str, ReliabilityCurve] | ReliabilityCurve
                   ) -> dict[str, ReliabilityCurve]:
-    if isinstance(curves, ReliabilityCurve):
-        return {"model": curves}
-    if not isinstance(curves, Mapping):
-        raise TypeError("`curves` must be a ReliabilityCurve or a mapping of names to "
-                        f"ReliabilityCurve; got {type(curves).__name__}.")
-    if not curves:
-        raise ValueError("`curves` must hold at least one curve; got an empty mapping.")
-    for name, c in curves.items():
-        if not isinstance(c, ReliabilityCurve):
-            raise TypeError(f"`curves` must map names to ReliabilityCurve; got "
-                            f"{type(c).__name__} for {name!r}.")
-    return {str(k): c for k, c in curves.items()}
+    return _check_named(curves, ReliabilityCurve, "curves", "curve")
 
 
 def _customdata(c: ReliabilityCurve) -> np.ndarray:
@@ -647,18 +652,7 @@ _CORP_HOVER = (
 
 
 def _check_diagrams(diagrams: Mapping[str, CorpDiagram] | CorpDiagram) -> dict[str, CorpDiagram]:
-    if isinstance(diagrams, CorpDiagram):
-        return {"model": diagrams}
-    if not isinstance(diagrams, Mapping):
-        raise TypeError("`diagrams` must be a CorpDiagram or a mapping of names to CorpDiagram; "
-                        f"got {type(diagrams).__name__}.")
-    if not diagrams:
-        raise ValueError("`diagrams` must hold at least one diagram; got an empty mapping.")
-    for name, d in diagrams.items():
-        if not isinstance(d, CorpDiagram):
-            raise TypeError(f"`diagrams` must map names to CorpDiagram; got {type(d).__name__} "
-                            f"for {name!r}.")
-    return {str(k): d for k, d in diagrams.items()}
+    return _check_named(diagrams, CorpDiagram, "diagrams", "diagram")
 
 
 def _fill(color: str, alpha: float) -> str:
