@@ -271,7 +271,8 @@ class LiveTrainer:
         figs = {
             "plane": self._plane_figure([run]),
             "reliability": reliability_figure({title: reliability_curve(p.y_true, p.probs, n_bins=15)},
-                                              title=f"Reliability, {title} (test)"),
+                                              title=f"Reliability, {title} (test)", show_ci=False,
+                                              fade=False),
             "confusion": confusion_figure(counts, class_names=p.class_names, normalize="true",
                                           title=f"Confusion, {title} (test)"),
             "metrics": self._metrics_figure(run),
@@ -353,7 +354,7 @@ class LiveTrainer:
             replace_figure(self.figures["compare_plane"], plane)
             curves = {f"run {r.run_id}: {_short(r.config)}": reliability_curve(
                 r.predictions.y_true, r.predictions.probs, n_bins=15) for r in runs}
-            rel = reliability_figure(curves, title="Reliability (test)")
+            rel = reliability_figure(curves, title="Reliability (test)", show_ci=False, fade=False)
             rel.update_layout(width=VIEW_SIZE[0] + 120, height=VIEW_SIZE[1])
             replace_figure(self.figures["compare_reliability"], rel)
 

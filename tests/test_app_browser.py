@@ -115,6 +115,9 @@ def _run_app_in_browser(tmp: Path) -> dict:
             page.wait_for_function(f"() => ({JS_STATUS})().some(t => t.startsWith('Showing run 1'))")
             page.wait_for_function("""() => Array.from(document.querySelectorAll('.js-plotly-plot'))
                 .some(gd => (gd.data || []).some(t => t.name === 'templates'))""")
+            # the status line changes once Python has sent every view; the page paints them one
+            # by one after that, so wait (within the step timeout) until no empty view is left
+            page.wait_for_function(f"() => !({JS_STATE})().shown.some(t => t.includes('appears here after a run'))")
             seconds = time.perf_counter() - clicked
             after = page.evaluate(JS_STATE)
             page.mouse.move(1, 1)
