@@ -1,5 +1,5 @@
 """Tests for the explorer's calibration interactions: clicking a reliability bin, the temperature
-slider and the "Fitted T" button (labviz.explorer). No browser: handlers are called, controls set
+slider and the "Fitted T" button (labviz.widgets.explorer). No browser: handlers are called, controls set
 and plotly click events fed through the FigureWidget, as in tests/test_widgets.py.
 """
 
@@ -11,7 +11,7 @@ import pytest
 from labviz import Predictions, zoo
 from labviz._numeric import softmax
 from labviz.calibration import expected_calibration_error, fit_temperature, reliability_curve
-from labviz.explorer import T_RANGE
+from labviz.widgets.explorer import T_RANGE
 from labviz.widgets import explore
 
 N_BINS = 10

@@ -273,6 +273,6 @@ def test_live_rejects_bad_arguments():
 
 def test_app_holds_the_trainer_and_the_explorer():
     page = labviz.app()
-    assert isinstance(page.trainer, labviz.live_widget.LiveTrainer)
+    assert isinstance(page.trainer, labviz.widgets.trainer.LiveTrainer)
     assert page.explorer.predictions[0].name == "digits-ce-s0 [test]"
     assert [page.children[1].get_title(i) for i in range(2)] == ["Live training", "Explorer"]

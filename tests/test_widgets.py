@@ -1,4 +1,4 @@
-"""Tests for labviz.widgets (series, ``explore``) and labviz.explorer (the linked-views widget).
+"""Tests for labviz.widgets (``explore``), labviz.zoo's series and labviz.widgets.explorer (the linked views).
 
 No browser: controls are set and handlers called from Python, plotly events are fed through the
 FigureWidget's own message handler, and the results are read off ``figure.data`` and the
@@ -13,9 +13,10 @@ import pytest
 from labviz import Predictions
 from labviz.calibration import reliability_curve
 from labviz.confusion import cell_samples, confusion_matrix, per_class_table
-from labviz.explorer import Explorer, time_handlers
+from labviz.widgets.explorer import Explorer, time_handlers
 from labviz.label_quality import non_uniformity
-from labviz.widgets import Series, explore, list_series, series_for
+from labviz.widgets import explore
+from labviz.zoo import Series, list_series, series_for
 
 NOISY = "digits-ce-noise0.4-s0"
 
@@ -399,20 +400,6 @@ def test_time_handlers_reports_every_handler(toy):
                                          "set_color", "show_thumbnail"]
     assert (table["n_points"] == toy.n_samples).all() and (table["median_ms"] > 0).all()
     assert ex.highlighted_ids.size == 0 and ex._color == "class"
-
-
-def test_max_points_draws_a_subset_but_selects_all(toy):
-    ex = explore(toy, max_points=100)
-    fw = ex.projection_figures[0]
-    drawn = {i for t in fw.data[:-1] for i in _ids(t)}
-    assert len(drawn) == 100 and drawn <= set(toy.ids.tolist())
-    t, c = _worst_cell(toy)
-    cell = cell_samples(toy.y_true, toy.y_pred, t, c, ids=toy.ids)
-    ex.select_cell(t, c)
-    assert ex.highlighted_ids.tolist() == sorted(cell.tolist())
-    assert set(_highlight(fw)) == set(cell.tolist()) & drawn
-    assert ex.curves["toy"].n_samples == len(cell)
-    assert np.asarray(ex.confusion_figure.data[0].customdata)[:, :, 0].sum() == toy.n_samples
 
 
 def test_side_by_side_without_shared_samples_says_so(rng, toy):

@@ -35,7 +35,7 @@ WEBGL_THRESHOLD = 2000
 
 _CLASS_COLUMN = {"class": "label", "prediction": "prediction", "given": "given"}
 # (value, trace name, colour) for boolean colourings; the first entry is drawn first (underneath)
-_BOOLEAN_TRACES = {
+BOOLEAN_CLASSES = {
     "correct": ((True, "correct", series_color(2)), (False, "wrong", series_color(3))),
     "flipped": ((False, "clean label", "#BBBBBB"), (True, "flipped label", series_color(3))),
 }
@@ -128,11 +128,11 @@ def _traces(
             trace(col == k, names[int(k)], dict(color=class_color(k)), f"class {k}")
             for k in np.unique(col)
         ]
-    if color in _BOOLEAN_TRACES:
+    if color in BOOLEAN_CLASSES:
         col = frame[color].to_numpy(dtype=bool)
         return [
             trace(col == value, name, dict(color=c), name)
-            for value, name, c in _BOOLEAN_TRACES[color] if (col == value).any()
+            for value, name, c in BOOLEAN_CLASSES[color] if (col == value).any()
         ]
     conf = frame["confidence"].to_numpy(dtype=np.float64)
     return [trace(everything, "confidence", dict(
@@ -255,6 +255,76 @@ def projection_figure(
         title=title, hovermode="closest", width=720, height=600,
         legend=dict(title=dict(text=legend_title), itemsizing="constant"),
     )
+    return apply_style(fig)
+
+
+def density_figure(
+    x: ArrayLike,
+    y: ArrayLike,
+    *,
+    x_range: tuple[float, float],
+    y_range: tuple[float, float],
+    highlight: ArrayLike | None = None,
+    bins: tuple[int, int] = (240, 200),
+    title: str = "",
+) -> go.Figure:
+    """A projection as a density raster: the number of points per pixel, for browsers that
+    cannot draw a WebGL scatter (or for print at any number of points).
+
+    Parameters
+    ----------
+    x, y : array-like of shape (n_points,)
+        Projected coordinates.
+    x_range, y_range : (float, float)
+        The axes' fixed ranges; points outside them are not counted.
+    highlight : array-like of int, optional
+        Positions (into ``x`` and ``y``) of highlighted points, drawn as a second raster in
+        orange over the grey one; its trace, ``"highlight"``, is always present.
+    bins : (int, int)
+        Pixels along x and y.
+    title : str
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Two ``go.Heatmap`` traces, ``"density"`` (log-scaled grey, log10 of the count) and
+        ``"highlight"``; empty pixels are NaN (transparent). ``z`` sums to the points in range.
+
+    Examples
+    --------
+    >>> fig = density_figure([0.1, 0.2, 0.9], [0.1, 0.1, 0.9], x_range=(0, 1), y_range=(0, 1),
+    ...                      bins=(2, 2))
+    >>> fig.data[0].customdata.tolist()
+    [[2.0, 0.0], [0.0, 1.0]]
+    """
+    x = v.check_finite_float(x, "x", ndim=1)
+    y = v.check_finite_float(y, "y", ndim=1)
+    if len(x) != len(y):
+        raise ValueError(f"`x` and `y` must have the same length; got {len(x)} and {len(y)}.")
+    nx, ny = (v.check_int(b, "bins", minimum=1) for b in bins)
+    edges = (np.linspace(*x_range, nx + 1), np.linspace(*y_range, ny + 1))
+
+    def counts(rows: np.ndarray | None) -> np.ndarray:
+        xs, ys = (x, y) if rows is None else (x[rows], y[rows])
+        return np.histogram2d(ys, xs, bins=(edges[1], edges[0]))[0]
+
+    rows = None if highlight is None else v.as_array(highlight, "highlight").astype(np.intp)
+    centres = [(e[:-1] + e[1:]) / 2 for e in edges]
+    fig = go.Figure()
+    for name, z, scale in (("density", counts(None), "Greys"),
+                           ("highlight", counts(rows) if rows is not None else None, "Oranges")):
+        if z is None:
+            z = np.zeros((ny, nx))
+        with np.errstate(divide="ignore"):
+            shown = np.where(z > 0, np.log10(np.maximum(z, 1)), np.nan)
+        fig.add_trace(go.Heatmap(
+            x=centres[0], y=centres[1], z=shown, customdata=z, name=name, colorscale=scale,
+            showscale=False, zmin=0.0, zmax=max(float(np.nanmax(shown, initial=0.0)), 1.0),
+            hovertemplate="%{customdata:d} points<extra>" + name + "</extra>",
+            reversescale=False))
+    fig.update_xaxes(range=list(x_range))
+    fig.update_yaxes(range=list(y_range), scaleanchor="x", scaleratio=1)
+    fig.update_layout(title=title, width=720, height=600)
     return apply_style(fig)
 
 

@@ -1,134 +1,30 @@
-"""The notebook widgets: ``labviz.explore`` (linked views of trained models), ``labviz.live`` (train
+"""The widgets layer: ``labviz.explore`` (linked views of trained models), ``labviz.live`` (train
 models live in class) and ``labviz.app`` (both in one page, served by ``make app``).
 
-This module is light on purpose (``import labviz`` stays fast): plotly, ipywidgets and pandas load
-only when a function here builds its widget class (:class:`labviz.explorer.Explorer`,
-:class:`labviz.live_widget.LiveTrainer`), which holds the widget, its state and the handlers.
+This package's ``__init__`` is light on purpose (``import labviz`` stays fast): plotly, ipywidgets
+and pandas load only when a function here builds its widget. The modules:
 
-Series. Zoo entries that share a ``run`` and differ in ``epoch`` are the snapshots of one training
-run (the noisy-label runs: ``digits-ce-noise0.4-s0-e01`` ... ``digits-ce-noise0.4-s0``). The
-label-smoothing sweep of a dataset and seed is its ``family == "ls-sweep"`` entries plus its
-``ce`` (alpha 0) and ``ls0.1`` runs, ordered by alpha. :func:`list_series` reads both from the
-manifest; the explorer's slider steps through the series of the chosen checkpoint.
+* :mod:`labviz.widgets.explorer`: :class:`~labviz.widgets.explorer.Explorer`, which owns the data,
+  the one selection state and the handlers, and composes the views;
+* :mod:`labviz.widgets.state`: that shared state (panels, classes, highlighted samples);
+* :mod:`labviz.widgets.projection_views`: the projection panels, one class per scatter backend
+  (plotly, WebGL through jupyter-scatter, a density raster where WebGL is missing);
+* :mod:`labviz.widgets.views`: the confusion, reliability, samples and controls views;
+* :mod:`labviz.widgets.trainer`: :class:`~labviz.widgets.trainer.LiveTrainer`, live training;
+* :mod:`labviz.widgets._common`: small helpers of figure widgets and status lines.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import ipywidgets
 
-    from labviz.explorer import ColorBy, Explorer, Source
-    from labviz.live_widget import LiveTrainer
     from labviz.predictions import Split
-
-SeriesKind = Literal["epoch", "alpha"]
-
-#: Families that join an LS sweep next to the ``ls-sweep`` entries (alpha 0 and alpha 0.1).
-_SWEEP_COMPANIONS = ("ce", "ls0.1")
-
-
-@dataclass(frozen=True)
-class Series:
-    """An ordered set of zoo checkpoints to step through with a slider.
-
-    Attributes
-    ----------
-    name : str
-        The run name for epoch snapshots (e.g. ``"digits-ce-noise0.4-s0"``), else
-        ``"<dataset> LS sweep s<seed>"``.
-    kind : {"epoch", "alpha"}
-    members : tuple of str
-        Checkpoint names, ordered by ``values``.
-    values : tuple of float
-        The epoch or the label-smoothing alpha of each member, ascending.
-    """
-
-    name: str
-    kind: SeriesKind
-    members: tuple[str, ...]
-    values: tuple[float, ...]
-
-    def label(self, index: int) -> str:
-        """Slider text of member ``index``, e.g. ``"epoch 5"`` or ``"α = 0.1"``."""
-        value = self.values[index]
-        return f"epoch {int(value)}" if self.kind == "epoch" else f"α = {value:g}"
-
-
-def list_series(entries: Sequence[dict] | None = None) -> list[Series]:
-    """Every snapshot series and LS sweep in a zoo manifest.
-
-    Parameters
-    ----------
-    entries : sequence of dict, optional
-        Manifest entries (as from :func:`labviz.zoo.read_manifest`); defaults to the zoo's.
-
-    Returns
-    -------
-    list of Series
-        Epoch series first (sorted by run name), then alpha sweeps (by dataset and seed). Only
-        groups with at least two members are listed.
-
-    Examples
-    --------
-    >>> e = [dict(name="r", run="r", epoch=9), dict(name="r-e01", run="r", epoch=1)]
-    >>> [(s.kind, s.members, s.values) for s in list_series(e)]
-    [('epoch', ('r-e01', 'r'), (1.0, 9.0))]
-    """
-    if entries is None:
-        from labviz.zoo import read_manifest
-
-        entries = read_manifest()
-    if isinstance(entries, (str, bytes)) or not isinstance(entries, Sequence):
-        raise TypeError(f"`entries` must be a sequence of manifest entries (dicts); "
-                        f"got {type(entries).__name__}.")
-    runs: dict[str, list[dict]] = {}
-    for e in entries:
-        runs.setdefault(e.get("run") or e["name"], []).append(e)
-    out = [
-        _series(run, "epoch", members, "epoch")
-        for run, members in sorted(runs.items()) if len(members) > 1
-    ]
-    finals = [e for e in entries if e.get("epoch") == e.get("epochs_total", e.get("epoch"))]
-    sweeps: dict[tuple[str, int], list[dict]] = {}
-    for e in finals:
-        if e.get("family") == "ls-sweep":
-            sweeps.setdefault((e.get("dataset", ""), e.get("seed", 0)), []).append(e)
-    for (dataset, seed), members in sorted(sweeps.items()):
-        members = members + [
-            e for e in finals if e.get("family") in _SWEEP_COMPANIONS
-            and e.get("dataset", "") == dataset and e.get("seed", 0) == seed
-        ]
-        out.append(_series(f"{dataset} LS sweep s{seed}", "alpha", members, "alpha"))
-    return out
-
-
-def _series(name: str, kind: SeriesKind, members: list[dict], key: str) -> Series:
-    members = sorted(members, key=lambda e: (float(e[key]), e["name"]))
-    return Series(name=name, kind=kind, members=tuple(e["name"] for e in members),
-                  values=tuple(float(e[key]) for e in members))
-
-
-def series_for(name: str, entries: Sequence[dict] | None = None) -> Series | None:
-    """The series checkpoint ``name`` belongs to (its epoch snapshots first, else its LS sweep),
-    or None when it has neither.
-
-    Examples
-    --------
-    >>> e = [dict(name="r", run="r", epoch=9), dict(name="r-e01", run="r", epoch=1)]
-    >>> series_for("r-e01", e).name, series_for("other", e)
-    ('r', None)
-    """
-    if not isinstance(name, str):
-        raise TypeError(f"`name` must be a checkpoint name (str); got {type(name).__name__}.")
-    for s in list_series(entries):
-        if name in s.members:
-            return s
-    return None
-
+    from labviz.widgets.explorer import Backend, ColorBy, Explorer, Source
+    from labviz.widgets.trainer import LiveTrainer
 
 def explore(
     sources: Source | Sequence[Source],
@@ -138,7 +34,7 @@ def explore(
     color: ColorBy = "class",
     classes: Sequence[int] | None = None,
     n_bins: int = 15,
-    max_points: int = 20_000,
+    backend: Backend = "auto",
     max_thumbnails: int = 32,
 ) -> Explorer:
     """Explore one or two models in linked views: confusion, projection, reliability, per class.
@@ -165,9 +61,13 @@ def explore(
         Show only samples of these true classes (default: all).
     n_bins : int
         Bins of the reliability diagram.
-    max_points : int
-        Above this many samples a projection draws (and rings) a fixed random subset of them;
-        the selection, the confusion matrix and every statistic still use all samples.
+    backend : {"auto", "plotly", "webgl"}
+        How the projections are drawn; every sample is drawn whichever it is. ``"auto"`` draws
+        up to :data:`~labviz.widgets.explorer.PLOTLY_MAX_POINTS` samples with plotly (rings
+        around highlighted points, images in the hover) and more with jupyter-scatter's WebGL
+        scatter, which moves its points as binary arrays and stays interactive at a million.
+        Where the browser has no WebGL, the WebGL panels turn into density rasters and the status
+        line says so.
     max_thumbnails : int
         At most this many images of a highlighted set are shown.
 
@@ -177,10 +77,10 @@ def explore(
         Displays itself in a notebook; its handlers (``select_cell``, ``select_points``,
         ``set_snapshot``...) can also be called directly.
     """
-    from labviz.explorer import Explorer
+    from labviz.widgets.explorer import Explorer
 
     return Explorer(sources, split=split, method=method, color=color, classes=classes,
-                    n_bins=n_bins, max_points=max_points, max_thumbnails=max_thumbnails)
+                    n_bins=n_bins, backend=backend, max_thumbnails=max_thumbnails)
 
 
 def live(*, dataset: str = "digits", classes: Sequence[int] = (0, 1, 2)) -> LiveTrainer:
@@ -207,7 +107,7 @@ def live(*, dataset: str = "digits", classes: Sequence[int] = (0, 1, 2)) -> Live
         Displays itself in a notebook; ``.session.history()`` holds the runs, and ``train()``,
         ``cancel()`` and ``wait()`` drive it from code.
     """
-    from labviz.live_widget import LiveTrainer
+    from labviz.widgets.trainer import LiveTrainer
 
     classes = tuple(classes)
     if len(classes) != 3 or any(isinstance(k, bool) or not isinstance(k, int) or not 0 <= k < 10

@@ -1,22 +1,31 @@
-"""The explorer widget: controls, linked ``FigureWidget`` views and the handlers behind them.
+"""The explorer: linked views of one or two models, built by :func:`labviz.explore`.
 
-Build it with :func:`labviz.explore`. All state lives in one :class:`Explorer`; each control and
-each plotly event calls one public handler (``select_cell``, ``select_points``, ``set_snapshot``,
-``set_color``...), which tests and benchmarks can call directly without a browser.
+:class:`Explorer` owns the data (sources, loaded predictions, projections), the one selection
+state the views share (:class:`~labviz.widgets.state.ViewState`) and the handlers
+(``select_cell``, ``select_points``, ``select_bin``, ``set_snapshot``, ``set_color``...), which
+tests and benchmarks can call without a browser. It composes the views: the controls, a
+projection view (:mod:`labviz.widgets.projection_views`: plotly, WebGL or a density raster), the
+confusion matrix, the reliability diagram and the samples. A handler changes the state, then asks
+each view to draw it; a view reports a click or a lasso through a callback, which is a handler.
+
+Every sample is drawn. Up to :data:`PLOTLY_MAX_POINTS` samples the projections are plotly
+figures; above, jupyter-scatter's WebGL scatter draws them (``backend="auto"``). Where the page
+reports no WebGL (:class:`~labviz.widgets.projection_views.WebGLProbe`), WebGL panels become
+density rasters and the status line says so.
 
 Speed. Projections are computed (or read from the disk cache) when a checkpoint, split, method or
 series is chosen, never in a click, selection or slider handler; those only mask arrays, rebuild
-small figures (reliability, confusion) and update traces inside ``batch_update()``. The temperature
+small figures (reliability, confusion) and update the panels' highlight. Above
+:data:`BACKGROUND_FROM` samples a UMAP or t-SNE projection is computed in a background thread
+with its progress in the status line, while the current projection stays usable. The temperature
 slider keeps each model's max-subtracted logits, so a move is one softmax of the (n_samples,
 n_classes) logits per model plus one reliability curve; accuracy and the confusion matrix do not
-depend on T (argmax is invariant) and are not recomputed. Above
-``max_points`` samples a projection draws a fixed random subset, and above
-``labviz.figures.projection.WEBGL_THRESHOLD`` it uses WebGL (``Scattergl``).
+depend on T (argmax is invariant) and are not recomputed.
 """
 
 from __future__ import annotations
 
-import html
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Literal, Union
@@ -32,36 +41,48 @@ from labviz import zoo
 from labviz._numeric import softmax
 from labviz.calibration import ReliabilityCurve, fit_temperature, reliability_curve
 from labviz.confusion import confusion_matrix, per_class_table
-from labviz.figures.calibration import reliability_figure
-from labviz.figures.confusion import confusion_figure
 from labviz.figures.projection import (
+    WEBGL_THRESHOLD,
     ThumbnailURIs,
     hover_thumbnail_uris,
-    point_customdata,
-    projection_figure,
 )
-from labviz.label_quality import non_uniformity
 from labviz.predictions import Predictions
 from labviz.projection import METHODS, aligned_projections, projection_frame
-from labviz.widgets import Series, series_for
+from labviz.widgets._common import message_html, samples
+from labviz.widgets.projection_views import (
+    DensityProjection,
+    PlotlyProjection,
+    ProjectionView,
+    ScatterProjection,
+    WebGLProbe,
+)
+from labviz.widgets.state import Panel, ViewState
+from labviz.widgets.views import (
+    NO_COMPARE,
+    T_RANGE,
+    ConfusionView,
+    Controls,
+    ReliabilityView,
+    SamplesView,
+)
 
 Source = Union[str, Predictions]
 ColorBy = Literal["class", "prediction", "given", "correct", "confidence", "flipped",
                   "non_uniformity"]
 COLOR_BY: tuple[str, ...] = ("class", "prediction", "given", "correct", "confidence", "flipped",
                              "non_uniformity")
+Backend = Literal["auto", "plotly", "webgl"]
+BACKENDS: tuple[str, ...] = ("auto", "plotly", "webgl")
 SPLITS: tuple[str, ...] = ("train", "val", "test")
-#: The "compare" dropdown's entry for a single panel.
-NO_COMPARE = "(none)"
-#: Snapshot steps animate (SVG scatter only; WebGL traces do not transition in plotly.js).
-ANIMATION_MS = 400
+#: ``backend="auto"`` draws up to this many samples per panel with plotly, more with WebGL.
+PLOTLY_MAX_POINTS = 20_000
+#: From this many samples, UMAP and t-SNE are computed in a background thread.
+BACKGROUND_FROM = 20_000
 
-_COLOR_LABELS = {"non_uniformity": "non-uniformity"}
-#: Range of the temperature slider (a log slider, base 2); "Fitted T" may set T outside it.
-T_RANGE: tuple[float, float] = (0.25, 4.0)
+__all__ = ["BACKENDS", "COLOR_BY", "NO_COMPARE", "PLOTLY_MAX_POINTS", "SPLITS", "T_RANGE",
+           "Explorer", "time_handlers"]
 
 
-# ----- small helpers -----------------------------------------------------------------------------
 def _ids_array(ids: ArrayLike, name: str = "ids") -> NDArray[np.int64]:
     arr = v.as_array(ids, name).ravel()
     if arr.size == 0:
@@ -76,44 +97,6 @@ def _padded(lo: float, hi: float) -> list[float]:
     return [lo - pad, hi + pad]
 
 
-def _trace_props(trace: object) -> dict:
-    props = trace.to_plotly_json()
-    props.pop("type", None)
-    props.pop("uid", None)
-    return props
-
-
-def _same_structure(fw: go.FigureWidget, fig: go.Figure) -> bool:
-    return len(fw.data) == len(fig.data) and all(
-        type(a) is type(b) and a.name == b.name for a, b in zip(fw.data, fig.data)
-    )
-
-
-def _samples(n: int) -> str:
-    return f"{n} sample{'s' if n != 1 else ''}"
-
-
-def message_html(text: str, *, kind: str = "info") -> str:
-    """A status line for an ``ipywidgets.HTML``: escaped text, coloured by ``kind``
-    ("info", "busy" or "warn")."""
-    color = {"info": "#333333", "busy": "#1f5fa8", "warn": "#9a5b00"}[kind]
-    return f'<div style="color:{color};padding:2px 4px">{html.escape(text)}</div>'
-
-
-def replace_figure(fw: go.FigureWidget, fig: go.Figure) -> None:
-    """Show ``fig`` in ``fw``: all its traces and its layout, sent to the page as one update.
-
-    The page merges the new layout into the old one: a layout entry that only the old figure set
-    (e.g. annotations) stays on screen. Clearing such entries first (setting them to None in the
-    same batch) did not remove them in the browser, so callers swap figures that set the same
-    layout entries, and messages in empty views are text traces, not annotations.
-    """
-    with fw.batch_update():
-        fw.data = ()
-        fw.add_traces(list(fig.data))
-        fw.layout = fig.layout
-
-
 class Explorer:
     """Linked views of one or two models; see :func:`labviz.explore` for the parameters.
 
@@ -125,9 +108,14 @@ class Explorer:
         ``checkpoint``, ``compare``, ``split``, ``method``, ``color``, ``classes``, ``snapshot``,
         ``play``, ``temperature``; setting a control's ``value`` runs its handler. And the
         ``fitted_temperature`` button, whose click runs :meth:`use_fitted_temperature`.
+    state : ViewState
+        What the views draw: panels, classes in view, highlighted samples, colouring, axes.
+    projection : ProjectionView
+        The projection panels: a ``PlotlyProjection``, ``ScatterProjection`` or
+        ``DensityProjection`` (see ``backend``).
     projection_figures : list of plotly.graph_objects.FigureWidget
-        One per panel shown (1 or 2). Their last trace, ``"highlight"``, rings the highlighted
-        samples; every trace's ``customdata[:, 0]`` is the sample id.
+        The plotly panels (empty for the other views). Their last trace, ``"highlight"``, rings
+        the highlighted samples; every trace's ``customdata[:, 0]`` is the sample id.
     confusion_figure, reliability_figure : plotly.graph_objects.FigureWidget
     per_class : pandas.DataFrame
         Precision, recall, F1 and support per class of the current selection (or of all samples),
@@ -153,6 +141,8 @@ class Explorer:
         The models in the panels (the series member on the left when stepping a series).
     frames : list of pandas.DataFrame
         Their projections on shared axes (``projection_frame`` rows, aligned).
+    webgl : bool or None
+        Whether the page has WebGL, as its probe reported (None before a page showed it).
     """
 
     def __init__(
@@ -164,49 +154,54 @@ class Explorer:
         color: str = "class",
         classes: Sequence[int] | None = None,
         n_bins: int = 15,
-        max_points: int = 20_000,
+        backend: str = "auto",
         max_thumbnails: int = 32,
     ) -> None:
         self._sources = self._check_sources(sources)
         v.check_option(split, "split", SPLITS)
         v.check_option(method, "method", METHODS)
         v.check_option(color, "color", COLOR_BY)
+        v.check_option(backend, "backend", BACKENDS)
         self.n_bins = v.check_int(n_bins, "n_bins", minimum=1)
-        self.max_points = v.check_int(max_points, "max_points", minimum=1)
         self.max_thumbnails = v.check_int(max_thumbnails, "max_thumbnails", minimum=1)
-        self._split, self._method, self._color = split, method, color
+        self.backend = backend
         labels = list(self._sources)
+        self._split, self._method = split, method
         self._checkpoint = labels[0]
         self._compare = labels[1] if len(labels) > 1 else None
 
         self._loaded: dict[tuple[str, str], Predictions] = {}
         self._frames: dict[tuple, pd.DataFrame] = {}
         self._thumbs: dict[int, ThumbnailURIs] = {}
-        self._pending: dict[int, list[int]] = {}  # lasso ids gathered per panel, trace by trace
-        self._quiet = False  # True while handlers set control values themselves
-
-        self.status = ""
-        self.highlighted_ids = np.zeros(0, dtype=np.int64)
-        self.per_class = pd.DataFrame()
-        self.curves: dict[str, ReliabilityCurve] = {}
-        self.ece: dict[str, float] = {}
-        self.temperature = 1.0
-        self._what = ""  # what the selection views describe, e.g. "all 450 samples"
         self._shifted: dict[int, NDArray[np.float64]] = {}  # logits - rowmax, per model
         self._scaled: dict[int, tuple[float, NDArray[np.float64], NDArray[np.float64]]] = {}
         self._fitted: dict[object, float] = {}  # fitted temperature per zoo name or Predictions
-        self.series: Series | None = None
+        self._worker: threading.Thread | None = None  # a background projection
+        self._generation = 0  # bumped by every new view, so a stale background result is dropped
+
+        self.state = ViewState()
+        self.state.color = color
+        self.status = ""
+        self.per_class = pd.DataFrame()
+        self.curves: dict[str, ReliabilityCurve] = {}
+        self.ece: dict[str, float] = {}
+        self._what = ""  # what the selection views describe, e.g. "all 450 samples"
+        self.series: zoo.Series | None = None
         self.snapshot_index: int | None = None
-        self.predictions: list[Predictions] = []
-        self.frames: list[pd.DataFrame] = []
-        self._ranges: tuple[list[float], list[float]] = ([0.0, 1.0], [0.0, 1.0])
+        self.webgl: bool | None = None
 
         self._build_widgets(labels)
-        self._load_view()
+        if method != "pca" and self._n_reference() >= BACKGROUND_FROM:
+            # open on PCA at once; the slow projection arrives in the background
+            self._method = "pca"
+            self._load_view()
+            self._start_background(method)
+        else:
+            self._load_view()
         n_classes = self._reference().n_classes
-        self._classes = (tuple(range(n_classes)) if classes is None
-                         else self._check_classes(classes, n_classes))
-        self._set_control("classes", self._classes)
+        self.state.classes = (tuple(range(n_classes)) if classes is None
+                              else self._check_classes(classes, n_classes))
+        self.controls_view.show_classes(self._reference().class_names, self.state.classes)
         self._draw_all()
 
     # ----- validation ---------------------------------------------------------------------------
@@ -221,7 +216,6 @@ class Explorer:
         out: dict[str, Source] = {}
         for i, s in enumerate(sources):
             if isinstance(s, str):
-
                 try:
                     zoo.entry(s)
                 except ValueError as exc:
@@ -262,80 +256,90 @@ class Explorer:
 
     # ----- widgets ------------------------------------------------------------------------------
     def _build_widgets(self, labels: list[str]) -> None:
-        style = {"description_width": "initial"}
-        c = {
-            "checkpoint": widgets.Dropdown(options=labels, value=self._checkpoint,
-                                           description="checkpoint", style=style),
-            "compare": widgets.Dropdown(options=[NO_COMPARE, *labels],
-                                        value=self._compare or NO_COMPARE,
-                                        description="beside it", style=style),
-            "split": widgets.Dropdown(options=list(SPLITS), value=self._split,
-                                      description="split", style=style),
-            "method": widgets.Dropdown(options=list(METHODS), value=self._method,
-                                       description="projection", style=style),
-            "color": widgets.Dropdown(options=[(_COLOR_LABELS.get(k, k), k) for k in COLOR_BY],
-                                      value=self._color, description="colour by", style=style),
-            "classes": widgets.SelectMultiple(options=[], rows=5, description="classes",
-                                              style=style),
-            "snapshot": widgets.SelectionSlider(options=[("-", 0)], description="snapshot",
-                                                continuous_update=False, style=style,
-                                                layout=widgets.Layout(width="420px")),
-            "play": widgets.Play(min=0, max=0, interval=900, description="play"),
-            "temperature": widgets.FloatLogSlider(
-                value=1.0, base=2.0, min=np.log2(T_RANGE[0]), max=np.log2(T_RANGE[1]), step=1 / 16,
-                description="temperature T", readout_format=".3f", continuous_update=False,
-                style=style, layout=widgets.Layout(width="420px")),
-            "fitted_temperature": widgets.Button(description="Fitted T"),
-        }
-        self.controls = c
-        self._wire(c["checkpoint"], lambda new: self.set_checkpoint(new))
-        self._wire(c["compare"], lambda new: self.set_compare(None if new == NO_COMPARE else new))
-        self._wire(c["split"], lambda new: self.set_split(new))
-        self._wire(c["method"], lambda new: self.set_method(new))
-        self._wire(c["color"], lambda new: self.set_color(new))
-        self._wire(c["classes"], lambda new: self.set_classes(new))
-        self._wire(c["snapshot"], lambda new: self.set_snapshot(new))
-        widgets.jslink((c["play"], "value"), (c["snapshot"], "index"))
-        self._wire(c["temperature"], lambda new: self.set_temperature(new))
-        c["fitted_temperature"].on_click(lambda _button: self.use_fitted_temperature())
+        cv = Controls(labels=labels, checkpoint=self._checkpoint, compare=self._compare,
+                      split=self._split, splits=SPLITS, method=self._method, methods=METHODS,
+                      color=self.state.color, colors=COLOR_BY)
+        self.controls_view, self.controls = cv, cv.widgets
+        cv.on_change("checkpoint", self.set_checkpoint)
+        cv.on_change("compare", lambda new: self.set_compare(None if new == NO_COMPARE else new))
+        cv.on_change("split", self.set_split)
+        cv.on_change("method", self.set_method)
+        cv.on_change("color", self.set_color)
+        cv.on_change("classes", self.set_classes)
+        cv.on_change("snapshot", self.set_snapshot)
+        cv.on_change("temperature", self.set_temperature)
+        cv["fitted_temperature"].on_click(lambda _button: self.use_fitted_temperature())
 
         self.status_html = widgets.HTML()
         self.series_html = widgets.HTML()
-        self.table_html = widgets.HTML(layout=widgets.Layout(max_height="420px", overflow="auto"))
-        self.thumbnails_html = widgets.HTML(layout=widgets.Layout(max_width="520px"))
-        self.hover_html = widgets.HTML(layout=widgets.Layout(min_width="140px"))
-        self.projection_figures: list[go.FigureWidget] = []
-        self._panel_box = widgets.HBox()
-        self.confusion_figure = go.FigureWidget()
-        self.reliability_figure = go.FigureWidget()
+        self.confusion = ConfusionView(on_cell=self.select_cell)
+        self.reliability = ReliabilityView(on_bin=self.select_bin)
+        self.samples = SamplesView()
+        self.probe = WebGLProbe()
+        self.probe.observe(lambda change: self._on_webgl(change["new"]), "webgl")
+        self.projection: ProjectionView | None = None
+        self._projection_box = widgets.Box()
         self.widget = widgets.VBox([
             self.status_html,
-            widgets.HBox([c["checkpoint"], c["compare"], c["split"]]),
-            widgets.HBox([c["method"], c["color"], c["classes"]]),
-            widgets.HBox([c["play"], c["snapshot"], self.series_html]),
-            widgets.HBox([self._panel_box, self.hover_html]),
-            widgets.HBox([c["temperature"], c["fitted_temperature"]]),
-            widgets.HBox([self.confusion_figure, self.reliability_figure]),
-            widgets.HBox([self.table_html, self.thumbnails_html]),
+            widgets.HBox([cv["checkpoint"], cv["compare"], cv["split"]]),
+            widgets.HBox([cv["method"], cv["color"], cv["classes"]]),
+            widgets.HBox([cv["play"], cv["snapshot"], self.series_html]),
+            widgets.HBox([self._projection_box, self.samples.hover_html]),
+            widgets.HBox([cv["temperature"], cv["fitted_temperature"]]),
+            widgets.HBox([self.confusion.figure, self.reliability.figure]),
+            widgets.HBox([self.samples.table_html, self.samples.thumbnails_html]),
+            self.probe,
         ])
+        self.widget.add_class("labviz-explorer")
 
-    def _wire(self, control: widgets.Widget, handler: Callable[[object], None]) -> None:
-        def observer(change: dict) -> None:
-            if not self._quiet:
-                handler(change["new"])
+    # views' widgets, under the names the explorer has always had
+    @property
+    def confusion_figure(self) -> go.FigureWidget:
+        return self.confusion.figure
 
-        control.observe(observer, names="value")
+    @property
+    def reliability_figure(self) -> go.FigureWidget:
+        return self.reliability.figure
 
-    def _set_control(self, name: str, value: object) -> None:
-        """Show ``value`` in a control without running its handler again."""
-        control = self.controls[name]
-        self._quiet = True
-        try:
-            if name == "classes":
-                control.options = [(n, k) for k, n in enumerate(self._reference().class_names)]
-            control.value = value
-        finally:
-            self._quiet = False
+    @property
+    def table_html(self) -> widgets.HTML:
+        return self.samples.table_html
+
+    @property
+    def thumbnails_html(self) -> widgets.HTML:
+        return self.samples.thumbnails_html
+
+    @property
+    def hover_html(self) -> widgets.HTML:
+        return self.samples.hover_html
+
+    @property
+    def projection_figures(self) -> list[go.FigureWidget]:
+        return self.projection.figures if isinstance(self.projection, PlotlyProjection) else []
+
+    @property
+    def highlighted_ids(self) -> NDArray[np.int64]:
+        return self.state.highlighted_ids
+
+    @property
+    def temperature(self) -> float:
+        return self.state.temperature
+
+    @property
+    def predictions(self) -> list[Predictions]:
+        return [p.predictions for p in self.state.panels]
+
+    @property
+    def frames(self) -> list[pd.DataFrame]:
+        return [p.frame for p in self.state.panels]
+
+    @property
+    def _color(self) -> str:
+        return self.state.color
+
+    @property
+    def _classes(self) -> tuple[int, ...]:
+        return self.state.classes
 
     def _say(self, text: str, *, kind: str = "info") -> None:
         self.status = text
@@ -343,6 +347,37 @@ class Explorer:
 
     def _repr_mimebundle_(self, **kwargs: object) -> dict:
         return self.widget._repr_mimebundle_(**kwargs)
+
+    # ----- the projection view ------------------------------------------------------------------
+    def _projection_class(self) -> type[ProjectionView]:
+        n = max(p.predictions.n_samples for p in self.state.panels)
+        plotly = (self.backend == "plotly"
+                  or (self.backend == "auto" and n <= PLOTLY_MAX_POINTS))
+        if self.webgl is False and (not plotly or n > WEBGL_THRESHOLD):
+            return DensityProjection  # plotly above WEBGL_THRESHOLD draws with WebGL too
+        return PlotlyProjection if plotly else ScatterProjection
+
+    def _use_projection_view(self) -> None:
+        kind = self._projection_class()
+        if not isinstance(self.projection, kind) or type(self.projection) is not kind:
+            self.projection = kind(on_select=self.select_points, on_clear=self.clear_selection,
+                                   on_hover=self._hover)
+            self._projection_box.children = (self.projection.widget,)
+
+    def _on_webgl(self, available: bool | None) -> None:
+        self.webgl = available
+        if available is False and self.state.panels:
+            before = type(self.projection)
+            self._use_projection_view()
+            if type(self.projection) is not before:
+                self.projection.draw(self.state)
+                self._say("This browser gives no WebGL (e.g. a remote desktop without a GPU): "
+                          "the projections are density rasters (orange: the highlighted "
+                          "samples). Lasso selection needs WebGL; confusion cells and "
+                          "reliability bins still select.", kind="warn")
+
+    def _hover(self, sample_id: int) -> None:
+        self.show_thumbnail(sample_id)
 
     # ----- data ---------------------------------------------------------------------------------
     def _load(self, label: str) -> Predictions:
@@ -358,93 +393,113 @@ class Explorer:
     def _reference(self) -> Predictions:
         return self._load(self._checkpoint)
 
-    def _frame(self, label: str, reference: str) -> pd.DataFrame:
+    def _n_reference(self) -> int:
+        source = self._sources[self._checkpoint]
+        return source.n_samples if isinstance(source, Predictions) else self._reference().n_samples
+
+    def _frame(self, label: str, reference: str, method: str | None = None) -> pd.DataFrame:
         """Projection of ``label`` on the axes of ``reference`` (Procrustes on shared ids)."""
-        key = (label, reference, self._split, self._method)
+        method = method or self._method
+        key = (label, reference, self._split, method)
         if key not in self._frames:
             ref = self._load(reference)
             if label == reference:
-                frame = projection_frame(ref, method=self._method)
+                frame = projection_frame(ref, method=method)
             else:
-                frame = aligned_projections(ref, self._load(label), method=self._method)[1]
+                frame = aligned_projections(ref, self._load(label), method=method)[1]
             self._frames[key] = frame
         return self._frames[key]
 
-    def _load_view(self) -> None:
-        """Load the panels' predictions and projections, and every series member's (precomputed
-        here so that the slider handler never projects)."""
-        self.series = None
-        self.snapshot_index = None
+    def _panel_frames(self, method: str | None = None) -> tuple[list[pd.DataFrame], list[str]]:
+        """Every frame the view needs (series members, then the compare panel) and notes."""
+        names = list(self.series.members) if self.series else [self._checkpoint]
+        frames = [self._frame(m, self._checkpoint, method) for m in names]
         notes = []
-        if isinstance(self._sources[self._checkpoint], str):
-            self.series = series_for(self._sources[self._checkpoint])
-        if self.series is not None:
-            members = self.series.members
-            self.snapshot_index = members.index(self._sources[self._checkpoint])
-            for m in members:
-                self._frame(m, self._checkpoint)
-        compare_frame = None
         if self._compare is not None:
             ref, other = self._reference(), self._load(self._compare)
             if other.n_classes != ref.n_classes:
                 notes.append(f"{self._compare} has {other.n_classes} classes and "
                              f"{self._checkpoint} {ref.n_classes}; showing one panel.")
                 self._compare = None
+            elif np.intersect1d(ref.ids, other.ids).size >= 3:
+                frames.append(self._frame(self._compare, self._checkpoint, method))
             else:
-                if np.intersect1d(ref.ids, other.ids).size >= 3:
-                    compare_frame = self._frame(self._compare, self._checkpoint)
-                else:
-                    # Procrustes needs shared samples; without them the panels share nothing
-                    compare_frame = projection_frame(other, method=self._method)
-                    notes.append(f"{self._compare} shares no samples with {self._checkpoint}; "
-                                 "its projection is not aligned and shows no highlight.")
-        frames = [self._frame(m, self._checkpoint) for m in (self.series.members if self.series
-                                                            else (self._checkpoint,))]
-        if compare_frame is not None:
-            frames.append(compare_frame)
+                # Procrustes needs shared samples; without them the panels share nothing
+                frames.append(projection_frame(other, method=method or self._method))
+                notes.append(f"{self._compare} shares no samples with {self._checkpoint}; "
+                             "its projection is not aligned and shows no highlight.")
+        return frames, notes
+
+    def _load_view(self) -> None:
+        """Load the panels' predictions and projections, and every series member's (precomputed
+        here so that the slider handler never projects)."""
+        self._generation += 1
+        self.series = None
+        self.snapshot_index = None
+        if isinstance(self._sources[self._checkpoint], str):
+            self.series = zoo.series_for(self._sources[self._checkpoint])
+        if self.series is not None:
+            self.snapshot_index = self.series.members.index(self._sources[self._checkpoint])
+        frames, notes = self._panel_frames()
         xs = np.concatenate([f["x"].to_numpy() for f in frames])
         ys = np.concatenate([f["y"].to_numpy() for f in frames])
-        self._ranges = (_padded(xs.min(), xs.max()), _padded(ys.min(), ys.max()))
-        ref = self._reference()
-        self._shown_ids = None
-        if ref.n_samples > self.max_points:
-            rng = np.random.default_rng(0)
-            self._shown_ids = np.sort(rng.choice(ref.ids, self.max_points, replace=False))
-        self._panel_labels = [self._checkpoint] + ([self._compare] if compare_frame is not None
-                                                   else [])
-        self._set_panels(compare_frame)
+        state = self.state
+        state.ranges = (_padded(xs.min(), xs.max()), _padded(ys.min(), ys.max()))
+        state.view_key = f"{self._checkpoint}|{self._compare}|{self._split}|{self._method}"
+        left = self.series.members[self.snapshot_index] if self.series else self._checkpoint
+        state.panels = [Panel(left, self._title(left), self._load(left),
+                              self._frame(left, self._checkpoint))]
+        if self._compare is not None:
+            compare = self._load(self._compare)
+            state.panels.append(Panel(self._compare, self._compare, compare, frames[-1]))
+        state.set_highlight(state.highlighted_ids)
+        self._use_projection_view()
         self._update_series_controls()
         self._update_temperature_controls()
         self._say(" ".join(notes), kind="warn")
 
-    def _set_panels(self, compare_frame: pd.DataFrame | None) -> None:
-        left = (self.series.members[self.snapshot_index] if self.series else self._checkpoint)
-        self.predictions = [self._load(left)]
-        self.frames = [self._frame(left, self._checkpoint)]
-        if compare_frame is not None:
-            self.predictions.append(self._load(self._compare))
-            self.frames.append(compare_frame)
+    def _title(self, name: str) -> str:
+        if self.series is None or name != self.series.members[self.snapshot_index]:
+            return name
+        return f"{name} ({self.series.label(self.snapshot_index)})"
+
+    def _start_background(self, method: str) -> None:
+        """Compute the ``method`` projections in a thread; show them when they are done."""
+        generation, n = self._generation, self._n_reference()
+        self._say(f"Computing the {method.upper()} projection of {samples(n)} in the background "
+                  f"(it is cached on disk afterwards); {self._method.upper()} is shown meanwhile.",
+                  kind="busy")
+
+        def work() -> None:
+            try:
+                self._panel_frames(method)
+            except Exception as exc:  # shown, never lost in the thread
+                self._say(f"The {method} projection failed: {exc}", kind="warn")
+                return
+            if generation == self._generation:
+                self._method = method
+                self.controls_view.show("method", method)
+                self._reload(keep_selection=True)
+                self._say(f"{method.upper()} projection of {samples(n)} ready.")
+
+        self._worker = threading.Thread(target=work, daemon=True, name="labviz-projection")
+        self._worker.start()
+
+    def wait_projection(self, timeout: float | None = None) -> bool:
+        """Wait for a background projection; True when none is running any more."""
+        if self._worker is not None:
+            self._worker.join(timeout)
+        return self._worker is None or not self._worker.is_alive()
 
     def _update_series_controls(self) -> None:
-        slider, play = self.controls["snapshot"], self.controls["play"]
-        self._quiet = True
-        try:
-            if self.series is None:
-                slider.options, slider.disabled, play.disabled = [("-", 0)], True, True
-                play.max = 0
-                self.series_html.value = message_html(
-                    f"{self._checkpoint} has no epoch snapshots or α sweep to step through.")
-            else:
-                s = self.series
-                slider.options = [(s.label(i), i) for i in range(len(s.members))]
-                slider.value = self.snapshot_index
-                slider.disabled = play.disabled = False
-                play.max = len(s.members) - 1
-                play.value = self.snapshot_index
-                what = "epoch snapshots" if s.kind == "epoch" else "label-smoothing sweep"
-                self.series_html.value = message_html(f"{s.name}: {what}, {len(s.members)} steps.")
-        finally:
-            self._quiet = False
+        self.controls_view.show_series(self.series, self.snapshot_index)
+        if self.series is None:
+            self.series_html.value = message_html(
+                f"{self._checkpoint} has no epoch snapshots or α sweep to step through.")
+        else:
+            s = self.series
+            what = "epoch snapshots" if s.kind == "epoch" else "label-smoothing sweep"
+            self.series_html.value = message_html(f"{s.name}: {what}, {len(s.members)} steps.")
 
     def _update_temperature_controls(self) -> None:
         if self._zoo_name() is not None:
@@ -461,6 +516,9 @@ class Explorer:
         source = self._sources.get(name, name)
         return source if isinstance(source, str) else None
 
+    def _panel_names(self) -> list[str]:
+        return [p.name for p in self.state.panels]
+
     def _scaled_probs(self, p: Predictions) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """``softmax(logits / T)`` of ``p`` at the current temperature, shape (n_samples,
         n_classes), and its top-1 confidence, shape (n_samples,).
@@ -473,7 +531,7 @@ class Explorer:
         for cache in (self._shifted, self._scaled):
             for key in [k for k in cache if k not in live]:
                 del cache[key]
-        key, t = id(p), self.temperature
+        key, t = id(p), self.state.temperature
         hit = self._scaled.get(key)
         if hit is not None and hit[0] == t:
             return hit[1], hit[2]
@@ -486,119 +544,44 @@ class Explorer:
         self._scaled[key] = (t, probs, conf)
         return probs, conf
 
-    def _class_mask(self, p: Predictions) -> NDArray[np.bool_]:
-        return np.isin(p.y_true, self._classes)
-
-    def _selection_mask(self, p: Predictions) -> NDArray[np.bool_]:
-        mask = self._class_mask(p)
-        if self.highlighted_ids.size:
-            mask &= np.isin(p.ids, self.highlighted_ids)
-        return mask
-
     # ----- drawing ------------------------------------------------------------------------------
     def _draw_all(self) -> None:
-        self._sync_panel_widgets()
-        for i in range(len(self.frames)):
-            self._draw_projection(i)
+        self.projection.draw(self.state)
         self._draw_confusion()
         self._draw_selection_views()
         self._note_single_class()
 
-    def _sync_panel_widgets(self) -> None:
-        while len(self.projection_figures) < len(self.frames):
-            self.projection_figures.append(go.FigureWidget())
-        self._panel_box.children = self.projection_figures[:len(self.frames)]
-        del self.projection_figures[len(self.frames):]
-
-    def _projection_figure(self, i: int) -> go.Figure:
-        frame, p = self.frames[i], self.predictions[i]
-        mask = self._class_mask(p)
-        if self._shown_ids is not None:
-            mask &= np.isin(frame["id"].to_numpy(), self._shown_ids)
-        shown = frame[mask]
-        color = non_uniformity(p.probs)[mask] if self._color == "non_uniformity" else self._color
-        name = (self.series.members[self.snapshot_index]
-                if i == 0 and self.series else self._panel_labels[i])
-        title = name + (f" ({self.series.label(self.snapshot_index)})"
-                        if i == 0 and self.series else "")
-        fig = projection_figure(shown, color=color, color_title="non-uniformity",
-                                color_range=(0.0, 1.0), title=title)
-        fig.update_xaxes(range=self._ranges[0], autorange=False)
-        fig.update_yaxes(range=self._ranges[1], autorange=False)
-        fig.update_layout(width=560 if len(self.frames) > 1 else 720, height=520,
-                          dragmode="lasso",
-                          # a new view resets the user's zoom; a click or a slider step keeps it
-                          uirevision=f"{self._checkpoint}|{self._compare}|{self._split}|{self._method}")
-        return fig
-
-    def _draw_projection(self, i: int, *, animate: bool = False) -> None:
-        fw, fig = self.projection_figures[i], self._projection_figure(i)
-        if _same_structure(fw, fig):
-            gl = any(isinstance(t, go.Scattergl) for t in fig.data)
-            batch = fw.batch_animate(duration=ANIMATION_MS) if animate and not gl else fw.batch_update()
-            with batch:
-                for old, new in zip(fw.data, fig.data):
-                    old.update(_trace_props(new), overwrite=True)
-                fw.layout.title.text = fig.layout.title.text
-        else:
-            replace_figure(fw, fig)
-            for trace in fw.data:
-                trace.on_selection(self._on_selection)
-                trace.on_deselect(self._on_deselect)
-                trace.on_hover(self._on_hover)
-        self._draw_highlight(i)
-
-    def _draw_highlight(self, i: int) -> None:
-        frame, p = self.frames[i], self.predictions[i]
-        mask = self._class_mask(p) & np.isin(frame["id"].to_numpy(), self.highlighted_ids)
-        if self._shown_ids is not None:
-            # rings only on drawn points: a ring over an undrawn sample would be a phantom point
-            mask &= np.isin(frame["id"].to_numpy(), self._shown_ids)
-        names = dict(enumerate(p.class_names))
-        trace = self.projection_figures[i].data[-1]
-        with self.projection_figures[i].batch_update():
-            trace.x = frame["x"].to_numpy()[mask]
-            trace.y = frame["y"].to_numpy()[mask]
-            trace.customdata = point_customdata(frame[mask], names)
-
     def _draw_confusion(self) -> None:
-        p = self.predictions[0]
-        mask = self._class_mask(p)
+        panel = self.state.panels[0]
+        p, mask = panel.predictions, self.state.class_mask(0)
         counts = confusion_matrix(p.y_true[mask], p.y_pred[mask], n_classes=p.n_classes)
-        name = self.series.members[self.snapshot_index] if self.series else self._checkpoint
-        fig = confusion_figure(counts, class_names=p.class_names, normalize="true",
-                               title=f"{name}: confusion ({int(mask.sum())} samples)")
-        fig.update_layout(width=520, height=500)
-        fw = self.confusion_figure
-        with fw.batch_update():
-            if _same_structure(fw, fig):
-                fw.data[0].update(_trace_props(fig.data[0]), overwrite=True)
-                fw.layout.title.text = fig.layout.title.text
-            else:
-                replace_figure(fw, fig)
-        fw.data[0].on_click(self._on_cell_click)
+        self.confusion.draw(counts, p.class_names,
+                            f"{panel.name}: confusion ({int(mask.sum())} samples)")
 
     def _draw_selection_views(self) -> None:
         """Reliability diagram, per-class table and thumbnails of the selection (or of all)."""
         curves, tables = {}, []
-        for label, p in zip(self._panel_names(), self.predictions):
-            m = self._selection_mask(p)
+        selected = bool(self.highlighted_ids.size)
+        for i, panel in enumerate(self.state.panels):
+            p, m = panel.predictions, self.state.selection_mask(i)
             if not m.any():
                 continue
             probs, conf = self._scaled_probs(p)
             every = bool(m.all())  # skip copying all the rows through a full mask
-            curves[label] = reliability_curve(p.y_true if every else p.y_true[m],
-                                              probs if every else probs[m], n_bins=self.n_bins)
-            y_pred = p.y_pred[m]
-            t = per_class_table(p.y_true[m], y_pred, n_classes=p.n_classes,
+            curves[panel.name] = reliability_curve(p.y_true if every else p.y_true[m],
+                                                   probs if every else probs[m],
+                                                   n_bins=self.n_bins)
+            y_pred = p.y_pred if every else p.y_pred[m]
+            t = per_class_table(p.y_true if every else p.y_true[m], y_pred, n_classes=p.n_classes,
                                 class_names=p.class_names)
             predicted = np.bincount(y_pred, minlength=p.n_classes)
             with np.errstate(invalid="ignore", divide="ignore"):
                 # top-label calibration per predicted class: compare it with the precision
-                mean_conf = np.bincount(y_pred, weights=conf[m], minlength=p.n_classes) / predicted
+                mean_conf = np.bincount(y_pred, weights=conf if every else conf[m],
+                                        minlength=p.n_classes) / predicted
             t.insert(t.columns.get_loc("precision") + 1, "confidence", mean_conf)
-            t.insert(0, "model", label)
-            if self.highlighted_ids.size:
+            t.insert(0, "model", panel.name)
+            if selected:
                 # a selection's table lists the classes it holds or predicts, not ten rows of 0
                 t = t[(t["support"] > 0) | (predicted > 0)]
             tables.append(t)
@@ -606,34 +589,13 @@ class Explorer:
         self.ece = {label: c.calibration_error("l1") for label, c in curves.items()}
         self.per_class = pd.concat(tables, ignore_index=True)
         n = next(iter(curves.values())).n_samples
-        what = f"selection of {_samples(n)}" if self.highlighted_ids.size else f"all {_samples(n)}"
+        what = f"selection of {samples(n)}" if selected else f"all {samples(n)}"
         self._what = what
-        at = "" if self.temperature == 1.0 else f" at T = {self.temperature:.3g}"
-        fig = reliability_figure(curves, title=f"Reliability: {what}{at}")
-        fig.update_layout(width=520, height=500)
-        fw = self.reliability_figure
-        with fw.batch_update():
-            if _same_structure(fw, fig):
-                for old, new in zip(fw.data, fig.data):
-                    old.update(_trace_props(new), overwrite=True)
-                fw.layout.title.text = fig.layout.title.text
-            else:
-                replace_figure(fw, fig)
-        for trace in fw.data:
-            trace.on_click(self._on_bin_click)
-        self.table_html.value = (
-            f"<b>Per class, {what}{at}</b> (confidence: mean top-1 confidence of the samples "
-            "predicted as the class, to compare with its precision)"
-            + self.per_class.to_html(index=False, float_format=lambda x: f"{x:.3f}", border=0,
-                                     na_rep="-")
-        )
+        t = self.state.temperature
+        at = "" if t == 1.0 else f" at T = {t:.3g}"
+        self.reliability.draw(curves, f"Reliability: {what}{at}")
+        self.samples.draw_table(self.per_class, f"Per class, {what}{at}")
         self._draw_thumbnails()
-
-    def _panel_names(self) -> list[str]:
-        names = list(self._panel_labels)
-        if self.series is not None:
-            names[0] = self.series.members[self.snapshot_index]
-        return names
 
     def _thumbnails(self, p: Predictions) -> ThumbnailURIs | None:
         if p.images is None:
@@ -643,35 +605,18 @@ class Explorer:
         return self._thumbs[id(p)]
 
     def _draw_thumbnails(self) -> None:
-        if not self.highlighted_ids.size:
-            self.thumbnails_html.value = message_html(
-                "Click a confusion cell or a reliability bin, or lasso points, to see their "
-                "images.")
-            return
-        p = self.predictions[0]
-        uris = self._thumbnails(p)
-        ids = self.highlighted_ids[:self.max_thumbnails]
-        head = (f"{_samples(len(self.highlighted_ids))} highlighted"
-                + (f" (first {len(ids)} shown)" if len(ids) < len(self.highlighted_ids) else ""))
-        if uris is None:
-            self.thumbnails_html.value = message_html(
-                f"{head}. These predictions carry no images (build them with images=...).")
-            return
-        pos = {int(i): k for k, i in enumerate(p.ids)}
-        imgs = "".join(
-            f'<img src="{uris[i]}" title="id {i}: true {html.escape(p.class_names[p.y_true[pos[i]]])}'
-            f', predicted {html.escape(p.class_names[p.y_pred[pos[i]]])}" style="margin:1px">'
-            for i in map(int, ids) if i in pos
-        )
-        self.thumbnails_html.value = f"<b>{html.escape(head)}</b><br>{imgs}"
+        panel, ids = self.state.panels[0], self.highlighted_ids
+        rows = panel.rows_of(ids[:self.max_thumbnails])
+        self.samples.draw_thumbnails(panel.predictions, len(ids), rows,
+                                     self._thumbnails(panel.predictions))
 
     def _note_single_class(self) -> None:
-        present = np.unique(self.predictions[0].y_true[self._class_mask(self.predictions[0])])
+        p = self.predictions[0]
+        present = np.unique(p.y_true[self.state.class_mask(0)])
         if len(present) == 1:
-            name = self.predictions[0].class_names[present[0]]
-            self._say(f"Only one class ({name}) is in view: the confusion matrix and the "
-                      "per-class table have a single row, and colours by class show one colour.",
-                      kind="warn")
+            self._say(f"Only one class ({p.class_names[present[0]]}) is in view: the confusion "
+                      "matrix and the per-class table have a single row, and colours by class "
+                      "show one colour.", kind="warn")
 
     # ----- handlers: selection ------------------------------------------------------------------
     def select_cell(self, true_class: int, pred_class: int) -> NDArray[np.int64]:
@@ -694,11 +639,11 @@ class Explorer:
         for name, k in (("true_class", t), ("pred_class", c)):
             if k >= p.n_classes:
                 raise ValueError(f"`{name}` must be in [0, {p.n_classes - 1}]; got {k}.")
-        mask = self._class_mask(p) & (p.y_true == t) & (p.y_pred == c)
+        mask = self.state.class_mask(0) & (p.y_true == t) & (p.y_pred == c)
         ids = np.sort(p.ids[mask])
         cell = f"true {p.class_names[t]} → predicted {p.class_names[c]}"
         return self._select(
-            ids, f"Cell {cell}: {_samples(len(ids))} highlighted.",
+            ids, f"Cell {cell}: {samples(len(ids))} highlighted.",
             empty=f"Empty selection: no samples in the cell {cell}; the views are unchanged.")
 
     def select_bin(self, model: str, bin_index: int) -> NDArray[np.int64]:
@@ -731,8 +676,8 @@ class Explorer:
         b = v.check_int(bin_index, "bin_index", minimum=0)
         if b >= curve.n_bins:
             raise ValueError(f"`bin_index` must be in [0, {curve.n_bins - 1}]; got {b}.")
-        p = self.predictions[self._panel_names().index(model)]
-        mask = self._selection_mask(p)
+        i = self._panel_names().index(model)
+        p, mask = self.predictions[i], self.state.selection_mask(i)
         _, conf = self._scaled_probs(p)
         # right-closed bins, as reliability_curve bins them
         in_bin = np.searchsorted(curve.edges[1:-1], conf[mask], side="left") == b
@@ -740,7 +685,7 @@ class Explorer:
         span = f"{curve.edges[b]:.2f}–{curve.edges[b + 1]:.2f}"
         accuracy = float(p.correct[mask][in_bin].mean()) if ids.size else float("nan")
         return self._select(
-            ids, f"Bin {span} of {model}: {_samples(len(ids))} highlighted, "
+            ids, f"Bin {span} of {model}: {samples(len(ids))} highlighted, "
                  f"accuracy {accuracy:.2f}.",
             empty=f"Empty selection: no samples of {model} in the bin {span}; the views are "
                   "unchanged.")
@@ -763,12 +708,12 @@ class Explorer:
         """
         wanted = _ids_array(ids)
         p = self.predictions[0]
-        unknown = np.setdiff1d(wanted, p.ids)
-        if unknown.size:
+        if self.state.panels[0].rows_of(wanted).size != wanted.size:
+            unknown = np.setdiff1d(wanted, p.ids)
             raise ValueError(f"`ids` must be sample ids of {self._panel_names()[0]}; got "
                              f"{unknown.size} unknown, e.g. {unknown[:5].tolist()}.")
         return self._select(
-            wanted, f"Selection of {_samples(len(wanted))}.",
+            wanted, f"Selection of {samples(len(wanted))}.",
             empty="Empty selection: no points were selected; the views are unchanged.")
 
     def _select(self, ids: NDArray[np.int64], message: str, *, empty: str) -> NDArray[np.int64]:
@@ -787,27 +732,21 @@ class Explorer:
         self._say("")
 
     def _highlight(self, ids: NDArray[np.int64]) -> None:
-        self.highlighted_ids = ids
-        for i in range(len(self.frames)):
-            self._draw_highlight(i)
+        self.state.set_highlight(ids)
+        self.projection.draw_highlight(self.state)
         self._draw_selection_views()
 
     def show_thumbnail(self, sample_id: int) -> None:
         """Show the image of one sample next to the projection (what hovering a point does)."""
         sid = v.check_int(sample_id, "sample_id")
         p = self.predictions[0]
-        where = np.flatnonzero(p.ids == sid)
+        where = self.state.panels[0].rows_of(np.array([sid], dtype=np.int64))
         if not where.size:
             raise ValueError(f"`sample_id` must be a sample id of {self._panel_names()[0]}; "
                              f"got {sid}.")
-        uris = self._thumbnails(p)
-        k = int(where[0])
-        conf = self._scaled_probs(p)[1][k]
-        at = "" if self.temperature == 1.0 else f" (T = {self.temperature:.3g})"
-        text = (f"id {sid}<br>true {html.escape(p.class_names[p.y_true[k]])}<br>predicted "
-                f"{html.escape(p.class_names[p.y_pred[k]])}<br>confidence {conf:.3f}{at}")
-        img = f'<img src="{uris[sid]}" width="96"><br>' if uris is not None else ""
-        self.hover_html.value = img + text
+        uris, k = self._thumbnails(p), int(where[0])
+        self.samples.show_sample(p, k, float(self._scaled_probs(p)[1][k]), self.temperature,
+                                 None if uris is None else uris[sid])
 
     # ----- handlers: temperature ----------------------------------------------------------------
     def set_temperature(self, temperature: float) -> None:
@@ -868,8 +807,8 @@ class Explorer:
         return t
 
     def _apply_temperature(self, t: float, *, note: str = "", kind: str = "info") -> None:
-        self.temperature = t
-        self._set_control("temperature", t)
+        self.state.temperature = t
+        self.controls_view.show("temperature", t)
         self._draw_selection_views()
         eces = ", ".join(f"{label} {e:.3f}" for label, e in self.ece.items())
         self._say(" ".join(x for x in (
@@ -883,8 +822,8 @@ class Explorer:
         self._checkpoint = label
         if self._compare == label:
             self._compare = None
-        self._set_control("checkpoint", label)
-        self._set_control("compare", self._compare or NO_COMPARE)
+        self.controls_view.show("checkpoint", label)
+        self.controls_view.show("compare", self._compare or NO_COMPARE)
         self._reload()
 
     def set_compare(self, label: str | None) -> None:
@@ -892,33 +831,40 @@ class Explorer:
         if label is not None:
             label = self._check_label(label, "compare")
         self._compare = None if label == self._checkpoint else label
-        self._set_control("compare", self._compare or NO_COMPARE)
+        self.controls_view.show("compare", self._compare or NO_COMPARE)
         self._reload()
 
     def set_split(self, split: str) -> None:
         """Show zoo checkpoints on another split (the selection is cleared)."""
         v.check_option(split, "split", SPLITS)
         self._split = split
-        self._set_control("split", split)
+        self.controls_view.show("split", split)
         self._reload()
         if not any(isinstance(s, str) for s in self._sources.values()):
             self._say("The split applies to zoo checkpoints; these Predictions have one set of "
                       "samples.", kind="warn")
 
     def set_method(self, method: str) -> None:
-        """Project with another method (computed once, then cached on disk)."""
+        """Project with another method (computed once, then cached on disk).
+
+        From :data:`BACKGROUND_FROM` samples, UMAP and t-SNE are computed in a background thread
+        (the status line says so, and :meth:`wait_projection` waits for it); the views stay
+        usable on the current projection and switch when it is done.
+        """
         v.check_option(method, "method", METHODS)
+        self.controls_view.show("method", method)
+        if method != "pca" and self._n_reference() >= BACKGROUND_FROM:
+            self._start_background(method)
+            return
         self._method = method
-        self._set_control("method", method)
         self._reload(keep_selection=True)
 
     def set_color(self, color: str) -> None:
         """Colour the projections by something else; the selection is kept."""
         v.check_option(color, "color", COLOR_BY)
-        self._color = color
-        self._set_control("color", color)
-        for i in range(len(self.frames)):
-            self._draw_projection(i)
+        self.state.color = color
+        self.controls_view.show("color", color)
+        self.projection.draw(self.state)
         if color == "flipped" and not any(p.flipped.any() for p in self.predictions):
             self._say(f"No flipped labels on the {self._split} split: labels are noisy only on "
                       "the train split of the noisy runs.")
@@ -934,9 +880,9 @@ class Explorer:
             self._say(f"Empty selection: no samples of the classes {names} in this split; the "
                       "views are unchanged.")
             return
-        self._classes = ids
-        self._set_control("classes", ids)
-        self.highlighted_ids = np.zeros(0, dtype=np.int64)
+        self.state.classes = ids
+        self.controls_view.show("classes", ids)
+        self.state.set_highlight(np.zeros(0, dtype=np.int64))
         self._say("")
         self._draw_all()
 
@@ -955,81 +901,26 @@ class Explorer:
         if i >= len(self.series.members):
             raise ValueError(f"`index` must be in [0, {len(self.series.members) - 1}]; got {i}.")
         self.snapshot_index = i
-        self._set_control("snapshot", i)
-        self._quiet = True
-        try:
+        with self.controls_view.quiet():
+            self.controls["snapshot"].value = i
             self.controls["play"].value = i
-        finally:
-            self._quiet = False
         member = self.series.members[i]
-        self.predictions[0] = self._load(member)
-        self.frames[0] = self._frame(member, self._checkpoint)
-        self._draw_projection(0, animate=True)
+        self.state.panels[0] = Panel(member, self._title(member), self._load(member),
+                                     self._frame(member, self._checkpoint))
+        self.projection.draw(self.state, animate=True)
         self._draw_confusion()
         self._draw_selection_views()
         self._say(f"{member}: {self.series.label(i)}, accuracy {self.predictions[0].accuracy:.3f}.")
 
     def _reload(self, *, keep_selection: bool = False) -> None:
         if not keep_selection:
-            self.highlighted_ids = np.zeros(0, dtype=np.int64)
+            self.state.set_highlight(np.zeros(0, dtype=np.int64))
         self._load_view()
         n_classes = self._reference().n_classes
-        self._classes = tuple(k for k in self._classes if k < n_classes) or tuple(range(n_classes))
-        self._set_control("classes", self._classes)
+        self.state.classes = (tuple(k for k in self.state.classes if k < n_classes)
+                              or tuple(range(n_classes)))
+        self.controls_view.show_classes(self._reference().class_names, self.state.classes)
         self._draw_all()
-
-    # ----- plotly events ------------------------------------------------------------------------
-    def _panel_of(self, trace: object) -> int:
-        for i, fw in enumerate(self.projection_figures):
-            if any(t is trace for t in fw.data):
-                return i
-        return -1
-
-    def _on_selection(self, trace: object, points: object, selector: object) -> None:
-        # plotly calls this once per trace, in trace order; act once, after the last trace
-        i = self._panel_of(trace)
-        if i < 0:
-            return
-        pending = self._pending.setdefault(i, [])
-        data = trace.customdata
-        pending.extend(int(data[k][0]) for k in points.point_inds)
-        if points.trace_index == len(self.projection_figures[i].data) - 1:
-            ids = self._pending.pop(i)
-            self.select_points(ids)
-
-    def _on_deselect(self, trace: object, points: object) -> None:
-        i = self._panel_of(trace)
-        if i >= 0 and points.trace_index == len(self.projection_figures[i].data) - 1:
-            self.clear_selection()
-
-    def _on_hover(self, trace: object, points: object, state: object) -> None:
-        if points.point_inds and self._panel_of(trace) == 0:
-            self.show_thumbnail(int(trace.customdata[points.point_inds[0]][0]))
-
-    def _on_cell_click(self, trace: object, points: object, state: object) -> None:
-        if not points.point_inds:
-            return
-        labels = list(trace.x)
-        # category labels are what plotly reports for a heatmap cell; map them back to classes
-        try:
-            t, c = labels.index(points.ys[0]), labels.index(points.xs[0])
-        except ValueError:
-            t, c = points.point_inds[0]
-        self.select_cell(int(t), int(c))
-
-    def _on_bin_click(self, trace: object, points: object, state: object) -> None:
-        curve = self.curves.get(trace.legendgroup)  # every trace of a curve is in its legend group
-        if not points.point_inds or curve is None:
-            return
-        k = points.point_inds[0]
-        row = np.ravel(trace.customdata[k]) if trace.customdata is not None else np.zeros(0)
-        if row.size >= 3:
-            # the accuracy and gap traces carry each bin's edges (count, low, high, ...)
-            b = int(np.argmin(np.abs(curve.edges[:-1] - float(row[1]))))
-        else:
-            # the histogram's bars sit at the bin centres, inside their bins
-            b = int(np.searchsorted(curve.edges[1:-1], float(trace.x[k]), side="left"))
-        self.select_bin(trace.legendgroup, b)
 
 
 # ----- timing (for benchmarks/) -------------------------------------------------------------------

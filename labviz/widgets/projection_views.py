@@ -1,0 +1,313 @@
+"""The explorer's projection panels, one class per way of drawing them.
+
+Each view draws every panel of a :class:`~labviz.widgets.state.ViewState` and reports what the
+user does through three callbacks: ``on_select(ids)`` (a lasso or box selection), ``on_clear()``
+(a deselection) and ``on_hover(sample_id)``. The explorer picks the view; the other views (the
+confusion matrix, the reliability diagram, the samples) never see which one it is.
+
+* :class:`PlotlyProjection`: plotly ``FigureWidget`` panels, rings around highlighted points and
+  animated snapshot steps. Good up to a few tens of thousands of points.
+* :class:`ScatterProjection`: jupyter-scatter's WebGL scatter (regl-scatterplot), which sends
+  its points to the page as binary arrays and draws a million of them interactively; a highlight
+  is its selection (the other points fade).
+* :class:`DensityProjection`: a density raster (a 2-D histogram) for browsers without WebGL.
+  It cannot be lassoed; confusion cells and reliability bins still highlight.
+:class:`WebGLProbe` reports from the page whether WebGL is there.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+
+import anywidget
+import ipywidgets as widgets
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import traitlets
+from numpy.typing import NDArray
+
+from labviz.figures.projection import (
+    BOOLEAN_CLASSES,
+    density_figure,
+    point_customdata,
+    projection_figure,
+)
+from labviz.figures.style import SEQUENTIAL, class_color
+from labviz.label_quality import non_uniformity
+from labviz.widgets._common import update_figure
+from labviz.widgets.state import ViewState
+
+#: Snapshot steps animate for this long (plotly's SVG scatter and jupyter-scatter).
+ANIMATION_MS = 400
+
+OnSelect = Callable[[NDArray[np.int64]], None]
+
+
+class WebGLProbe(anywidget.AnyWidget):
+    """An invisible widget whose ``webgl`` trait the page sets on display: True when a canvas
+    gives a WebGL context, False when not; None until a page has shown it."""
+
+    _esm = """
+    function render({ model }) {
+      let ok = false;
+      try {
+        const canvas = document.createElement("canvas");
+        ok = !!(canvas.getContext("webgl2") || canvas.getContext("webgl"));
+      } catch (e) { ok = false; }
+      model.set("webgl", ok);
+      model.save_changes();
+    }
+    export default { render };
+    """
+    webgl = traitlets.Bool(None, allow_none=True).tag(sync=True)
+
+
+class ProjectionView:
+    """The interface of a projection view (see the module docstring)."""
+
+    def __init__(self, *, on_select: OnSelect, on_clear: Callable[[], None],
+                 on_hover: Callable[[int], None]) -> None:
+        self.on_select, self.on_clear, self.on_hover = on_select, on_clear, on_hover
+        self.widget = widgets.HBox()
+
+    def draw(self, state: ViewState, *, animate: bool = False) -> None:
+        """Draw every panel of ``state`` (``animate``: a snapshot step on the same axes)."""
+        raise NotImplementedError
+
+    def draw_highlight(self, state: ViewState) -> None:
+        """Show ``state``'s highlighted samples (the rest of the drawing is unchanged)."""
+        raise NotImplementedError
+
+
+def _width(state: ViewState) -> int:
+    return 560 if len(state.panels) > 1 else 720
+
+
+# ----- plotly -------------------------------------------------------------------------------------
+class PlotlyProjection(ProjectionView):
+    """Plotly panels; ``figures`` holds one ``FigureWidget`` per panel, whose last trace,
+    ``"highlight"``, rings the highlighted samples (``customdata[:, 0]`` is the sample id)."""
+
+    def __init__(self, **callbacks: Callable) -> None:
+        super().__init__(**callbacks)
+        self.figures: list[go.FigureWidget] = []
+        self._pending: dict[int, list[int]] = {}  # lasso ids gathered per panel, trace by trace
+
+    def draw(self, state: ViewState, *, animate: bool = False) -> None:
+        while len(self.figures) < len(state.panels):
+            self.figures.append(go.FigureWidget())
+        del self.figures[len(state.panels):]
+        self.widget.children = tuple(self.figures)
+        for i in range(len(state.panels)):
+            self._draw_panel(state, i, animate=animate)
+
+    def _figure(self, state: ViewState, i: int) -> go.Figure:
+        panel = state.panels[i]
+        mask = state.class_mask(i)
+        color = (non_uniformity(panel.predictions.probs)[mask] if state.color == "non_uniformity"
+                 else state.color)
+        fig = projection_figure(panel.frame[mask], color=color, color_title="non-uniformity",
+                                color_range=(0.0, 1.0), title=panel.title)
+        fig.update_xaxes(range=state.ranges[0], autorange=False)
+        fig.update_yaxes(range=state.ranges[1], autorange=False)
+        # a new view resets the user's zoom; a click or a slider step keeps it
+        fig.update_layout(width=_width(state), height=520, dragmode="lasso",
+                          uirevision=state.view_key)
+        return fig
+
+    def _draw_panel(self, state: ViewState, i: int, *, animate: bool) -> None:
+        fw, fig = self.figures[i], self._figure(state, i)
+        # WebGL traces do not transition in plotly.js
+        gl = any(isinstance(t, go.Scattergl) for t in fig.data)
+        if update_figure(fw, fig, animate_ms=ANIMATION_MS if animate and not gl else None):
+            for trace in fw.data:
+                trace.on_selection(self._on_selection)
+                trace.on_deselect(self._on_deselect)
+                trace.on_hover(self._on_hover)
+        self._draw_rings(state, i)
+
+    def draw_highlight(self, state: ViewState) -> None:
+        for i in range(len(state.panels)):
+            self._draw_rings(state, i)
+
+    def _draw_rings(self, state: ViewState, i: int) -> None:
+        panel, rows = state.panels[i], state.highlight_rows(i)
+        names = dict(enumerate(panel.predictions.class_names))
+        fw = self.figures[i]
+        with fw.batch_update():
+            trace = fw.data[-1]
+            trace.x = panel.frame["x"].to_numpy()[rows]
+            trace.y = panel.frame["y"].to_numpy()[rows]
+            trace.customdata = point_customdata(panel.frame.iloc[rows], names)
+
+    def _panel_of(self, trace: object) -> int:
+        for i, fw in enumerate(self.figures):
+            if any(t is trace for t in fw.data):
+                return i
+        return -1
+
+    def _on_selection(self, trace: object, points: object, selector: object) -> None:
+        # plotly calls this once per trace, in trace order; act once, after the last trace
+        i = self._panel_of(trace)
+        if i < 0:
+            return
+        pending = self._pending.setdefault(i, [])
+        data = trace.customdata
+        pending.extend(int(data[k][0]) for k in points.point_inds)
+        if points.trace_index == len(self.figures[i].data) - 1:
+            self.on_select(np.asarray(self._pending.pop(i), dtype=np.int64))
+
+    def _on_deselect(self, trace: object, points: object) -> None:
+        i = self._panel_of(trace)
+        if i >= 0 and points.trace_index == len(self.figures[i].data) - 1:
+            self.on_clear()
+
+    def _on_hover(self, trace: object, points: object, state: object) -> None:
+        if points.point_inds and self._panel_of(trace) == 0:
+            self.on_hover(int(trace.customdata[points.point_inds[0]][0]))
+
+
+# ----- jupyter-scatter ----------------------------------------------------------------------------
+def scatter_colors(state: ViewState, i: int) -> tuple[pd.Series, dict | str, tuple | None]:
+    """What jupyter-scatter colours panel ``i`` by: the values (categorical or float), the colour
+    map (a dict of category to colour, or a colour-scale name) and the norm of a float score."""
+    panel, color = state.panels[i], state.color
+    p = panel.predictions
+    names = list(p.class_names)
+    columns = {"class": "label", "prediction": "prediction", "given": "given"}
+    if color in columns:
+        codes = panel.frame[columns[color]].to_numpy()
+        values = pd.Categorical.from_codes(codes, categories=names)
+        return pd.Series(values), {n: class_color(k) for k, n in enumerate(names)}, None
+    if color in BOOLEAN_CLASSES:
+        entries = BOOLEAN_CLASSES[color]
+        flags = panel.frame[color].to_numpy(dtype=bool)
+        labels = [name for _, name, _ in entries]
+        codes = np.where(flags == entries[0][0], 0, 1).astype(np.int8)
+        values = pd.Categorical.from_codes(codes, categories=labels)
+        return pd.Series(values), {name: c for _, name, c in entries}, None
+    score = (non_uniformity(p.probs) if color == "non_uniformity"
+             else panel.frame["confidence"].to_numpy(dtype=np.float64))
+    return pd.Series(score), SEQUENTIAL.lower(), (0.0, 1.0)
+
+
+class ScatterProjection(ProjectionView):
+    """jupyter-scatter panels; ``scatters`` holds one ``jscatter.Scatter`` per panel.
+
+    A panel's points are the rows of its projection frame, all of them: the classes out of view
+    are filtered (``filter``), and the highlighted rows are its ``selection``. Its lasso is on
+    (a drag draws one), and a lasso's points come back through the ``selection`` trait.
+    """
+
+    def __init__(self, **callbacks: Callable) -> None:
+        super().__init__(**callbacks)
+        import jscatter  # lazy: its import takes most of a second
+
+        self._jscatter = jscatter
+        self.scatters: list[object] = []
+        self._key: tuple | None = None
+        self._frames: list[pd.DataFrame] = []
+        self._set_selection: list[NDArray[np.intp] | None] = []  # what this view last selected
+        self._state: ViewState | None = None
+        self.titles = [widgets.HTML() for _ in range(2)]
+
+    def draw(self, state: ViewState, *, animate: bool = False) -> None:
+        self._state = state
+        key = (state.view_key, len(state.panels))
+        if key != self._key:
+            self.scatters = [self._new_scatter(state, i) for i in range(len(state.panels))]
+            self._frames = [p.frame for p in state.panels]
+            self._set_selection = [None] * len(state.panels)
+            self.widget.children = tuple(
+                widgets.VBox([self.titles[i], s.widget]) for i, s in enumerate(self.scatters))
+            self._key = key
+        else:
+            for i, s in enumerate(self.scatters):
+                frame = state.panels[i].frame
+                if frame is not self._frames[i]:  # a snapshot step: new points, same axes
+                    s.xy(frame["x"].to_numpy(), frame["y"].to_numpy(), animate=animate)
+                    self._frames[i] = frame
+                self._color(s, state, i)
+        for i, s in enumerate(self.scatters):
+            self.titles[i].value = f"<b>{html.escape(state.panels[i].title)}</b>"
+            mask = state.class_mask(i)
+            s.filter(None if mask.all() else np.flatnonzero(mask))
+        self.draw_highlight(state)
+
+    def _new_scatter(self, state: ViewState, i: int) -> object:
+        frame = state.panels[i].frame
+        s = self._jscatter.Scatter(
+            frame["x"].to_numpy(), frame["y"].to_numpy(),
+            x_scale=tuple(state.ranges[0]), y_scale=tuple(state.ranges[1]),
+            height=500, width=_width(state) - 40, axes=True, axes_grid=False,
+            legend=True, legend_position="top-right", lasso_initiator=False,
+            opacity_unselected=0.25, transition_points_duration=ANIMATION_MS,
+            tooltip=False,
+        )
+        s.mouse(mode="lasso")
+        self._color(s, state, i)
+        s.widget.observe(lambda change, i=i: self._on_selection(i, change["new"]), "selection")
+        if i == 0:
+            s.widget.observe(lambda change: self._on_hovering(change["new"]), "hovering")
+        return s
+
+    def _color(self, scatter: object, state: ViewState, i: int) -> None:
+        values, cmap, norm = scatter_colors(state, i)
+        kwargs = {} if norm is None else {"norm": norm}
+        scatter.color(by=values.to_numpy() if norm is not None else values, map=cmap, **kwargs)
+
+    def draw_highlight(self, state: ViewState) -> None:
+        self._state = state
+        for i, s in enumerate(self.scatters):
+            rows = state.highlight_rows(i)
+            self._set_selection[i] = rows
+            s.selection(rows if rows.size else None)
+
+    def _on_selection(self, i: int, rows: object) -> None:
+        rows = np.zeros(0, dtype=np.intp) if rows is None else np.asarray(rows, dtype=np.intp)
+        mine = self._set_selection[i]
+        if mine is not None and np.array_equal(np.sort(rows), mine):
+            return  # the page echoing the highlight this view set
+        self._set_selection[i] = None
+        if rows.size:
+            self.on_select(np.sort(self._state.panels[i].ids[rows]))
+        else:
+            self.on_clear()
+
+    def _on_hovering(self, row: int | None) -> None:
+        if row is not None and row >= 0:
+            self.on_hover(int(self._state.panels[0].ids[row]))
+
+
+# ----- density raster -----------------------------------------------------------------------------
+class DensityProjection(ProjectionView):
+    """Density rasters of the panels (plotly heatmaps); ``figures`` holds one per panel."""
+
+    def __init__(self, **callbacks: Callable) -> None:
+        super().__init__(**callbacks)
+        self.figures: list[go.FigureWidget] = []
+
+    def draw(self, state: ViewState, *, animate: bool = False) -> None:
+        while len(self.figures) < len(state.panels):
+            self.figures.append(go.FigureWidget())
+        del self.figures[len(state.panels):]
+        self.widget.children = tuple(self.figures)
+        for i in range(len(state.panels)):
+            self._draw_panel(state, i)
+
+    def draw_highlight(self, state: ViewState) -> None:
+        self.draw(state)
+
+    def _draw_panel(self, state: ViewState, i: int) -> None:
+        panel, mask = state.panels[i], state.class_mask(i)
+        rows = np.flatnonzero(mask)
+        # positions of the highlighted rows among the rows in view
+        highlight = np.searchsorted(rows, state.highlight_rows(i))
+        fig = density_figure(
+            panel.frame["x"].to_numpy()[rows], panel.frame["y"].to_numpy()[rows],
+            x_range=tuple(state.ranges[0]), y_range=tuple(state.ranges[1]),
+            highlight=highlight, title=f"{panel.title} (density: no WebGL in this browser)")
+        fig.update_layout(width=_width(state), height=520, uirevision=state.view_key)
+        update_figure(self.figures[i], fig)

@@ -1,0 +1,219 @@
+"""The explorer's other views: controls, confusion matrix, reliability diagram and samples.
+
+Each view owns its widgets, draws what the explorer computed, and reports clicks through a
+callback; none of them knows how the projections are drawn (:mod:`labviz.widgets.projection_views`).
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+
+import ipywidgets as widgets
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from labviz.calibration import ReliabilityCurve
+from labviz.figures.calibration import reliability_figure
+from labviz.figures.confusion import confusion_figure
+from labviz.figures.projection import ThumbnailURIs
+from labviz.predictions import Predictions
+from labviz.widgets._common import message_html, samples, update_figure
+
+#: The "compare" dropdown's entry for a single panel.
+NO_COMPARE = "(none)"
+#: Range of the temperature slider (a log slider, base 2); "Fitted T" may set T outside it.
+T_RANGE: tuple[float, float] = (0.25, 4.0)
+_COLOR_LABELS = {"non_uniformity": "non-uniformity"}
+
+
+class Controls:
+    """The explorer's controls; ``widgets`` maps a name to its ipywidget.
+
+    ``checkpoint``, ``compare``, ``split``, ``method``, ``color``, ``classes``, ``snapshot``,
+    ``play``, ``temperature`` and the ``fitted_temperature`` button. :meth:`on_change` wires a
+    control to a handler; :meth:`show` sets a control's value without running its handler.
+    """
+
+    def __init__(self, *, labels: Sequence[str], checkpoint: str, compare: str | None,
+                 split: str, splits: Sequence[str], method: str, methods: Sequence[str],
+                 color: str, colors: Sequence[str]) -> None:
+        style = {"description_width": "initial"}
+        self.widgets: dict[str, widgets.Widget] = {
+            "checkpoint": widgets.Dropdown(options=list(labels), value=checkpoint,
+                                           description="checkpoint", style=style),
+            "compare": widgets.Dropdown(options=[NO_COMPARE, *labels],
+                                        value=compare or NO_COMPARE,
+                                        description="beside it", style=style),
+            "split": widgets.Dropdown(options=list(splits), value=split, description="split",
+                                      style=style),
+            "method": widgets.Dropdown(options=list(methods), value=method,
+                                       description="projection", style=style),
+            "color": widgets.Dropdown(options=[(_COLOR_LABELS.get(k, k), k) for k in colors],
+                                      value=color, description="colour by", style=style),
+            "classes": widgets.SelectMultiple(options=[], rows=5, description="classes",
+                                              style=style),
+            "snapshot": widgets.SelectionSlider(options=[("-", 0)], description="snapshot",
+                                                continuous_update=False, style=style,
+                                                layout=widgets.Layout(width="420px")),
+            "play": widgets.Play(min=0, max=0, interval=900, description="play"),
+            "temperature": widgets.FloatLogSlider(
+                value=1.0, base=2.0, min=np.log2(T_RANGE[0]), max=np.log2(T_RANGE[1]), step=1 / 16,
+                description="temperature T", readout_format=".3f", continuous_update=False,
+                style=style, layout=widgets.Layout(width="420px")),
+            "fitted_temperature": widgets.Button(description="Fitted T"),
+        }
+        widgets.jslink((self.widgets["play"], "value"), (self.widgets["snapshot"], "index"))
+        self._quiet = False  # True while the explorer sets control values itself
+
+    def __getitem__(self, name: str) -> widgets.Widget:
+        return self.widgets[name]
+
+    def on_change(self, name: str, handler: Callable[[object], None]) -> None:
+        """Call ``handler(new value)`` when the user changes control ``name``."""
+        def observer(change: dict) -> None:
+            if not self._quiet:
+                handler(change["new"])
+
+        self.widgets[name].observe(observer, names="value")
+
+    @contextmanager
+    def quiet(self) -> Iterator[None]:
+        """Set controls inside this block without running their handlers."""
+        self._quiet = True
+        try:
+            yield
+        finally:
+            self._quiet = False
+
+    def show(self, name: str, value: object) -> None:
+        """Show ``value`` in control ``name`` without running its handler."""
+        with self.quiet():
+            self.widgets[name].value = value
+
+    def show_classes(self, class_names: Sequence[str], classes: Sequence[int]) -> None:
+        with self.quiet():
+            self.widgets["classes"].options = [(n, k) for k, n in enumerate(class_names)]
+            self.widgets["classes"].value = tuple(classes)
+
+    def show_series(self, series: object | None, index: int | None) -> None:
+        """Set the snapshot slider and the play button to ``series`` (or disable them)."""
+        slider, play = self.widgets["snapshot"], self.widgets["play"]
+        with self.quiet():
+            if series is None:
+                slider.options, slider.disabled, play.disabled = [("-", 0)], True, True
+                play.max = 0
+            else:
+                slider.options = [(series.label(i), i) for i in range(len(series.members))]
+                slider.value = index
+                slider.disabled = play.disabled = False
+                play.max = len(series.members) - 1
+                play.value = index
+
+
+class ConfusionView:
+    """The confusion heatmap of the left panel; a click on a cell calls
+    ``on_cell(true_class, pred_class)``."""
+
+    def __init__(self, *, on_cell: Callable[[int, int], None]) -> None:
+        self.on_cell = on_cell
+        self.figure = go.FigureWidget()
+
+    def draw(self, counts: np.ndarray, class_names: Sequence[str], title: str) -> None:
+        fig = confusion_figure(counts, class_names=class_names, normalize="true", title=title)
+        fig.update_layout(width=520, height=500)
+        update_figure(self.figure, fig)
+        self.figure.data[0].on_click(self._on_click)
+
+    def _on_click(self, trace: object, points: object, state: object) -> None:
+        if not points.point_inds:
+            return
+        labels = list(trace.x)
+        # category labels are what plotly reports for a heatmap cell; map them back to classes
+        try:
+            t, c = labels.index(points.ys[0]), labels.index(points.xs[0])
+        except ValueError:
+            t, c = points.point_inds[0]
+        self.on_cell(int(t), int(c))
+
+
+class ReliabilityView:
+    """The reliability diagram of the selection; a click on a bin calls
+    ``on_bin(model, bin_index)``."""
+
+    def __init__(self, *, on_bin: Callable[[str, int], None]) -> None:
+        self.on_bin = on_bin
+        self.figure = go.FigureWidget()
+        self._curves: Mapping[str, ReliabilityCurve] = {}
+
+    def draw(self, curves: Mapping[str, ReliabilityCurve], title: str) -> None:
+        self._curves = curves
+        fig = reliability_figure(curves, title=title)
+        fig.update_layout(width=520, height=500)
+        update_figure(self.figure, fig)
+        for trace in self.figure.data:
+            trace.on_click(self._on_click)
+
+    def _on_click(self, trace: object, points: object, state: object) -> None:
+        curve = self._curves.get(trace.legendgroup)  # every trace of a curve is in its group
+        if not points.point_inds or curve is None:
+            return
+        k = points.point_inds[0]
+        row = np.ravel(trace.customdata[k]) if trace.customdata is not None else np.zeros(0)
+        if row.size >= 3:
+            # the accuracy and gap traces carry each bin's edges (count, low, high, ...)
+            b = int(np.argmin(np.abs(curve.edges[:-1] - float(row[1]))))
+        else:
+            # the histogram's bars sit at the bin centres, inside their bins
+            b = int(np.searchsorted(curve.edges[1:-1], float(trace.x[k]), side="left"))
+        self.on_bin(trace.legendgroup, b)
+
+
+class SamplesView:
+    """The per-class table, the highlighted samples' images and the hovered sample."""
+
+    def __init__(self) -> None:
+        self.table_html = widgets.HTML(layout=widgets.Layout(max_height="420px", overflow="auto"))
+        self.thumbnails_html = widgets.HTML(layout=widgets.Layout(max_width="520px"))
+        self.hover_html = widgets.HTML(layout=widgets.Layout(min_width="140px"))
+
+    def draw_table(self, table: pd.DataFrame, heading: str) -> None:
+        self.table_html.value = (
+            f"<b>{html.escape(heading)}</b> (confidence: mean top-1 confidence of the samples "
+            "predicted as the class, to compare with its precision)"
+            + table.to_html(index=False, float_format=lambda x: f"{x:.3f}", border=0, na_rep="-"))
+
+    def draw_thumbnails(self, p: Predictions, n_highlighted: int, rows: np.ndarray,
+                        uris: ThumbnailURIs | None) -> None:
+        """Images of the samples of ``p`` at ``rows`` (the first of ``n_highlighted``
+        highlighted), or a hint when nothing is highlighted."""
+        if not n_highlighted:
+            self.thumbnails_html.value = message_html(
+                "Click a confusion cell or a reliability bin, or lasso points, to see their "
+                "images.")
+            return
+        head = (f"{samples(n_highlighted)} highlighted"
+                + (f" (first {len(rows)} shown)" if len(rows) < n_highlighted else ""))
+        if uris is None:
+            self.thumbnails_html.value = message_html(
+                f"{head}. These predictions carry no images (build them with images=...).")
+            return
+        names = p.class_names
+        imgs = "".join(
+            f'<img src="{uris[int(p.ids[k])]}" title="id {int(p.ids[k])}: true '
+            f'{html.escape(names[p.y_true[k]])}, predicted {html.escape(names[p.y_pred[k]])}" '
+            'style="margin:1px">' for k in rows)
+        self.thumbnails_html.value = f"<b>{html.escape(head)}</b><br>{imgs}"
+
+    def show_sample(self, p: Predictions, row: int, confidence: float, temperature: float,
+                    uri: str | None) -> None:
+        """The hovered sample: its image (if any), labels and confidence."""
+        at = "" if temperature == 1.0 else f" (T = {temperature:.3g})"
+        text = (f"id {int(p.ids[row])}<br>true {html.escape(p.class_names[p.y_true[row]])}"
+                f"<br>predicted {html.escape(p.class_names[p.y_pred[row]])}<br>confidence "
+                f"{confidence:.3f}{at}")
+        img = f'<img src="{uri}" width="96"><br>' if uri is not None else ""
+        self.hover_html.value = img + text
+
