@@ -42,6 +42,8 @@ from labviz.widgets.state import ViewState
 #: Snapshot steps animate for this long (plotly's SVG scatter and jupyter-scatter).
 ANIMATION_MS = 400
 
+_COLOR_TITLES = {"class": "true label", "given": "given label", "non_uniformity": "non-uniformity"}
+
 OnSelect = Callable[[NDArray[np.int64]], None]
 
 
@@ -227,7 +229,9 @@ class ScatterProjection(ProjectionView):
             for i, s in enumerate(self.scatters):
                 frame = state.panels[i].frame
                 if frame is not self._frames[i]:  # a snapshot step: new points, same axes
-                    s.xy(frame["x"].to_numpy(), frame["y"].to_numpy(), animate=animate)
+                    s.xy(frame["x"].to_numpy(), frame["y"].to_numpy(),
+                         x_scale=tuple(state.ranges[0]), y_scale=tuple(state.ranges[1]),
+                         animate=animate)
                     self._frames[i] = frame
                 self._color(s, state, i)
         for i, s in enumerate(self.scatters):
@@ -257,6 +261,7 @@ class ScatterProjection(ProjectionView):
         values, cmap, norm = scatter_colors(state, i)
         kwargs = {} if norm is None else {"norm": norm}
         scatter.color(by=values.to_numpy() if norm is not None else values, map=cmap, **kwargs)
+        scatter.widget.color_title = _COLOR_TITLES.get(state.color, state.color)  # not "Color"
 
     def draw_highlight(self, state: ViewState) -> None:
         self._state = state

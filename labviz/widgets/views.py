@@ -183,7 +183,9 @@ class SamplesView:
         self.table_html.value = (
             f"<b>{html.escape(heading)}</b> (confidence: mean top-1 confidence of the samples "
             "predicted as the class, to compare with its precision)"
-            + table.to_html(index=False, float_format=lambda x: f"{x:.3f}", border=0, na_rep="-"))
+            + table.to_html(index=False, float_format=lambda x: f"{x:.3f}", border=0, na_rep="-")
+            .replace("<th>", '<th style="padding:1px 6px">')
+            .replace("<td>", '<td style="padding:1px 6px">'))
 
     def draw_thumbnails(self, p: Predictions, n_highlighted: int, rows: np.ndarray,
                         uris: ThumbnailURIs | None) -> None:
