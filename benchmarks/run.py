@@ -8,8 +8,10 @@ Usage::
 
 Parts: calibration (vs torchmetrics, netcal, scikit-learn), calibration-ci (bootstrap intervals
 vs scipy.stats.bootstrap), confusion (vs scikit-learn), projection
-(PCA/UMAP cold, warm, cached), predictions (from_model vs a bare torch loop), explorer (handler
-latency), notebooks (nbclient wall time, cold and warm). Each part's rows carry their goals; a part
+(PCA/UMAP cold, warm, cached), projection-scale (PCA and sampled UMAP frames at 100k and 1M:
+time, peak RSS, neighbour quality), predictions (from_model vs a bare torch loop), explorer (handler
+latency), explorer-browser (what a person waits for in headless Chromium at 100k and
+1M points), notebooks (nbclient wall time, cold and warm). Each part's rows carry their goals; a part
 that fails is recorded as failed and the others still run.
 """
 
@@ -29,9 +31,11 @@ import bench_calibration  # noqa: E402
 import bench_calibration_ci  # noqa: E402
 import bench_confusion  # noqa: E402
 import bench_explorer  # noqa: E402
+import bench_explorer_browser  # noqa: E402
 import bench_notebooks  # noqa: E402
 import bench_predictions  # noqa: E402
 import bench_projection  # noqa: E402
+import bench_projection_scale  # noqa: E402
 import report  # noqa: E402
 from timing import machine_info  # noqa: E402
 
@@ -40,8 +44,10 @@ PARTS = {
     "calibration-ci": bench_calibration_ci.run,
     "confusion": bench_confusion.run,
     "projection": bench_projection.run,
+    "projection-scale": bench_projection_scale.run,
     "predictions": bench_predictions.run,
     "explorer": bench_explorer.run,
+    "explorer-browser": bench_explorer_browser.run,
     "notebooks": bench_notebooks.run,
 }
 

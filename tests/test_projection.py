@@ -57,7 +57,7 @@ def preds():
 
 # ----- project ----------------------------------------------------------------------------------
 def test_pca_equals_sklearn_pca(preds):
-    expected = PCA(n_components=2).fit_transform(preds.features.astype(np.float64))
+    expected = PCA(n_components=2).fit_transform(preds.features)
     np.testing.assert_allclose(project(preds.features), expected, atol=1e-9)
 
 
@@ -135,6 +135,155 @@ def test_cache_false_always_recomputes(preds, monkeypatch, _cache_dir):
     assert not (_cache_dir / "projections").exists()
 
 
+# ----- large inputs: streamed PCA, sampled UMAP, progress, lean frames --------------------------
+def _clusters(n=600, d=8, n_classes=3, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, n_classes, n)
+    centres = rng.normal(0, 6, (n_classes, d))
+    return (centres[y] + rng.normal(0, 1, (n, d))).astype(np.float32), y
+
+
+_UMAP_SMALL = dict(method="umap", n_neighbors=10, n_epochs=20, sample_size=200, random_state=0)
+
+
+def test_pca_of_float32_features_matches_float64_pca_to_float32_precision():
+    x, _ = _clusters(n=1000)
+    expected = PCA(n_components=2).fit_transform(x.astype(np.float64))
+    got = project(x)
+    assert got.dtype == np.float64
+    np.testing.assert_allclose(got, expected, atol=1e-5 * np.abs(expected).max())
+    np.testing.assert_allclose(project(x.astype(np.float64)), expected, atol=1e-12)
+
+
+def test_pca_reads_float32_features_without_a_float64_copy(monkeypatch):
+    import tracemalloc
+
+    x, _ = _clusters(n=20_000, d=64)  # 5 MB of float32; a float64 copy would take 10 MB
+    project(x[:100])  # imports and first-call allocations outside the measurement
+    tracemalloc.start()
+    try:
+        project(x)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < x.nbytes, peak  # the (20000, 2) float64 result is 0.3 MB
+
+
+def test_sampled_umap_is_deterministic_and_places_points_near_their_cluster():
+    x, y = _clusters()
+    a = project(x, **_UMAP_SMALL)
+    b = project(x, **_UMAP_SMALL)
+    assert a.shape == (600, 2) and a.dtype == np.float64 and np.isfinite(a).all()
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(project(x, **{**_UMAP_SMALL, "random_state": 1}), a)
+    sample = proj._sample_indices(600, 200, 0)
+    placed = np.setdiff1d(np.arange(600), sample)
+    # a placed point is a weighted mean of sample positions: inside their bounding box ...
+    lo, hi = a[sample].min(axis=0), a[sample].max(axis=0)
+    assert ((a[placed] >= lo - 1e-9) & (a[placed] <= hi + 1e-9)).all()
+    # ... and next to its own cluster's sample points
+    from sklearn.neighbors import NearestNeighbors
+
+    nearest = NearestNeighbors(n_neighbors=1).fit(a[sample]).kneighbors(
+        a[placed], return_distance=False)[:, 0]
+    assert (y[sample][nearest] == y[placed]).mean() > 0.95
+
+
+
+@pytest.mark.slow  # building a pynndescent index compiles numba code for about 20 s
+def test_sampled_umap_from_4096_samples_places_points_with_the_index_of_the_fit():
+    x, y = _clusters(n=6000)
+    opts = {**_UMAP_SMALL, "sample_size": 4096, "n_epochs": 10}
+    a = project(x, **opts)
+    np.testing.assert_array_equal(project(x, **opts), a)
+    sample = proj._sample_indices(6000, 4096, 0)
+    placed = np.setdiff1d(np.arange(6000), sample)
+    from sklearn.neighbors import NearestNeighbors
+
+    nearest = NearestNeighbors(n_neighbors=1).fit(a[sample]).kneighbors(
+        a[placed], return_distance=False)[:, 0]
+    assert (y[sample][nearest] == y[placed]).mean() > 0.95
+
+def test_sample_size_at_or_above_n_samples_fits_every_sample(monkeypatch, _cache_dir):
+    x, y = _clusters(n=300)
+    full = project(x, **{**_UMAP_SMALL, "sample_size": None})
+    np.testing.assert_array_equal(project(x, **{**_UMAP_SMALL, "sample_size": 300}), full)
+    # the same result is one cache entry, whatever sample size above n asked for it
+    calls = []
+    real = proj.project
+    monkeypatch.setattr(proj, "project", lambda *a, **k: calls.append(k) or real(*a, **k))
+    p = Predictions.from_arrays(y_true=y, logits=np.eye(3)[y], features=x)
+    projection_frame(p, **{**_UMAP_SMALL, "sample_size": 1000})
+    projection_frame(p, **{**_UMAP_SMALL, "sample_size": None})
+    assert len(calls) == 1 and calls[0]["sample_size"] is None
+
+
+def test_sampled_umap_frame_is_cached_by_sample_size(monkeypatch, _cache_dir):
+    x, y = _clusters()
+    p = Predictions.from_arrays(y_true=y, logits=np.eye(3)[y], features=x)
+    calls = []
+    real = proj.project
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs["sample_size"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(proj, "project", counting)
+    first = projection_frame(p, **_UMAP_SMALL)
+    second = projection_frame(p, **_UMAP_SMALL)
+    assert calls == [200]
+    pd.testing.assert_frame_equal(first, second)
+    np.testing.assert_array_equal(first[["x", "y"]].to_numpy(), real(x, **_UMAP_SMALL))
+    projection_frame(p, **{**_UMAP_SMALL, "sample_size": 300})
+    assert calls == [200, 300]
+    assert len(list((_cache_dir / "projections").glob("*.npz"))) == 2
+
+
+def _recorded(call):
+    seen = []
+    call(seen.append)
+    assert seen, "progress was never called"
+    assert seen[0] == 0.0 and seen[-1] == 1.0
+    assert all(0.0 <= f <= 1.0 for f in seen) and all(np.diff(seen) >= 0), seen
+    return seen
+
+
+def test_progress_runs_from_0_to_1_for_every_method(monkeypatch):
+    x, y = _clusters()
+    monkeypatch.setattr(proj, "_CHUNK", 100)
+    assert _recorded(lambda cb: project(x, progress=cb)) == [0.0, 1.0]  # PCA is one step
+    umap_steps = _recorded(lambda cb: project(x, **_UMAP_SMALL, progress=cb))
+    assert len(set(umap_steps)) > 4  # sample graph, fit, then each chunk placed
+    _recorded(lambda cb: project(x[:60], method="tsne", perplexity=10, max_iter=250, progress=cb))
+    _recorded(lambda cb: project(x[:100], method="umap", n_neighbors=10, n_epochs=10, progress=cb))
+
+
+def test_progress_of_a_frame_ends_at_1_also_when_cached(preds):
+    computed = _recorded(lambda cb: projection_frame(preds, progress=cb))
+    cached = _recorded(lambda cb: projection_frame(preds, progress=cb))
+    assert computed == cached == [0.0, 1.0]
+
+
+def test_sampled_umap_shows_a_progress_bar(capsys):
+    x, _ = _clusters()
+    project(x, **_UMAP_SMALL)
+    assert "UMAP: fit 200 of 600 samples, place the rest" in capsys.readouterr().err
+
+
+def test_name_columns_are_categorical_with_the_class_names(preds):
+    frame = projection_frame(preds, cache=False)
+    for col, classes in (("label_name", preds.y_true), ("prediction_name", preds.y_pred)):
+        assert isinstance(frame[col].dtype, pd.CategoricalDtype), col
+        assert list(frame[col].cat.categories) == ["c0", "c1", "c2"]
+        assert frame[col].tolist() == [f"c{k}" for k in classes]
+    # repeated class names are one category
+    p = Predictions.from_arrays(y_true=[0, 1, 2], logits=np.eye(3), features=np.eye(3),
+                                class_names=["cat", "dog", "cat"])
+    frame = projection_frame(p, cache=False)
+    assert frame["label_name"].tolist() == ["cat", "dog", "cat"]
+    assert list(frame["label_name"].cat.categories) == ["cat", "dog"]
+
+
 # ----- alignment --------------------------------------------------------------------------------
 def test_fit_similarity_recovers_hand_worked_transform():
     square = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
@@ -172,7 +321,7 @@ def test_procrustes_maps_rotated_copy_back_using_shared_ids():
 def test_shared_pca_fits_one_pca_on_both_sets(preds):
     other = _predictions(np.random.default_rng(1), n=80)
     fa, fb = aligned_projections(preds, other, alignment="shared_pca")
-    pca = PCA(n_components=2).fit(np.vstack([preds.features, other.features]).astype(np.float64))
+    pca = PCA(n_components=2).fit(np.vstack([preds.features, other.features]))
     np.testing.assert_allclose(fa[["x", "y"]].to_numpy(), pca.transform(preds.features), atol=1e-8)
     np.testing.assert_allclose(fb[["x", "y"]].to_numpy(), pca.transform(other.features), atol=1e-8)
     assert len(fb) == 80 and fb.attrs["alignment"] == "shared_pca"
@@ -213,6 +362,18 @@ def _with(features, ids=None):
          r"`min_dist` must be a number"),
         (lambda: project(_X, method="umap", n_neighbors=3, n_epochs=0), ValueError,
          r"`n_epochs` must be >= 1"),
+        (lambda: project(_X, method="umap", n_neighbors=3, sample_size=2.5), TypeError,
+         r"`sample_size` must be an integer; got float 2\.5\."),
+        (lambda: project(_X, method="umap", n_neighbors=3, sample_size=3), ValueError,
+         r"`sample_size` must be greater than `n_neighbors` for method='umap' .*; "
+         r"got sample_size=3 with n_neighbors=3\."),
+        (lambda: project(_X, progress=0.5), TypeError,
+         r"`progress` must be a callable taking the fraction done \(a float in \[0, 1\]\) or "
+         r"None; got float\."),
+        (lambda: projection_frame(_with(_X), progress="bar"), TypeError,
+         r"`progress` must be a callable .* got str\."),
+        (lambda: project(np.where(_X > 1, np.nan, _X).astype(np.float32)), ValueError,
+         rf"`features` must be finite; got {int((_X > 1).sum())} NaN or inf values\."),
         (lambda: project(_X, method="tsne"), ValueError,
          r"`perplexity` must be less than the number of samples for method='tsne'; "
          r"got perplexity=30\.0 with 10 samples\."),

@@ -349,7 +349,8 @@ def test_predictions_side_by_side_are_aligned(toy):
         class_names=toy.class_names, name="mirror")
     ex = explore([toy, other])
     a, b = ex.frames
-    np.testing.assert_allclose(a[["x", "y"]], b[["x", "y"]], atol=1e-6)
+    # float32 features: PCA and the Procrustes fit agree to float32 precision
+    np.testing.assert_allclose(a[["x", "y"]], b[["x", "y"]], atol=1e-5)
 
 
 # ----- bad input ---------------------------------------------------------------------------------

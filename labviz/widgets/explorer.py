@@ -397,22 +397,27 @@ class Explorer:
         source = self._sources[self._checkpoint]
         return source.n_samples if isinstance(source, Predictions) else self._reference().n_samples
 
-    def _frame(self, label: str, reference: str, method: str | None = None) -> pd.DataFrame:
+    def _frame(self, label: str, reference: str, method: str | None = None,
+               progress: Callable[[float], None] | None = None) -> pd.DataFrame:
         """Projection of ``label`` on the axes of ``reference`` (Procrustes on shared ids)."""
         method = method or self._method
         key = (label, reference, self._split, method)
         if key not in self._frames:
             ref = self._load(reference)
             if label == reference:
-                frame = projection_frame(ref, method=method)
+                frame = projection_frame(ref, method=method, progress=progress)
             else:
                 frame = aligned_projections(ref, self._load(label), method=method)[1]
             self._frames[key] = frame
         return self._frames[key]
 
-    def _panel_frames(self, method: str | None = None) -> tuple[list[pd.DataFrame], list[str]]:
-        """Every frame the view needs (series members, then the compare panel) and notes."""
+    def _panel_frames(self, method: str | None = None,
+                      progress: Callable[[float], None] | None = None,
+                      ) -> tuple[list[pd.DataFrame], list[str]]:
+        """Every frame the view needs (series members, then the compare panel) and notes;
+        ``progress`` follows the reference projection, which the others are aligned to."""
         names = list(self.series.members) if self.series else [self._checkpoint]
+        self._frame(self._checkpoint, self._checkpoint, method, progress)
         frames = [self._frame(m, self._checkpoint, method) for m in names]
         notes = []
         if self._compare is not None:
@@ -466,13 +471,22 @@ class Explorer:
     def _start_background(self, method: str) -> None:
         """Compute the ``method`` projections in a thread; show them when they are done."""
         generation, n = self._generation, self._n_reference()
-        self._say(f"Computing the {method.upper()} projection of {samples(n)} in the background "
-                  f"(it is cached on disk afterwards); {self._method.upper()} is shown meanwhile.",
-                  kind="busy")
+        shown = self._method.upper()
+        said = [-1]
+
+        def progress(done: float) -> None:
+            percent = int(100 * done)
+            if percent >= said[0] + 5 and generation == self._generation:
+                said[0] = percent
+                self._say(f"Computing the {method.upper()} projection of {samples(n)} in the "
+                          f"background: {percent}% (it is cached on disk afterwards); {shown} is "
+                          "shown meanwhile.", kind="busy")
+
+        progress(0.0)
 
         def work() -> None:
             try:
-                self._panel_frames(method)
+                self._panel_frames(method, progress)
             except Exception as exc:  # shown, never lost in the thread
                 self._say(f"The {method} projection failed: {exc}", kind="warn")
                 return

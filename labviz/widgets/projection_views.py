@@ -259,9 +259,13 @@ class ScatterProjection(ProjectionView):
 
     def _color(self, scatter: object, state: ViewState, i: int) -> None:
         values, cmap, norm = scatter_colors(state, i)
-        kwargs = {} if norm is None else {"norm": norm}
-        scatter.color(by=values.to_numpy() if norm is not None else values, map=cmap, **kwargs)
-        scatter.widget.color_title = _COLOR_TITLES.get(state.color, state.color)  # not "Color"
+        title = _COLOR_TITLES.get(state.color, state.color)  # the legend's, else "Color"
+        if norm is None:
+            scatter.color(by=values, map=cmap, labeling={"variable": title})
+        else:
+            scatter.color(by=values.to_numpy(), map=cmap, norm=norm,
+                          labeling={"minValue": f"{norm[0]:g}", "maxValue": f"{norm[1]:g}",
+                                    "variable": title})
 
     def draw_highlight(self, state: ViewState) -> None:
         self._state = state

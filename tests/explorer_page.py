@@ -1,0 +1,296 @@
+"""The explorer on synthetic predictions in a real page, driven and timed: shared by the browser
+test (``test_explorer_browser.py``, 100k points) and the browser benchmark
+(``benchmarks/bench_explorer_browser.py``, 100k and 1M points).
+
+:func:`run_explorer` serves a notebook that builds ``n`` seeded synthetic samples (64 features, 10
+classes) and calls ``labviz.explore`` on them, in JupyterLab or in Voilà, opens it in headless
+Chromium (with or without WebGL) and measures, in the page's own clock:
+
+* ``first_paint_ms``: from running the explorer's cell (JupyterLab; in Voilà, from opening the
+  page, which includes starting the kernel and building the data) to the first frame of the WebGL
+  canvas with points on it;
+* ``click_ms``: from the press on the largest diagonal cell of the confusion heatmap to the first
+  frame of the canvas showing the highlight;
+* ``lasso_ms``: from releasing a lasso drawn over the canvas to the frame whose reliability
+  diagram's title names the selection;
+* memory: the tab's (:func:`browser_tools.tab_memory`) and the kernel's resident set.
+
+It also returns what the page holds afterwards (the scatter's selection, the reliability title),
+so that the test can check that the highlight is exactly the clicked cell's samples.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+from browser_tools import (
+    browser_page,
+    run_cell,
+    tab_memory,
+    wait_for_paint,
+    watch_paint,
+    widget_states,
+)
+from test_browser import (
+    JS_CELLS_STATE,
+    _cell_centre,
+    _free_port,
+    _jupyterlab,
+    isolated_jupyter_env,
+    open_notebook,
+    start_server,
+)
+
+from labviz import server
+
+SCATTER = "jscatter.widget.JupyterScatter"
+N_CLASSES, N_FEATURES = 10, 64
+
+#: The notebook's first cell: the data (the test rebuilds the same arrays with :func:`synthetic`).
+CELL_DATA = """import numpy as np
+import labviz
+
+def synthetic(n, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, {c}, n)
+    centres = rng.normal(0, 3, ({c}, {d})).astype(np.float32)
+    features = centres[y] + rng.normal(0, 1, (n, {d})).astype(np.float32)
+    logits = (rng.normal(0, 1.5, (n, {c})) + 3 * np.eye({c})[y]).astype(np.float32)
+    return y, logits, features
+
+y, logits, features = synthetic({n})
+p = labviz.Predictions.from_arrays(y_true=y, logits=logits, features=features, name="synthetic")
+del logits, features"""
+CELL_EXPLORE = "ex = labviz.explore(p)\nex"
+
+
+def synthetic(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The notebook's data, rebuilt here: (y_true, logits, features)."""
+    namespace: dict = {}
+    exec(CELL_DATA.split("\ny, logits")[0].format(c=N_CLASSES, d=N_FEATURES, n=n), namespace)
+    return namespace["synthetic"](n, seed)
+
+
+def write_notebook(path: Path, n: int) -> Path:
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell(CELL_DATA.format(c=N_CLASSES, d=N_FEATURES, n=n)),
+        nbformat.v4.new_code_cell(CELL_EXPLORE)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+# ----- in the page ----------------------------------------------------------------------------------
+CANVAS = ".labviz-explorer canvas"
+
+# The confusion heatmap's labels and counts, and whether its axes are reversed.
+JS_CONFUSION = """() => {
+    const root = document.querySelector('.labviz-explorer');
+    if (!root) return null;
+    const gd = Array.from(root.querySelectorAll('.js-plotly-plot'))
+        .find(gd => (gd.data || []).some(t => t.type === 'heatmap'));
+    if (!gd) return null;
+    const t = gd.data.find(t => t.type === 'heatmap');
+    return {labels: Array.from(t.y),
+            counts: Array.from(t.customdata, row => Array.from(row, cell => cell[0])),
+            x_reversed: gd.layout.xaxis.range[0] > gd.layout.xaxis.range[1],
+            y_reversed: gd.layout.yaxis.range[0] > gd.layout.yaxis.range[1]};
+}"""
+
+JS_TEXTS = """() => {
+    const root = document.querySelector('.labviz-explorer');
+    if (!root) return {titles: [], texts: []};
+    return {titles: Array.from(root.querySelectorAll('.gtitle'), e => e.textContent),
+            texts: Array.from(root.querySelectorAll('.widget-html-content'), e => e.innerText)};
+}"""
+
+# Page times of the last pointer press and release anywhere (the user's actions).
+JS_RECORD_POINTER = """() => {
+    if (window.__lvPointer) return;
+    window.__lvPointer = {down: null, up: null};
+    document.addEventListener('pointerdown', () => { window.__lvPointer.down = performance.now(); },
+                              true);
+    document.addEventListener('pointerup', () => { window.__lvPointer.up = performance.now(); },
+                              true);
+}"""
+
+# Watch, on every frame, for the reliability diagram's title to change to one containing `text`;
+# record the page time it appears.
+JS_WATCH_TITLE = """text => {
+    const reliability = () => {
+        const root = document.querySelector('.labviz-explorer');
+        const titles = root ? Array.from(root.querySelectorAll('.gtitle'), e => e.textContent) : [];
+        return titles.find(t => t.startsWith('Reliability')) || '';
+    };
+    const before = reliability();
+    window.__lvTitle = {text, before, seenAt: null};
+    const check = () => {
+        const now = reliability();
+        if (now !== before && now.includes(text)) { window.__lvTitle.seenAt = performance.now(); return; }
+        requestAnimationFrame(check);
+    };
+    requestAnimationFrame(check);
+}"""
+
+
+def _wait_idle(page, timeout_s: float, *, pending: int = 0) -> None:
+    """Wait until at most ``pending`` code cells are unrun and the kernel is idle."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        state = page.evaluate(JS_CELLS_STATE)
+        if state["errors"]:
+            raise AssertionError(f"a notebook cell failed: {state['errors']}")
+        if state["pending"] <= pending and state["status"] == "idle":
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the notebook did not finish within {timeout_s:.0f} s: {state}")
+        page.wait_for_timeout(100)
+
+
+def _kernel_rss_mb(tmp: Path) -> float:
+    """Resident memory of the kernels started under ``tmp`` (their connection files live there)."""
+    import psutil
+
+    total = 0.0
+    for proc in psutil.process_iter(["cmdline"]):
+        cmd = " ".join(proc.info["cmdline"] or [])
+        if "ipykernel" in cmd and str(tmp) in cmd:
+            try:
+                total += proc.memory_info().rss / 2**20
+            except psutil.NoSuchProcess:
+                continue
+    return total
+
+
+def _explore_in_page(page, tmp: Path, *, lasso: bool, started: float | None,
+                     timeout_s: float) -> dict:
+    """With the explorer's cell running (or the Voilà page loading): time the first paint, a
+    cell click and a lasso."""
+    out: dict = {}
+    if started is not None:
+        first = wait_for_paint(page, name="first", timeout_ms=int(timeout_s * 1000))
+        out["first_paint_ms"] = first["painted_at"] - started
+    page.wait_for_function(f"() => ({JS_CONFUSION})() !== null", timeout=timeout_s * 1000)
+    page.wait_for_function(f"() => ({JS_TEXTS})().titles.some(t => t.startsWith('Reliability'))",
+                           timeout=timeout_s * 1000)
+    page.wait_for_timeout(500)  # let the page finish its first layout
+    out["memory_shown"] = tab_memory(page)
+    out["kernel_rss_mb"] = _kernel_rss_mb(tmp)
+    page.evaluate(JS_RECORD_POINTER)
+
+    confusion = page.evaluate(JS_CONFUSION)
+    n = len(confusion["labels"])
+    row = max(range(n), key=lambda k: confusion["counts"][k][k])
+    heatmap = page.locator(".labviz-explorer .js-plotly-plot:has(.hm)").first
+    heatmap.scroll_into_view_if_needed()
+    x, y = _cell_centre(heatmap, row, confusion)
+    page.mouse.move(x, y)  # plotly.js reports a click on the point it hovers
+    page.wait_for_timeout(300)
+    canvas = page.locator(CANVAS).first
+    watch_paint(page, canvas, name="click", min_pixels=20, timeout_ms=int(timeout_s * 1000))
+    page.mouse.click(x, y)
+    painted = wait_for_paint(page, name="click", timeout_ms=int(timeout_s * 1000))
+    out["click_ms"] = painted["painted_at"] - page.evaluate("() => window.__lvPointer.down")
+    page.wait_for_function(f"() => ({JS_TEXTS})().texts.some(t => t.includes('→'))")
+    out["cell"] = (row, row)
+    out["cell_label"] = confusion["labels"][row]
+    out["cell_count"] = confusion["counts"][row][row]
+    out["selection_after_click"] = widget_states(page, SCATTER, ["selection"])[0]["selection"]
+    out["texts_after_click"] = page.evaluate(JS_TEXTS)
+
+    if lasso:
+        canvas.scroll_into_view_if_needed()
+        box = canvas.bounding_box()
+        cx, cy = box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5
+        r = 0.2 * min(box["width"], box["height"])
+        page.evaluate(JS_WATCH_TITLE, "selection of")
+        page.mouse.move(cx + r, cy)
+        page.mouse.down()
+        # most of a circle: a release where the press was would be a click on one point
+        for k in range(1, 37):
+            a = 2 * np.pi * k / 40
+            page.mouse.move(cx + r * np.cos(a), cy + r * np.sin(a))
+        page.mouse.up()
+        page.wait_for_function("() => window.__lvTitle.seenAt !== null",
+                               timeout=timeout_s * 1000)
+        seen = page.evaluate("() => window.__lvTitle.seenAt")
+        out["lasso_ms"] = seen - page.evaluate("() => window.__lvPointer.up")
+        texts = page.evaluate(JS_TEXTS)
+        out["reliability_title_after_lasso"] = next(
+            t for t in texts["titles"] if t.startswith("Reliability"))
+        out["selection_after_lasso"] = len(
+            widget_states(page, SCATTER, ["selection"])[0]["selection"])
+    out["memory_after"] = tab_memory(page)
+    out["kernel_rss_after_mb"] = _kernel_rss_mb(tmp)
+    return out
+
+
+def run_explorer(tmp: Path, n: int, *, where: str = "lab", webgl: bool = True, lasso: bool = True,
+                 screenshot: Path | None = None, timeout_s: float = 240) -> dict:
+    """Serve the explorer on ``n`` synthetic samples in JupyterLab (``where="lab"``) or Voilà
+    (``"voila"``), drive it in headless Chromium and return the timings and the page's state
+    (see the module docstring). Without WebGL, only the page's texts are returned."""
+    source = write_notebook(tmp / f"explore-{n}.ipynb", n)
+    if where == "lab":
+        with _jupyterlab(tmp, source) as (base, token, notebook), \
+                browser_page(tmp, webgl=webgl, width=1500, height=2300,
+                             timeout_ms=int(timeout_s * 1000)) as page:
+            open_notebook(page, base, token, notebook)
+            page.evaluate("() => { window.jupyterapp.shell.collapseLeft();"
+                          " window.jupyterapp.shell.collapseRight(); }")
+            run_cell(page, 0)
+            _wait_idle(page, timeout_s, pending=1)
+            if not webgl:
+                run_cell(page, 1)
+                _wait_idle(page, timeout_s)
+                page.wait_for_function(f"() => ({JS_CONFUSION})() !== null")
+                return {"texts": page.evaluate(JS_TEXTS),
+                        "canvases": page.locator(CANVAS).count(),
+                        "heatmaps": page.locator(".labviz-explorer .js-plotly-plot .hm").count()}
+            watch_paint(page, CANVAS, name="first", mode="content",
+                        timeout_ms=int(timeout_s * 1000))
+            started = run_cell(page, 1)
+            out = _explore_in_page(page, tmp, lasso=lasso, started=started, timeout_s=timeout_s)
+            _wait_idle(page, timeout_s)
+            if screenshot is not None:
+                page.mouse.move(1, 1)
+                page.wait_for_timeout(800)
+                page.locator(".labviz-explorer").first.screenshot(path=str(screenshot))
+        return out
+    token, port = secrets.token_hex(24), _free_port()
+    base = f"http://{server.LOOPBACK}:{port}"
+
+    def ready() -> None:
+        with urllib.request.urlopen(f"{base}/login", timeout=5):
+            pass
+
+    proc = start_server(server.app_command(source, token, port=port), cwd=tmp,
+                        env=isolated_jupyter_env(tmp), log=tmp / "voila.log", name="Voilà",
+                        ready=ready)
+    try:
+        with browser_page(tmp, webgl=webgl, width=1500, height=2300,
+                          timeout_ms=int(timeout_s * 1000)) as page:
+            # the page's clock starts at the navigation: time 0 is opening the page
+            page.goto(f"{base}/?token={token}", wait_until="commit")
+            watch_paint(page, CANVAS, name="first", mode="content",
+                        timeout_ms=int(timeout_s * 1000))
+            started = 0.0
+            return _explore_in_page(page, tmp, lasso=lasso, started=started, timeout_s=timeout_s)
+    finally:
+        server.stop_server(proc)
+
+
+def selection_label(title: str) -> int:
+    """The sample count a reliability title names ("Reliability: selection of 1234 samples")."""
+    match = re.search(r"selection of (\d+) sample", title)
+    if match is None:
+        raise AssertionError(f"the reliability title names no selection: {title!r}")
+    return int(match.group(1))

@@ -1,0 +1,69 @@
+"""The explorer at 100,000 points in a real browser: JupyterLab and headless Chromium (WebGL in
+software through SwiftShader), driven by Playwright through ``explorer_page.run_explorer``.
+
+The explorer draws every sample with jupyter-scatter's WebGL scatter. A click on the largest
+diagonal confusion cell must highlight exactly that cell's samples in the page (the scatter
+model's ``selection``, read in the page, against the cell's samples recomputed here from the same
+seeded data), paint the canvas and name the cell in the status line; a lasso over the canvas must
+reach the reliability diagram, whose title names as many samples as the page's selection holds.
+Without WebGL, the status line says so and density rasters replace the scatter. The timings are
+printed (``-s``); the benchmark (``benchmarks/bench_explorer_browser.py``) records them at 100k
+and 1M. With ``LABVIZ_SCREENSHOT_OUT`` set, the explorer's screenshot is copied there (the
+README's ``docs/explorer.png``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from explorer_page import run_explorer, selection_label, synthetic
+from test_browser import CHROMIUM, _hard_timeout
+
+N = 100_000
+TEST_TIMEOUT_S = 300
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"Chromium is not installed at {CHROMIUM}; the "
+                       "real-browser test drives that system browser (apt-get install chromium)."),
+]
+
+
+def test_a_cell_click_highlights_exactly_its_samples_among_100k_and_a_lasso_feeds_reliability(
+        tmp_path):
+    shot = tmp_path / "explorer.png"
+    with _hard_timeout(TEST_TIMEOUT_S):
+        seen = run_explorer(tmp_path, N, screenshot=shot)
+    print(f"\n  {N} points: first paint {seen['first_paint_ms']:.0f} ms, click → highlight "
+          f"painted {seen['click_ms']:.0f} ms, lasso → reliability {seen['lasso_ms']:.0f} ms; tab "
+          f"JS heap {seen['memory_after']['js_heap_used_mb']:.0f} MB, renderer "
+          f"{seen['memory_after']['renderer_rss_max_mb']:.0f} MB, kernel "
+          f"{seen['kernel_rss_after_mb']:.0f} MB")
+
+    y, logits, _ = synthetic(N)
+    t, c = seen["cell"]
+    cell = np.flatnonzero((y == t) & (logits.argmax(axis=1) == c))
+    assert cell.size == seen["cell_count"] > 1000
+    # the page's selection is the cell, every sample of it (rows of the only panel)
+    assert sorted(seen["selection_after_click"]) == cell.tolist()
+    label = seen["cell_label"]
+    assert any(f"Cell true {label} → predicted {label}: {cell.size} samples" in text
+               for text in seen["texts_after_click"]["texts"])
+    # the lasso's selection reached the reliability diagram
+    n_lasso = selection_label(seen["reliability_title_after_lasso"])
+    assert n_lasso == seen["selection_after_lasso"] > 0 and n_lasso != cell.size
+    assert shot.stat().st_size > 50_000
+    if os.environ.get("LABVIZ_SCREENSHOT_OUT"):
+        shutil.copyfile(shot, Path(os.environ["LABVIZ_SCREENSHOT_OUT"]))
+
+
+def test_without_webgl_the_status_line_says_so_and_rasters_replace_the_scatter(tmp_path):
+    with _hard_timeout(TEST_TIMEOUT_S):
+        seen = run_explorer(tmp_path, 30_000, webgl=False)
+    assert any("no WebGL" in text for text in seen["texts"]["texts"])
+    assert seen["canvases"] == 0 and seen["heatmaps"] >= 2  # the raster and the confusion
+    assert any("density" in title for title in seen["texts"]["titles"])
