@@ -1,4 +1,4 @@
-"""Explorer: server-side latency of the interaction handlers (no browser), at 10k and 70k points.
+"""Explorer: server-side latency of the interaction handlers (no browser), at 10k, 70k and 1M points.
 
 The explorer (``labviz.explore``) is built on two synthetic prediction sets with features
 (side-by-side panels, PCA, projections precomputed when the explorer is built, as in use). Each
@@ -19,7 +19,7 @@ import numpy as np
 
 from timing import best_of, goal, make_row, skipped
 
-FULL_SIZES = (10_000, 70_000)
+FULL_SIZES = (10_000, 70_000, 1_000_000)
 QUICK_SIZES = (2_000,)
 LIMIT_S = 0.3
 

@@ -1,6 +1,6 @@
 """Live training for a classroom: train a small CNN on real data in seconds, measure it, keep a history.
 
-The compute layer of :func:`labviz.live` (the widget is in :mod:`labviz.live_widget`):
+The compute layer of :func:`labviz.live` (the widget is in :mod:`labviz.widgets.trainer`):
 
 * :class:`LiveConfig`: one run's knobs (loss, α, label noise, epochs, seed, dataset);
 * :func:`train_live`: train it, evaluate it on the test split and measure accuracy, ECE, NC1 and the
@@ -311,7 +311,31 @@ class _Job:
     thread: threading.Thread | None = None
 
 
-class LiveSession:
+class RunHistory:
+    """The finished runs of a session, ``runs`` (guarded by ``_lock``), and their table; shared by
+    :class:`LiveSession` and :class:`labviz.training_service.ServiceSession`."""
+
+    runs: list[LiveRun]
+    _lock: threading.Lock | threading.Condition
+
+    def history(self) -> pd.DataFrame:
+        """One row per finished run (columns :data:`HISTORY_COLUMNS`), oldest first."""
+        import pandas as pd
+
+        with self._lock:
+            rows = [r.row() for r in self.runs]
+        return pd.DataFrame(rows, columns=list(HISTORY_COLUMNS))
+
+    def get(self, run_id: int) -> LiveRun:
+        """The finished run numbered ``run_id``."""
+        for r in self.runs:
+            if r.run_id == run_id:
+                return r
+        raise ValueError(f"`run_id` must be one of the finished runs {[r.run_id for r in self.runs]}; "
+                         f"got {run_id!r}.")
+
+
+class LiveSession(RunHistory):
     """Live runs in a background thread, one at a time, and the history of the finished ones.
 
     :meth:`start` returns at once; the run trains in a daemon thread. Starting another run while one
@@ -383,22 +407,6 @@ class LiveSession:
         if job is not None and job.thread is not None:
             job.thread.join(timeout)
         return not self.running
-
-    def history(self) -> pd.DataFrame:
-        """One row per finished run (columns :data:`HISTORY_COLUMNS`), oldest first."""
-        import pandas as pd
-
-        with self._lock:
-            rows = [r.row() for r in self.runs]
-        return pd.DataFrame(rows, columns=list(HISTORY_COLUMNS))
-
-    def get(self, run_id: int) -> LiveRun:
-        """The finished run numbered ``run_id``."""
-        for r in self.runs:
-            if r.run_id == run_id:
-                return r
-        raise ValueError(f"`run_id` must be one of the finished runs {[r.run_id for r in self.runs]}; "
-                         f"got {run_id!r}.")
 
     def _take_id(self) -> int:
         run_id, self._next_id = self._next_id, self._next_id + 1

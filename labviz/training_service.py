@@ -69,11 +69,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from labviz import _validation as v
-from labviz.live_training import HISTORY_COLUMNS, LiveConfig, LiveRun, train_live
+from labviz.live_training import LiveConfig, LiveRun, RunHistory, train_live
 
 if TYPE_CHECKING:
     import distributed
-    import pandas as pd
 
 __all__ = ["SCHEDULER_CONFIG", "RunLost", "ServiceSession", "TrainingService"]
 
@@ -363,7 +362,7 @@ class _Run:
 _CLOSE = object()
 
 
-class ServiceSession:
+class ServiceSession(RunHistory):
     """One visitor's runs on a :class:`TrainingService`: :class:`~labviz.live_training.LiveSession`'s
     interface, with the training done by the service's workers.
 
@@ -491,23 +490,6 @@ class ServiceSession:
         """Block until every run of this session has ended and its callback returned; True if idle."""
         with self._lock:
             return self._lock.wait_for(lambda: self._unreported == 0, timeout)
-
-    def history(self) -> pd.DataFrame:
-        """One row per finished run (columns :data:`~labviz.live_training.HISTORY_COLUMNS`), oldest
-        first."""
-        import pandas as pd
-
-        with self._lock:
-            rows = [r.row() for r in self.runs]
-        return pd.DataFrame(rows, columns=list(HISTORY_COLUMNS))
-
-    def get(self, run_id: int) -> LiveRun:
-        """The finished run numbered ``run_id``."""
-        for r in self.runs:
-            if r.run_id == run_id:
-                return r
-        raise ValueError(f"`run_id` must be one of the finished runs {[r.run_id for r in self.runs]}; "
-                         f"got {run_id!r}.")
 
     def close(self) -> None:
         """Stop this session's runs and its dispatcher; no callback is called after this returns."""

@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from test_browser import CHROMIUM, CHROMIUM_ARGS, STEP_TIMEOUT_MS
+from test_browser import CHROMIUM_ARGS, STEP_TIMEOUT_MS, chromium_page
 
 #: Headless Chromium with WebGL 1 and 2 in software (ANGLE on SwiftShader's Vulkan, here renderer
 #: "ANGLE (Google, Vulkan 1.3.0 (SwiftShader Device (Subzero)), SwiftShader driver)"), no GPU
@@ -70,19 +70,9 @@ def browser_page(tmp: Path, *, webgl: bool = True, width: int = 1280, height: in
     playwright.sync_api.Page
         The page; the browser is closed on exit.
     """
-    from playwright.sync_api import sync_playwright
-
     args = [*(WEBGL_ARGS if webgl else NO_WEBGL_ARGS), *extra_args]
-    with sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(
-            str(tmp / "chromium-profile"), executable_path=str(CHROMIUM), headless=True,
-            args=args, viewport={"width": width, "height": height})
-        try:
-            page = context.pages[0] if context.pages else context.new_page()
-            page.set_default_timeout(timeout_ms)
-            yield page
-        finally:
-            context.close()
+    with chromium_page(tmp, width=width, height=height, timeout_ms=timeout_ms, args=args) as page:
+        yield page
 
 
 JS_WEBGL_SUPPORT = """() => {

@@ -90,6 +90,10 @@ def write_notebook(path: Path, n: int) -> Path:
 
 # ----- in the page ----------------------------------------------------------------------------------
 CANVAS = ".labviz-explorer canvas"
+#: The scatter must hold still this many frames (about half a second) before the first click:
+#: jupyter-scatter finishes its first draw asynchronously, and a selection sent before that ends
+#: can be lost (seen in Voilà).
+SETTLE_FRAMES = 30
 
 # The confusion heatmap's labels and counts, and whether its axes are reversed.
 JS_CONFUSION = """() => {
@@ -155,35 +159,41 @@ def _wait_idle(page, timeout_s: float, *, pending: int = 0) -> None:
         page.wait_for_timeout(100)
 
 
-def _kernel_rss_mb(tmp: Path) -> float:
-    """Resident memory of the kernels started under ``tmp`` (their connection files live there)."""
+def _kernel_rss_mb(tmp: Path, server_pid: int | None = None) -> float:
+    """Resident memory of the kernels of this run: children of the server ``server_pid`` (Voilà
+    keeps their connection files elsewhere), or those whose connection files are under ``tmp``."""
     import psutil
 
+    if server_pid is not None:
+        procs = psutil.Process(server_pid).children(recursive=True)
+    else:
+        procs = [p for p in psutil.process_iter(["cmdline"])
+                 if str(tmp) in " ".join(p.info["cmdline"] or [])]
     total = 0.0
-    for proc in psutil.process_iter(["cmdline"]):
-        cmd = " ".join(proc.info["cmdline"] or [])
-        if "ipykernel" in cmd and str(tmp) in cmd:
-            try:
+    for proc in procs:
+        try:
+            if "ipykernel" in " ".join(proc.cmdline()):
                 total += proc.memory_info().rss / 2**20
-            except psutil.NoSuchProcess:
-                continue
+        except psutil.NoSuchProcess:
+            continue
     return total
 
 
 def _explore_in_page(page, tmp: Path, *, lasso: bool, started: float | None,
-                     timeout_s: float) -> dict:
+                     timeout_s: float, server_pid: int | None = None) -> dict:
     """With the explorer's cell running (or the Voilà page loading): time the first paint, a
     cell click and a lasso."""
     out: dict = {}
     if started is not None:
         first = wait_for_paint(page, name="first", timeout_ms=int(timeout_s * 1000))
         out["first_paint_ms"] = first["painted_at"] - started
+        out["settled_ms"] = first["settled_at"] - started
     page.wait_for_function(f"() => ({JS_CONFUSION})() !== null", timeout=timeout_s * 1000)
     page.wait_for_function(f"() => ({JS_TEXTS})().titles.some(t => t.startsWith('Reliability'))",
                            timeout=timeout_s * 1000)
     page.wait_for_timeout(500)  # let the page finish its first layout
     out["memory_shown"] = tab_memory(page)
-    out["kernel_rss_mb"] = _kernel_rss_mb(tmp)
+    out["kernel_rss_mb"] = _kernel_rss_mb(tmp, server_pid)
     page.evaluate(JS_RECORD_POINTER)
 
     confusion = page.evaluate(JS_CONFUSION)
@@ -229,7 +239,7 @@ def _explore_in_page(page, tmp: Path, *, lasso: bool, started: float | None,
         out["selection_after_lasso"] = len(
             widget_states(page, SCATTER, ["selection"])[0]["selection"])
     out["memory_after"] = tab_memory(page)
-    out["kernel_rss_after_mb"] = _kernel_rss_mb(tmp)
+    out["kernel_rss_after_mb"] = _kernel_rss_mb(tmp, server_pid)
     return out
 
 
@@ -252,10 +262,13 @@ def run_explorer(tmp: Path, n: int, *, where: str = "lab", webgl: bool = True, l
                 run_cell(page, 1)
                 _wait_idle(page, timeout_s)
                 page.wait_for_function(f"() => ({JS_CONFUSION})() !== null")
+                # the page's probe reports the missing WebGL once it is shown; then the rasters
+                page.wait_for_function(f"() => ({JS_TEXTS})().titles.some(t => t.includes("
+                                       "'density'))", timeout=timeout_s * 1000)
                 return {"texts": page.evaluate(JS_TEXTS),
                         "canvases": page.locator(CANVAS).count(),
                         "heatmaps": page.locator(".labviz-explorer .js-plotly-plot .hm").count()}
-            watch_paint(page, CANVAS, name="first", mode="content",
+            watch_paint(page, CANVAS, name="first", mode="content", settle_frames=SETTLE_FRAMES,
                         timeout_ms=int(timeout_s * 1000))
             started = run_cell(page, 1)
             out = _explore_in_page(page, tmp, lasso=lasso, started=started, timeout_s=timeout_s)
@@ -280,10 +293,10 @@ def run_explorer(tmp: Path, n: int, *, where: str = "lab", webgl: bool = True, l
                           timeout_ms=int(timeout_s * 1000)) as page:
             # the page's clock starts at the navigation: time 0 is opening the page
             page.goto(f"{base}/?token={token}", wait_until="commit")
-            watch_paint(page, CANVAS, name="first", mode="content",
+            watch_paint(page, CANVAS, name="first", mode="content", settle_frames=SETTLE_FRAMES,
                         timeout_ms=int(timeout_s * 1000))
-            started = 0.0
-            return _explore_in_page(page, tmp, lasso=lasso, started=started, timeout_s=timeout_s)
+            return _explore_in_page(page, tmp, lasso=lasso, started=0.0, timeout_s=timeout_s,
+                                    server_pid=proc.pid)
     finally:
         server.stop_server(proc)
 

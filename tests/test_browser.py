@@ -14,9 +14,9 @@ It is skipped only when Chromium is absent (``/usr/bin/chromium``); Playwright d
 Chromium and never downloads a browser. A watchdog (``SIGALRM``) bounds the whole test, and the
 server, its kernels and the browser are stopped in ``finally`` blocks.
 
-To refresh the README's screenshot, run the test with ``LABVIZ_SCREENSHOT_OUT`` set::
-
-    LABVIZ_SCREENSHOT_OUT=docs/explorer.png .venv/bin/python -m pytest -q tests/test_browser.py
+The README's screenshot of the explorer (``docs/explorer.png``, 100,000 points drawn with WebGL)
+comes from ``test_explorer_browser.py``; with ``LABVIZ_SCREENSHOT_OUT`` set, this test copies its
+own screenshot (the tour's plotly explorer) there instead.
 
 Nothing is written outside ``tmp_path`` otherwise: JupyterLab's settings, workspaces, runtime
 files and the browser profile all live there.
@@ -335,14 +335,17 @@ def _cell_centre(heatmap, k: int, confusion: dict) -> tuple[float, float]:
 
 
 @contextmanager
-def chromium_page(tmp: Path, *, width: int, height: int, timeout_ms: int = STEP_TIMEOUT_MS):
-    """A page of the system Chromium, headless, with its profile under ``tmp``."""
+def chromium_page(tmp: Path, *, width: int, height: int, timeout_ms: int = STEP_TIMEOUT_MS,
+                  args: list[str] | None = None):
+    """A page of the system Chromium, headless (``args``: its flags, by default
+    :data:`CHROMIUM_ARGS`), with its profile under ``tmp``."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
             str(tmp / "chromium-profile"), executable_path=str(CHROMIUM), headless=True,
-            args=CHROMIUM_ARGS, viewport={"width": width, "height": height})
+            args=CHROMIUM_ARGS if args is None else args,
+            viewport={"width": width, "height": height})
         try:
             page = context.pages[0] if context.pages else context.new_page()
             page.set_default_timeout(timeout_ms)

@@ -64,6 +64,6 @@ def test_a_cell_click_highlights_exactly_its_samples_among_100k_and_a_lasso_feed
 def test_without_webgl_the_status_line_says_so_and_rasters_replace_the_scatter(tmp_path):
     with _hard_timeout(TEST_TIMEOUT_S):
         seen = run_explorer(tmp_path, 30_000, webgl=False)
-    assert any("no WebGL" in text for text in seen["texts"]["texts"])
+    assert any("no WebGL" in text for text in seen["texts"]["texts"]), seen["texts"]
     assert seen["canvases"] == 0 and seen["heatmaps"] >= 2  # the raster and the confusion
-    assert any("density" in title for title in seen["texts"]["titles"])
+    assert any("density" in title for title in seen["texts"]["titles"]), seen["texts"]["titles"]

@@ -269,16 +269,18 @@ def test_class_subset_filters_every_view(toy):
 def test_colour_by_control_redraws_traces_and_keeps_the_highlight(toy):
     ex = explore(toy)
     ids = ex.select_cell(*_worst_cell(toy))
-    fw = ex.projection_figures[0]
     ex.controls["color"].value = "correct"
+    # other traces: a new figure widget (ex.projection_figures names the current one)
+    fw = ex.projection_figures[0]
     assert [t.name for t in fw.data] == ["correct", "wrong", "highlight"]
     assert len(fw.data[1].x) == int((~toy.correct).sum())
     assert _highlight(fw) == sorted(ids.tolist())
     ex.set_color("non_uniformity")
+    fw = ex.projection_figures[0]
     assert [t.name for t in fw.data] == ["non-uniformity", "highlight"]
     np.testing.assert_allclose(fw.data[0].marker.color, non_uniformity(toy.probs))
     ex.set_color("flipped")
-    assert len(fw.data[1].x) == 20  # the 20 flipped labels of the fixture
+    assert len(ex.projection_figures[0].data[1].x) == 20  # the 20 flipped labels of the fixture
 
 
 # ----- snapshot slider ---------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 
+import ipywidgets as widgets
 import plotly.graph_objects as go
 
 
@@ -34,10 +35,11 @@ def replace_figure(fw: go.FigureWidget, fig: go.Figure) -> None:
 
 
 def same_structure(fw: go.FigureWidget, fig: go.Figure) -> bool:
-    """Whether ``fig`` has the traces of ``fw`` (same types and names, in order)."""
+    """Whether ``fig`` has as many traces as ``fw``, of the same types in order (their names,
+    such as a legend entry holding an ECE, may differ: updating them in place is cheaper than a
+    new widget)."""
     return len(fw.data) == len(fig.data) and all(
-        type(a) is type(b) and a.name == b.name for a, b in zip(fw.data, fig.data)
-    )
+        type(a) is type(b) for a, b in zip(fw.data, fig.data))
 
 
 def trace_props(trace: object) -> dict:
@@ -61,3 +63,25 @@ def update_figure(fw: go.FigureWidget, fig: go.Figure, *, animate_ms: int | None
             old.update(trace_props(new), overwrite=True)
         fw.layout.title.text = fig.layout.title.text
     return False
+
+
+class FigureSlot:
+    """A plotly figure's place in a widget layout: ``widget`` (a Box) holds ``figure``.
+
+    :meth:`show` updates ``figure`` trace by trace when the new figure has the same traces, and
+    otherwise puts a new ``FigureWidget`` built from it in the box. A FigureWidget built empty and
+    filled before a page shows it stays empty in Voilà (which renders a notebook's widgets only
+    once its cells have run), so figures are never filled that way here.
+    """
+
+    def __init__(self) -> None:
+        self.figure = go.FigureWidget()
+        self.widget = widgets.Box([self.figure])
+
+    def show(self, fig: go.Figure, *, animate_ms: int | None = None) -> bool:
+        """Show ``fig``; True when ``figure`` is a new widget (attach its handlers again)."""
+        if same_structure(self.figure, fig):
+            return update_figure(self.figure, fig, animate_ms=animate_ms)
+        self.figure = go.FigureWidget(fig)
+        self.widget.children = (self.figure,)
+        return True

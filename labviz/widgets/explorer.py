@@ -286,7 +286,7 @@ class Explorer:
             widgets.HBox([cv["play"], cv["snapshot"], self.series_html]),
             widgets.HBox([self._projection_box, self.samples.hover_html]),
             widgets.HBox([cv["temperature"], cv["fitted_temperature"]]),
-            widgets.HBox([self.confusion.figure, self.reliability.figure]),
+            widgets.HBox([self.confusion.widget, self.reliability.widget]),
             widgets.HBox([self.samples.table_html, self.samples.thumbnails_html]),
             self.probe,
         ])

@@ -36,7 +36,7 @@ from labviz.figures.projection import (
 )
 from labviz.figures.style import SEQUENTIAL, class_color
 from labviz.label_quality import non_uniformity
-from labviz.widgets._common import update_figure
+from labviz.widgets._common import FigureSlot
 from labviz.widgets.state import ViewState
 
 #: Snapshot steps animate for this long (plotly's SVG scatter and jupyter-scatter).
@@ -83,25 +83,40 @@ class ProjectionView:
         raise NotImplementedError
 
 
+class _FigurePanels(ProjectionView):
+    """A view of one plotly figure per panel, in ``slots``; ``figures`` are their widgets."""
+
+    def __init__(self, **callbacks: Callable) -> None:
+        super().__init__(**callbacks)
+        self.slots: list[FigureSlot] = []
+
+    @property
+    def figures(self) -> list[go.FigureWidget]:
+        return [slot.figure for slot in self.slots]
+
+    def _sync_slots(self, state: ViewState) -> None:
+        """One figure slot per panel of ``state``."""
+        while len(self.slots) < len(state.panels):
+            self.slots.append(FigureSlot())
+        del self.slots[len(state.panels):]
+        self.widget.children = tuple(slot.widget for slot in self.slots)
+
+
 def _width(state: ViewState) -> int:
     return 560 if len(state.panels) > 1 else 720
 
 
 # ----- plotly -------------------------------------------------------------------------------------
-class PlotlyProjection(ProjectionView):
+class PlotlyProjection(_FigurePanels):
     """Plotly panels; ``figures`` holds one ``FigureWidget`` per panel, whose last trace,
     ``"highlight"``, rings the highlighted samples (``customdata[:, 0]`` is the sample id)."""
 
     def __init__(self, **callbacks: Callable) -> None:
         super().__init__(**callbacks)
-        self.figures: list[go.FigureWidget] = []
         self._pending: dict[int, list[int]] = {}  # lasso ids gathered per panel, trace by trace
 
     def draw(self, state: ViewState, *, animate: bool = False) -> None:
-        while len(self.figures) < len(state.panels):
-            self.figures.append(go.FigureWidget())
-        del self.figures[len(state.panels):]
-        self.widget.children = tuple(self.figures)
+        self._sync_slots(state)
         for i in range(len(state.panels)):
             self._draw_panel(state, i, animate=animate)
 
@@ -120,11 +135,11 @@ class PlotlyProjection(ProjectionView):
         return fig
 
     def _draw_panel(self, state: ViewState, i: int, *, animate: bool) -> None:
-        fw, fig = self.figures[i], self._figure(state, i)
+        fig = self._figure(state, i)
         # WebGL traces do not transition in plotly.js
         gl = any(isinstance(t, go.Scattergl) for t in fig.data)
-        if update_figure(fw, fig, animate_ms=ANIMATION_MS if animate and not gl else None):
-            for trace in fw.data:
+        if self.slots[i].show(fig, animate_ms=ANIMATION_MS if animate and not gl else None):
+            for trace in self.slots[i].figure.data:
                 trace.on_selection(self._on_selection)
                 trace.on_deselect(self._on_deselect)
                 trace.on_hover(self._on_hover)
@@ -291,18 +306,11 @@ class ScatterProjection(ProjectionView):
 
 
 # ----- density raster -----------------------------------------------------------------------------
-class DensityProjection(ProjectionView):
+class DensityProjection(_FigurePanels):
     """Density rasters of the panels (plotly heatmaps); ``figures`` holds one per panel."""
 
-    def __init__(self, **callbacks: Callable) -> None:
-        super().__init__(**callbacks)
-        self.figures: list[go.FigureWidget] = []
-
     def draw(self, state: ViewState, *, animate: bool = False) -> None:
-        while len(self.figures) < len(state.panels):
-            self.figures.append(go.FigureWidget())
-        del self.figures[len(state.panels):]
-        self.widget.children = tuple(self.figures)
+        self._sync_slots(state)
         for i in range(len(state.panels)):
             self._draw_panel(state, i)
 
@@ -319,4 +327,4 @@ class DensityProjection(ProjectionView):
             x_range=tuple(state.ranges[0]), y_range=tuple(state.ranges[1]),
             highlight=highlight, title=f"{panel.title} (density: no WebGL in this browser)")
         fig.update_layout(width=_width(state), height=520, uirevision=state.view_key)
-        update_figure(self.figures[i], fig)
+        self.slots[i].show(fig)

@@ -23,10 +23,10 @@ from labviz import live_training as lv
 from labviz.calibration import reliability_curve
 from labviz.confusion import confusion_matrix
 from labviz.datasets import fashion_mnist_dir
-from labviz.widgets._common import message_html, replace_figure
 from labviz.figures.calibration import reliability_figure
 from labviz.figures.collapse import collapse_metrics_figure, template_plane_figure
 from labviz.figures.confusion import confusion_figure
+from labviz.widgets._common import message_html, replace_figure
 from labviz.zoo import class_names
 
 #: Size of each of the four views, in pixels.

@@ -20,7 +20,7 @@ from labviz.figures.calibration import reliability_figure
 from labviz.figures.confusion import confusion_figure
 from labviz.figures.projection import ThumbnailURIs
 from labviz.predictions import Predictions
-from labviz.widgets._common import message_html, samples, update_figure
+from labviz.widgets._common import FigureSlot, message_html, samples
 
 #: The "compare" dropdown's entry for a single panel.
 NO_COMPARE = "(none)"
@@ -119,13 +119,18 @@ class ConfusionView:
 
     def __init__(self, *, on_cell: Callable[[int, int], None]) -> None:
         self.on_cell = on_cell
-        self.figure = go.FigureWidget()
+        self.slot = FigureSlot()
+        self.widget = self.slot.widget
+
+    @property
+    def figure(self) -> go.FigureWidget:
+        return self.slot.figure
 
     def draw(self, counts: np.ndarray, class_names: Sequence[str], title: str) -> None:
         fig = confusion_figure(counts, class_names=class_names, normalize="true", title=title)
         fig.update_layout(width=520, height=500)
-        update_figure(self.figure, fig)
-        self.figure.data[0].on_click(self._on_click)
+        if self.slot.show(fig):
+            self.figure.data[0].on_click(self._on_click)
 
     def _on_click(self, trace: object, points: object, state: object) -> None:
         if not points.point_inds:
@@ -145,16 +150,21 @@ class ReliabilityView:
 
     def __init__(self, *, on_bin: Callable[[str, int], None]) -> None:
         self.on_bin = on_bin
-        self.figure = go.FigureWidget()
+        self.slot = FigureSlot()
+        self.widget = self.slot.widget
         self._curves: Mapping[str, ReliabilityCurve] = {}
+
+    @property
+    def figure(self) -> go.FigureWidget:
+        return self.slot.figure
 
     def draw(self, curves: Mapping[str, ReliabilityCurve], title: str) -> None:
         self._curves = curves
         fig = reliability_figure(curves, title=title)
         fig.update_layout(width=520, height=500)
-        update_figure(self.figure, fig)
-        for trace in self.figure.data:
-            trace.on_click(self._on_click)
+        if self.slot.show(fig):
+            for trace in self.figure.data:
+                trace.on_click(self._on_click)
 
     def _on_click(self, trace: object, points: object, state: object) -> None:
         curve = self._curves.get(trace.legendgroup)  # every trace of a curve is in its group
