@@ -179,6 +179,29 @@ def _kernel_rss_mb(tmp: Path, server_pid: int | None = None) -> float:
     return total
 
 
+def _wait_hoverable(page, timeout_s: float) -> None:
+    """Wait until hovering the scatter reports a point: jupyter-scatter finishes its first draw
+    (points, then their search index) asynchronously after the first frame, and a selection sent
+    before then is lost (seen in Voilà at 1M points)."""
+    canvas = page.locator(CANVAS).first
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    deadline = time.monotonic() + timeout_s
+    grid = [(fx, fy) for fy in np.linspace(0.15, 0.85, 8) for fx in np.linspace(0.15, 0.85, 8)]
+    while time.monotonic() < deadline:
+        for fx, fy in grid:
+            page.mouse.move(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+            page.wait_for_timeout(30)
+            if widget_states(page, SCATTER, ["hovering"])[0]["hovering"] is not None:
+                page.mouse.move(1, 1)
+                # and let the hover's round trip to the kernel end: in Voilà, a cell clicked
+                # at once lost its highlight in the scatter (intermittently, at 30k to 1M points)
+                page.wait_for_timeout(1000)
+                return
+        page.wait_for_timeout(500)
+    raise AssertionError(f"hovering the scatter reported no point within {timeout_s:.0f} s")
+
+
 def _explore_in_page(page, tmp: Path, *, lasso: bool, started: float | None,
                      timeout_s: float, server_pid: int | None = None) -> dict:
     """With the explorer's cell running (or the Voilà page loading): time the first paint, a
@@ -196,6 +219,7 @@ def _explore_in_page(page, tmp: Path, *, lasso: bool, started: float | None,
     out["kernel_rss_mb"] = _kernel_rss_mb(tmp, server_pid)
     page.evaluate(JS_RECORD_POINTER)
 
+    _wait_hoverable(page, timeout_s)
     confusion = page.evaluate(JS_CONFUSION)
     n = len(confusion["labels"])
     row = max(range(n), key=lambda k: confusion["counts"][k][k])
