@@ -359,9 +359,9 @@ class Explorer:
 
     def _use_projection_view(self) -> None:
         kind = self._projection_class()
-        if not isinstance(self.projection, kind) or type(self.projection) is not kind:
+        if type(self.projection) is not kind:
             self.projection = kind(on_select=self.select_points, on_clear=self.clear_selection,
-                                   on_hover=self._hover)
+                                   on_hover=self.show_thumbnail)
             self._projection_box.children = (self.projection.widget,)
 
     def _on_webgl(self, available: bool | None) -> None:
@@ -375,9 +375,6 @@ class Explorer:
                           "the projections are density rasters (orange: the highlighted "
                           "samples). Lasso selection needs WebGL; confusion cells and "
                           "reliability bins still select.", kind="warn")
-
-    def _hover(self, sample_id: int) -> None:
-        self.show_thumbnail(sample_id)
 
     # ----- data ---------------------------------------------------------------------------------
     def _load(self, label: str) -> Predictions:

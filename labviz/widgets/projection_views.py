@@ -86,8 +86,9 @@ class ProjectionView:
 class _FigurePanels(ProjectionView):
     """A view of one plotly figure per panel, in ``slots``; ``figures`` are their widgets."""
 
-    def __init__(self, **callbacks: Callable) -> None:
-        super().__init__(**callbacks)
+    def __init__(self, *, on_select: OnSelect, on_clear: Callable[[], None],
+                 on_hover: Callable[[int], None]) -> None:
+        super().__init__(on_select=on_select, on_clear=on_clear, on_hover=on_hover)
         self.slots: list[FigureSlot] = []
 
     @property
@@ -111,8 +112,9 @@ class PlotlyProjection(_FigurePanels):
     """Plotly panels; ``figures`` holds one ``FigureWidget`` per panel, whose last trace,
     ``"highlight"``, rings the highlighted samples (``customdata[:, 0]`` is the sample id)."""
 
-    def __init__(self, **callbacks: Callable) -> None:
-        super().__init__(**callbacks)
+    def __init__(self, *, on_select: OnSelect, on_clear: Callable[[], None],
+                 on_hover: Callable[[int], None]) -> None:
+        super().__init__(on_select=on_select, on_clear=on_clear, on_hover=on_hover)
         self._pending: dict[int, list[int]] = {}  # lasso ids gathered per panel, trace by trace
 
     def draw(self, state: ViewState, *, animate: bool = False) -> None:
@@ -218,8 +220,9 @@ class ScatterProjection(ProjectionView):
     (a drag draws one), and a lasso's points come back through the ``selection`` trait.
     """
 
-    def __init__(self, **callbacks: Callable) -> None:
-        super().__init__(**callbacks)
+    def __init__(self, *, on_select: OnSelect, on_clear: Callable[[], None],
+                 on_hover: Callable[[int], None]) -> None:
+        super().__init__(on_select=on_select, on_clear=on_clear, on_hover=on_hover)
         import jscatter  # lazy: its import takes most of a second
 
         self._jscatter = jscatter
