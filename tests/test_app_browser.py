@@ -30,9 +30,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-import pytest
 from test_browser import (
-    CHROMIUM,
+    BROWSER_MARKS,
     JS_CELLS_STATE,
     JS_RUN_ALL,
     _free_port,
@@ -53,11 +52,7 @@ CLASSROOM = ROOT / "notebooks" / "08_live_classroom.ipynb"
 TEST_TIMEOUT_S = 300
 STEP_TIMEOUT_MS = 120_000
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"Chromium is not installed at {CHROMIUM}; the "
-                       "real-browser test drives that system browser (apt-get install chromium)."),
-]
+pytestmark = BROWSER_MARKS
 
 # Plotly figures in the page and their trace names; the status line of the live trainer.
 JS_STATE = """() => {

@@ -68,12 +68,14 @@ LAB_OVERRIDES = {
     "@jupyterlab/notebook-extension:tracker": {"windowingMode": "none"},
 }
 
-pytestmark = [
+#: The marks of every real-browser test module (``pytestmark = BROWSER_MARKS``).
+BROWSER_MARKS = [
     pytest.mark.slow,
     pytest.mark.skipif(not CHROMIUM.exists(),
                        reason=f"Chromium is not installed at {CHROMIUM}; the real-browser test "
                               "drives that system browser (apt-get install chromium)."),
 ]
+pytestmark = BROWSER_MARKS
 
 
 # ----- JupyterLab ---------------------------------------------------------------------------------

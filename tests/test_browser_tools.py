@@ -40,7 +40,7 @@ from browser_tools import (
     widget_states,
 )
 from test_browser import (
-    CHROMIUM,
+    BROWSER_MARKS,
     _free_port,
     _hard_timeout,
     _jupyterlab,
@@ -59,11 +59,7 @@ SCATTER = "jscatter.widget.JupyterScatter"  # its _model_name is anywidget's "An
 TEST_TIMEOUT_S = 150
 STEP_TIMEOUT_MS = 60_000
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"Chromium is not installed at {CHROMIUM}; the "
-                       "real-browser test drives that system browser (apt-get install chromium)."),
-]
+pytestmark = BROWSER_MARKS
 
 CELL_IMPORTS = "import numpy as np\nimport jscatter"
 CELL_SCATTER = f"""x, y = np.random.default_rng(0).normal(size=(2, {N_POINTS}))

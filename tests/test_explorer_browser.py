@@ -19,18 +19,13 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import pytest
 from explorer_page import run_explorer, selection_label, synthetic
-from test_browser import CHROMIUM, _hard_timeout
+from test_browser import BROWSER_MARKS, _hard_timeout
 
 N = 100_000
 TEST_TIMEOUT_S = 300
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"Chromium is not installed at {CHROMIUM}; the "
-                       "real-browser test drives that system browser (apt-get install chromium)."),
-]
+pytestmark = BROWSER_MARKS
 
 
 def test_a_cell_click_highlights_exactly_its_samples_among_100k_and_a_lasso_feeds_reliability(
