@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 from bench_projection import make_features
-from timing import Timing, goal, make_row, skipped
+from timing import Timing, goal, make_row, proc_bytes, skipped
 
 HERE = Path(__file__).resolve().parent
 FULL_SIZES = (100_000, 1_000_000)
@@ -56,14 +56,7 @@ MIN_RELATIVE_AGREEMENT = 0.95
 
 # ----- child process: one projection ------------------------------------------------------------
 def _status(field: str) -> int | None:
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
+    return proc_bytes("/proc/self/status", field)
 
 
 def _reset_peak() -> bool:

@@ -83,16 +83,22 @@ def goal(name: str, value: float | None, limit: float, *, unit: str = "×", why:
     return {"name": name, "value": value, "limit": limit, "unit": unit, "status": status, "why": why}
 
 
-def mem_available_bytes() -> int | None:
-    """``MemAvailable`` from /proc/meminfo (Linux), else None."""
+def proc_bytes(path: str, field: str) -> int | None:
+    """A ``field:  N kB`` line of a /proc file (e.g. ``/proc/meminfo``), in bytes; None where the
+    file or the field is missing (not Linux)."""
     try:
-        with open("/proc/meminfo") as fh:
+        with open(path) as fh:
             for line in fh:
-                if line.startswith("MemAvailable:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1]) * 1024
     except OSError:
         pass
     return None
+
+
+def mem_available_bytes() -> int | None:
+    """``MemAvailable`` from /proc/meminfo (Linux), else None."""
+    return proc_bytes("/proc/meminfo", "MemAvailable")
 
 
 def _cpu_model() -> str:

@@ -50,21 +50,6 @@ def trace_props(trace: object) -> dict:
     return props
 
 
-def update_figure(fw: go.FigureWidget, fig: go.Figure, *, animate_ms: int | None = None) -> bool:
-    """Show ``fig`` in ``fw``: trace by trace in place when the structure is the same (optionally
-    animated), else by :func:`replace_figure`. Returns True when the traces were replaced (their
-    event handlers must then be attached again)."""
-    if not same_structure(fw, fig):
-        replace_figure(fw, fig)
-        return True
-    batch = fw.batch_animate(duration=animate_ms) if animate_ms else fw.batch_update()
-    with batch:
-        for old, new in zip(fw.data, fig.data):
-            old.update(trace_props(new), overwrite=True)
-        fw.layout.title.text = fig.layout.title.text
-    return False
-
-
 class FigureSlot:
     """A plotly figure's place in a widget layout: ``widget`` (a Box) holds ``figure``.
 
@@ -80,8 +65,14 @@ class FigureSlot:
 
     def show(self, fig: go.Figure, *, animate_ms: int | None = None) -> bool:
         """Show ``fig``; True when ``figure`` is a new widget (attach its handlers again)."""
-        if same_structure(self.figure, fig):
-            return update_figure(self.figure, fig, animate_ms=animate_ms)
+        fw = self.figure
+        if same_structure(fw, fig):
+            batch = fw.batch_animate(duration=animate_ms) if animate_ms else fw.batch_update()
+            with batch:
+                for old, new in zip(fw.data, fig.data):
+                    old.update(trace_props(new), overwrite=True)
+                fw.layout.title.text = fig.layout.title.text
+            return False
         self.figure = go.FigureWidget(fig)
         self.widget.children = (self.figure,)
         return True
