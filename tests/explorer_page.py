@@ -15,8 +15,9 @@ Chromium (with or without WebGL) and measures, in the page's own clock:
   diagram's title names the selection;
 * memory: the tab's (:func:`browser_tools.tab_memory`) and the kernel's resident set.
 
-It also returns what the page holds afterwards (the scatter's selection, the reliability title),
-so that the test can check that the highlight is exactly the clicked cell's samples.
+It also returns what the page holds afterwards (the scatter's selection, the reliability title)
+and the page's uncaught errors (``page_errors``), so that the test can check that the highlight
+is exactly the clicked cell's samples.
 """
 
 from __future__ import annotations
@@ -90,9 +91,8 @@ def write_notebook(path: Path, n: int) -> Path:
 
 # ----- in the page ----------------------------------------------------------------------------------
 CANVAS = ".labviz-explorer canvas"
-#: The scatter must hold still this many frames (about half a second) before the first click:
-#: jupyter-scatter finishes its first draw asynchronously, and a selection sent before that ends
-#: can be lost (seen in Voilà).
+#: The scatter holds still this many frames (about half a second) before the first click, as it
+#: would before a person clicks: jupyter-scatter finishes its first draw asynchronously.
 SETTLE_FRAMES = 30
 
 # The confusion heatmap's labels and counts, and whether its axes are reversed.
@@ -181,8 +181,7 @@ def _kernel_rss_mb(tmp: Path, server_pid: int | None = None) -> float:
 
 def _wait_hoverable(page, timeout_s: float) -> None:
     """Wait until hovering the scatter reports a point: jupyter-scatter finishes its first draw
-    (points, then their search index) asynchronously after the first frame, and a selection sent
-    before then is lost (seen in Voilà at 1M points)."""
+    (points, then their search index) asynchronously after the first frame."""
     canvas = page.locator(CANVAS).first
     canvas.scroll_into_view_if_needed()
     box = canvas.bounding_box()
@@ -194,19 +193,16 @@ def _wait_hoverable(page, timeout_s: float) -> None:
             page.wait_for_timeout(30)
             if widget_states(page, SCATTER, ["hovering"])[0]["hovering"] is not None:
                 page.mouse.move(1, 1)
-                # and let the hover's round trip to the kernel end: in Voilà, a cell clicked
-                # at once lost its highlight in the scatter (intermittently, at 30k to 1M points)
-                page.wait_for_timeout(1000)
                 return
         page.wait_for_timeout(500)
     raise AssertionError(f"hovering the scatter reported no point within {timeout_s:.0f} s")
 
 
-def _explore_in_page(page, tmp: Path, *, lasso: bool, started: float | None,
+def _explore_in_page(page, tmp: Path, *, errors: list[str], lasso: bool, started: float | None,
                      timeout_s: float, server_pid: int | None = None) -> dict:
     """With the explorer's cell running (or the Voilà page loading): time the first paint, a
-    cell click and a lasso."""
-    out: dict = {}
+    cell click and a lasso. ``errors`` collects the page's uncaught errors meanwhile."""
+    out: dict = {"page_errors": errors}
     if started is not None:
         first = wait_for_paint(page, name="first", timeout_ms=int(timeout_s * 1000))
         out["first_paint_ms"] = first["painted_at"] - started
@@ -273,10 +269,12 @@ def run_explorer(tmp: Path, n: int, *, where: str = "lab", webgl: bool = True, l
     (``"voila"``), drive it in headless Chromium and return the timings and the page's state
     (see the module docstring). Without WebGL, only the page's texts are returned."""
     source = write_notebook(tmp / f"explore-{n}.ipynb", n)
+    errors: list[str] = []
     if where == "lab":
         with _jupyterlab(tmp, source) as (base, token, notebook), \
                 browser_page(tmp, webgl=webgl, width=1500, height=2300,
                              timeout_ms=int(timeout_s * 1000)) as page:
+            page.on("pageerror", lambda error: errors.append(str(error)))
             open_notebook(page, base, token, notebook)
             page.evaluate("() => { window.jupyterapp.shell.collapseLeft();"
                           " window.jupyterapp.shell.collapseRight(); }")
@@ -295,7 +293,8 @@ def run_explorer(tmp: Path, n: int, *, where: str = "lab", webgl: bool = True, l
             watch_paint(page, CANVAS, name="first", mode="content", settle_frames=SETTLE_FRAMES,
                         timeout_ms=int(timeout_s * 1000))
             started = run_cell(page, 1)
-            out = _explore_in_page(page, tmp, lasso=lasso, started=started, timeout_s=timeout_s)
+            out = _explore_in_page(page, tmp, errors=errors, lasso=lasso, started=started,
+                                   timeout_s=timeout_s)
             _wait_idle(page, timeout_s)
             if screenshot is not None:
                 page.mouse.move(1, 1)
@@ -315,12 +314,13 @@ def run_explorer(tmp: Path, n: int, *, where: str = "lab", webgl: bool = True, l
     try:
         with browser_page(tmp, webgl=webgl, width=1500, height=2300,
                           timeout_ms=int(timeout_s * 1000)) as page:
+            page.on("pageerror", lambda error: errors.append(str(error)))
             # the page's clock starts at the navigation: time 0 is opening the page
             page.goto(f"{base}/?token={token}", wait_until="commit")
             watch_paint(page, CANVAS, name="first", mode="content", settle_frames=SETTLE_FRAMES,
                         timeout_ms=int(timeout_s * 1000))
-            return _explore_in_page(page, tmp, lasso=lasso, started=0.0, timeout_s=timeout_s,
-                                    server_pid=proc.pid)
+            return _explore_in_page(page, tmp, errors=errors, lasso=lasso, started=0.0,
+                                    timeout_s=timeout_s, server_pid=proc.pid)
     finally:
         server.stop_server(proc)
 

@@ -36,7 +36,7 @@ from labviz.figures.projection import (
 )
 from labviz.figures.style import SEQUENTIAL, class_color
 from labviz.label_quality import non_uniformity
-from labviz.widgets._common import FigureSlot
+from labviz.widgets._common import FigureSlot, shared_esm
 from labviz.widgets.state import ViewState
 
 #: Snapshot steps animate for this long (plotly's SVG scatter and jupyter-scatter).
@@ -212,6 +212,15 @@ def scatter_colors(state: ViewState, i: int) -> tuple[pd.Series, dict | str, tup
     return pd.Series(score), SEQUENTIAL.lower(), (0.0, 1.0)
 
 
+def _share_module(widget_class: type) -> None:
+    """Give an anywidget class (jupyter-scatter's, which ``jscatter.Scatter`` builds itself) the
+    page module of :func:`~labviz.widgets._common.shared_esm`, once: loaded once per page, and
+    never past anywidget's time limit. Its module has no ``initialize``, so nothing is replayed."""
+    if not getattr(widget_class, "_labviz_shared_esm", False):
+        widget_class._esm = shared_esm(str(widget_class._esm), widget_class.__name__)
+        widget_class._labviz_shared_esm = True
+
+
 class ScatterProjection(ProjectionView):
     """jupyter-scatter panels; ``scatters`` holds one ``jscatter.Scatter`` per panel.
 
@@ -225,6 +234,7 @@ class ScatterProjection(ProjectionView):
         super().__init__(on_select=on_select, on_clear=on_clear, on_hover=on_hover)
         import jscatter  # lazy: its import takes most of a second
 
+        _share_module(jscatter.widget.JupyterScatter)
         self._jscatter = jscatter
         self.scatters: list[object] = []
         self._key: tuple | None = None

@@ -26,7 +26,7 @@ from labviz.datasets import fashion_mnist_dir
 from labviz.figures.calibration import reliability_figure
 from labviz.figures.collapse import collapse_metrics_figure, template_plane_figure
 from labviz.figures.confusion import confusion_figure
-from labviz.widgets._common import message_html, replace_figure
+from labviz.widgets._common import FigureWidget, message_html, replace_figure
 from labviz.zoo import class_names
 
 #: Size of each of the four views, in pixels.
@@ -70,8 +70,8 @@ class LiveTrainer:
         self._progress_shown = -1.0
         self._quiet = False
         self._build_controls(dataset, classes)
-        self.figures = {k: go.FigureWidget(_message_figure(f"{text}<br>appears here after a run.",
-                                                           VIEW_SIZE[1] // 2)) for k, text in (
+        self.figures = {k: FigureWidget(_message_figure(f"{text}<br>appears here after a run.",
+                                                        VIEW_SIZE[1] // 2)) for k, text in (
             ("plane", "The template plane of the shown run"),
             ("reliability", "Its reliability diagram"),
             ("confusion", "Its confusion matrix"),

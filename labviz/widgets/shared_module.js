@@ -1,0 +1,80 @@
+// An anywidget module that stands in for a widget's own page module (see
+// labviz.widgets._common.shared_esm, which fills in KEY, SOURCE, WATCH and WAIT_MS).
+//
+// anywidget drops every message from the kernel to a model that is not initialised 2 s after the
+// page created it, and it loads each model's module anew. So this module is small, it loads the
+// real one (SOURCE) once per page, and it initialises each model at once. The real module
+// initialises the model when it has loaded: within WAIT_MS, straight away; later, with the
+// changes of the WATCH traits it missed meanwhile replayed to it, in order.
+
+const KEY = __KEY__;
+const SOURCE = __SOURCE__;
+const WATCH = __WATCH__;
+const WAIT_MS = __WAIT_MS__;
+
+function load() {
+  const modules = (globalThis.__labvizModules ??= new Map());
+  if (!modules.has(KEY)) {
+    const url = URL.createObjectURL(new Blob([SOURCE], { type: "text/javascript" }));
+    modules.set(KEY, import(url).finally(() => URL.revokeObjectURL(url)));
+  }
+  return modules.get(KEY);
+}
+
+// The model as the real module sees it: its listeners are kept (to replay changes to them), and
+// `get` answers a replayed value while that change is replayed.
+function replayingModel(model) {
+  const listeners = [];
+  const replayed = new Map();
+  const proxy = Object.create(model);
+  proxy.get = (name) => (replayed.has(name) ? replayed.get(name) : model.get(name));
+  proxy.on = (name, callback, context) => {
+    listeners.push([name, callback, context]);
+    model.on(name, callback, context);
+  };
+  proxy.replay = (changes) => {
+    for (const [name, value] of changes) {
+      replayed.set(name, value);
+      for (const [event, callback, context] of listeners) {
+        if (event === `change:${name}`) callback.call(context);
+      }
+      replayed.delete(name);
+    }
+  };
+  return proxy;
+}
+
+export default () => {
+  let widget;
+  const loaded = load().then(async (mod) => {
+    widget = typeof mod.default === "function" ? await mod.default() : mod.default;
+  });
+  let initialized = loaded;
+  return {
+    async initialize(context) {
+      const soon = await Promise.race([
+        loaded.then(() => true),
+        new Promise((resolve) => setTimeout(resolve, WAIT_MS, false)),
+      ]);
+      if (soon) return widget.initialize?.(context);
+      const missed = [];
+      const record = {};
+      for (const name of WATCH) {
+        record[name] = () => missed.push([name, context.model.get(name)]);
+        context.model.on(`change:${name}`, record[name]);
+      }
+      const model = replayingModel(context.model);
+      initialized = loaded.then(async () => {
+        // in one go, so that no change comes between the recording and the real listeners
+        const result = widget.initialize?.({ ...context, model });
+        for (const name of WATCH) context.model.off(`change:${name}`, record[name]);
+        model.replay(missed);
+        await result;
+      });
+    },
+    async render(context) {
+      await initialized;
+      return widget.render?.(context);
+    },
+  };
+};
