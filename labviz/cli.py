@@ -61,7 +61,9 @@ def _figures(args: argparse.Namespace) -> int:
 def _app(args: argparse.Namespace) -> int:
     from labviz.server import launch_app
 
-    return launch_app(Path(args.notebook).resolve(), port=args.port)
+    return launch_app(Path(args.notebook).resolve(), port=args.port, board_port=args.board_port,
+                      lan=args.lan, workers=args.workers, pool_size=args.pool_size,
+                      board_path=None if args.board is None else Path(args.board).resolve())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,10 +87,22 @@ def main(argv: list[str] | None = None) -> int:
     lab.add_argument("--port", type=int, default=8888)
     lab.set_defaults(func=_lab)
 
+    from labviz.server import DEFAULT_POOL_SIZE
+
     app = sub.add_parser("app", help="the classroom app (live training + explorer) with Voilà, "
-                                     "on 127.0.0.1 with a token")
+                                     "a shared training service and the class's board, on "
+                                     "127.0.0.1 with a token for students and one for the teacher")
     app.add_argument("--notebook", default="notebooks/app.ipynb")
-    app.add_argument("--port", type=int, default=8866)
+    app.add_argument("--port", type=int, default=8866, help="the students' app")
+    app.add_argument("--board-port", type=int, default=8867, help="the teacher's board")
+    app.add_argument("--workers", type=int, default=None,
+                     help="training worker processes (default: one per core)")
+    app.add_argument("--pool-size", type=int, default=DEFAULT_POOL_SIZE,
+                     help=f"preheated visitor kernels (default {DEFAULT_POOL_SIZE}; 0: none)")
+    app.add_argument("--board", default=None, help="the board's SQLite file (kept across restarts)")
+    app.add_argument("--lan", action="store_true",
+                     help="listen on every interface, for students on the local network "
+                          "(prints a warning)")
     app.set_defaults(func=_app)
 
     f = sub.add_parser("figures", help="write the notebooks' headline figures as static files")

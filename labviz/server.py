@@ -87,8 +87,9 @@ def launch_lab(notebook_dir: Path, *, port: int = 8888, timeout_s: float = 120) 
                                lab_config(token, notebook_dir, port=port))
     cmd = lab_command(config_path, write_lab_settings(state / "lab-settings"))
     base = f"http://{LOOPBACK}:{port}"
-    return _serve(cmd, name="JupyterLab", url=f"{base}/lab?token={token}", log=state / "jupyterlab.log",
-                  ready=answers(f"{base}/api/status?token={token}"), timeout_s=timeout_s)
+    return _serve(cmd, name="JupyterLab", urls={"JupyterLab": f"{base}/lab?token={token}"},
+                  log=state / "jupyterlab.log", ready=answers(f"{base}/api/status?token={token}"),
+                  timeout_s=timeout_s)
 
 
 def _check_token(token: str) -> None:
@@ -96,39 +97,111 @@ def _check_token(token: str) -> None:
         raise ValueError(f"`token` must be at least 16 characters; got {len(token or '')}.")
 
 
-def app_command(notebook: Path, token: str, *, port: int = 8866) -> list[str]:
+#: Kernels Voilà starts ahead and runs the app in (preheated), so that a visitor who comes while
+#: one is free sees the app at once; a new one is started for each taken. Each holds a visitor's
+#: app without torch (the training runs in the service's workers).
+DEFAULT_POOL_SIZE = 4
+ALL_INTERFACES = "0.0.0.0"
+
+
+def app_command(notebook: Path, token: str, *, port: int = 8866, host: str = LOOPBACK,
+                pool_size: int = 0) -> list[str]:
     """The Voilà command line that ``labviz app`` (``make app``) runs.
 
     Voilà executes ``notebook`` in a fresh kernel for each visitor and shows only its outputs (no
-    code cells). The server binds to loopback only, requires ``token``, opens no browser and fails
-    rather than moving to another port.
+    code cells); with ``pool_size`` > 0 it keeps that many kernels with the notebook already run.
+    The server binds to ``host`` (loopback unless asked), requires ``token``, opens no browser and
+    fails rather than moving to another port.
     """
     _check_token(token)
-    return [sys.executable, "-m", "voila", str(notebook), f"--Voila.ip={LOOPBACK}",
+    if isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 0:
+        raise ValueError(f"`pool_size` must be an int >= 0; got {pool_size!r}.")
+    preheat = ["--preheat_kernel=True", f"--pool_size={pool_size}"] if pool_size else []
+    return [sys.executable, "-m", "voila", str(notebook), f"--Voila.ip={host}",
             f"--port={port}", "--Voila.port_retries=0", "--no-browser", f"--token={token}",
-            "--strip_sources=True", "--theme=light"]
+            "--strip_sources=True", "--theme=light", *preheat]
 
 
-def launch_app(notebook: Path, *, port: int = 8866, timeout_s: float = 120) -> int:
-    """Serve ``notebook`` with Voilà until it is stopped; print the URL with its token once the
-    server answers, or the log's tail if it never does."""
-    token = secrets.token_hex(24)
-    base = f"http://{LOOPBACK}:{port}"
-    # the login page answers without starting a kernel; the app's own page would run the notebook
-    return _serve(app_command(notebook, token, port=port), name="labviz classroom app",
-                  url=f"{base}/?token={token}", log=Path(sys.prefix) / "etc" / "labviz" / "voila.log",
-                  ready=answers(f"{base}/login"), timeout_s=timeout_s)
+def default_board_path() -> Path:
+    """Where ``labviz app`` keeps the class's board unless told: under the environment's prefix."""
+    return Path(sys.prefix) / "var" / "labviz" / "class-board.sqlite"
 
 
-def _serve(cmd: list[str], *, name: str, url: str, log: Path, ready: Callable[[], object],
-           timeout_s: float) -> int:
+def lan_address() -> str:
+    """This machine's address on its local network (no packet is sent), or loopback."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("10.255.255.255", 1))  # picks the interface a LAN packet would leave by
+            return probe.getsockname()[0]
+        except OSError:
+            return LOOPBACK
+
+
+def lan_warning(address: str) -> str:
+    """What ``labviz app --lan`` prints before it serves."""
+    return (f"WARNING: --lan: the app and the board listen on every network interface of this "
+            f"machine; on the local network they are at {address}. Anyone who can reach this "
+            "machine and has the students' URL can use the app and train on this machine; anyone "
+            "with the teacher's URL can open the class's board and download every student's "
+            "runs. Give the students only their URL, keep the teacher's, and stop the server "
+            "(Ctrl-C) after class.")
+
+
+def launch_app(notebook: Path, *, port: int = 8866, board_port: int = 8867, lan: bool = False,
+               workers: int | None = None, pool_size: int = DEFAULT_POOL_SIZE,
+               board_path: Path | None = None, timeout_s: float = 120) -> int:
+    """Serve the classroom app for a class until it is stopped.
+
+    Starts the class's training service (a Dask ``LocalCluster``: ``workers`` single-threaded
+    processes, default one per core), its board (SQLite at ``board_path``, default
+    :func:`default_board_path`; it survives restarts) with the teacher's page on ``board_port``,
+    and Voilà on ``port`` with ``pool_size`` preheated kernels, whose apps train on the service
+    and record to the board. Students and teacher get different tokens; both URLs are printed
+    once the servers answer. Everything binds to loopback, unless ``lan`` (then a warning naming
+    the address and what the tokens give is printed first); the training service always does.
+    """
+    from labviz.board_server import BoardServer
+    from labviz.class_board import ClassBoard
+    from labviz.training_service import TrainingService
+    from labviz.widgets import BOARD_ENV, SERVICE_ENV
+
+    host = ALL_INTERFACES if lan else LOOPBACK
+    shown_host = lan_address() if lan else LOOPBACK
+    if lan:
+        print(lan_warning(shown_host), file=sys.stderr, flush=True)
+    student_token, teacher_token = secrets.token_hex(24), secrets.token_hex(24)
+    board_path = default_board_path() if board_path is None else Path(board_path)
+    board_path.parent.mkdir(parents=True, exist_ok=True)
+    print("Starting the class's training service ...", flush=True)
+    with TrainingService(n_workers=workers) as service, \
+            BoardServer(ClassBoard(board_path), teacher_token, host=host, port=board_port) as board:
+        n = service.n_workers
+        print(f"Training service: {n} worker process{'es' if n != 1 else ''} at {service.address}; "
+              f"the class's board: {board_path}", flush=True)
+        env = {**os.environ, SERVICE_ENV: service.address, BOARD_ENV: str(board_path)}
+        base = f"http://{LOOPBACK}:{port}"
+        # the login page answers without starting a kernel; the app's own page would run the notebook
+        return _serve(app_command(notebook, student_token, port=port, host=host, pool_size=pool_size),
+                      name="labviz classroom app", env=env,
+                      urls={"Students": f"http://{shown_host}:{port}/?token={student_token}",
+                            "Teacher's board": board.url(shown_host)},
+                      log=Path(sys.prefix) / "etc" / "labviz" / "voila.log",
+                      ready=answers(f"{base}/login"), timeout_s=timeout_s)
+
+
+def _serve(cmd: list[str], *, name: str, urls: dict[str, str], log: Path,
+           ready: Callable[[], object], timeout_s: float, env: dict[str, str] | None = None) -> int:
     print(f"Starting {name} (log: {log}) ...", flush=True)
     try:
-        proc = start_server(cmd, ready=ready, log=log, name=name, timeout_s=timeout_s)
+        proc = start_server(cmd, ready=ready, log=log, name=name, env=env, timeout_s=timeout_s)
     except ServerError as exc:
         print(exc, file=sys.stderr)
         return 1
-    print(f"{name} on {url}\nCtrl-C stops it.", flush=True)
+    for label, url in urls.items():
+        print(f"{label}: {url}", flush=True)
+    print("Ctrl-C stops it.", flush=True)
 
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt

@@ -116,22 +116,27 @@ def _default_workers() -> int:
 
 # ----- what runs on a worker ----------------------------------------------------------------------
 class _StopFlag:
-    """The ``stop`` that :func:`~labviz.live_training.train_live` checks before every batch, backed
-    by a ``distributed.Event``: asks the scheduler at most every ``interval`` seconds."""
+    """The ``stop`` that :func:`~labviz.live_training.train_live` checks before every batch: set
+    when the session sets its ``distributed.Event`` (asked of the scheduler at most every
+    ``interval`` seconds), or when no client wants the run any more (a visitor's kernel that went
+    away: the scheduler then releases the task, and the worker marks it cancelled)."""
 
     def __init__(self, name: str, interval: float = STOP_POLL_S) -> None:
-        from distributed import Event
+        from distributed import Event, get_worker
 
         self._event = Event(name)
         self._interval = interval
         self._checked = -float("inf")
+        self._worker = get_worker()
+        self._key = self._worker.get_current_task()
         self.seen = False
 
     def is_set(self) -> bool:
         now = time.monotonic()
         if not self.seen and now - self._checked >= self._interval:
             self._checked = now
-            self.seen = self._event.is_set()
+            task = self._worker.state.tasks.get(self._key)
+            self.seen = task is None or task.state == "cancelled" or self._event.is_set()
         return self.seen
 
 

@@ -27,9 +27,11 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pytest
 from test_browser import (
     BROWSER_MARKS,
     JS_CELLS_STATE,
@@ -175,22 +177,36 @@ def test_live_trainer_in_jupyterlab_trains_on_a_click(tmp_path):
     assert {"templates", "3", "5", "8"} <= names and any(n.startswith("run 5") for n in names)
 
 
-def test_labviz_app_prints_its_url_once_voila_answers(tmp_path):
-    port = _free_port()
+def test_labviz_app_prints_both_urls_once_its_servers_answer(tmp_path):
+    port, board_port = _free_port(), _free_port()
+    board = tmp_path / "board.sqlite"
     proc = subprocess.Popen([sys.executable, "-m", "labviz.cli", "app", "--port", str(port),
-                             "--notebook", str(_notebook(tmp_path, APP))], cwd=ROOT,
-                            env=isolated_jupyter_env(tmp_path), text=True, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+                             "--board-port", str(board_port), "--workers", "1", "--pool-size", "0",
+                             "--board", str(board), "--notebook", str(_notebook(tmp_path, APP))],
+                            cwd=ROOT, env=isolated_jupyter_env(tmp_path), text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         lines = []
         for line in proc.stdout:
             lines.append(line)
-            if line.startswith("labviz classroom app on "):
+            if line.startswith("Teacher's board: "):
                 break
-        url = lines[-1].split(" on ", 1)[1].strip()
-        assert re.fullmatch(rf"http://127\.0\.0\.1:{port}/\?token=[0-9a-f]{{48}}", url), lines
+        urls = dict(line.strip().split(": ", 1) for line in lines
+                    if line.startswith(("Students: ", "Teacher's board: ")))
+        student = re.fullmatch(rf"http://127\.0\.0\.1:{port}/\?token=([0-9a-f]{{48}})",
+                               urls["Students"])
+        teacher = re.fullmatch(rf"http://127\.0\.0\.1:{board_port}/\?token=([0-9a-f]{{48}})",
+                               urls["Teacher's board"])
+        assert student and teacher and student[1] != teacher[1], lines
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=5) as page:
             assert page.status == 200  # no retry: it must answer already
+        with urllib.request.urlopen(urls["Teacher's board"], timeout=5) as page:
+            assert page.status == 200 and b"class's board" in page.read()
+        # the students' token does not open the board
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"http://127.0.0.1:{board_port}/?token={student[1]}", timeout=5)
+        assert refused.value.code == 403
+        assert board.exists()
     finally:
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0
+        assert proc.wait(timeout=60) == 0

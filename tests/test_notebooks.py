@@ -32,7 +32,7 @@ EXPECTED: dict[str, tuple[list[str], bool]] = {
     "06_negative_label_smoothing_and_inversion": (["inversion attack accuracy (latent)",
                                                   "inversion attack accuracy (pixel)"], True),
     "07_label_non_uniformity": (["accuracy by non-uniformity decile"], True),
-    "08_live_classroom": (["live α sweep", "confidence against α"], False),
+    "08_live_classroom": (["live α sweep", "confidence against α", "class board"], False),
 }
 
 VERDICT = re.compile(r"VERDICT: (reproduced|partly reproduced|not reproduced|opposite|inconclusive) — ")

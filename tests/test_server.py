@@ -1,5 +1,6 @@
 """JupyterLab is only ever served on loopback with token authentication."""
 
+import inspect
 import re
 import socket
 import subprocess
@@ -32,11 +33,24 @@ def test_empty_or_weak_token_is_refused(token, tmp_path):
         server.lab_config(token, tmp_path)
 
 
-def test_no_code_path_disables_auth_or_binds_all_interfaces():
+def test_no_code_path_disables_auth_and_only_the_lan_flag_binds_all_interfaces():
     sources = [p for p in (ROOT / "labviz").rglob("*.py")] + [ROOT / "Makefile"]
-    bad = re.compile(r"0\.0\.0\.0|--ip=\*|token=''|token=\"\"|disable_check_xsrf|--no-auth|password_required=False")
+    bad = re.compile(r"--ip=\*|token=''|token=\"\"|disable_check_xsrf|--no-auth|password_required=False")
     offenders = [str(p) for p in sources if bad.search(p.read_text())]
     assert offenders == []
+    # every interface is named once, in server.ALL_INTERFACES, which only `labviz app --lan` uses
+    named = [(p.name, line.strip()) for p in sources for line in p.read_text().splitlines()
+             if "0.0.0.0" in line]
+    assert named == [("server.py", 'ALL_INTERFACES = "0.0.0.0"')]
+    assert "ALL_INTERFACES if lan else LOOPBACK" in inspect.getsource(server.launch_app)
+    assert inspect.signature(server.launch_app).parameters["lan"].default is False
+
+
+def test_the_lan_warning_names_the_address_and_what_the_tokens_give():
+    text = server.lan_warning("192.168.1.20")
+    assert text.startswith("WARNING: --lan") and "192.168.1.20" in text
+    assert "students' URL" in text and "teacher's URL" in text and "every student's runs" in text
+    assert re.fullmatch(r"\d+\.\d+\.\d+\.\d+", server.lan_address())
 
 
 def test_app_command_serves_voila_on_loopback_with_a_token(tmp_path):
@@ -46,6 +60,12 @@ def test_app_command_serves_voila_on_loopback_with_a_token(tmp_path):
     assert f"--token={'z' * 32}" in cmd and "--strip_sources=True" in cmd
     with pytest.raises(ValueError, match="`token` must be at least 16 characters"):
         server.app_command(tmp_path / "app.ipynb", "short")
+    assert not any("preheat" in a for a in cmd)  # no pool unless asked
+    pooled = server.app_command(tmp_path / "app.ipynb", "z" * 32, pool_size=6)
+    assert "--preheat_kernel=True" in pooled and "--pool_size=6" in pooled
+    assert "--Voila.ip=127.0.0.1" in pooled
+    with pytest.raises(ValueError, match="`pool_size` must be an int >= 0; got -1"):
+        server.app_command(tmp_path / "app.ipynb", "z" * 32, pool_size=-1)
 
 
 def test_start_server_reports_an_early_exit_with_the_log_tail(tmp_path):

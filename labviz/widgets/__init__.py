@@ -16,13 +16,16 @@ and pandas load only when a function here builds its widget. The modules:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import ipywidgets
 
+    from labviz.class_board import ClassBoard
     from labviz.predictions import Split
+    from labviz.training_service import TrainingService
     from labviz.widgets.explorer import Backend, ColorBy, Explorer, Source
     from labviz.widgets.trainer import LiveTrainer
 
@@ -83,7 +86,9 @@ def explore(
                     n_bins=n_bins, backend=backend, max_thumbnails=max_thumbnails)
 
 
-def live(*, dataset: str = "digits", classes: Sequence[int] = (0, 1, 2)) -> LiveTrainer:
+def live(*, dataset: str = "digits", classes: Sequence[int] = (0, 1, 2),
+         service: TrainingService | str | None = None,
+         board: ClassBoard | str | os.PathLike | None = None) -> LiveTrainer:
     """Train small CNNs live on real data and watch the labels reshape them.
 
     Pick a loss (cross-entropy, label smoothing, MaxSup or knowledge distillation), α (negative
@@ -100,6 +105,11 @@ def live(*, dataset: str = "digits", classes: Sequence[int] = (0, 1, 2)) -> Live
         a laptop CPU; Fashion-MNIST trains on a subset, with a time estimate shown before the run.
     classes : sequence of 3 int
         The class triple of the template plane (changeable in the widget).
+    service : TrainingService or str, optional
+        Train on a class's shared pool of workers (:mod:`labviz.training_service`), given as a
+        service or its scheduler's address, instead of in this process.
+    board : ClassBoard or path, optional
+        Put every finished run on the class's board (:mod:`labviz.class_board`).
 
     Returns
     -------
@@ -113,18 +123,32 @@ def live(*, dataset: str = "digits", classes: Sequence[int] = (0, 1, 2)) -> Live
     if len(classes) != 3 or any(isinstance(k, bool) or not isinstance(k, int) or not 0 <= k < 10
                                 for k in classes):
         raise ValueError(f"`classes` must be 3 class indices in [0, 9]; got {classes!r}.")
-    return LiveTrainer(dataset=dataset, classes=classes)
+    if isinstance(service, str):
+        from labviz.training_service import TrainingService
+
+        service = TrainingService(service)
+    if isinstance(board, (str, os.PathLike)):
+        from labviz.class_board import ClassBoard
+
+        board = ClassBoard(board)
+    return LiveTrainer(dataset=dataset, classes=classes, service=service, board=board)
 
 
 #: The zoo checkpoints :func:`app` explores: digits, so the page is up in seconds on any machine.
 APP_SOURCES = ("digits-ce-s0", "digits-ls0.1-s0")
+#: Environment variables naming the class's training service (a Dask scheduler address) and
+#: board (an SQLite file) for :func:`app`; ``labviz app`` sets them for its kernels.
+SERVICE_ENV, BOARD_ENV = "LABVIZ_TRAINING_SERVICE", "LABVIZ_CLASS_BOARD"
 
 
 def app(*, explore_sources: Sequence[Source] = APP_SOURCES) -> ipywidgets.VBox:
     """The classroom app: live training and the explorer in two tabs, under a short guide.
 
     ``make app`` serves this through Voilà (``notebooks/app.ipynb``): a page with no code, for
-    students who have never used Jupyter.
+    students who have never used Jupyter. There (see :func:`labviz.server.launch_app`) the
+    environment names the class's shared training service and board:
+    :data:`SERVICE_ENV` (a Dask scheduler's address) and :data:`BOARD_ENV` (the board's SQLite
+    file); without them, the app trains in its own kernel and keeps no board.
 
     Parameters
     ----------
@@ -138,7 +162,8 @@ def app(*, explore_sources: Sequence[Source] = APP_SOURCES) -> ipywidgets.VBox:
     """
     import ipywidgets
 
-    trainer = live()
+    trainer = live(service=os.environ.get(SERVICE_ENV) or None,
+                   board=os.environ.get(BOARD_ENV) or None)
     explorer = explore(list(explore_sources))
     guide = ipywidgets.HTML(
         "<h2>labviz: how labels shape a classifier</h2>"

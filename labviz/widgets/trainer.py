@@ -12,8 +12,10 @@ template plane.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Sequence
 
 import ipywidgets as widgets
@@ -21,11 +23,13 @@ import plotly.graph_objects as go
 
 from labviz import live_training as lv
 from labviz.calibration import reliability_curve
+from labviz.class_board import ClassBoard
 from labviz.confusion import confusion_matrix
 from labviz.datasets import fashion_mnist_dir
 from labviz.figures.calibration import reliability_figure
 from labviz.figures.collapse import collapse_metrics_figure, template_plane_figure
 from labviz.figures.confusion import confusion_figure
+from labviz.training_service import TrainingService
 from labviz.widgets._common import FigureWidget, message_html, replace_figure
 from labviz.zoo import class_names
 
@@ -42,11 +46,20 @@ class LiveTrainer:
     ----------
     widget : ipywidgets.VBox
         The whole interface.
-    session : labviz.live_training.LiveSession
-        The runs: ``session.runs`` and ``session.history()``.
+    session : labviz.live_training.LiveSession or labviz.training_service.ServiceSession
+        The runs: ``session.runs`` and ``session.history()``. Trained in this process, or, given
+        a ``service``, by the class's shared pool of workers.
+    board : labviz.class_board.ClassBoard or None
+        The class's board: every finished run goes on it (key ``"<student_id>-<run_id>"``), under
+        the name in the ``name`` box if it is free, else an anonymous one.
+    student_id : str
+        This trainer's student on the board (a random id unless given).
+    board_name : str or None
+        The name the board shows for them, once a run is on it.
     controls : dict of str to ipywidgets.Widget
         ``dataset``, ``n_train``, ``loss``, ``alpha``, ``teacher``, ``noise``, ``epochs``, ``seed``,
-        ``class_a``, ``class_b``, ``class_c``, ``train``, ``cancel``, ``compare_a``, ``compare_b``.
+        ``class_a``, ``class_b``, ``class_c``, ``train``, ``cancel``, ``compare_a``, ``compare_b``
+        and ``name`` (shown with a board).
     shown : LiveRun or None
         The run the views show.
     figures : dict of str to plotly.graph_objects.FigureWidget
@@ -58,10 +71,21 @@ class LiveTrainer:
         The exception of the last run that failed (the status line shows its message).
     """
 
-    def __init__(self, *, dataset: str = "digits", classes: Sequence[int] = (0, 1, 2)) -> None:
+    def __init__(self, *, dataset: str = "digits", classes: Sequence[int] = (0, 1, 2),
+                 service: TrainingService | None = None, board: ClassBoard | None = None,
+                 student_id: str | None = None) -> None:
         lv.LiveConfig(dataset=dataset)  # validates the dataset name
-        self.session = lv.LiveSession(on_batch=self._on_batch, on_done=self._on_done,
-                                      on_cancel=self._on_cancel, on_error=self._on_error)
+        if service is not None and not isinstance(service, TrainingService):
+            raise TypeError(f"`service` must be a TrainingService or None; got "
+                            f"{type(service).__name__}.")
+        if board is not None and not isinstance(board, ClassBoard):
+            raise TypeError(f"`board` must be a ClassBoard or None; got {type(board).__name__}.")
+        callbacks = dict(on_batch=self._on_batch, on_done=self._on_done, on_cancel=self._on_cancel,
+                         on_error=self._on_error)
+        self.session = lv.LiveSession(**callbacks) if service is None else service.session(**callbacks)
+        self.board = board
+        self.student_id = uuid.uuid4().hex if student_id is None else student_id
+        self.board_name: str | None = None
         self.shown: lv.LiveRun | None = None
         self.last_latency: float | None = None
         self.error: BaseException | None = None
@@ -84,6 +108,9 @@ class LiveTrainer:
                                               layout=widgets.Layout(width="260px", visibility="hidden"))
         self.history_html = widgets.HTML(message_html("Finished runs will be listed here."))
         self.compare_html = widgets.HTML(message_html("Train two runs, then pick them here."))
+        self.board_html = widgets.HTML(message_html(
+            "Your finished runs go on the class's board, under an anonymous name unless you "
+            "choose one here." if board is not None else ""))
         self.widget = self._layout()
         self._sync_controls()
 
@@ -118,6 +145,8 @@ class LiveTrainer:
             "cancel": widgets.Button(description="Cancel", icon="stop", disabled=True),
             "compare_a": widgets.Dropdown(options=[], description="run A", style=style),
             "compare_b": widgets.Dropdown(options=[], description="run B", style=style),
+            "name": widgets.Text(value="", placeholder="anonymous", description="your name",
+                                 style=style, layout=widgets.Layout(width="260px")),
         }
         names = [(n, k) for k, n in enumerate(class_names(dataset))]
         for key, k in zip(("class_a", "class_b", "class_c"), classes):
@@ -145,6 +174,8 @@ class LiveTrainer:
             widgets.HBox([c["class_a"], c["class_b"], c["class_c"]]),
             widgets.HBox([c["train"], c["cancel"], self.progress, self.estimate_html]),
         ])
+        if self.board is not None:
+            knobs.children += (widgets.HBox([c["name"], self.board_html]),)
         this_run = widgets.VBox([widgets.HBox([f["plane"], f["reliability"]]),
                                  widgets.HBox([f["confusion"], f["metrics"]])])
         history = widgets.VBox([self.history_html])
@@ -233,6 +264,29 @@ class LiveTrainer:
             newer = self.session.current_id
             if newer != run.run_id:
                 self._say(f"{self.status} Training run {newer}.", "busy")
+        self._record(run)
+
+    def _record(self, run: lv.LiveRun) -> None:
+        """Put a finished run on the class's board, under the name in the name box if it is free."""
+        if self.board is None:
+            return
+        note, kind = "", "info"
+        name = self.controls["name"].value.strip() or None
+        try:
+            self.board_name = self.board.join(self.student_id, name=name)
+        except ValueError as exc:  # a name taken or not allowed: keep the one the board has
+            note, kind = f" {exc}", "warn"
+            self.board_name = self.board.join(self.student_id)
+        try:
+            self.board.record(self.student_id, run, run_key=f"{self.student_id}-{run.run_id}")
+            n = len(self.board.student_runs(self.student_id))
+        except sqlite3.Error as exc:  # the views are drawn; the board only misses this run
+            self.board_html.value = message_html(f"Run {run.run_id} could not go on the class's "
+                                                 f"board: {exc}", kind="warn")
+            return
+        self.board_html.value = message_html(
+            f"On the class's board as {self.board_name}: {n} run{'s' if n != 1 else ''}.{note}",
+            kind=kind)
 
     def _on_cancel(self, run_id: int) -> None:
         self._clicked.pop(run_id, None)
