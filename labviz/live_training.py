@@ -259,7 +259,7 @@ def train_live(
 
 # ----- time estimate -----------------------------------------------------------------------------
 @lru_cache(maxsize=8)
-def _seconds_per_image(arch: str, image_size: int) -> float:
+def time_per_image(arch: str, image_size: int) -> float:
     """Training seconds per image (forward, backward, Adam step, batches of 128) on one thread,
     timed on this machine over a few batches of random images."""
     import torch
@@ -286,18 +286,21 @@ def _seconds_per_image(arch: str, image_size: int) -> float:
         torch.set_num_threads(threads)
 
 
-def estimate_seconds(config: LiveConfig) -> float:
+def estimate_seconds(config: LiveConfig,
+                     seconds_per_image: Callable[[str, int], float] | None = None) -> float:
     """Predicted wall time of :func:`train_live` for ``config`` on this machine.
 
     Training images x epochs x the seconds per image of a short timing of this network here
-    (:func:`_seconds_per_image`), plus the test-set pass, at one third of a training step per
+    (:func:`time_per_image`), plus the test-set pass, at one third of a training step per
     image. The timing is taken once per network and image size (about 0.1 s). It is an estimate:
     other work on the machine slows real runs, and :class:`LiveRun` keeps both numbers.
+    ``seconds_per_image(arch, image_size)`` replaces the timing here, e.g. by one taken where the
+    runs train (:meth:`labviz.training_service.TrainingService.seconds_per_image`).
     """
     from labviz.zoo import split_indices
 
     size = 8 if config.dataset == "digits" else 28
-    per_image = _seconds_per_image(_arch(config), size)
+    per_image = (seconds_per_image or time_per_image)(_arch(config), size)
     n_test = len(split_indices(config.dataset)["test"])
     return per_image * (config.epochs * config.train_size + n_test / 3)
 
@@ -325,6 +328,10 @@ class RunHistory:
         with self._lock:
             rows = [r.row() for r in self.runs]
         return pd.DataFrame(rows, columns=list(HISTORY_COLUMNS))
+
+    def estimate_seconds(self, config: LiveConfig) -> float:
+        """Predicted wall time of a run of ``config`` where this session trains it."""
+        return estimate_seconds(config)
 
     def get(self, run_id: int) -> LiveRun:
         """The finished run numbered ``run_id``."""

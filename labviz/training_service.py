@@ -69,7 +69,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from labviz import _validation as v
-from labviz.live_training import LiveConfig, LiveRun, RunHistory, train_live
+from labviz.live_training import LiveConfig, LiveRun, RunHistory, estimate_seconds, time_per_image, train_live
 
 if TYPE_CHECKING:
     import distributed
@@ -279,6 +279,7 @@ class TrainingService:
         import dask
 
         self.train, self.progress_step = train, step
+        self._per_image: dict[tuple[str, int], float] = {}
         self.cluster: distributed.LocalCluster | None = None
         self._sessions: list[ServiceSession] = []
         if address is None:
@@ -323,6 +324,24 @@ class TrainingService:
     def n_workers(self) -> int:
         """Worker processes connected now."""
         return len(self.client.scheduler_info(n_workers=-1)["workers"])
+
+    def seconds_per_image(self, arch: str, image_size: int) -> float:
+        """Training seconds per image of the network ``arch`` on ``image_size`` images, timed once
+        on a worker (:func:`~labviz.live_training.time_per_image`) and kept on the scheduler, so
+        that every visitor's time estimate is the workers' and no visitor's kernel imports torch.
+
+        The first visitor to ask waits for a free worker (at most one run); the others read it
+        from the scheduler.
+        """
+        key = (str(arch), int(image_size))
+        if key not in self._per_image:
+            name = f"labviz-seconds-per-image-{key[0]}-{key[1]}"
+            value = self.client.get_dataset(name, default=None)
+            if value is None:
+                value = float(self.client.submit(time_per_image, *key, pure=False).result())
+                self.client.publish_dataset(value, name=name, override=True)
+            self._per_image[key] = float(value)
+        return self._per_image[key]
 
     def session(
         self,
@@ -417,6 +436,11 @@ class ServiceSession(RunHistory):
         self._thread = threading.Thread(target=self._dispatch, daemon=True,
                                         name=f"labviz-service-{self._token[-6:]}")
         self._thread.start()
+
+    def estimate_seconds(self, config: LiveConfig) -> float:
+        """Predicted wall time of a run of ``config`` on the service's workers (not counting its
+        wait in the queue); see :meth:`TrainingService.seconds_per_image`."""
+        return estimate_seconds(config, self._service.seconds_per_image)
 
     def __repr__(self) -> str:
         with self._lock:

@@ -256,6 +256,31 @@ def service():
         svc.close()
 
 
+#: A visitor's kernel on the service: the app's trainer, its time estimate and one run, then
+#: whether torch was imported (the workers train and time; the visitor only submits and draws).
+VISITOR_TORCH = """
+import sys
+import labviz
+from labviz.live_training import LiveConfig
+trainer = labviz.live(service=sys.argv[1])
+estimate = trainer.session.estimate_seconds(LiveConfig(epochs=2))
+trainer.controls["epochs"].value = 2
+trainer.train()
+assert trainer.wait(120) and trainer.shown is not None, trainer.status
+print(estimate > 0, "torch" in sys.modules)
+trainer.session._service.close()
+"""
+
+
+def test_a_visitor_on_the_service_never_imports_torch(service):
+    done = subprocess.run([sys.executable, "-c", VISITOR_TORCH, service.address], text=True,
+                          capture_output=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-2:] == ["True", "False"], done.stdout
+    # and the estimate is the workers' timing, kept on the scheduler for the next visitor
+    assert service.client.get_dataset("labviz-seconds-per-image-cnn-8", default=None) > 0
+
+
 @pytest.fixture
 def students(service, tmp_path):
     board = ClassBoard(tmp_path / "board.sqlite")

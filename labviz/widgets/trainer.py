@@ -210,7 +210,7 @@ class LiveTrainer:
         c["n_train"].disabled = c["dataset"].value != "fashion-mnist"
         try:
             config = self.config()
-            seconds = lv.estimate_seconds(config)
+            seconds = self.session.estimate_seconds(config)
         except (ValueError, TypeError) as exc:
             self.estimate_html.value = message_html(str(exc), kind="warn")
             return
