@@ -200,7 +200,7 @@ def _serve(cmd: list[str], *, name: str, urls: dict[str, str], log: Path,
         print(exc, file=sys.stderr)
         return 1
     for label, url in urls.items():
-        print(f"{label}: {url}", flush=True)
+        print(f"{label} on {url}", flush=True)
     print("Ctrl-C stops it.", flush=True)
 
     def interrupt(signum: int, frame: object) -> None:

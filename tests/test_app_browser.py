@@ -189,10 +189,10 @@ def test_labviz_app_prints_both_urls_once_its_servers_answer(tmp_path):
         lines = []
         for line in proc.stdout:
             lines.append(line)
-            if line.startswith("Teacher's board: "):
+            if line.startswith("Teacher's board on "):
                 break
-        urls = dict(line.strip().split(": ", 1) for line in lines
-                    if line.startswith(("Students: ", "Teacher's board: ")))
+        urls = dict(line.strip().split(" on ", 1) for line in lines
+                    if line.startswith(("Students on ", "Teacher's board on ")))
         student = re.fullmatch(rf"http://127\.0\.0\.1:{port}/\?token=([0-9a-f]{{48}})",
                                urls["Students"])
         teacher = re.fullmatch(rf"http://127\.0\.0\.1:{board_port}/\?token=([0-9a-f]{{48}})",

@@ -14,6 +14,8 @@ replayed.
 
 from __future__ import annotations
 
+import json
+
 from test_browser import BROWSER_MARKS, chromium_page
 
 from labviz.widgets._common import shared_esm
@@ -37,12 +39,13 @@ export default () => ({
 });
 """
 
-JS_DRIVE = """async esm => {
+JS_DRIVE = """async ([esm, trait, source]) => {
   const url = URL.createObjectURL(new Blob([esm], { type: "text/javascript" }));
   const mod = await import(url);
   const models = [], initializeMs = [], texts = [];
   for (let id = 0; id < 3; id++) {
     const state = new Map([["id", id]]), listeners = [];
+    if (trait) state.set(trait, source);  // the module's text, in the model's own trait
     const model = {
       get: name => state.get(name),
       on: (event, callback, context) => listeners.push([event, callback, context]),
@@ -74,12 +77,13 @@ JS_DRIVE = """async esm => {
 }"""
 
 
-def _drive(tmp_path, *, delay_ms: int, wait_ms: int) -> dict:
-    esm = shared_esm(REAL.replace("DELAY_MS", str(delay_ms)), "test", watch=["a"],
-                     wait_ms=wait_ms)
+def _drive(tmp_path, *, delay_ms: int, wait_ms: int, trait: str | None = None) -> dict:
+    source = REAL.replace("DELAY_MS", str(delay_ms))
+    esm = shared_esm(source, "test", watch=["a"], wait_ms=wait_ms, trait=trait)
+    assert (json.dumps(source) in esm) is (trait is None)  # with a trait, it does not carry it
     with chromium_page(tmp_path, width=800, height=600) as page:
         page.goto("about:blank")
-        return page.evaluate(JS_DRIVE, esm)
+        return page.evaluate(JS_DRIVE, [esm, trait, source])
 
 
 def _log_of(log: list, model_id: int) -> list:
@@ -93,6 +97,16 @@ def test_a_slow_module_is_imported_once_and_gets_the_changes_it_missed_in_order(
     assert seen["texts"] == ["rendered 0", "rendered 1", "rendered 2"]
     for model_id in range(3):
         # the early `b` was not watched, so only its late change is seen
+        assert _log_of(seen["log"], model_id) == [["a", 1], ["a", 2], ["a", None], ["a", 3],
+                                                  ["b", "late"]]
+
+
+def test_the_module_text_can_travel_in_a_trait_of_the_model(tmp_path):
+    seen = _drive(tmp_path, delay_ms=800, wait_ms=50, trait="_labviz_module")
+    assert seen["imports"] == 1
+    assert max(seen["initializeMs"]) < 500
+    assert seen["texts"] == ["rendered 0", "rendered 1", "rendered 2"]
+    for model_id in range(3):
         assert _log_of(seen["log"], model_id) == [["a", 1], ["a", 2], ["a", None], ["a", 3],
                                                   ["b", "late"]]
 

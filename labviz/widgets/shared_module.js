@@ -1,21 +1,24 @@
 // An anywidget module that stands in for a widget's own page module (see
-// labviz.widgets._common.shared_esm, which fills in KEY, SOURCE, WATCH and WAIT_MS).
+// labviz.widgets._common.shared_esm, which fills in KEY, SOURCE, TRAIT, WATCH and WAIT_MS).
 //
 // anywidget drops every message from the kernel to a model that is not initialised 2 s after the
 // page created it, and it loads each model's module anew. So this module is small, it loads the
-// real one (SOURCE) once per page, and it initialises each model at once. The real module
-// initialises the model when it has loaded: within WAIT_MS, straight away; later, with the
-// changes of the WATCH traits it missed meanwhile replayed to it, in order.
+// real one once per page, and it initialises each model at once. The real module's text is
+// SOURCE, or, when SOURCE is null, the value of the model's trait TRAIT (so that a page holding
+// many such models does not scan many copies of it as modules). The real module initialises the
+// model when it has loaded: within WAIT_MS, straight away; later, with the changes of the WATCH
+// traits it missed meanwhile replayed to it, in order.
 
 const KEY = __KEY__;
-const SOURCE = __SOURCE__;
+const TRAIT = __TRAIT__;
 const WATCH = __WATCH__;
 const WAIT_MS = __WAIT_MS__;
+const SOURCE = __SOURCE__;
 
-function load() {
+function load(source) {
   const modules = (globalThis.__labvizModules ??= new Map());
   if (!modules.has(KEY)) {
-    const url = URL.createObjectURL(new Blob([SOURCE], { type: "text/javascript" }));
+    const url = URL.createObjectURL(new Blob([source], { type: "text/javascript" }));
     modules.set(KEY, import(url).finally(() => URL.revokeObjectURL(url)));
   }
   return modules.get(KEY);
@@ -45,13 +48,14 @@ function replayingModel(model) {
 }
 
 export default () => {
-  let widget;
-  const loaded = load().then(async (mod) => {
+  let widget, loaded;
+  const ensure = (model) => (loaded ??= load(SOURCE ?? model.get(TRAIT)).then(async (mod) => {
     widget = typeof mod.default === "function" ? await mod.default() : mod.default;
-  });
-  let initialized = loaded;
+  }));
+  let initialized = null;
   return {
     async initialize(context) {
+      initialized = ensure(context.model);
       const soon = await Promise.race([
         loaded.then(() => true),
         new Promise((resolve) => setTimeout(resolve, WAIT_MS, false)),
@@ -73,7 +77,7 @@ export default () => {
       });
     },
     async render(context) {
-      await initialized;
+      await (initialized ?? ensure(context.model));
       return widget.render?.(context);
     },
   };
