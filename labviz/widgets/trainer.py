@@ -108,9 +108,9 @@ class LiveTrainer:
                                               layout=widgets.Layout(width="260px", visibility="hidden"))
         self.history_html = widgets.HTML(message_html("Finished runs will be listed here."))
         self.compare_html = widgets.HTML(message_html("Train two runs, then pick them here."))
-        self.board_html = widgets.HTML(message_html(
+        self.board_html = widgets.HTML("" if board is None else message_html(
             "Your finished runs go on the class's board, under an anonymous name unless you "
-            "choose one here." if board is not None else ""))
+            "choose one here."))
         self.widget = self._layout()
         self._sync_controls()
 
