@@ -173,7 +173,6 @@ def launch_app(notebook: Path, *, port: int = 8866, board_port: int = 8867, lan:
         print(lan_warning(shown_host), file=sys.stderr, flush=True)
     student_token, teacher_token = secrets.token_hex(24), secrets.token_hex(24)
     board_path = default_board_path() if board_path is None else Path(board_path)
-    board_path.parent.mkdir(parents=True, exist_ok=True)
     print("Starting the class's training service ...", flush=True)
     with TrainingService(n_workers=workers) as service, \
             BoardServer(ClassBoard(board_path), teacher_token, host=host, port=board_port) as board:
