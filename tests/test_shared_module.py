@@ -6,10 +6,10 @@ It is driven here as anywidget drives a widget module (``default()`` per model, 
 ``get``/``on``/``off`` and apply changes as kernel messages do. The real module counts its imports
 and logs what its listeners see. Checked, for a real module slower than ``wait_ms`` and for one
 faster: it is imported once per page for three models; ``initialize`` returns without waiting
-for a slow one; the watched trait's changes made before it loaded reach its listeners in order,
-with their values at the time (including a reset to null, as plotly's ``_py2js_update`` has);
-changes after it loaded reach them directly; an unwatched trait's early changes are not
-replayed.
+for a slow one, nor for the model holding its text when that model reaches the page later; the
+watched trait's changes made before it loaded reach its listeners in order, with their values at
+the time (including a reset to null, as plotly's ``_py2js_update`` has); changes after it loaded
+reach them directly; an unwatched trait's early changes are not replayed.
 """
 
 from __future__ import annotations
@@ -39,14 +39,25 @@ export default () => ({
 });
 """
 
-JS_DRIVE = """async ([esm, trait, source]) => {
+JS_DRIVE = """async ([esm, trait, source, holderMs]) => {
   const url = URL.createObjectURL(new Blob([esm], { type: "text/javascript" }));
   const mod = await import(url);
   const models = [], initializeMs = [], texts = [];
+  // the model holding the module's text reaches the widget manager holderMs after the others
+  const start = performance.now();
+  let lookups = 0;
+  const widget_manager = {
+    get_model: async (id) => {
+      lookups++;
+      if (id !== "holder" || performance.now() - start < holderMs) throw new Error("not found");
+      return { get: (name) => (name === "text" ? source : undefined) };
+    },
+  };
   for (let id = 0; id < 3; id++) {
     const state = new Map([["id", id]]), listeners = [];
-    if (trait) state.set(trait, source);  // the module's text, in the model's own trait
+    if (trait) state.set(trait, "holder");  // the id of the model holding the module's text
     const model = {
+      widget_manager,
       get: name => state.get(name),
       on: (event, callback, context) => listeners.push([event, callback, context]),
       off: (event, callback) => {
@@ -73,17 +84,18 @@ JS_DRIVE = """async ([esm, trait, source]) => {
     texts.push(el.textContent);
     model.apply("a", 3); model.apply("b", "late");
   }
-  return { imports: globalThis.__imports, log: globalThis.__log, initializeMs, texts };
+  return { imports: globalThis.__imports, log: globalThis.__log, initializeMs, texts, lookups };
 }"""
 
 
-def _drive(tmp_path, *, delay_ms: int, wait_ms: int, trait: str | None = None) -> dict:
+def _drive(tmp_path, *, delay_ms: int, wait_ms: int, trait: str | None = None,
+           holder_ms: int = 0) -> dict:
     source = REAL.replace("DELAY_MS", str(delay_ms))
     esm = shared_esm(source, "test", watch=["a"], wait_ms=wait_ms, trait=trait)
     assert (json.dumps(source) in esm) is (trait is None)  # with a trait, it does not carry it
     with chromium_page(tmp_path, width=800, height=600) as page:
         page.goto("about:blank")
-        return page.evaluate(JS_DRIVE, [esm, trait, source])
+        return page.evaluate(JS_DRIVE, [esm, trait, source, holder_ms])
 
 
 def _log_of(log: list, model_id: int) -> list:
@@ -101,10 +113,11 @@ def test_a_slow_module_is_imported_once_and_gets_the_changes_it_missed_in_order(
                                                   ["b", "late"]]
 
 
-def test_the_module_text_can_travel_in_a_trait_of_the_model(tmp_path):
-    seen = _drive(tmp_path, delay_ms=800, wait_ms=50, trait="_labviz_module")
+def test_the_module_text_can_come_from_a_model_that_reaches_the_page_later(tmp_path):
+    seen = _drive(tmp_path, delay_ms=800, wait_ms=50, trait="_labviz_module", holder_ms=300)
     assert seen["imports"] == 1
-    assert max(seen["initializeMs"]) < 500
+    assert seen["lookups"] > 1  # the holder was not there at first: it was looked up again
+    assert max(seen["initializeMs"]) < 250  # neither the holder nor the module was waited for
     assert seen["texts"] == ["rendered 0", "rendered 1", "rendered 2"]
     for model_id in range(3):
         assert _log_of(seen["log"], model_id) == [["a", 1], ["a", 2], ["a", None], ["a", 3],

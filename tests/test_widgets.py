@@ -13,9 +13,10 @@ import pytest
 from labviz import Predictions
 from labviz.calibration import reliability_curve
 from labviz.confusion import cell_samples, confusion_matrix, per_class_table
-from labviz.widgets.explorer import Explorer, time_handlers
 from labviz.label_quality import non_uniformity
 from labviz.widgets import explore
+from labviz.widgets._common import _MODULE_TEXTS, FigureWidget, ModuleText, module_text
+from labviz.widgets.explorer import Explorer, time_handlers
 from labviz.zoo import Series, list_series, series_for
 
 NOISY = "digits-ce-noise0.4-s0"
@@ -414,3 +415,16 @@ def test_side_by_side_without_shared_samples_says_so(rng, toy):
     assert len(ex.projection_figures) == 2 and "shares no samples" in ex.status
     ex.select_cell(*_worst_cell(toy))
     assert _highlight(ex.projection_figures[1]) == []
+
+
+def test_plotly_module_text_is_held_once_per_kernel_not_per_figure():
+    a, b = FigureWidget(), FigureWidget()
+    ref = a.get_state()["_labviz_module"]
+    assert b.get_state()["_labviz_module"] == ref
+    (holder,) = [h for h in _MODULE_TEXTS.values() if h.model_id == ref]
+    assert isinstance(holder, ModuleText) and len(holder.text) > 1_000_000
+    assert len(str(a.get_state())) < 100_000  # a figure's state names the text, not holds it
+    holder.close()  # e.g. Widget.close_all(): the next figure gets a new holder
+    c = FigureWidget()
+    assert c.get_state()["_labviz_module"] not in (ref, "")
+    assert module_text(holder.text) == c.get_state()["_labviz_module"]

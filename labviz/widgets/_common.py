@@ -48,10 +48,11 @@ def shared_esm(source: str, name: str, *, watch: Sequence[str] = (), wait_ms: in
     replays them, in order, to ``source``'s ``initialize`` when it comes (plotly's model follows
     its ``_py2js_*`` traits there); ``render`` waits for it.
 
-    With ``trait``, the module does not carry ``source``: it reads it from that trait of the
-    model (which the widget class must hold, with ``source`` as its value). A page of many
-    figures then creates many small modules rather than many 5 MB ones: twelve copies of plotly's
-    module text took 0.9 s to import in headless Chromium here, most of anywidget's 2 s.
+    With ``trait``, the module does not carry ``source``: the widget class's ``trait`` holds the
+    model id of a :class:`ModuleText` whose ``text`` is ``source`` (see :func:`module_text`), and
+    the module reads it from there. A kernel sends the text to a page once, however many widgets
+    load it: twelve copies of plotly's module text took 0.9 s to import in headless Chromium
+    here, most of anywidget's 2 s, and made a classroom visitor's page state 75 MB.
     """
     key = f"{name}-{hashlib.sha256(source.encode()).hexdigest()[:16]}"
     module = _SHARED_MODULE.read_text(encoding="utf-8")
@@ -74,13 +75,36 @@ PLOTLY_MODEL_TRAITS = ("_py2js_addTraces", "_py2js_deleteTraces", "_py2js_moveTr
 _PLOTLY_MODULE = str(go.FigureWidget._esm)
 
 
+class ModuleText(widgets.Widget):
+    """A page module's text, held by one model per kernel for all the widgets that load it
+    through :func:`shared_esm` (it has no view)."""
+
+    text = traitlets.Unicode().tag(sync=True)
+
+
+_MODULE_TEXTS: dict[str, ModuleText] = {}
+
+
+def module_text(source: str) -> str:
+    """The model id of this kernel's :class:`ModuleText` holding ``source``, made on first use
+    (and again if it was closed)."""
+    holder = _MODULE_TEXTS.get(source)
+    if holder is None or holder.comm is None:
+        holder = _MODULE_TEXTS[source] = ModuleText(text=source)
+    return holder.model_id
+
+
 class FigureWidget(go.FigureWidget):
     """plotly's ``FigureWidget``, with its page module loaded once per page and never past
-    anywidget's time limit (see :func:`shared_esm`); the module's text travels in the
-    ``_labviz_module`` trait."""
+    anywidget's time limit (see :func:`shared_esm`); the module's text reaches a page once, in
+    a :class:`ModuleText` that the ``_labviz_module`` trait names."""
 
-    _labviz_module = traitlets.Unicode(_PLOTLY_MODULE).tag(sync=True)
+    _labviz_module = traitlets.Unicode().tag(sync=True)
     _esm = shared_esm(_PLOTLY_MODULE, "plotly", watch=PLOTLY_MODEL_TRAITS, trait="_labviz_module")
+
+    @traitlets.default("_labviz_module")
+    def _module_text(self) -> str:
+        return module_text(_PLOTLY_MODULE)
 
 
 def replace_figure(fw: go.FigureWidget, fig: go.Figure) -> None:

@@ -4,10 +4,10 @@
 // anywidget drops every message from the kernel to a model that is not initialised 2 s after the
 // page created it, and it loads each model's module anew. So this module is small, it loads the
 // real one once per page, and it initialises each model at once. The real module's text is
-// SOURCE, or, when SOURCE is null, the value of the model's trait TRAIT (so that a page holding
-// many such models does not scan many copies of it as modules). The real module initialises the
-// model when it has loaded: within WAIT_MS, straight away; later, with the changes of the WATCH
-// traits it missed meanwhile replayed to it, in order.
+// SOURCE, or, when SOURCE is null, the `text` of the model whose id is in the model's trait TRAIT
+// (one model per kernel holds it, so that a page receives it once, not once per widget). The
+// real module initialises the model when it has loaded: within WAIT_MS, straight away; later,
+// with the changes of the WATCH traits it missed meanwhile replayed to it, in order.
 
 const KEY = __KEY__;
 const TRAIT = __TRAIT__;
@@ -15,11 +15,29 @@ const WATCH = __WATCH__;
 const WAIT_MS = __WAIT_MS__;
 const SOURCE = __SOURCE__;
 
-function load(source) {
+// The text of the model named in `model`'s trait TRAIT. That model may reach the page's widget
+// manager a little after this one: Voilà creates all of a page's models together.
+async function textOf(model) {
+  const id = model.get(TRAIT);
+  for (let tries = 0; tries < 200; tries++) {
+    const holder = await (async () => model.widget_manager.get_model(id))().catch(() => null);
+    if (holder) return holder.get("text");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`labviz: no model ${id} on this page holds the module ${KEY}`);
+}
+
+function load(model) {
   const modules = (globalThis.__labvizModules ??= new Map());
   if (!modules.has(KEY)) {
-    const url = URL.createObjectURL(new Blob([source], { type: "text/javascript" }));
-    modules.set(KEY, import(url).finally(() => URL.revokeObjectURL(url)));
+    const source = SOURCE !== null ? Promise.resolve(SOURCE) : textOf(model);
+    modules.set(KEY, source.then((text) => {
+      const url = URL.createObjectURL(new Blob([text], { type: "text/javascript" }));
+      return import(url).finally(() => URL.revokeObjectURL(url));
+    }).catch((error) => {
+      modules.delete(KEY);  // so that the page's next model tries again
+      throw error;
+    }));
   }
   return modules.get(KEY);
 }
@@ -49,7 +67,7 @@ function replayingModel(model) {
 
 export default () => {
   let widget, loaded;
-  const ensure = (model) => (loaded ??= load(SOURCE ?? model.get(TRAIT)).then(async (mod) => {
+  const ensure = (model) => (loaded ??= load(model).then(async (mod) => {
     widget = typeof mod.default === "function" ? await mod.default() : mod.default;
   }));
   let initialized = null;
