@@ -26,6 +26,9 @@ FASHION_MNIST_CLASSES = (
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 )
 DIGITS_CLASSES = tuple(str(k) for k in range(10))
+#: How many images scikit-learn's bundled digits hold: the zoo's digits splits follow from it,
+#: so that they can be known without loading the images.
+DIGITS_SIZE = 1797
 
 _FASHION_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -129,15 +132,28 @@ def fashion_mnist(split: Literal["train", "test"] = "train") -> Dataset:
 def digits() -> Dataset:
     """scikit-learn's bundled handwritten digits (1,797 images of 8×8, 10 classes).
 
-    Pixel values 0..16 are rescaled to 0..255 so both datasets share one dtype and range.
+    Pixel values 0..16 are rescaled to 0..255 so both datasets share one dtype and range. The
+    arrays are kept in labviz's cache (namespace ``datasets``) once loaded, so that later calls,
+    such as each classroom visitor's explorer, need no scikit-learn (80 MB of a kernel's memory).
 
     >>> d = digits()
     >>> d.images.shape, d.images.dtype.name, d.class_names[:3]
     ((1797, 8, 8), 'uint8', ('0', '1', '2'))
     """
+    from labviz.cache import cached_arrays
+
+    arrays = cached_arrays("datasets", "sklearn-digits", _load_digits,
+                           required=("images", "labels"))
+    if len(arrays["labels"]) != DIGITS_SIZE:
+        raise ValueError(f"scikit-learn's digits hold {len(arrays['labels'])} images; labviz's "
+                         f"digits splits expect DIGITS_SIZE = {DIGITS_SIZE}.")
+    return Dataset(images=arrays["images"], labels=arrays["labels"],
+                   class_names=DIGITS_CLASSES, name="digits")
+
+
+def _load_digits() -> dict[str, np.ndarray]:
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
-    images = np.round(bunch.images * (255 / 16)).astype(np.uint8)
-    return Dataset(images=images, labels=bunch.target.astype(np.int64),
-                   class_names=DIGITS_CLASSES, name="digits")
+    return {"images": np.round(bunch.images * (255 / 16)).astype(np.uint8),
+            "labels": bunch.target.astype(np.int64)}

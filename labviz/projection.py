@@ -509,13 +509,15 @@ def _fit_similarity(
     """Rotation (or reflection) ``R``, scale ``s`` and shift ``t`` minimising
     ``||s * source @ R + t - target||_F`` (orthogonal Procrustes on centred points).
 
-    Returns ``(R, s, t)``; apply as ``s * points @ R + t``.
+    Returns ``(R, s, t)``; apply as ``s * points @ R + t``. ``R`` is scipy's
+    ``orthogonal_procrustes`` (one SVD of the 2 x 2 cross-covariance, the same as its code; the
+    tests compare the two), done with numpy so that the explorer needs no scipy in a visitor's
+    kernel.
     """
-    from scipy.linalg import orthogonal_procrustes
-
     mu_s, mu_t = source.mean(axis=0), target.mean(axis=0)
     s0, t0 = source - mu_s, target - mu_t
-    rot, sv_sum = orthogonal_procrustes(s0, t0)
+    u, sv, vt = np.linalg.svd(s0.T @ t0)
+    rot, sv_sum = u @ vt, sv.sum()
     norm2 = float((s0**2).sum())
     # optimal scale given R: trace(R^T S^T T) / ||S||^2 = (sum of singular values) / ||S||^2
     scale = float(sv_sum) / norm2 if norm2 > 0 else 1.0

@@ -246,7 +246,11 @@ def split_indices(dataset: str) -> dict[str, NDArray[np.int64]]:
     if dataset == "fashion-mnist":
         perm = rng.permutation(60_000)
         return {"train": perm[:10_000], "val": perm[10_000:15_000], "test": np.arange(10_000)}
-    perm = rng.permutation(len(_source(dataset, "all")))
+    from labviz.datasets import DIGITS_SIZE
+
+    if dataset != "digits":
+        raise ValueError(f"`dataset` must be 'fashion-mnist' or 'digits'; got {dataset!r}.")
+    perm = rng.permutation(DIGITS_SIZE)  # known without loading the images
     return {"test": perm[:450], "val": perm[450:720], "train": perm[720:]}
 
 

@@ -1,5 +1,8 @@
 import gzip
+import os
 import struct
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -74,3 +77,29 @@ def test_real_fashion_mnist_has_the_published_sizes():
     assert train.images.shape == (60_000, 28, 28) and test.images.shape == (10_000, 28, 28)
     # Fashion-MNIST is balanced: 6,000 and 1,000 images per class.
     assert set(np.bincount(train.labels)) == {6000} and set(np.bincount(test.labels)) == {1000}
+
+
+def test_digits_come_from_the_cache_without_scikit_learn_once_loaded(tmp_path):
+    from sklearn.datasets import load_digits
+
+    env = {**os.environ, "LABVIZ_CACHE_DIR": str(tmp_path)}
+    probe = ("import sys; from labviz import datasets; d = datasets.digits(); "
+             "print(d.images.sum(), d.labels.sum(), 'sklearn' in sys.modules)")
+    first, second = (subprocess.run([sys.executable, "-c", probe], env=env, text=True,
+                                    capture_output=True, timeout=120, check=True).stdout.split()
+                     for _ in range(2))
+    bunch = load_digits()
+    expected = [str(np.round(bunch.images * (255 / 16)).astype(np.uint8).sum()),
+                str(bunch.target.sum())]
+    assert first == [*expected, "True"]
+    assert second == [*expected, "False"]
+
+
+def test_digits_of_an_unexpected_size_are_refused(tmp_path, monkeypatch):
+    from labviz import cache
+
+    monkeypatch.setenv("LABVIZ_CACHE_DIR", str(tmp_path))
+    cache.atomic_write_npz(tmp_path / "datasets" / "sklearn-digits.npz",
+                           {"images": np.zeros((5, 8, 8), np.uint8), "labels": np.zeros(5, np.int64)})
+    with pytest.raises(ValueError, match="hold 5 images.*DIGITS_SIZE = 1797"):
+        datasets.digits()

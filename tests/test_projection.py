@@ -295,6 +295,19 @@ def test_fit_similarity_recovers_hand_worked_transform():
     np.testing.assert_allclose(t, [1.0, -1.0], atol=1e-12)
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_fit_similarity_rotation_is_scipys_orthogonal_procrustes(seed):
+    from scipy.linalg import orthogonal_procrustes
+
+    rng = np.random.default_rng(seed)
+    source, target = rng.normal(size=(50, 2)), rng.normal(size=(50, 2))
+    rot, scale, shift = proj._fit_similarity(source, target)
+    s0, t0 = source - source.mean(axis=0), target - target.mean(axis=0)
+    ref_rot, ref_sv = orthogonal_procrustes(s0, t0)
+    np.testing.assert_allclose(rot, ref_rot, atol=1e-12)
+    assert scale == pytest.approx(ref_sv / (s0**2).sum(), rel=1e-12)
+
+
 def test_procrustes_maps_rotated_copy_back_using_shared_ids():
     rng = np.random.default_rng(0)
     # 2-D features: PCA is then a rigid map, so b's aligned points must land exactly on a's axes,
