@@ -52,6 +52,20 @@ def _timing_cell(t: dict | None) -> str:
     return f"{_fmt_s(t['seconds'])} (best of {t['reps']})"
 
 
+def _load_cells(r: dict) -> list[str]:
+    """The class-load table's cells of one case (``bench_class_load``)."""
+    load, p = r["load"], r["params"]
+    first, train, mem = load["first_view_s"], load["train_to_views_s"], load["memory"]
+    errors = f"; **{len(load['errors'])} errors**" if load["errors"] else ""
+    kernel = mem["kernel_mb_max"]
+    return [f"{p['pages']} + {p['students'] - p['pages']}",
+            " / ".join(_fmt_s(first[k]) for k in ("p50", "p95", "max")),
+            " / ".join(_fmt_s(train[k]) for k in ("p50", "p95")) + errors,
+            f"{mem['peak_total_mb'] / 1024:.1f} GB, {mem['n_kernels']} kernels",
+            "—" if kernel is None else f"{kernel:.0f} MB", load["board"],
+            _goals_cell(r["goals"])]
+
+
 def _goals_cell(goals: list[dict]) -> str:
     return "; ".join(f"{g['name']}: **{g['status']}**" if g["status"] != "met"
                      else f"{g['name']}: met" for g in goals) or "—"
@@ -64,7 +78,7 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def _section(part: str, rows: list[dict]) -> list[str]:
-    lines = [f"## {part.capitalize()}", ""]
+    lines = [f"## {part.capitalize().replace('-', ' ')}", ""]
     if part == "projection":
         lines += _table(
             ["case", "cold (fresh process)", "import", "warm (cache miss)", "cached reload",
@@ -72,6 +86,14 @@ def _section(part: str, rows: list[dict]) -> list[str]:
             [[r["case"], _timing_cell(r["cold"]), _fmt_s(r["cold_import_s"]),
               _fmt_s(r["warm"]["seconds"]), _fmt_s(r["cached"]["seconds"]),
               _fmt_ratio(r["cold_over_warm"]), _fmt_ratio(r["cached_over_warm"]), r["notes"]]
+             for r in rows])
+    elif part == "class-load":
+        lines += _table(
+            ["case", "pages + protocol clients", "open → first view p50 / p95 / max",
+             "Train → views p50 / p95", "server tree at peak", "largest visitor kernel",
+             "board", "goals"],
+            [[r["case"], *_load_cells(r)] if "load" in r
+             else [r["case"], _timing_cell(r["labviz"]), *["—"] * 5, _goals_cell(r["goals"])]
              for r in rows])
     elif part == "notebooks":
         lines += _table(["notebook", "cold (empty cache)", "warm", "goals"],
@@ -123,11 +145,17 @@ def write(out_dir: Path, results: dict) -> tuple[Path, Path]:
     mem = m.get("memory_bytes")
     ram = f", {mem / 2**30:.0f} GB RAM" if mem else ""
     mode = "quick mode: small sizes, a smoke test only" if results["quick"] else "full run"
+    starts = results.get("part_started") or {}
+    if len(set(starts.values())) <= 1:
+        when = f"Run {results['started']} ({mode}), {results['elapsed_s']:.0f} s in all."
+    else:  # merged (run.py --merge): the machine line is the latest run's
+        when = ("Parts run at different times: " + ", ".join(
+            f"{part} at {at}" for part, at in starts.items()) + f". The latest run ({mode}) took "
+            f"{results['elapsed_s']:.0f} s.")
     lines = [
         "# labviz benchmarks",
         "",
-        f"Run {results['started']} ({mode}), {results['elapsed_s']:.0f} s in all. Raw numbers and "
-        "machine details: `results.json`.",
+        f"{when} Raw numbers and machine details: `results.json`.",
         "",
         f"Machine: {m['cpu_model']}, {m['cpu_count']} CPUs{ram}; load average at start "
         f"{m['load_average']}, at end {m.get('load_average_end')}; torch threads "

@@ -5,20 +5,24 @@ Usage::
     .venv/bin/python benchmarks/run.py                 # full run (make bench), < 15 min on 2 cores
     .venv/bin/python benchmarks/run.py --quick --out /tmp/bench   # small sizes, smoke test
     .venv/bin/python benchmarks/run.py --only calibration confusion
+    .venv/bin/python benchmarks/run.py --only class-load --merge   # replace one part's rows
 
 Parts: calibration (vs torchmetrics, netcal, scikit-learn), calibration-ci (bootstrap intervals
 vs scipy.stats.bootstrap), confusion (vs scikit-learn), projection
 (PCA/UMAP cold, warm, cached), projection-scale (PCA and sampled UMAP frames at 100k and 1M:
 time, peak RSS, neighbour quality), predictions (from_model vs a bare torch loop), explorer (handler
 latency), explorer-browser (what a person waits for in headless Chromium at 100k and
-1M points), notebooks (nbclient wall time, cold and warm). Each part's rows carry their goals; a part
-that fails is recorded as failed and the others still run.
+1M points), notebooks (nbclient wall time, cold and warm), class-load (30 students on the classroom
+app against one kernel per visitor). Each part's rows carry their goals; a part that fails is
+recorded as failed and the others still run. With ``--merge``, the other parts' rows already in
+``--out`` are kept, with the time each part was run.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import sys
 import time
 import traceback
@@ -29,6 +33,7 @@ sys.path.insert(0, str(HERE))  # the bench_* modules sit next to this script
 
 import bench_calibration  # noqa: E402
 import bench_calibration_ci  # noqa: E402
+import bench_class_load  # noqa: E402
 import bench_confusion  # noqa: E402
 import bench_explorer  # noqa: E402
 import bench_explorer_browser  # noqa: E402
@@ -49,6 +54,7 @@ PARTS = {
     "explorer": bench_explorer.run,
     "explorer-browser": bench_explorer_browser.run,
     "notebooks": bench_notebooks.run,
+    "class-load": bench_class_load.run,
 }
 
 
@@ -59,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="folder for results.md and results.json (default: benchmarks/)")
     parser.add_argument("--only", nargs="+", choices=list(PARTS), default=list(PARTS),
                         metavar="PART", help=f"parts to run, among {list(PARTS)}")
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the other parts' rows of the results already in --out")
     args = parser.parse_args(argv)
 
     import torch  # imported up front so that machine_info records its thread count
@@ -80,13 +88,34 @@ def main(argv: list[str] | None = None) -> int:
     machine["load_average_end"] = machine_info()["load_average"]
     results = {
         "started": started, "quick": args.quick, "parts": args.only,
+        "part_started": dict.fromkeys(args.only, started),
         "elapsed_s": time.perf_counter() - t0, "part_seconds": seconds,
         "machine": machine, "torch_threads": torch.get_num_threads(),
         "rows": rows, "errors": errors,
     }
+    if args.merge and (args.out / "results.json").is_file():
+        results = merged(json.loads((args.out / "results.json").read_text()), results)
     json_path, md_path = report.write(args.out, results)
     print(f"wrote {md_path} and {json_path} in {results['elapsed_s']:.0f} s")
     return 1 if errors else 0
+
+
+def merged(old: dict, new: dict) -> dict:
+    """``new``'s parts, with ``old``'s rows, errors and times for the parts ``new`` did not run."""
+    if old.get("quick") != new["quick"]:
+        kinds = ["quick" if r.get("quick") else "full" for r in (new, old)]
+        raise ValueError(f"cannot merge a {kinds[0]} run into results of a {kinds[1]} one")
+    kept = [part for part in old["parts"] if part not in new["parts"]]
+    first = old.get("part_started") or dict.fromkeys(old["parts"], old["started"])
+    return {
+        **new, "parts": [*kept, *new["parts"]],
+        "part_started": {**{part: first[part] for part in kept}, **new["part_started"]},
+        "part_seconds": {**{part: old["part_seconds"].get(part) for part in kept},
+                         **new["part_seconds"]},
+        "rows": [r for r in old["rows"] if r["part"] in kept] + new["rows"],
+        "errors": {**{p: e for p, e in old.get("errors", {}).items() if p in kept},
+                   **new["errors"]},
+    }
 
 
 if __name__ == "__main__":

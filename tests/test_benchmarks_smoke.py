@@ -79,3 +79,25 @@ def test_quick_calibration_ci_part_runs(tmp_path):
         ci = r["labviz"]["value"]
         assert ci["low"] <= ci["estimate"] <= ci["high"]
     assert "## Calibration-ci" in (tmp_path / "results.md").read_text()
+
+
+def test_merge_keeps_the_other_parts_and_replaces_the_parts_run_again():
+    sys.path.insert(0, str(RUN.parent))
+    from run import merged
+
+    def results(parts, started, quick=False):
+        return {"started": started, "quick": quick, "parts": parts,
+                "part_started": dict.fromkeys(parts, started),
+                "part_seconds": dict.fromkeys(parts, 1.0),
+                "rows": [{"part": p, "case": f"{p} {started}"} for p in parts],
+                "errors": {parts[-1]: "boom"}}
+
+    old = results(["calibration", "class-load"], "monday")
+    new = results(["class-load"], "friday")
+    out = merged(old, new)
+    assert out["parts"] == ["calibration", "class-load"]
+    assert out["part_started"] == {"calibration": "monday", "class-load": "friday"}
+    assert [r["case"] for r in out["rows"]] == ["calibration monday", "class-load friday"]
+    assert out["errors"] == {"class-load": "boom"}  # monday's failure of class-load is gone
+    with pytest.raises(ValueError, match="cannot merge a quick run into results of a full one"):
+        merged(old, results(["class-load"], "friday", quick=True))

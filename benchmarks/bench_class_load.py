@@ -1,0 +1,99 @@
+"""A class on the classroom app: 30 students at once, against the one-kernel-per-visitor baseline.
+
+``tests/class_load.run_class`` (the load test's driver) serves the app on loopback and lets every
+student open it at the same moment and press Train once, with a few students in headless
+Chromium and the rest protocol-level clients (the page's own websocket protocol and widget
+messages; each sets one α of a sweep). Cases, in one run:
+
+* **baseline**: Voilà on ``notebooks/app.ipynb`` alone, as ``make app`` served it before the
+  training service: each visitor's kernel starts when the page opens, and trains by itself. At 10
+  visitors, not 30: at about 670 MB per training kernel, 30 would need 20 GB of this machine's 24.
+* **service**: ``labviz app``: the shared training service (one worker per core), the board, and
+  Voilà with preheated kernels; 10 students with a pool of 10, 30 with a pool of 30 (a pool the
+  size of the class, started before the class comes in), and 30 with the default pool of 4.
+
+Recorded per case: open → first view (the Train button visible in a page; the widgets' state
+received by a protocol client) at p50, p95 and max; Train → views (the press → the status line
+naming the run, which the trainer sets after every view is drawn) at p50 and p95; the server's
+process tree at its peak (resident sets, sampled every second) and the largest visitor kernel;
+and whether every run reached the board exactly once. Goals (issue 17): first view under 5 s
+while the pool has room; a visitor's kernel under 250 MB.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+from timing import Timing, goal, make_row, skipped
+
+TESTS = Path(__file__).resolve().parents[1] / "tests"
+#: (mode, students, pages among them, pool size)
+FULL_CASES = (("baseline", 10, 2, 0), ("service", 10, 2, 10), ("service", 30, 3, 30),
+              ("service", 30, 3, 4))
+QUICK_CASES = (("service", 3, 1, 3),)
+FIRST_VIEW_LIMIT_S = 5.0
+KERNEL_LIMIT_MB = 250.0
+
+
+def _s(seconds: float | None) -> str:
+    return "—" if seconds is None else f"{seconds:.1f} s"
+
+
+def board_check(result: dict) -> str:
+    """"30 of 30 runs, each once", or what is wrong: the board against what the students got."""
+    rows = result["board_rows"]
+    if rows is None:
+        return "no board"
+    done = sum(len(s.get("latencies_s", [])) for s in result["students"])
+    keys = Counter(r["run_key"] for r in rows)
+    twice = sum(n > 1 for n in keys.values())
+    text = f"{len(keys)} of {done} finished runs" + (", each once" if not twice else "")
+    return text + (f"; {twice} twice" if twice else "")
+
+
+def run(quick: bool = False, log=print) -> list[dict]:
+    chromium = Path("/usr/bin/chromium")
+    if not chromium.exists():
+        return [make_row("class-load", "class on the app", {},
+                         labviz=skipped(f"Chromium is not installed at {chromium}"))]
+    sys.path.insert(0, str(TESTS))
+    from class_load import run_class
+
+    rows = []
+    for mode, n, pages, pool in QUICK_CASES if quick else FULL_CASES:
+        case = f"{mode}, {n} students" + (f", pool {pool}" if mode == "service" else "")
+        params = {"mode": mode, "students": n, "pages": pages, "pool_size": pool,
+                  "runs_per_student": 1}
+        with tempfile.TemporaryDirectory(prefix="labviz-bench-class-") as tmp:
+            try:
+                out = run_class(Path(tmp), mode=mode, n_students=n, n_browsers=pages,
+                                runs_per_student=1, pool_size=pool, timeout_s=900)
+            except Exception as exc:  # recorded, and the other cases still run
+                log(f"  {case}: failed ({exc})")
+                rows.append(make_row("class-load", case, params, labviz=skipped(f"failed: {exc}")))
+                continue
+        first, train, memory = out["first_view_s"], out["train_to_views_s"], out["memory"]
+        load = {"first_view_s": first, "train_to_views_s": train, "memory": memory,
+                "board": board_check(out) if mode == "service" else "no board (baseline)",
+                "errors": out["errors"], "workers": out["workers"], "seconds": out["seconds"]}
+        goals = [goal(f"kernel < {KERNEL_LIMIT_MB:.0f} MB", memory["kernel_mb_max"],
+                      KERNEL_LIMIT_MB, unit="MB")]
+        if mode == "service" and pool >= n:
+            goals.insert(0, goal(f"first view p95 < {FIRST_VIEW_LIMIT_S:.0f} s", first["p95"],
+                                 FIRST_VIEW_LIMIT_S, unit="s"))
+        row = make_row("class-load", case, params,
+                       labviz=Timing(seconds=first["p95"], reps=n,
+                                     all_seconds=[s["first_view_s"] for s in out["students"]
+                                                  if "first_view_s" in s]),
+                       goals=goals, notes="; ".join(out["errors"][:3]))
+        row["load"] = load
+        rows.append(row)
+        log(f"  {case}: first view p50 {_s(first['p50'])}, p95 {_s(first['p95'])}; Train → views "
+            f"p50 {_s(train['p50'])}, p95 {_s(train['p95'])}; peak "
+            f"{memory['peak_total_mb'] / 1024:.1f} GB, kernel "
+            f"{memory['kernel_mb_max'] or 0:.0f} MB; "
+            f"{load['board']}; {len(out['errors'])} errors")
+    return rows
