@@ -9,8 +9,9 @@ messages; each sets one α of a sweep). Cases, in one run:
   training service: each visitor's kernel starts when the page opens, and trains by itself. At 10
   visitors, not 30: at about 670 MB per training kernel, 30 would need 20 GB of this machine's 24.
 * **service**: ``labviz app``: the shared training service (one worker per core), the board, and
-  Voilà with preheated kernels; 10 students with a pool of 10, 30 with a pool of 30 (a pool the
-  size of the class, started before the class comes in), and 30 with the default pool of 4.
+  Voilà with preheated kernels, a pool the size of the class started before it comes in: 10
+  students and 30, with taken kernels replaced after ``labviz app``'s default of ten minutes; and
+  30 with them replaced after 1 s, Voilà's own default.
 
 Recorded per case: open → first view (the Train button visible in a page; the widgets' state
 received by a protocol client) at p50, p95 and max; Train → views (the press → the status line
@@ -29,11 +30,13 @@ from pathlib import Path
 
 from timing import Timing, goal, make_row, skipped
 
+from labviz.server import DEFAULT_REFILL_AFTER
+
 TESTS = Path(__file__).resolve().parents[1] / "tests"
-#: (mode, students, pages among them, pool size)
-FULL_CASES = (("baseline", 10, 2, 0), ("service", 10, 2, 10), ("service", 30, 3, 30),
-              ("service", 30, 3, 4))
-QUICK_CASES = (("service", 3, 1, 3),)
+#: (mode, students, pages among them, pool size, seconds before a taken kernel is replaced)
+FULL_CASES = (("baseline", 10, 2, 0, None), ("service", 10, 2, 10, DEFAULT_REFILL_AFTER),
+              ("service", 30, 3, 30, DEFAULT_REFILL_AFTER), ("service", 30, 3, 30, 1.0))
+QUICK_CASES = (("service", 3, 1, 3, DEFAULT_REFILL_AFTER),)
 FIRST_VIEW_LIMIT_S = 5.0
 KERNEL_LIMIT_MB = 250.0
 
@@ -63,14 +66,16 @@ def run(quick: bool = False, log=print) -> list[dict]:
     from class_load import run_class
 
     rows = []
-    for mode, n, pages, pool in QUICK_CASES if quick else FULL_CASES:
-        case = f"{mode}, {n} students" + (f", pool {pool}" if mode == "service" else "")
+    for mode, n, pages, pool, refill in QUICK_CASES if quick else FULL_CASES:
+        case = f"{mode}, {n} students" + (f", pool {pool}, refill after {refill:g} s"
+                                          if mode == "service" else "")
         params = {"mode": mode, "students": n, "pages": pages, "pool_size": pool,
-                  "runs_per_student": 1}
+                  "refill_after": refill, "runs_per_student": 1}
         with tempfile.TemporaryDirectory(prefix="labviz-bench-class-") as tmp:
             try:
                 out = run_class(Path(tmp), mode=mode, n_students=n, n_browsers=pages,
-                                runs_per_student=1, pool_size=pool, timeout_s=900)
+                                runs_per_student=1, pool_size=pool,
+                                refill_after=refill or DEFAULT_REFILL_AFTER, timeout_s=600)
             except Exception as exc:  # recorded, and the other cases still run
                 log(f"  {case}: failed ({exc})")
                 rows.append(make_row("class-load", case, params, labviz=skipped(f"failed: {exc}")))

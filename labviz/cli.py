@@ -63,6 +63,7 @@ def _app(args: argparse.Namespace) -> int:
 
     return launch_app(Path(args.notebook).resolve(), port=args.port, board_port=args.board_port,
                       lan=args.lan, workers=args.workers, pool_size=args.pool_size,
+                      refill_after=args.refill_after,
                       board_path=None if args.board is None else Path(args.board).resolve())
 
 
@@ -87,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     lab.add_argument("--port", type=int, default=8888)
     lab.set_defaults(func=_lab)
 
-    from labviz.server import DEFAULT_POOL_SIZE
+    from labviz.server import DEFAULT_POOL_SIZE, DEFAULT_REFILL_AFTER
 
     app = sub.add_parser("app", help="the classroom app (live training + explorer) with Voilà, "
                                      "a shared training service and the class's board, on "
@@ -99,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
                      help="training worker processes (default: one per core)")
     app.add_argument("--pool-size", type=int, default=DEFAULT_POOL_SIZE,
                      help=f"preheated visitor kernels (default {DEFAULT_POOL_SIZE}; 0: none)")
+    app.add_argument("--refill-after", type=float, default=DEFAULT_REFILL_AFTER, metavar="SECONDS",
+                     help="start a taken kernel's replacement this long after "
+                          f"(default {DEFAULT_REFILL_AFTER:g})")
     app.add_argument("--board", default=None, help="the board's SQLite file (kept across restarts)")
     app.add_argument("--lan", action="store_true",
                      help="listen on every interface, for students on the local network "

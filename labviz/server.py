@@ -9,6 +9,7 @@ of its own, for ``labviz lab``, ``labviz app`` and the browser tests alike.
 from __future__ import annotations
 
 import json
+import math
 import os
 import secrets
 import signal
@@ -101,22 +102,31 @@ def _check_token(token: str) -> None:
 #: one is free sees the app at once; a new one is started for each taken. Each holds a visitor's
 #: app without torch (the training runs in the service's workers).
 DEFAULT_POOL_SIZE = 4
+#: Seconds after a preheated kernel is taken before Voilà starts its replacement: ten minutes, once
+#: a class has come in. Voilà's own 1 s had ten students' replacements start with their first
+#: runs, which then took 23 s from Train to views instead of 8 s (benchmarks/bench_class_load.py).
+#: A visitor who finds the pool empty meanwhile gets a kernel started for them.
+DEFAULT_REFILL_AFTER = 600.0
 ALL_INTERFACES = "0.0.0.0"
 
 
 def app_command(notebook: Path, token: str, *, port: int = 8866, host: str = LOOPBACK,
-                pool_size: int = 0) -> list[str]:
+                pool_size: int = 0, refill_after: float = DEFAULT_REFILL_AFTER) -> list[str]:
     """The Voilà command line that ``labviz app`` (``make app``) runs.
 
     Voilà executes ``notebook`` in a fresh kernel for each visitor and shows only its outputs (no
-    code cells); with ``pool_size`` > 0 it keeps that many kernels with the notebook already run.
-    The server binds to ``host`` (loopback unless asked), requires ``token``, opens no browser and
+    code cells); with ``pool_size`` > 0 it keeps that many kernels with the notebook already run,
+    and starts a new one ``refill_after`` seconds after one is taken. The server binds to ``host`` (loopback unless asked), requires ``token``, opens no browser and
     fails rather than moving to another port.
     """
     _check_token(token)
     if isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 0:
         raise ValueError(f"`pool_size` must be an int >= 0; got {pool_size!r}.")
-    preheat = ["--preheat_kernel=True", f"--pool_size={pool_size}"] if pool_size else []
+    if (isinstance(refill_after, bool) or not isinstance(refill_after, (int, float))
+            or not 0 <= refill_after < math.inf):
+        raise ValueError(f"`refill_after` must be a number of seconds >= 0; got {refill_after!r}.")
+    preheat = ["--preheat_kernel=True", f"--pool_size={pool_size}",
+               f"--VoilaKernelManager.fill_delay={float(refill_after)}"] if pool_size else []
     return [sys.executable, "-m", "voila", str(notebook), f"--Voila.ip={host}",
             f"--port={port}", "--Voila.port_retries=0", "--no-browser", f"--token={token}",
             "--strip_sources=True", "--theme=light", *preheat]
@@ -151,7 +161,8 @@ def lan_warning(address: str) -> str:
 
 def launch_app(notebook: Path, *, port: int = 8866, board_port: int = 8867, lan: bool = False,
                workers: int | None = None, pool_size: int = DEFAULT_POOL_SIZE,
-               board_path: Path | None = None, timeout_s: float = 120) -> int:
+               refill_after: float = DEFAULT_REFILL_AFTER, board_path: Path | None = None,
+               timeout_s: float = 120) -> int:
     """Serve the classroom app for a class until it is stopped.
 
     Starts the class's training service (a Dask ``LocalCluster``: ``workers`` single-threaded
@@ -182,7 +193,8 @@ def launch_app(notebook: Path, *, port: int = 8866, board_port: int = 8867, lan:
         env = {**os.environ, SERVICE_ENV: service.address, BOARD_ENV: str(board_path)}
         base = f"http://{LOOPBACK}:{port}"
         # the login page answers without starting a kernel; the app's own page would run the notebook
-        return _serve(app_command(notebook, student_token, port=port, host=host, pool_size=pool_size),
+        return _serve(app_command(notebook, student_token, port=port, host=host, pool_size=pool_size,
+                                  refill_after=refill_after),
                       name="labviz classroom app", env=env,
                       urls={"Students": f"http://{shown_host}:{port}/?token={student_token}",
                             "Teacher's board": board.url(shown_host)},

@@ -59,6 +59,7 @@ STATUS = re.compile(r"Showing run (\d+)")
 # ----- the servers ------------------------------------------------------------------------------------
 @contextlib.contextmanager
 def serve_class(tmp: Path, *, mode: str, workers: int, pool_size: int,
+                refill_after: float = server.DEFAULT_REFILL_AFTER,
                 timeout_s: float = 300) -> Iterator[dict]:
     """The app for a class, ready: ``{"students": url, "teacher": url or None, "proc": Popen}``.
 
@@ -72,7 +73,8 @@ def serve_class(tmp: Path, *, mode: str, workers: int, pool_size: int,
     if mode == "service":
         cmd = [sys.executable, "-m", "labviz.cli", "app", "--notebook", str(notebook),
                "--port", str(port), "--board-port", str(_free_port()), "--workers", str(workers),
-               "--pool-size", str(pool_size), "--board", str(tmp / "board.sqlite")]
+               "--pool-size", str(pool_size), "--refill-after", str(refill_after),
+               "--board", str(tmp / "board.sqlite")]
     elif mode == "baseline":
         cmd = server.app_command(notebook, secrets.token_hex(24), port=port)
     else:
@@ -208,7 +210,11 @@ async def protocol_student(url: str, runs: int, timeout_s: float, *,
 
     base, token = url.split("/?token=")
     started = time.perf_counter()
-    page = await AsyncHTTPClient().fetch(url, request_timeout=timeout_s)
+    client = AsyncHTTPClient(force_instance=True)  # the shared one queues past 10 requests
+    try:
+        page = await client.fetch(url, connect_timeout=timeout_s, request_timeout=timeout_s)
+    finally:
+        client.close()
     kernel_id = re.search(r'"kernelId"\s*:\s*"([0-9a-f-]{36})"', page.body.decode())[1]
     session = uuid.uuid4().hex
     ws = await websocket_connect(
@@ -340,7 +346,8 @@ ALPHAS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.4)
 
 def run_class(tmp: Path, *, mode: str = "service", n_students: int = 30, n_browsers: int = 3,
               runs_per_student: int = 1, workers: int | None = None, pool_size: int | None = None,
-              alphas: tuple[float, ...] = ALPHAS, timeout_s: float = 600) -> dict:
+              refill_after: float = server.DEFAULT_REFILL_AFTER, alphas: tuple[float, ...] = ALPHAS,
+              timeout_s: float = 600) -> dict:
     """Serve the app, let a class use it (see the module docstring) and return what was measured:
     ``students`` (per student: kind, ``alpha``, ``first_view_s``, ``latencies_s`` or ``error``),
     ``first_view_s`` and ``train_to_views_s`` summaries (p50, p95, max), ``memory`` (peak total
@@ -349,7 +356,8 @@ def run_class(tmp: Path, *, mode: str = "service", n_students: int = 30, n_brows
 
     workers = workers or os.cpu_count() or 1
     pool_size = n_students if pool_size is None else pool_size
-    with serve_class(tmp, mode=mode, workers=workers, pool_size=pool_size) as served:
+    with serve_class(tmp, mode=mode, workers=workers, pool_size=pool_size,
+                     refill_after=refill_after) as served:
         pid = served["proc"].pid
         idle = memory_mb(pid)
         memory: list[dict] = []
@@ -367,6 +375,7 @@ def run_class(tmp: Path, *, mode: str = "service", n_students: int = 30, n_brows
     return {
         "mode": mode, "n_students": n_students, "n_browsers": n_browsers,
         "runs_per_student": runs_per_student, "workers": workers, "pool_size": pool_size,
+        "refill_after": refill_after,
         "seconds": seconds, "students": students,
         "errors": [s["error"] for s in students if "error" in s],
         "first_view_s": {"p50": percentile(first, 50), "p95": percentile(first, 95),

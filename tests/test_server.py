@@ -66,6 +66,14 @@ def test_app_command_serves_voila_on_loopback_with_a_token(tmp_path):
     assert "--Voila.ip=127.0.0.1" in pooled
     with pytest.raises(ValueError, match="`pool_size` must be an int >= 0; got -1"):
         server.app_command(tmp_path / "app.ipynb", "z" * 32, pool_size=-1)
+    # a taken kernel is replaced after ten minutes unless told, once a class has come in
+    assert f"--VoilaKernelManager.fill_delay={server.DEFAULT_REFILL_AFTER}" in pooled
+    assert server.DEFAULT_REFILL_AFTER == 600.0
+    quick = server.app_command(tmp_path / "app.ipynb", "z" * 32, pool_size=2, refill_after=1)
+    assert "--VoilaKernelManager.fill_delay=1.0" in quick
+    for bad in (-1, float("inf"), float("nan"), "10", True):
+        with pytest.raises(ValueError, match="`refill_after` must be a number of seconds >= 0"):
+            server.app_command(tmp_path / "app.ipynb", "z" * 32, pool_size=2, refill_after=bad)
 
 
 def test_start_server_reports_an_early_exit_with_the_log_tail(tmp_path):
