@@ -17,8 +17,9 @@ Recorded per case: open → first view (the Train button visible in a page; the 
 received by a protocol client) at p50, p95 and max; Train → views (the press → the status line
 naming the run, which the trainer sets after every view is drawn) at p50 and p95; the server's
 process tree at its peak (resident sets, sampled every second) and the largest visitor kernel;
-and whether every run reached the board exactly once. Goals (issue 17): first view under 5 s
-while the pool has room; a visitor's kernel under 250 MB.
+and whether every run reached the board exactly once. Goals (issue 17): every page's first view
+under 5 s while the pool has room; a visitor's kernel under 250 MB. The pages render in Chromium
+on the server's two cores, where a real class's pages render on the students' machines.
 """
 
 from __future__ import annotations
@@ -81,14 +82,17 @@ def run(quick: bool = False, log=print) -> list[dict]:
                 rows.append(make_row("class-load", case, params, labviz=skipped(f"failed: {exc}")))
                 continue
         first, train, memory = out["first_view_s"], out["train_to_views_s"], out["memory"]
+        pages_first = [s["first_view_s"] for s in out["students"]
+                       if s.get("kind") == "browser" and "first_view_s" in s]
         load = {"first_view_s": first, "train_to_views_s": train, "memory": memory,
+                "pages_first_view_s": pages_first,
                 "board": board_check(out) if mode == "service" else "no board (baseline)",
                 "errors": out["errors"], "workers": out["workers"], "seconds": out["seconds"]}
         goals = [goal(f"kernel < {KERNEL_LIMIT_MB:.0f} MB", memory["kernel_mb_max"],
                       KERNEL_LIMIT_MB, unit="MB")]
-        if mode == "service" and pool >= n:
-            goals.insert(0, goal(f"first view p95 < {FIRST_VIEW_LIMIT_S:.0f} s", first["p95"],
-                                 FIRST_VIEW_LIMIT_S, unit="s"))
+        if mode == "service" and pool >= n:  # a visitor sees the app: the pages' slowest
+            goals.insert(0, goal(f"pages' first view < {FIRST_VIEW_LIMIT_S:.0f} s",
+                                 max(pages_first, default=None), FIRST_VIEW_LIMIT_S, unit="s"))
         row = make_row("class-load", case, params,
                        labviz=Timing(seconds=first["p95"], reps=n,
                                      all_seconds=[s["first_view_s"] for s in out["students"]

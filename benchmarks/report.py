@@ -60,6 +60,7 @@ def _load_cells(r: dict) -> list[str]:
     kernel = mem["kernel_mb_max"]
     return [f"{p['pages']} + {p['students'] - p['pages']}",
             " / ".join(_fmt_s(first[k]) for k in ("p50", "p95", "max")),
+            ", ".join(_fmt_s(x) for x in sorted(load.get("pages_first_view_s", []))) or "—",
             " / ".join(_fmt_s(train[k]) for k in ("p50", "p95")) + errors,
             f"{mem['peak_total_mb'] / 1024:.1f} GB, {mem['n_kernels']} kernels",
             "—" if kernel is None else f"{kernel:.0f} MB", load["board"],
@@ -90,10 +91,10 @@ def _section(part: str, rows: list[dict]) -> list[str]:
     elif part == "class-load":
         lines += _table(
             ["case", "pages + protocol clients", "open → first view p50 / p95 / max",
-             "Train → views p50 / p95", "server tree at peak", "largest visitor kernel",
-             "board", "goals"],
+             "pages: first view", "Train → views p50 / p95", "server tree at peak",
+             "largest visitor kernel", "board", "goals"],
             [[r["case"], *_load_cells(r)] if "load" in r
-             else [r["case"], _timing_cell(r["labviz"]), *["—"] * 5, _goals_cell(r["goals"])]
+             else [r["case"], _timing_cell(r["labviz"]), *["—"] * 6, _goals_cell(r["goals"])]
              for r in rows])
     elif part == "notebooks":
         lines += _table(["notebook", "cold (empty cache)", "warm", "goals"],
@@ -149,9 +150,12 @@ def write(out_dir: Path, results: dict) -> tuple[Path, Path]:
     if len(set(starts.values())) <= 1:
         when = f"Run {results['started']} ({mode}), {results['elapsed_s']:.0f} s in all."
     else:  # merged (run.py --merge): the machine line is the latest run's
-        when = ("Parts run at different times: " + ", ".join(
-            f"{part} at {at}" for part, at in starts.items()) + f". The latest run ({mode}) took "
-            f"{results['elapsed_s']:.0f} s.")
+        parts_at: dict[str, list[str]] = {}
+        for part, at in starts.items():
+            parts_at.setdefault(at, []).append(part)
+        when = ("Parts run at different times: " + "; ".join(
+            f"{', '.join(parts)} at {at}" for at, parts in parts_at.items())
+            + f". The latest run ({mode}) took {results['elapsed_s']:.0f} s.")
     lines = [
         "# labviz benchmarks",
         "",

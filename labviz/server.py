@@ -108,6 +108,10 @@ DEFAULT_POOL_SIZE = 4
 #: A visitor who finds the pool empty meanwhile gets a kernel started for them.
 DEFAULT_REFILL_AFTER = 600.0
 ALL_INTERFACES = "0.0.0.0"
+#: Visitors' kernels talk to Voilà over Unix sockets, not TCP ports: a pool of 30 kernels started
+#: at once over TCP lost one to a port that another took between being picked and being bound
+#: ("Address already in use"), and the pool never filled. (No port on any interface, either.)
+KERNEL_TRANSPORT = ("--KernelManager.transport=ipc",) if os.name == "posix" else ()
 
 
 def app_command(notebook: Path, token: str, *, port: int = 8866, host: str = LOOPBACK,
@@ -116,8 +120,9 @@ def app_command(notebook: Path, token: str, *, port: int = 8866, host: str = LOO
 
     Voilà executes ``notebook`` in a fresh kernel for each visitor and shows only its outputs (no
     code cells); with ``pool_size`` > 0 it keeps that many kernels with the notebook already run,
-    and starts a new one ``refill_after`` seconds after one is taken. The server binds to ``host`` (loopback unless asked), requires ``token``, opens no browser and
-    fails rather than moving to another port.
+    and starts a new one ``refill_after`` seconds after one is taken. The server binds to
+    ``host`` (loopback unless asked), requires ``token``, opens no browser and fails rather than
+    moving to another port; its kernels use :data:`KERNEL_TRANSPORT`.
     """
     _check_token(token)
     if isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 0:
@@ -129,7 +134,7 @@ def app_command(notebook: Path, token: str, *, port: int = 8866, host: str = LOO
                f"--VoilaKernelManager.fill_delay={float(refill_after)}"] if pool_size else []
     return [sys.executable, "-m", "voila", str(notebook), f"--Voila.ip={host}",
             f"--port={port}", "--Voila.port_retries=0", "--no-browser", f"--token={token}",
-            "--strip_sources=True", "--theme=light", *preheat]
+            "--strip_sources=True", "--theme=light", *KERNEL_TRANSPORT, *preheat]
 
 
 def default_board_path() -> Path:

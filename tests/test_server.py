@@ -66,6 +66,7 @@ def test_app_command_serves_voila_on_loopback_with_a_token(tmp_path):
     assert "--Voila.ip=127.0.0.1" in pooled
     with pytest.raises(ValueError, match="`pool_size` must be an int >= 0; got -1"):
         server.app_command(tmp_path / "app.ipynb", "z" * 32, pool_size=-1)
+    assert "--KernelManager.transport=ipc" in pooled  # Unix sockets: no port races in a pool
     # a taken kernel is replaced after ten minutes unless told, once a class has come in
     assert f"--VoilaKernelManager.fill_delay={server.DEFAULT_REFILL_AFTER}" in pooled
     assert server.DEFAULT_REFILL_AFTER == 600.0
