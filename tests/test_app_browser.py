@@ -69,6 +69,10 @@ JS_STATE = """() => {
 }"""
 
 
+JS_EXPLORER_TABLE = """() => Array.from(document.querySelectorAll('.widget-html-content'))
+    .some(e => e.textContent.includes('Per class'))"""
+
+
 JS_STATUS = """() => Array.from(document.querySelectorAll('.widget-html-content'), e => e.innerText)
     .filter(t => t.startsWith('Showing run'))"""
 
@@ -96,10 +100,9 @@ def _run_app_in_browser(tmp: Path) -> dict:
             page.goto(f"{base}/?token={token}")
             train = page.locator("button.widget-button", has_text="Train")
             train.wait_for(state="visible")
-            # the app is one cell output: once the explorer's table is there, the page is whole
-            page.wait_for_function("() => Array.from(document.querySelectorAll("
-                                   "'.widget-html-content')).some(e => e.textContent"
-                                   ".includes('Per class'))")
+            # the live views are drawn, empty (the explorer's tab is built when chosen)
+            page.wait_for_function(f"() => ({JS_STATE})().shown.some("
+                                   "t => t.includes('appears here after a run'))")
             before = page.evaluate(JS_STATE)
             content = page.content()
 
@@ -121,10 +124,14 @@ def _run_app_in_browser(tmp: Path) -> dict:
             page.wait_for_timeout(800)
             shot = tmp / "app.png"
             page.screenshot(path=str(shot))
+
+            page.locator(".lm-TabBar-tab", has_text="Explorer").click()
+            page.wait_for_function(JS_EXPLORER_TABLE)
+            explorer = page.evaluate(JS_STATE)
     finally:
         server.stop_server(proc)
     return {"before": before, "after": after, "content": content, "seconds": seconds,
-            "screenshot": shot}
+            "screenshot": shot, "explorer": explorer}
 
 
 def test_voila_app_trains_a_run_and_updates_the_plots(tmp_path):
@@ -145,6 +152,10 @@ def test_voila_app_trains_a_run_and_updates_the_plots(tmp_path):
     assert any(n.startswith("run 1") for n in after_names)  # the reliability diagram
     print(f"\nVoilà app: Train click → updated plots in {seen['seconds']:.2f} s")
 
+    # the explorer's tab, built when chosen, shows its per-class table and figures
+    assert not any("Per class" in t for t in seen["after"]["texts"])
+    assert any("Per class" in t for t in seen["explorer"]["texts"])
+    assert len(seen["explorer"]["traces"]) > len(seen["after"]["traces"])
     assert seen["screenshot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     out = os.environ.get("LABVIZ_APP_SCREENSHOT_OUT")
     if out:

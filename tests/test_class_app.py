@@ -369,6 +369,7 @@ def test_app_trains_on_the_service_and_board_its_environment_names(service, tmp_
         assert trainer.session._service.address == service.address
         assert isinstance(trainer.board, ClassBoard) and trainer.board.path == path
         assert shows(page, trainer.controls["name"])
+        page.children[1].selected_index = 1  # the explorer's tab
         assert page.explorer.predictions[0].name == "digits-ce-s0 [test]"
     finally:
         page.trainer.session._service.close()

@@ -274,5 +274,13 @@ def test_live_rejects_bad_arguments():
 def test_app_holds_the_trainer_and_the_explorer():
     page = labviz.app()
     assert isinstance(page.trainer, labviz.widgets.trainer.LiveTrainer)
-    assert page.explorer.predictions[0].name == "digits-ce-s0 [test]"
+    tabs = page.children[1]
+    assert page.explorer is None  # built when its tab is first chosen
+    tabs.selected_index = 1
+    explorer = page.explorer
+    assert explorer.predictions[0].name == "digits-ce-s0 [test]"
+    assert tabs.children[1].children == (explorer.widget,)
+    tabs.selected_index = 0
+    tabs.selected_index = 1
+    assert page.explorer is explorer  # once
     assert [page.children[1].get_title(i) for i in range(2)] == ["Live training", "Explorer"]

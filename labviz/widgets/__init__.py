@@ -150,6 +150,10 @@ def app(*, explore_sources: Sequence[Source] = APP_SOURCES) -> ipywidgets.VBox:
     :data:`SERVICE_ENV` (a Dask scheduler's address) and :data:`BOARD_ENV` (the board's SQLite
     file); without them, the app trains in its own kernel and keeps no board.
 
+    The explorer is built when its tab is first chosen: a page that opens on live training then
+    draws and holds only the trainer (for a class of 30 on two cores, the pages' first view and
+    each visitor's kernel are the costs that count).
+
     Parameters
     ----------
     explore_sources : sequence of str or Predictions
@@ -158,13 +162,16 @@ def app(*, explore_sources: Sequence[Source] = APP_SOURCES) -> ipywidgets.VBox:
     Returns
     -------
     ipywidgets.VBox
-        Its ``.trainer`` and ``.explorer`` attributes are the two parts.
+        Its ``.trainer`` attribute is the live trainer, and ``.explorer`` the explorer once its
+        tab has been chosen (None before).
     """
     import ipywidgets
 
+    from labviz.widgets._common import message_html
+
+    sources = list(explore_sources)
     trainer = live(service=os.environ.get(SERVICE_ENV) or None,
                    board=os.environ.get(BOARD_ENV) or None)
-    explorer = explore(list(explore_sources))
     guide = ipywidgets.HTML(
         "<h2>labviz: how labels shape a classifier</h2>"
         "<p><b>Live training</b>: choose a loss and its α, press <b>Train</b>, and watch the "
@@ -172,9 +179,18 @@ def app(*, explore_sources: Sequence[Source] = APP_SOURCES) -> ipywidgets.VBox:
         "change. Every run is kept in <i>History</i>; <i>Compare two runs</i> puts any two side "
         "by side. <b>Explorer</b>: click a confusion cell to find its images, drag a lasso over "
         "points to see their calibration.</p>")
-    tabs = ipywidgets.Tab(children=[trainer.widget, explorer.widget])
+    explorer_tab = ipywidgets.VBox([ipywidgets.HTML(message_html("Opening the explorer ...",
+                                                                 kind="busy"))])
+    tabs = ipywidgets.Tab(children=[trainer.widget, explorer_tab])
     tabs.set_title(0, "Live training")
     tabs.set_title(1, "Explorer")
     page = ipywidgets.VBox([guide, tabs])
-    page.trainer, page.explorer = trainer, explorer
+    page.trainer, page.explorer = trainer, None
+
+    def open_explorer(change: dict) -> None:
+        if change["new"] == 1 and page.explorer is None:
+            page.explorer = explore(sources)
+            explorer_tab.children = (page.explorer.widget,)
+
+    tabs.observe(open_explorer, "selected_index")
     return page
