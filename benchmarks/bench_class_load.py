@@ -6,8 +6,9 @@ Chromium and the rest protocol-level clients (the page's own websocket protocol 
 messages; each sets one α of a sweep). Cases, in one run:
 
 * **baseline**: Voilà on ``notebooks/app.ipynb`` alone, as ``make app`` served it before the
-  training service: each visitor's kernel starts when the page opens, and trains by itself. At 10
-  visitors, not 30: at about 670 MB per training kernel, 30 would need 20 GB of this machine's 24.
+  training service: each visitor's kernel starts when the page opens, and trains by itself; 10
+  visitors and 30 (about 500 MB per training kernel: 15 GB of this machine's 24; the driver stops
+  a class when less than 2 GB is left).
 * **service**: ``labviz app``: the shared training service (one worker per core), the board, and
   Voilà with preheated kernels, a pool the size of the class started before it comes in: 10
   students and 30, with taken kernels replaced after ``labviz app``'s default of ten minutes; and
@@ -35,7 +36,8 @@ from labviz.server import DEFAULT_REFILL_AFTER
 
 TESTS = Path(__file__).resolve().parents[1] / "tests"
 #: (mode, students, pages among them, pool size, seconds before a taken kernel is replaced)
-FULL_CASES = (("baseline", 10, 2, 0, None), ("service", 10, 2, 10, DEFAULT_REFILL_AFTER),
+FULL_CASES = (("baseline", 10, 2, 0, None), ("baseline", 30, 3, 0, None),
+              ("service", 10, 2, 10, DEFAULT_REFILL_AFTER),
               ("service", 30, 3, 30, DEFAULT_REFILL_AFTER), ("service", 30, 3, 30, 1.0))
 QUICK_CASES = (("service", 3, 1, 3, DEFAULT_REFILL_AFTER),)
 FIRST_VIEW_LIMIT_S = 5.0

@@ -79,7 +79,7 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def _section(part: str, rows: list[dict]) -> list[str]:
-    lines = [f"## {part.capitalize().replace('-', ' ')}", ""]
+    lines = [f"## {part.capitalize()}", ""]
     if part == "projection":
         lines += _table(
             ["case", "cold (fresh process)", "import", "warm (cache miss)", "cached reload",

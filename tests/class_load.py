@@ -54,6 +54,8 @@ from labviz import server
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "notebooks" / "app.ipynb"
 STATUS = re.compile(r"Showing run (\d+)")
+#: A class is stopped (MemoryError) when the machine has less memory than this left.
+MIN_FREE_BYTES = 2 * 2**30
 
 
 # ----- the servers ------------------------------------------------------------------------------------
@@ -305,9 +307,15 @@ async def _class(url: str, *, n_students: int, n_browsers: int, runs: int, timeo
                  alphas: tuple[float, ...], pid: int, memory: list) -> list[dict]:
     from playwright.async_api import async_playwright
 
-    async def sample_memory() -> None:  # the peak over the class's work
+    async def sample_memory() -> None:  # the peak over the class's work, and a guard
+        import psutil
+
         while True:
             memory.append(memory_mb(pid))
+            free = psutil.virtual_memory().available
+            if free < MIN_FREE_BYTES:
+                raise MemoryError(f"the class was stopped with {free / 2**30:.1f} GB of memory "
+                                  f"left, under {MIN_FREE_BYTES / 2**30:.1f} GB")
             await asyncio.sleep(1.0)
 
     async with async_playwright() as p:
@@ -318,7 +326,12 @@ async def _class(url: str, *, n_students: int, n_browsers: int, runs: int, timeo
             jobs = [browser_student(browser, url, runs, timeout_s) for _ in range(n_browsers)]
             jobs += [protocol_student(url, runs, timeout_s, alpha=alphas[i % len(alphas)])
                      for i in range(n_students - n_browsers)]
-            results = await asyncio.gather(*jobs, return_exceptions=True)
+            students = asyncio.ensure_future(asyncio.gather(*jobs, return_exceptions=True))
+            await asyncio.wait({students, sampler}, return_when=asyncio.FIRST_COMPLETED)
+            if sampler.done():  # it ends only on low memory
+                students.cancel()
+                raise sampler.exception()
+            results = students.result()
         finally:
             sampler.cancel()
             await browser.close()
