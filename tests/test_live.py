@@ -284,3 +284,11 @@ def test_app_holds_the_trainer_and_the_explorer():
     tabs.selected_index = 1
     assert page.explorer is explorer  # once
     assert [page.children[1].get_title(i) for i in range(2)] == ["Live training", "Explorer"]
+
+
+def test_app_checks_its_explorer_sources_before_the_tab_is_chosen():
+    with pytest.raises(ValueError, match="`name` must be a zoo checkpoint; got 'nope'"):
+        labviz.app(explore_sources=["digits-ce-s0", "nope"])
+    with pytest.raises(TypeError, match="`explore_sources` must hold zoo checkpoint names or "
+                                        "Predictions; got int"):
+        labviz.app(explore_sources=[3])

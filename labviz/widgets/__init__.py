@@ -167,9 +167,17 @@ def app(*, explore_sources: Sequence[Source] = APP_SOURCES) -> ipywidgets.VBox:
     """
     import ipywidgets
 
+    from labviz import zoo
+    from labviz.predictions import Predictions
     from labviz.widgets._common import message_html
 
     sources = list(explore_sources)
+    for source in sources:  # checked now, though the explorer is built when its tab is chosen
+        if isinstance(source, str):
+            zoo.entry(source)
+        elif not isinstance(source, Predictions):
+            raise TypeError("`explore_sources` must hold zoo checkpoint names or Predictions; "
+                            f"got {type(source).__name__}.")
     trainer = live(service=os.environ.get(SERVICE_ENV) or None,
                    board=os.environ.get(BOARD_ENV) or None)
     guide = ipywidgets.HTML(
@@ -189,7 +197,12 @@ def app(*, explore_sources: Sequence[Source] = APP_SOURCES) -> ipywidgets.VBox:
 
     def open_explorer(change: dict) -> None:
         if change["new"] == 1 and page.explorer is None:
-            page.explorer = explore(sources)
+            try:
+                page.explorer = explore(sources)
+            except Exception as exc:  # in Voilà, the tab is the only place a student sees it
+                explorer_tab.children = (ipywidgets.HTML(message_html(
+                    f"The explorer could not open: {exc}", kind="warn")),)
+                raise
             explorer_tab.children = (page.explorer.widget,)
 
     tabs.observe(open_explorer, "selected_index")
