@@ -65,8 +65,8 @@ def serve_class(tmp: Path, *, mode: str, workers: int, pool_size: int,
                 timeout_s: float = 300) -> Iterator[dict]:
     """The app for a class, ready: ``{"students": url, "teacher": url or None, "proc": Popen}``.
 
-    In service mode it returns once the pool's kernels have all run the app (the server's process
-    tree is idle), as a teacher starts it before the class comes in.
+    In service mode it returns once the pool's kernels have all run the app (each is idle), as a
+    teacher starts it before the class comes in.
     """
     notebook = _notebook(tmp, APP)
     port = _free_port()
@@ -128,7 +128,7 @@ def _wait_kernels(pid: int, n: int, timeout_s: float) -> None:
         for proc in _tree(pid):  # the same Process objects each time, for cpu_percent
             if _is_kernel(proc):
                 kernels.setdefault(proc.pid, proc)
-        if len(kernels) >= n and max(_cpu(p) for p in kernels.values()) < 5.0:
+        if len(kernels) >= n and max((_cpu(p) for p in kernels.values()), default=0.0) < 5.0:
             quiet_since = quiet_since or time.monotonic()
             if time.monotonic() - quiet_since > 2:
                 return
