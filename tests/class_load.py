@@ -81,9 +81,13 @@ def serve_class(tmp: Path, *, mode: str, workers: int, pool_size: int,
         cmd = server.app_command(notebook, secrets.token_hex(24), port=port)
     else:
         raise ValueError(f"`mode` must be 'service' or 'baseline'; got {mode!r}.")
-    proc = subprocess.Popen(cmd, cwd=tmp, env=env, stdin=subprocess.DEVNULL, text=True,
-                            stdout=subprocess.PIPE if mode == "service" else log,
-                            stderr=log, start_new_session=True)
+    base = f"http://{server.LOOPBACK}:{port}"
+    if mode == "service":
+        proc = subprocess.Popen(cmd, cwd=tmp, env=env, stdin=subprocess.DEVNULL, text=True,
+                                stdout=subprocess.PIPE, stderr=log, start_new_session=True)
+    else:
+        proc = server.start_server(cmd, ready=server.answers(f"{base}/login"), cwd=tmp, env=env,
+                                   log=tmp / "voila.log", name="Voilà", timeout_s=timeout_s)
     try:
         if mode == "service":
             urls = {}
@@ -99,23 +103,10 @@ def serve_class(tmp: Path, *, mode: str, workers: int, pool_size: int,
             yield {"students": urls["Students"], "teacher": urls["Teacher's board"], "proc": proc}
         else:
             token = next(a for a in cmd if a.startswith("--token=")).split("=", 1)[1]
-            base = f"http://{server.LOOPBACK}:{port}"
-            _wait_http(f"{base}/login", timeout_s)
             yield {"students": f"{base}/?token={token}", "teacher": None, "proc": proc}
     finally:
         server.stop_server(proc)
         log.close()
-
-
-def _wait_http(url: str, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=5):
-                return
-        except OSError:
-            assert time.monotonic() < deadline, f"{url} did not answer in {timeout_s:.0f} s"
-            time.sleep(0.25)
 
 
 def _wait_kernels(pid: int, n: int, timeout_s: float) -> None:
