@@ -110,23 +110,36 @@ def serve_class(tmp: Path, *, mode: str, workers: int, pool_size: int,
 
 
 def _wait_kernels(pid: int, n: int, timeout_s: float) -> None:
-    """Wait until ``n`` kernels run under ``pid`` and each has been idle (under 5% of a core)
-    for 2 s: the pool has run the app. (The Dask workers' heartbeats keep the rest of the tree
-    at a few per cent.)"""
+    """Wait until ``n`` kernels run under ``pid`` and each has run the app: its trainer has
+    connected to the training service (a TCP connection; kernels talk to Voilà over Unix
+    sockets) and the kernel has then been idle (under 5% of a core) for 2 s. Idle alone is not
+    enough: 30 kernels just started, before Voilà ran the app in any, were idle too. (The Dask
+    workers' heartbeats keep the rest of the tree at a few per cent.)"""
     deadline = time.monotonic() + timeout_s
     quiet_since, kernels = None, {}
     while time.monotonic() < deadline:
-        for proc in _tree(pid):  # the same Process objects each time, for cpu_percent
-            if _is_kernel(proc):
-                kernels.setdefault(proc.pid, proc)
-        if len(kernels) >= n and max((_cpu(p) for p in kernels.values()), default=0.0) < 5.0:
+        # the kernels running now (a kernel may exit), each the same Process object every time,
+        # for cpu_percent
+        kernels = {proc.pid: kernels.get(proc.pid, proc) for proc in _tree(pid) if _is_kernel(proc)}
+        busy = max((_cpu(p) for p in kernels.values()), default=0.0) >= 5.0
+        if len(kernels) >= n and not busy and all(_connected(p) for p in kernels.values()):
             quiet_since = quiet_since or time.monotonic()
             if time.monotonic() - quiet_since > 2:
                 return
         else:
             quiet_since = None
         time.sleep(0.5)
-    raise AssertionError(f"the pool of {n} kernels did not fill within {timeout_s:.0f} s")
+    raise AssertionError(f"the pool of {n} kernels did not run the app within {timeout_s:.0f} s: "
+                         f"{len(kernels)} running, {sum(map(_connected, kernels.values()))} "
+                         "connected to the training service")
+
+
+def _connected(proc) -> bool:
+    """Whether ``proc`` holds an established TCP connection."""
+    try:
+        return any(c.status == "ESTABLISHED" for c in proc.net_connections("tcp"))
+    except Exception:
+        return False
 
 
 def _tree(pid: int) -> list:
