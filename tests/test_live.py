@@ -7,6 +7,7 @@ import threading
 import time
 
 import numpy as np
+import plotly.graph_objects as go
 import pytest
 
 import labviz
@@ -157,6 +158,29 @@ def trained():
     t.train()
     _wait(t)
     return t
+
+
+def _widgets_in(widget):
+    """``widget`` and every widget below it in the layout."""
+    yield widget
+    for child in getattr(widget, "children", ()):
+        yield from _widgets_in(child)
+
+
+def test_views_are_text_until_a_run_draws_them(trained):
+    fresh = labviz.live()
+    assert fresh.figures == {}  # a page before any run needs no plotly
+    assert not any(isinstance(w, go.FigureWidget) for w in _widgets_in(fresh.widget))
+    empty = [w for w in _widgets_in(fresh.widget)
+             if "appears here after a run" in str(getattr(w, "value", ""))]
+    assert len(empty) == 6
+    # after a run, each view's place holds its figure widget and no text
+    drawn = [w for w in _widgets_in(trained.widget) if isinstance(w, go.FigureWidget)]
+    assert sorted(map(id, drawn)) == sorted(map(id, trained.figures.values()))
+    assert sorted(trained.figures) == ["compare_plane", "compare_reliability", "confusion",
+                                       "metrics", "plane", "reliability"]
+    assert not any("appears here after a run" in str(getattr(w, "value", ""))
+                   for w in _widgets_in(trained.widget))
 
 
 def test_widget_full_run_fills_history_and_views(trained):

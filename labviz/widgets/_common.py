@@ -113,7 +113,8 @@ def replace_figure(fw: go.FigureWidget, fig: go.Figure) -> None:
     The page merges the new layout into the old one: a layout entry that only the old figure set
     (e.g. annotations) stays on screen. Clearing such entries first (setting them to None in the
     same batch) did not remove them in the browser, so callers swap figures that set the same
-    layout entries, and messages in empty views are text traces, not annotations.
+    layout entries, and messages in views (such as the trainer's "pick three classes") are text
+    traces, not annotations.
     """
     with fw.batch_update():
         fw.data = ()

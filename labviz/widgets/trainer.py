@@ -63,8 +63,10 @@ class LiveTrainer:
     shown : LiveRun or None
         The run the views show.
     figures : dict of str to plotly.graph_objects.FigureWidget
-        ``plane``, ``reliability``, ``confusion``, ``metrics``, ``compare_plane`` and
-        ``compare_reliability``.
+        The views drawn so far: ``plane``, ``reliability``, ``confusion``, ``metrics``,
+        ``compare_plane`` and ``compare_reliability``. Until its first figure, a view is a line
+        of text, so a page needs no plotly (a 5 MB module) before a run: what counts when a
+        class opens the app at once.
     last_latency : float or None
         Seconds from the last :meth:`train` call to its views being drawn.
     error : BaseException or None
@@ -94,8 +96,9 @@ class LiveTrainer:
         self._progress_shown = -1.0
         self._quiet = False
         self._build_controls(dataset, classes)
-        self.figures = {k: FigureWidget(_message_figure(f"{text}<br>appears here after a run.",
-                                                        VIEW_SIZE[1] // 2)) for k, text in (
+        self.figures: dict[str, go.FigureWidget] = {}
+        self._views = {key: widgets.Box([widgets.HTML(_placeholder_html(
+            f"{text}<br>appears here after a run."))]) for key, text in (
             ("plane", "The template plane of the shown run"),
             ("reliability", "Its reliability diagram"),
             ("confusion", "Its confusion matrix"),
@@ -165,7 +168,7 @@ class LiveTrainer:
         c["cancel"].on_click(lambda _: self.cancel())
 
     def _layout(self) -> widgets.VBox:
-        c, f = self.controls, self.figures
+        c, f = self.controls, self._views
         knobs = widgets.VBox([
             widgets.HBox([c["dataset"], c["n_train"]]),
             c["loss"],
@@ -335,13 +338,21 @@ class LiveTrainer:
             for key, fig in figs.items():
                 wide = key == "metrics"  # three panels with titles
                 fig.update_layout(width=VIEW_SIZE[0] + (150 if wide else 0), height=VIEW_SIZE[1])
-                replace_figure(self.figures[key], fig)
+                self._draw(key, fig)
             self.shown = run
             self._draw_history()
             # last, so that a status naming this run means every view shows it
             self._say(f"Showing run {run.run_id}: {run.config.describe()}. Accuracy "
                       f"{run.accuracy:.1%}, ECE {run.ece:.3f}; trained and measured in "
                       f"{run.seconds:.1f} s (estimated {run.estimated_seconds:.1f} s).")
+
+    def _draw(self, key: str, fig: go.Figure) -> None:
+        """Show ``fig`` in view ``key``: in its figure widget, made from ``fig`` the first time."""
+        if key in self.figures:
+            replace_figure(self.figures[key], fig)
+        else:
+            self.figures[key] = FigureWidget(fig)
+            self._views[key].children = (self.figures[key],)
 
     def _plane_figure(self, runs: Sequence[lv.LiveRun]) -> go.Figure:
         classes = self.classes()
@@ -368,7 +379,7 @@ class LiveTrainer:
             if self.shown is not None:
                 fig = self._plane_figure([self.shown])
                 fig.update_layout(width=VIEW_SIZE[0], height=VIEW_SIZE[1])
-                replace_figure(self.figures["plane"], fig)
+                self._draw("plane", fig)
             self._draw_compare()
 
     def _draw_history(self) -> None:
@@ -405,20 +416,27 @@ class LiveTrainer:
                 border=0, float_format=lambda x: f"{x:.3f}")
             plane = self._plane_figure(runs)
             plane.update_layout(width=2 * VIEW_SIZE[0], height=VIEW_SIZE[1])
-            replace_figure(self.figures["compare_plane"], plane)
+            self._draw("compare_plane", plane)
             curves = {f"run {r.run_id}: {_short(r.config)}": reliability_curve(
                 r.predictions.y_true, r.predictions.probs, n_bins=15) for r in runs}
             rel = reliability_figure(curves, title="Reliability (test)", show_ci=False, fade=False)
             rel.update_layout(width=VIEW_SIZE[0] + 120, height=VIEW_SIZE[1])
-            replace_figure(self.figures["compare_reliability"], rel)
+            self._draw("compare_reliability", rel)
 
 
-def _message_figure(text: str, height: int = VIEW_SIZE[1]) -> go.Figure:
+def _placeholder_html(text: str) -> str:
+    """An empty view: ``text`` (HTML), grey and centred in a box of half a view's height."""
+    width, height = VIEW_SIZE[0], VIEW_SIZE[1] // 2
+    return (f'<div style="width:{width}px;height:{height}px;display:flex;align-items:center;'
+            f'justify-content:center;text-align:center;color:#777777;font-size:14px">{text}</div>')
+
+
+def _message_figure(text: str) -> go.Figure:
     """A view holding only ``text``. A text trace, not a layout annotation: replacing a figure in
     the page drops its traces, but layout entries the next figure does not set would linger."""
     fig = go.Figure(go.Scatter(x=[0], y=[0], mode="text", text=[text], hoverinfo="skip",
                                textfont=dict(color="#777777", size=14), showlegend=False))
-    fig.update_layout(width=VIEW_SIZE[0], height=height, plot_bgcolor="white")
+    fig.update_layout(width=VIEW_SIZE[0], height=VIEW_SIZE[1], plot_bgcolor="white")
     return fig
 
 
