@@ -113,6 +113,11 @@ ALL_INTERFACES = "0.0.0.0"
 #: ("Address already in use"), and the pool never filled. (No port on any interface, either.)
 KERNEL_TRANSPORT = ("--KernelManager.transport=ipc",) if os.name == "posix" else ()
 
+#: Lab extensions left off the app's pages. plotly's (4.8 MB of script, to render figures shown
+#: as static output) has nothing to render there: the app's figures are widgets, which bring
+#: plotly's module themselves. Every page fetched and ran it, before its first view.
+PAGE_EXTENSIONS_OFF = ("jupyterlab-plotly",)
+
 
 def app_command(notebook: Path, token: str, *, port: int = 8866, host: str = LOOPBACK,
                 pool_size: int = 0, refill_after: float = DEFAULT_REFILL_AFTER) -> list[str]:
@@ -122,7 +127,8 @@ def app_command(notebook: Path, token: str, *, port: int = 8866, host: str = LOO
     code cells); with ``pool_size`` > 0 it keeps that many kernels with the notebook already run,
     and starts a new one ``refill_after`` seconds after one is taken. The server binds to
     ``host`` (loopback unless asked), requires ``token``, opens no browser and fails rather than
-    moving to another port; its kernels use :data:`KERNEL_TRANSPORT`.
+    moving to another port; its kernels use :data:`KERNEL_TRANSPORT`, and its pages load no
+    extension of :data:`PAGE_EXTENSIONS_OFF`.
     """
     _check_token(token)
     if isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 0:
@@ -134,7 +140,8 @@ def app_command(notebook: Path, token: str, *, port: int = 8866, host: str = LOO
                f"--VoilaKernelManager.fill_delay={float(refill_after)}"] if pool_size else []
     return [sys.executable, "-m", "voila", str(notebook), f"--Voila.ip={host}",
             f"--port={port}", "--Voila.port_retries=0", "--no-browser", f"--token={token}",
-            "--strip_sources=True", "--theme=light", *KERNEL_TRANSPORT, *preheat]
+            "--strip_sources=True", "--theme=light", *KERNEL_TRANSPORT, *preheat,
+            *(f"--VoilaConfiguration.extension_denylist={name}" for name in PAGE_EXTENSIONS_OFF)]
 
 
 def default_board_path() -> Path:

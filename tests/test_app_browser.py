@@ -97,11 +97,14 @@ def _run_app_in_browser(tmp: Path) -> dict:
     proc, base, token = _start_voila(tmp)
     try:
         with chromium_page(tmp, width=1400, height=1800, timeout_ms=STEP_TIMEOUT_MS) as page:
+            requested: list[str] = []
+            page.on("request", lambda request: requested.append(request.url))
             page.goto(f"{base}/?token={token}")
             train = page.locator("button.widget-button", has_text="Train")
             train.wait_for(state="visible")
-            # the live views are drawn, empty (the explorer's tab is built when chosen)
-            page.wait_for_function(f"() => ({JS_STATE})().shown.some("
+            # the live views are lines of text until a run (the explorer's tab is built when
+            # chosen): the page has no plotly figure yet
+            page.wait_for_function(f"() => ({JS_STATE})().texts.some("
                                    "t => t.includes('appears here after a run'))")
             before = page.evaluate(JS_STATE)
             content = page.content()
@@ -117,7 +120,7 @@ def _run_app_in_browser(tmp: Path) -> dict:
                 .some(gd => (gd.data || []).some(t => t.name === 'templates'))""")
             # the status line changes once Python has sent every view; the page paints them one
             # by one after that, so wait (within the step timeout) until no empty view is left
-            page.wait_for_function(f"() => !({JS_STATE})().shown.some(t => t.includes('appears here after a run'))")
+            page.wait_for_function(f"() => !({JS_STATE})().texts.some(t => t.includes('appears here after a run'))")
             seconds = time.perf_counter() - clicked
             after = page.evaluate(JS_STATE)
             page.mouse.move(1, 1)
@@ -131,7 +134,7 @@ def _run_app_in_browser(tmp: Path) -> dict:
     finally:
         server.stop_server(proc)
     return {"before": before, "after": after, "content": content, "seconds": seconds,
-            "screenshot": shot, "explorer": explorer}
+            "screenshot": shot, "explorer": explorer, "requested": requested}
 
 
 def test_voila_app_trains_a_run_and_updates_the_plots(tmp_path):
@@ -139,11 +142,14 @@ def test_voila_app_trains_a_run_and_updates_the_plots(tmp_path):
         seen = _run_app_in_browser(tmp_path)
 
     assert "import labviz" not in seen["content"]  # Voilà shows outputs only
-    assert any("appears here after a run" in t for t in seen["before"]["shown"])
+    # plotly's lab extension stays off the page: its figures are widgets, drawn all the same
+    assert not [url for url in seen["requested"] if "labextensions/jupyterlab-plotly" in url]
+    assert any("labextensions/anywidget" in url for url in seen["requested"])
+    assert sum("appears here after a run" in t for t in seen["before"]["texts"]) == 6
+    assert seen["before"]["traces"] == []  # no plotly figure before a run
     # the live views now show the run: nothing of their empty state lingers in the page
-    assert not any("appears here after a run" in t for t in seen["after"]["shown"])
-    before_names = {n for names in seen["before"]["traces"] for n in names}
-    assert "templates" not in before_names  # nothing trained yet: the views are empty
+    left = seen["after"]["texts"] + seen["after"]["shown"]
+    assert not any("appears here after a run" in t for t in left)
 
     status = next(t for t in seen["after"]["texts"] if t.startswith("Showing run 1"))
     assert re.match(r"Showing run 1: CE · noise 0% · 30 epochs · seed 0 · digits\. Accuracy ", status)

@@ -61,6 +61,7 @@ def test_app_command_serves_voila_on_loopback_with_a_token(tmp_path):
     with pytest.raises(ValueError, match="`token` must be at least 16 characters"):
         server.app_command(tmp_path / "app.ipynb", "short")
     assert not any("preheat" in a for a in cmd)  # no pool unless asked
+    assert "--VoilaConfiguration.extension_denylist=jupyterlab-plotly" in cmd
     pooled = server.app_command(tmp_path / "app.ipynb", "z" * 32, pool_size=6)
     assert "--preheat_kernel=True" in pooled and "--pool_size=6" in pooled
     assert "--Voila.ip=127.0.0.1" in pooled
