@@ -79,6 +79,12 @@ def lab_command(config_path: Path, settings_dir: Path) -> list[str]:
             f"--LabApp.app_settings_dir={settings_dir}"]
 
 
+def log_path(name: str, port: int) -> Path:
+    """Where a server that ``labviz`` starts logs: under the environment's prefix, one file per
+    server and port (two servers never share a port, so they never share a log)."""
+    return Path(sys.prefix) / "etc" / "labviz" / f"{name}-{port}.log"
+
+
 def launch_lab(notebook_dir: Path, *, port: int = 8888, timeout_s: float = 120) -> int:
     """Run JupyterLab on ``notebook_dir`` until it is stopped; print the URL with its token once the
     server answers, or the log's tail if it never does."""
@@ -89,7 +95,7 @@ def launch_lab(notebook_dir: Path, *, port: int = 8888, timeout_s: float = 120) 
     cmd = lab_command(config_path, write_lab_settings(state / "lab-settings"))
     base = f"http://{LOOPBACK}:{port}"
     return _serve(cmd, name="JupyterLab", urls={"JupyterLab": f"{base}/lab?token={token}"},
-                  log=state / "jupyterlab.log", ready=answers(f"{base}/api/status?token={token}"),
+                  log=log_path("jupyterlab", port), ready=answers(f"{base}/api/status?token={token}"),
                   timeout_s=timeout_s)
 
 
@@ -210,7 +216,7 @@ def launch_app(notebook: Path, *, port: int = 8866, board_port: int = 8867, lan:
                       name="labviz classroom app", env=env,
                       urls={"Students": f"http://{shown_host}:{port}/?token={student_token}",
                             "Teacher's board": board.url(shown_host)},
-                      log=Path(sys.prefix) / "etc" / "labviz" / "voila.log",
+                      log=log_path("voila", port),
                       ready=answers(f"{base}/login"), timeout_s=timeout_s)
 
 

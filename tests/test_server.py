@@ -53,6 +53,12 @@ def test_the_lan_warning_names_the_address_and_what_the_tokens_give():
     assert re.fullmatch(r"\d+\.\d+\.\d+\.\d+", server.lan_address())
 
 
+def test_each_server_and_port_logs_to_its_own_file():
+    logs = {server.log_path(name, port) for name in ("voila", "jupyterlab") for port in (8866, 8870)}
+    assert len(logs) == 4
+    assert server.log_path("voila", 8866) == Path(sys.prefix) / "etc" / "labviz" / "voila-8866.log"
+
+
 def test_app_command_serves_voila_on_loopback_with_a_token(tmp_path):
     cmd = server.app_command(tmp_path / "app.ipynb", "z" * 32, port=8900)
     assert cmd[1:4] == ["-m", "voila", str(tmp_path / "app.ipynb")]
@@ -100,10 +106,16 @@ def test_labviz_lab_on_a_taken_port_fails_with_the_log_tail(tmp_path):
         taken.bind((server.LOOPBACK, 0))
         taken.listen()
         port = taken.getsockname()[1]
-        proc = subprocess.Popen([sys.executable, "-m", "labviz.cli", "lab", "--port", str(port),
-                                 "--notebooks", str(tmp_path)], text=True, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-        out, _ = proc.communicate(timeout=120)
+        log = server.log_path("jupyterlab", port)
+        try:
+            proc = subprocess.Popen([sys.executable, "-m", "labviz.cli", "lab", "--port", str(port),
+                                     "--notebooks", str(tmp_path)], text=True,
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+            out, _ = proc.communicate(timeout=120)
+            assert str(port) in log.read_text()  # its own log, named by its port
+        finally:
+            log.unlink(missing_ok=True)
     assert proc.returncode == 1
-    assert "JupyterLab on http" not in out
+    assert f"(log: {log})" in out and "JupyterLab on http" not in out
     assert re.search(rf"JupyterLab exited with code \d+; the end of its log .*\n(?s:.*){port}", out), out
