@@ -131,7 +131,9 @@ def app_command(notebook: Path, token: str, *, port: int = 8866, host: str = LOO
 
     Voilà executes ``notebook`` in a fresh kernel for each visitor and shows only its outputs (no
     code cells); with ``pool_size`` > 0 it keeps that many kernels with the notebook already run,
-    and starts a new one ``refill_after`` seconds after one is taken. The server binds to
+    and starts a new one ``refill_after`` seconds after one is taken. It runs through
+    :mod:`labviz.voila_pool`, so that a visitor who finds no ready kernel in the pool has one
+    started at once, rather than waiting for a replacement's ``refill_after``. The server binds to
     ``host`` (loopback unless asked), requires ``token``, opens no browser and fails rather than
     moving to another port; its kernels use :data:`KERNEL_TRANSPORT`, and its pages load no
     extension of :data:`PAGE_EXTENSIONS_OFF`.
@@ -144,7 +146,7 @@ def app_command(notebook: Path, token: str, *, port: int = 8866, host: str = LOO
         raise ValueError(f"`refill_after` must be a number of seconds >= 0; got {refill_after!r}.")
     preheat = ["--preheat_kernel=True", f"--pool_size={pool_size}",
                f"--VoilaKernelManager.fill_delay={float(refill_after)}"] if pool_size else []
-    return [sys.executable, "-m", "voila", str(notebook), f"--Voila.ip={host}",
+    return [sys.executable, "-m", "labviz.voila_pool", str(notebook), f"--Voila.ip={host}",
             f"--port={port}", "--Voila.port_retries=0", "--no-browser", f"--token={token}",
             "--strip_sources=True", "--theme=light", *KERNEL_TRANSPORT, *preheat,
             *(f"--VoilaConfiguration.extension_denylist={name}" for name in PAGE_EXTENSIONS_OFF)]

@@ -1,5 +1,6 @@
 """JupyterLab is only ever served on loopback with token authentication."""
 
+import asyncio
 import inspect
 import re
 import socket
@@ -59,9 +60,26 @@ def test_each_server_and_port_logs_to_its_own_file():
     assert server.log_path("voila", 8866) == Path(sys.prefix) / "etc" / "labviz" / "voila-8866.log"
 
 
+def test_the_apps_pool_counts_and_hands_out_ready_kernels_only():
+    from labviz.voila_pool import ready, ready_first
+
+    loop = asyncio.new_event_loop()
+    try:
+        pending, done, failed, cancelled = (loop.create_future() for _ in range(4))
+        done.set_result({"kernel_id": "k"})
+        failed.set_exception(RuntimeError("the kernel died"))
+        cancelled.cancel()
+        assert [ready(t) for t in (pending, done, failed, cancelled)] == [False, True, False, False]
+        pool = [pending, failed, done]  # a replacement waiting to start comes first
+        assert ready_first(pool) and pool == [done, pending, failed]
+        assert not ready_first(waiting := [pending]) and waiting == [pending]
+    finally:
+        loop.close()
+
+
 def test_app_command_serves_voila_on_loopback_with_a_token(tmp_path):
     cmd = server.app_command(tmp_path / "app.ipynb", "z" * 32, port=8900)
-    assert cmd[1:4] == ["-m", "voila", str(tmp_path / "app.ipynb")]
+    assert cmd[1:4] == ["-m", "labviz.voila_pool", str(tmp_path / "app.ipynb")]  # Voilà
     assert "--Voila.ip=127.0.0.1" in cmd and "--port=8900" in cmd and "--no-browser" in cmd
     assert f"--token={'z' * 32}" in cmd and "--strip_sources=True" in cmd
     with pytest.raises(ValueError, match="`token` must be at least 16 characters"):
