@@ -5,8 +5,8 @@ each setting their own α and pressing Train twice; and a class larger than its 
 Checked: every student sees the app and gets both runs' views back; the board holds every
 submitted run exactly once, under the student who sent it, with the α that student set; students
 who find the pool's ready kernels taken have kernels of their own started, rather than waiting
-for a replacement ten minutes away. (How long
-all this takes is the benchmark's business: ``benchmarks/bench_class_load.py``, 30 students.)
+for a replacement ten minutes away. (How long all this takes is the benchmark's business:
+``benchmarks/bench_class_load.py``, 30 students.)
 """
 
 from __future__ import annotations
