@@ -142,25 +142,40 @@ class FigureSlot:
     """A plotly figure's place in a widget layout: ``widget`` (a Box) holds ``figure``.
 
     :meth:`show` updates ``figure`` trace by trace when the new figure has the same traces, and
-    otherwise puts a new ``FigureWidget`` built from it in the box. A FigureWidget built empty and
+    otherwise puts a new ``FigureWidget`` built from it in the box; :meth:`replace` swaps in a
+    whole figure, traces and layout (:func:`replace_figure`). A FigureWidget built empty and
     filled before a page shows it stays empty in Voilà (which renders a notebook's widgets only
     once its cells have run), so figures are never filled that way here.
+
+    With ``placeholder`` (HTML), the box holds that text and ``figure`` is None until the first
+    figure is shown: a page needs no plotly until then (the live trainer's empty views).
     """
 
-    def __init__(self) -> None:
-        self.figure = FigureWidget()
-        self.widget = widgets.Box([self.figure])
+    def __init__(self, placeholder: str | None = None) -> None:
+        self.figure: go.FigureWidget | None = None if placeholder is not None else FigureWidget()
+        self.widget = widgets.Box([widgets.HTML(placeholder) if self.figure is None else self.figure])
 
     def show(self, fig: go.Figure, *, animate_ms: int | None = None) -> bool:
         """Show ``fig``; True when ``figure`` is a new widget (attach its handlers again)."""
         fw = self.figure
-        if same_structure(fw, fig):
+        if fw is not None and same_structure(fw, fig):
             batch = fw.batch_animate(duration=animate_ms) if animate_ms else fw.batch_update()
             with batch:
                 for old, new in zip(fw.data, fig.data):
                     old.update(trace_props(new), overwrite=True)
                 fw.layout.title.text = fig.layout.title.text
             return False
+        self._new(fig)
+        return True
+
+    def replace(self, fig: go.Figure) -> None:
+        """Show ``fig`` whole, its traces and its layout, in ``figure`` (a new widget built from
+        ``fig`` the first time)."""
+        if self.figure is None:
+            self._new(fig)
+        else:
+            replace_figure(self.figure, fig)
+
+    def _new(self, fig: go.Figure) -> None:
         self.figure = FigureWidget(fig)
         self.widget.children = (self.figure,)
-        return True

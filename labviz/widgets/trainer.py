@@ -30,7 +30,7 @@ from labviz.figures.calibration import reliability_figure
 from labviz.figures.collapse import collapse_metrics_figure, template_plane_figure
 from labviz.figures.confusion import confusion_figure
 from labviz.training_service import TrainingService
-from labviz.widgets._common import FigureWidget, message_html, replace_figure
+from labviz.widgets._common import FigureSlot, message_html
 from labviz.zoo import class_names
 
 #: Size of each of the four views, in pixels.
@@ -96,9 +96,8 @@ class LiveTrainer:
         self._progress_shown = -1.0
         self._quiet = False
         self._build_controls(dataset, classes)
-        self.figures: dict[str, go.FigureWidget] = {}
-        self._views = {key: widgets.Box([widgets.HTML(_placeholder_html(
-            f"{text}<br>appears here after a run."))]) for key, text in (
+        self._views = {key: FigureSlot(_placeholder_html(f"{text}<br>appears here after a run."))
+                       for key, text in (
             ("plane", "The template plane of the shown run"),
             ("reliability", "Its reliability diagram"),
             ("confusion", "Its confusion matrix"),
@@ -168,7 +167,7 @@ class LiveTrainer:
         c["cancel"].on_click(lambda _: self.cancel())
 
     def _layout(self) -> widgets.VBox:
-        c, f = self.controls, self._views
+        c, f = self.controls, {key: slot.widget for key, slot in self._views.items()}
         knobs = widgets.VBox([
             widgets.HBox([c["dataset"], c["n_train"]]),
             c["loss"],
@@ -338,7 +337,7 @@ class LiveTrainer:
             for key, fig in figs.items():
                 wide = key == "metrics"  # three panels with titles
                 fig.update_layout(width=VIEW_SIZE[0] + (150 if wide else 0), height=VIEW_SIZE[1])
-                self._draw(key, fig)
+                self._views[key].replace(fig)
             self.shown = run
             self._draw_history()
             # last, so that a status naming this run means every view shows it
@@ -346,13 +345,10 @@ class LiveTrainer:
                       f"{run.accuracy:.1%}, ECE {run.ece:.3f}; trained and measured in "
                       f"{run.seconds:.1f} s (estimated {run.estimated_seconds:.1f} s).")
 
-    def _draw(self, key: str, fig: go.Figure) -> None:
-        """Show ``fig`` in view ``key``: in its figure widget, made from ``fig`` the first time."""
-        if key in self.figures:
-            replace_figure(self.figures[key], fig)
-        else:
-            self.figures[key] = FigureWidget(fig)
-            self._views[key].children = (self.figures[key],)
+    @property
+    def figures(self) -> dict[str, go.FigureWidget]:
+        """The views drawn so far, by key (see the class's attributes)."""
+        return {key: slot.figure for key, slot in self._views.items() if slot.figure is not None}
 
     def _plane_figure(self, runs: Sequence[lv.LiveRun]) -> go.Figure:
         classes = self.classes()
@@ -379,7 +375,7 @@ class LiveTrainer:
             if self.shown is not None:
                 fig = self._plane_figure([self.shown])
                 fig.update_layout(width=VIEW_SIZE[0], height=VIEW_SIZE[1])
-                self._draw("plane", fig)
+                self._views["plane"].replace(fig)
             self._draw_compare()
 
     def _draw_history(self) -> None:
@@ -416,12 +412,12 @@ class LiveTrainer:
                 border=0, float_format=lambda x: f"{x:.3f}")
             plane = self._plane_figure(runs)
             plane.update_layout(width=2 * VIEW_SIZE[0], height=VIEW_SIZE[1])
-            self._draw("compare_plane", plane)
+            self._views["compare_plane"].replace(plane)
             curves = {f"run {r.run_id}: {_short(r.config)}": reliability_curve(
                 r.predictions.y_true, r.predictions.probs, n_bins=15) for r in runs}
             rel = reliability_figure(curves, title="Reliability (test)", show_ci=False, fade=False)
             rel.update_layout(width=VIEW_SIZE[0] + 120, height=VIEW_SIZE[1])
-            self._draw("compare_reliability", rel)
+            self._views["compare_reliability"].replace(rel)
 
 
 def _placeholder_html(text: str) -> str:
