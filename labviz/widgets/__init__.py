@@ -167,17 +167,11 @@ def app(*, explore_sources: Sequence[Source] = APP_SOURCES) -> ipywidgets.VBox:
     """
     import ipywidgets
 
-    from labviz import zoo
-    from labviz.predictions import Predictions
     from labviz.widgets._common import message_html
+    from labviz.widgets.explorer import check_sources
 
     sources = list(explore_sources)
-    for source in sources:  # checked now, though the explorer is built when its tab is chosen
-        if isinstance(source, str):
-            zoo.entry(source)
-        elif not isinstance(source, Predictions):
-            raise TypeError("`explore_sources` must hold zoo checkpoint names or Predictions; "
-                            f"got {type(source).__name__}.")
+    check_sources(sources, "explore_sources")  # now, though the explorer is built when chosen
     trainer = live(service=os.environ.get(SERVICE_ENV) or None,
                    board=os.environ.get(BOARD_ENV) or None)
     guide = ipywidgets.HTML(

@@ -97,6 +97,38 @@ def _padded(lo: float, hi: float) -> list[float]:
     return [lo - pad, hi + pad]
 
 
+def check_sources(sources: object, name: str = "sources") -> dict[str, Source]:
+    """``sources`` (one source or a non-empty sequence: zoo checkpoint names and Predictions with
+    features) by label, or a ValueError or TypeError naming the argument ``name``."""
+    if isinstance(sources, (str, Predictions)):
+        sources = [sources]
+    if not isinstance(sources, Sequence) or len(sources) == 0:
+        raise TypeError(f"`{name}` must be a zoo checkpoint name, a labviz.Predictions, or a "
+                        f"non-empty sequence of them; got {type(sources).__name__}"
+                        + (" (empty)." if isinstance(sources, Sequence) else "."))
+    out: dict[str, Source] = {}
+    for i, s in enumerate(sources):
+        if isinstance(s, str):
+            try:
+                zoo.entry(s)
+            except ValueError as exc:
+                raise ValueError(f"`{name}` must hold zoo checkpoint names or Predictions; "
+                                 f"got the unknown name {s!r} at position {i}. ({exc})") from None
+            label = s
+        elif isinstance(s, Predictions):
+            if s.features is None:
+                raise ValueError(f"`{name}[{i}]` must hold features (penultimate "
+                                 "activations) to be projected; got features=None.")
+            label = s.name or f"model {i + 1}"
+        else:
+            raise TypeError(f"`{name}` must hold zoo checkpoint names or Predictions; got "
+                            f"{type(s).__name__} at position {i}.")
+        if label in out:
+            label = f"{label} #{i + 1}"
+        out[label] = s
+    return out
+
+
 class Explorer:
     """Linked views of one or two models; see :func:`labviz.explore` for the parameters.
 
@@ -157,7 +189,7 @@ class Explorer:
         backend: str = "auto",
         max_thumbnails: int = 32,
     ) -> None:
-        self._sources = self._check_sources(sources)
+        self._sources = check_sources(sources)
         v.check_option(split, "split", SPLITS)
         v.check_option(method, "method", METHODS)
         v.check_option(color, "color", COLOR_BY)
@@ -205,36 +237,6 @@ class Explorer:
         self._draw_all()
 
     # ----- validation ---------------------------------------------------------------------------
-    @staticmethod
-    def _check_sources(sources: object) -> dict[str, Source]:
-        if isinstance(sources, (str, Predictions)):
-            sources = [sources]
-        if not isinstance(sources, Sequence) or len(sources) == 0:
-            raise TypeError("`sources` must be a zoo checkpoint name, a labviz.Predictions, or a "
-                            f"non-empty sequence of them; got {type(sources).__name__}"
-                            + (" (empty)." if isinstance(sources, Sequence) else "."))
-        out: dict[str, Source] = {}
-        for i, s in enumerate(sources):
-            if isinstance(s, str):
-                try:
-                    zoo.entry(s)
-                except ValueError as exc:
-                    raise ValueError(f"`sources` must hold zoo checkpoint names or Predictions; "
-                                     f"got the unknown name {s!r} at position {i}. ({exc})") from None
-                label = s
-            elif isinstance(s, Predictions):
-                if s.features is None:
-                    raise ValueError(f"`sources[{i}]` must hold features (penultimate "
-                                     "activations) to be projected; got features=None.")
-                label = s.name or f"model {i + 1}"
-            else:
-                raise TypeError(f"`sources` must hold zoo checkpoint names (str) or "
-                                f"labviz.Predictions; got {type(s).__name__} at position {i}.")
-            if label in out:
-                label = f"{label} #{i + 1}"
-            out[label] = s
-        return out
-
     @staticmethod
     def _check_classes(classes: object, n_classes: int) -> tuple[int, ...]:
         if isinstance(classes, (str, bytes)) or not isinstance(classes, (Sequence, np.ndarray)):
