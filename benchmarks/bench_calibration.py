@@ -2,16 +2,16 @@
 
 Three tasks per size:
 
-* ``ece``: top-label ECE (15 uniform bins, L1): ``labviz.calibration.expected_calibration_error``
+* ``ece``: top-label ECE (15 uniform bins, L1): ``labviz.compute.calibration.expected_calibration_error``
   vs ``torchmetrics.functional.classification.multiclass_calibration_error`` vs
   ``netcal.metrics.ECE(15).measure``.
-* ``curve``: top-label reliability curve: ``labviz.calibration.reliability_curve`` vs
+* ``curve``: top-label reliability curve: ``labviz.compute.calibration.reliability_curve`` vs
   ``sklearn.calibration.calibration_curve`` on the top-label confidence and correctness (the numpy
   lines that compute those are timed with it: a user of scikit-learn has to write them).
-* ``curve-binary``: ``labviz.calibration.reliability_curve_binary`` vs ``calibration_curve`` on a
+* ``curve-binary``: ``labviz.compute.calibration.reliability_curve_binary`` vs ``calibration_curve`` on a
   1-D positive-class probability.
 * ``top-of-rows``: only the top class and probability of each row, the first step of any
-  top-label metric: labviz's compiled scan (``labviz._scan``, which also takes the row sums and the
+  top-label metric: labviz's compiled scan (``labviz.core._scan``, which also takes the row sums and the
   minimum) vs numpy's ``argmax`` plus a gather vs ``torch.max(dim=1)``. It shows how far from the
   read-once bound that step alone is at small C.
 
@@ -85,8 +85,8 @@ def run(quick: bool = False, log=print) -> list[dict]:
     from netcal.metrics import ECE
     from sklearn.calibration import calibration_curve
 
-    import labviz.calibration as lc
-    from labviz import _scan
+    import labviz.compute.calibration as lc
+    from labviz.core import _scan
 
     torch_threads = torch.get_num_threads()
     # The compiled scan is loaded (or, on a fresh checkout, compiled) on its first big input, once
@@ -156,7 +156,7 @@ def _top_of_rows(p: np.ndarray, kw: dict) -> dict:
     """
     import torch
 
-    from labviz import _scan
+    from labviz.core import _scan
 
     pt = torch.from_numpy(p)
     params = {"n_samples": len(p), "n_classes": p.shape[1], "dtype": "float32",

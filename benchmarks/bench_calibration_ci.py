@@ -1,7 +1,7 @@
 """Bootstrap confidence intervals of top-label ECE: labviz against scipy.stats.bootstrap.
 
 * ``ece-ci``: the 95% percentile interval of top-label ECE (15 equal-width bins, L1) with 1,000
-  replicas, ``labviz.calibration.calibration_interval`` vs ``scipy.stats.bootstrap`` (method
+  replicas, ``labviz.compute.calibration.calibration_interval`` vs ``scipy.stats.bootstrap`` (method
   "percentile", the same ``n_resamples``; its statistic recomputes
   the same ECE, ``reliability_curve_binary(correct, confidence).calibration_error()``, on each
   resample of the 1-D top-label confidence and correctness, read off the matrix once outside the
@@ -32,8 +32,8 @@ GOAL_SECONDS = 1.0
 def run(quick: bool = False, log=print) -> list[dict]:
     from scipy import stats
 
-    import labviz.calibration as lc
-    from labviz import _scan
+    import labviz.compute.calibration as lc
+    from labviz.core import _scan
 
     # The compiled scan is loaded (or compiled) on the first big input, once per process.
     y, p = make_probs(_scan.MIN_ENTRIES // 10 + 1, 10)

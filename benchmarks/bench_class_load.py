@@ -33,7 +33,7 @@ from pathlib import Path
 
 from timing import Timing, goal, make_row, skipped
 
-from labviz.server import DEFAULT_POOL_SIZE, DEFAULT_REFILL_AFTER
+from labviz.servers.jupyter import DEFAULT_POOL_SIZE, DEFAULT_REFILL_AFTER
 
 TESTS = Path(__file__).resolve().parents[1] / "tests"
 #: (mode, students, pages among them, pool size, seconds before a taken kernel is replaced)

@@ -1,4 +1,4 @@
-"""Confusion matrix: ``labviz.confusion.confusion_matrix`` vs ``sklearn.metrics.confusion_matrix``."""
+"""Confusion matrix: ``labviz.compute.confusion.confusion_matrix`` vs ``sklearn.metrics.confusion_matrix``."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ QUICK_C = (10, 100)
 def run(quick: bool = False, log=print) -> list[dict]:
     from sklearn.metrics import confusion_matrix as sk_confusion
 
-    from labviz.confusion import confusion_matrix
+    from labviz.compute.confusion import confusion_matrix
 
     rows = []
     sizes_n, sizes_c = (QUICK_N, QUICK_C) if quick else (FULL_N, FULL_C)

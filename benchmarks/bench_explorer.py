@@ -25,7 +25,7 @@ LIMIT_S = 0.3
 
 
 def _predictions(n: int, seed: int):
-    from labviz.predictions import Predictions
+    from labviz.core.predictions import Predictions
 
     rng = np.random.default_rng(seed)
     y = rng.integers(0, 10, n)

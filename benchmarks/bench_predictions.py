@@ -21,8 +21,8 @@ BATCH = 512
 def run(quick: bool = False, log=print) -> list[dict]:
     import torch
 
-    from labviz.models import SmallCNN
-    from labviz.predictions import Predictions
+    from labviz.zoo.models import SmallCNN
+    from labviz.core.predictions import Predictions
 
     n = QUICK_N if quick else FULL_N
     torch.manual_seed(0)

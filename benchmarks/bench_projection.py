@@ -1,4 +1,4 @@
-"""Projections: PCA and UMAP through ``labviz.projection.projection_frame``, cold, warm and cached.
+"""Projections: PCA and UMAP through ``labviz.compute.projection.projection_frame``, cold, warm and cached.
 
 * cold: the first call in a fresh Python process with an empty cache (so UMAP pays numba's JIT
   compilation; numba's own on-disk cache, if warm from an earlier run, is not cleared). The import
@@ -36,8 +36,8 @@ _COLD_SCRIPT = textwrap.dedent("""
     import json, sys, time
     t0 = time.perf_counter()
     import numpy as np
-    from labviz.predictions import Predictions
-    from labviz.projection import projection_frame
+    from labviz.core.predictions import Predictions
+    from labviz.compute.projection import projection_frame
     method, n_epochs = sys.argv[2], (None if sys.argv[3] == "None" else int(sys.argv[3]))
     if method == "umap":
         import umap  # noqa: F401
@@ -71,8 +71,8 @@ def _cold(path: Path, method: str, n_epochs: int | None, cache: Path) -> dict:
 
 
 def run(quick: bool = False, log=print) -> list[dict]:
-    from labviz.predictions import Predictions
-    from labviz.projection import projection_frame
+    from labviz.core.predictions import Predictions
+    from labviz.compute.projection import projection_frame
 
     sizes = QUICK_SIZES if quick else FULL_SIZES
     rows = []

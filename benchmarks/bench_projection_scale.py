@@ -1,6 +1,6 @@
 """Projections at explorer scale: PCA and UMAP frames of 100k and 1M samples x 64 features.
 
-Each case runs ``labviz.projection.projection_frame`` (empty on-disk cache, as the explorer's first
+Each case runs ``labviz.compute.projection.projection_frame`` (empty on-disk cache, as the explorer's first
 build) in a fresh Python process and records:
 
 * seconds of the call. PCA's is the process's first call (it imports scikit-learn). UMAP's comes
@@ -43,7 +43,7 @@ from timing import Timing, goal, make_row, proc_bytes, skipped
 HERE = Path(__file__).resolve().parent
 FULL_SIZES = (100_000, 1_000_000)
 QUICK_SIZES = (5_000,)
-FULL_SAMPLE = 20_000  # labviz.projection.DEFAULT_SAMPLE_SIZE
+FULL_SAMPLE = 20_000  # labviz.compute.projection.DEFAULT_SAMPLE_SIZE
 QUICK_SAMPLE = 2_000
 #: Full UMAP as the peer, where it is feasible (70 s at 100k on 2 cores).
 REFERENCE_UP_TO = 100_000
@@ -94,8 +94,8 @@ def _measured(call) -> tuple[object, dict]:
 def child(method: str, n: int, sample_size: int, out: Path, reference: bool) -> dict:
     import gc
 
-    from labviz.predictions import Predictions
-    from labviz.projection import _frame, project, projection_frame
+    from labviz.core.predictions import Predictions
+    from labviz.compute.projection import _frame, project, projection_frame
 
     arrays = make_features(n)
     p = Predictions.from_arrays(y_true=arrays["y"], logits=arrays["logits"],
@@ -171,7 +171,7 @@ def _gb(x: int | None) -> str:
 
 
 def run(quick: bool = False, log=print) -> list[dict]:
-    from labviz.projection import _sample_indices
+    from labviz.compute.projection import _sample_indices
 
     sizes, sample_size = (QUICK_SIZES, QUICK_SAMPLE) if quick else (FULL_SIZES, FULL_SAMPLE)
     rows = []

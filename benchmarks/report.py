@@ -9,7 +9,7 @@ from pathlib import Path
 #: Why a goal can be missed, shown under the table when it is (the measured factor is in the table).
 WHY_MISSED = {
     ("calibration", "≤ 3× read-once bound"): (
-        "labviz validates its input while it bins: one compiled pass (`labviz._scan`) reads each "
+        "labviz validates its input while it bins: one compiled pass (`labviz.core._scan`) reads each "
         "row once for its sum (which catches NaN/inf), its minimum and its top class, and bins the "
         "top probability on the spot (equal-width bins; quantile bins need the confidences first "
         "and take a second pass over N values). At C=10 finding the top of 10-wide rows is "

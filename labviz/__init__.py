@@ -4,8 +4,8 @@ Importing labviz is fast and has no side effects: torch, plotly, umap and cleanl
 function that needs them is called.
 """
 
-from labviz.exporting import export, export_many
-from labviz.predictions import Predictions
+from labviz.figures.export import export, export_many
+from labviz.core.predictions import Predictions
 from labviz.widgets import app, explore, live
 
 __all__ = ["Predictions", "app", "explore", "export", "export_many", "live", "__version__"]

@@ -10,8 +10,9 @@ from pathlib import Path
 
 
 def _zoo(args: argparse.Namespace) -> int:
-    from labviz import generative, zoo
+    from labviz import zoo
 
+    from labviz.zoo import generative
     if args.action == "build":
         entries = zoo.build(args.only or None, dataset=args.dataset, force=args.force, jobs=args.jobs)
         if not args.only and args.dataset in (None, generative.DATASET):
@@ -33,7 +34,7 @@ def _zoo(args: argparse.Namespace) -> int:
 
 
 def _cache(args: argparse.Namespace) -> int:
-    from labviz import cache
+    from labviz.core import cache
 
     if args.action == "info":
         print(json.dumps(cache.cache_info(), indent=1))
@@ -43,7 +44,7 @@ def _cache(args: argparse.Namespace) -> int:
 
 
 def _lab(args: argparse.Namespace) -> int:
-    from labviz.server import launch_lab
+    from labviz.servers.jupyter import launch_lab
 
     return launch_lab(Path(args.notebooks).resolve(), port=args.port)
 
@@ -59,7 +60,7 @@ def _figures(args: argparse.Namespace) -> int:
 
 
 def _app(args: argparse.Namespace) -> int:
-    from labviz.server import launch_app
+    from labviz.servers.jupyter import launch_app
 
     return launch_app(Path(args.notebook).resolve(), port=args.port, board_port=args.board_port,
                       lan=args.lan, workers=args.workers, pool_size=args.pool_size,
@@ -88,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     lab.add_argument("--port", type=int, default=8888)
     lab.set_defaults(func=_lab)
 
-    from labviz.server import DEFAULT_POOL_SIZE, DEFAULT_REFILL_AFTER
+    from labviz.servers.jupyter import DEFAULT_POOL_SIZE, DEFAULT_REFILL_AFTER
 
     app = sub.add_parser("app", help="the classroom app (live training + explorer) with Voilà, "
                                      "a shared training service and the class's board, on "

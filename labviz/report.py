@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from labviz import _validation as v
+from labviz.core import _validation as v
 from labviz import zoo
 
 if TYPE_CHECKING:
@@ -136,7 +136,7 @@ def maxsup_metrics_figure(families: Mapping[str, Sequence[str]], *, split: Split
         Group label (e.g. "MaxSup α=0.1") to its zoo checkpoints (e.g. one per seed).
     split : {"train", "val", "test"}
     """
-    from labviz.collapse import collapse_table
+    from labviz.compute.collapse import collapse_table
     from labviz.figures.collapse import collapse_metrics_figure
 
     if not isinstance(families, Mapping) or not families:
@@ -209,7 +209,7 @@ def inversions_figure(names: Sequence[str], *, labels: Sequence[str] | None = No
     labels : sequence of str, optional
         Row labels; default each checkpoint's family.
     steps, seed : int
-        Passed to :func:`labviz.inversion.invert`.
+        Passed to :func:`labviz.compute.inversion.invert`.
     """
     import numpy as np
 
@@ -444,7 +444,7 @@ def build_figures(
     """
     from tqdm.auto import tqdm
 
-    from labviz.exporting import ExportSession
+    from labviz.figures.export import ExportSession
 
     v.check_option(dataset, "dataset", DATASETS)
     v.check_option(fmt, "fmt", FORMATS)

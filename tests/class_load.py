@@ -7,7 +7,7 @@ press **Train** ``runs_per_student`` times, each press after the previous run's 
 
 * ``mode="service"``: ``labviz app`` (the class's training service with ``workers`` processes,
   the board, Voilà with ``pool_size`` preheated kernels), started and left to fill its pool;
-* ``mode="baseline"``: Voilà on ``notebooks/app.ipynb`` alone (``labviz.server.app_command``),
+* ``mode="baseline"``: Voilà on ``notebooks/app.ipynb`` alone (``labviz.servers.jupyter.app_command``),
   where every visitor's kernel trains by itself, as the app did before the service.
 
 A few students are real pages (headless Chromium through Playwright's async API); the others are
@@ -49,7 +49,7 @@ from test_browser import (
     isolated_jupyter_env,
 )
 
-from labviz import server
+from labviz.servers import jupyter as server
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "notebooks" / "app.ipynb"

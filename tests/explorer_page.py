@@ -47,7 +47,7 @@ from test_browser import (
     start_server,
 )
 
-from labviz import server
+from labviz.servers import jupyter as server
 
 SCATTER = "jscatter.widget.JupyterScatter"
 N_CLASSES, N_FEATURES = 10, 64

@@ -1,7 +1,7 @@
 """The live trainer in a real browser: the classroom app in Voilà, and notebook 08 in JupyterLab.
 
 The test serves a copy of ``notebooks/app.ipynb`` with the exact command of
-``labviz.server.app_command`` (127.0.0.1, a free port, a token) in an isolated temporary folder,
+``labviz.servers.jupyter.app_command`` (127.0.0.1, a free port, a token) in an isolated temporary folder,
 checks that a request without the token is turned away, opens the page in headless Chromium, checks
 that no code is shown, changes a control (the loss, to CE), presses **Train**, and waits until the
 run has finished and updated the plots: the status line names run 1 with CE, the template plane
@@ -46,7 +46,7 @@ from test_browser import (
     start_server,
 )
 
-from labviz import server
+from labviz.servers import jupyter as server
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "notebooks" / "app.ipynb"

@@ -1,7 +1,7 @@
 """The explorer in a real browser: JupyterLab + headless Chromium, driven by Playwright.
 
 The test starts JupyterLab on 127.0.0.1 (a free port, token authentication, the configuration of
-``labviz.server.lab_config``) in an isolated temporary folder, opens a copy of the tour notebook
+``labviz.servers.jupyter.lab_config``) in an isolated temporary folder, opens a copy of the tour notebook
 ``notebooks/00_tour.ipynb`` (or, while the tour does not exist, a two-cell notebook that calls
 ``labviz.explore`` on digits checkpoints) in headless Chromium, runs all cells, waits for the
 explorer, clicks a diagonal cell of its confusion heatmap and checks that the projection's
@@ -43,7 +43,7 @@ from pathlib import Path
 
 import pytest
 
-from labviz import server
+from labviz.servers import jupyter as server
 
 ROOT = Path(__file__).resolve().parents[1]
 TOUR = ROOT / "notebooks" / "00_tour.ipynb"
@@ -147,7 +147,7 @@ def _jupyterlab(tmp: Path, source: Path = TOUR) -> Iterator[tuple[str, str, Path
 
 def start_server(cmd: list[str], *, cwd: Path, env: dict[str, str], log: Path, name: str,
                  ready: Callable[[], object], timeout_s: float = 120) -> subprocess.Popen:
-    """:func:`labviz.server.start_server`, failing the test (not erroring) when the server does not
+    """:func:`labviz.servers.jupyter.start_server`, failing the test (not erroring) when the server does not
     come up."""
     try:
         return server.start_server(cmd, ready=ready, log=log, name=name, cwd=cwd, env=env,

@@ -49,7 +49,7 @@ from test_browser import (
     start_server,
 )
 
-from labviz import server
+from labviz.servers import jupyter as server
 
 N_POINTS = 100_000
 #: The points are ``default_rng(0).normal(size=(2, N_POINTS))``; the selection is drawn from

@@ -1,4 +1,4 @@
-"""Tests for labviz.calibration: hand-worked numbers, reference implementations, validation."""
+"""Tests for labviz.compute.calibration: hand-worked numbers, reference implementations, validation."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from labviz import calibration as cal
-from labviz.calibration import (
+from labviz.compute import calibration as cal
+from labviz.compute.calibration import (
     CalibrationAccumulator,
     apply_temperature,
     brier_score,
@@ -21,7 +21,7 @@ from labviz.calibration import (
     reliability_curve_binary,
     temperature_scaling_report,
 )
-from labviz.predictions import softmax
+from labviz.core.predictions import softmax
 
 # Hand-worked example, 3 classes, n_bins=2 (edges 0, 0.5, 1):
 #   row                  y  pred  conf  correct  bin

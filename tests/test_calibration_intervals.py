@@ -1,4 +1,4 @@
-"""Tests for the bootstrap intervals, ECE_sweep, smooth ECE and CORP in labviz.calibration."""
+"""Tests for the bootstrap intervals, ECE_sweep, smooth ECE and CORP in labviz.compute.calibration."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pytest
 from numpy.polynomial import Polynomial
 from scipy import stats
 
-from labviz import calibration as cal
-from labviz.calibration import (
+from labviz.compute import calibration as cal
+from labviz.compute.calibration import (
     Interval,
     calibration_interval,
     corp_reliability,
@@ -16,7 +16,7 @@ from labviz.calibration import (
     expected_calibration_error,
     smooth_ece,
 )
-from labviz.predictions import softmax
+from labviz.core.predictions import softmax
 
 HAND_P = np.array([[0.4, 0.3, 0.3], [0.5, 0.25, 0.25], [0.8, 0.1, 0.1], [0.1, 0.6, 0.3]])
 HAND_Y = np.array([1, 0, 0, 2])

@@ -15,12 +15,12 @@ import pytest
 
 import labviz
 from labviz import Predictions
-from labviz.calibration import calibration_interval, ece_sweep, reliability_curve, smooth_ece
+from labviz.compute.calibration import calibration_interval, ece_sweep, reliability_curve, smooth_ece
 from labviz.figures.calibration import bin_intervals
 from labviz.figures.calibration_report import ESTIMATORS, SCORES, CalibrationReportDisplay
 from labviz.figures.style import TEMPLATE, series_color
 
-ex = importlib.import_module("labviz.exporting")
+ex = importlib.import_module("labviz.figures.export")
 needs_chromium = pytest.mark.skipif(
     not Path(ex.CHROMIUM_PATH).is_file(),
     reason=f"Chromium is not installed at {ex.CHROMIUM_PATH} (apt-get install chromium)",

@@ -34,11 +34,11 @@ distributed = pytest.importorskip("distributed")
 from test_training_service import fake_run  # noqa: E402
 
 import labviz  # noqa: E402
-from labviz.board_server import PLOTLY_JS, BoardServer  # noqa: E402
-from labviz.class_board import _ANONYMOUS, BOARD_COLUMNS, ClassBoard  # noqa: E402
+from labviz.servers.board_server import PLOTLY_JS, BoardServer  # noqa: E402
+from labviz.classroom.class_board import _ANONYMOUS, BOARD_COLUMNS, ClassBoard  # noqa: E402
 from labviz.figures.class_board import board_figure  # noqa: E402
-from labviz.live_training import LiveConfig, LiveRun, LiveSession  # noqa: E402
-from labviz.training_service import ServiceSession, TrainingService  # noqa: E402
+from labviz.classroom.live_training import LiveConfig, LiveRun, LiveSession  # noqa: E402
+from labviz.classroom.training_service import ServiceSession, TrainingService  # noqa: E402
 from labviz.widgets import BOARD_ENV, SERVICE_ENV  # noqa: E402
 from labviz.widgets.trainer import LiveTrainer  # noqa: E402
 
@@ -261,7 +261,7 @@ def service():
 VISITOR_TORCH = """
 import sys
 import labviz
-from labviz.live_training import LiveConfig
+from labviz.classroom.live_training import LiveConfig
 trainer = labviz.live(service=sys.argv[1])
 estimate = trainer.session.estimate_seconds(LiveConfig(epochs=2))
 trainer.controls["epochs"].value = 2
@@ -407,8 +407,8 @@ VISITOR = """
 import sys, threading
 sys.path.insert(0, sys.argv[2])
 from test_class_app import SlowTrain
-from labviz.live_training import LiveConfig
-from labviz.training_service import TrainingService
+from labviz.classroom.live_training import LiveConfig
+from labviz.classroom.training_service import TrainingService
 service = TrainingService(sys.argv[1], train=SlowTrain())
 started = threading.Event()
 session = service.session(on_batch=lambda run_id, done, total: started.set())

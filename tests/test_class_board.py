@@ -1,4 +1,4 @@
-"""labviz.class_board: one row per run, idempotent, atomic across crashes and concurrent writers."""
+"""labviz.classroom.class_board: one row per run, idempotent, atomic across crashes and concurrent writers."""
 
 from __future__ import annotations
 
@@ -13,13 +13,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from labviz.class_board import ANIMALS, BOARD_COLUMNS, ClassBoard
-from labviz.live_training import LiveConfig, LiveRun
+from labviz.classroom.class_board import ANIMALS, BOARD_COLUMNS, ClassBoard
+from labviz.classroom.live_training import LiveConfig, LiveRun
 
 WRITER = """
 import sys
-from labviz.class_board import ClassBoard
-from labviz.live_training import LiveConfig, LiveRun
+from labviz.classroom.class_board import ClassBoard
+from labviz.classroom.live_training import LiveConfig, LiveRun
 board = ClassBoard(sys.argv[1])
 for i in range(int(sys.argv[3])):
     run = LiveRun(run_id=i + 1, config=LiveConfig(seed=i), predictions=None, accuracy=0.9, ece=0.05,
@@ -86,7 +86,7 @@ def test_the_board_survives_a_reopen(board):
 def test_a_writer_killed_mid_transaction_leaves_nothing_half_written(board):
     board.record("s1", make_run(), run_key="kept")
     code = ("import os, signal, sys\n"
-            "from labviz.class_board import ClassBoard\n"
+            "from labviz.classroom.class_board import ClassBoard\n"
             "board = ClassBoard(sys.argv[1])\n"
             "with board._transaction() as db:\n"
             "    db.execute(\"INSERT INTO students VALUES ('s9', 'Zed', 1)\")\n"

@@ -1,4 +1,4 @@
-"""Tests of labviz.collapse and labviz.figures.collapse."""
+"""Tests of labviz.compute.collapse and labviz.figures.collapse."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 import pytest
 
 from labviz import Predictions
-from labviz import collapse as cc
+from labviz.compute import collapse as cc
 from labviz.figures import collapse as fc
 from labviz.figures.style import class_color, series_color
 

@@ -4,7 +4,7 @@ import pytest
 from sklearn import metrics
 
 from labviz import Predictions
-from labviz import confusion as cf
+from labviz.compute import confusion as cf
 from labviz.figures import confusion as fc
 from labviz.figures.style import SEQUENTIAL
 

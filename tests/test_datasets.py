@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from labviz import datasets
+from labviz.zoo import datasets
 
 
 def _write_idx(path, array):
@@ -96,7 +96,7 @@ def test_digits_come_from_the_cache_without_scikit_learn_once_loaded(tmp_path):
 
 
 def test_digits_of_an_unexpected_size_are_refused(tmp_path, monkeypatch):
-    from labviz import cache
+    from labviz.core import cache
 
     monkeypatch.setenv("LABVIZ_CACHE_DIR", str(tmp_path))
     cache.atomic_write_npz(tmp_path / "datasets" / "sklearn-digits.npz",

@@ -1,4 +1,4 @@
-"""labviz.distributed: Dask map_partitions + merge equals the one-shot functions."""
+"""labviz.compute.distributed: Dask map_partitions + merge equals the one-shot functions."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ dd = pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")
 pytest.importorskip("pyarrow")
 
-from labviz.calibration import (  # noqa: E402
+from labviz.compute.calibration import (  # noqa: E402
     debiased_calibration_error,
     expected_calibration_error,
     reliability_curve,
 )
-from labviz.confusion import confusion_matrix  # noqa: E402
-from labviz.distributed import (  # noqa: E402
+from labviz.compute.confusion import confusion_matrix  # noqa: E402
+from labviz.compute.distributed import (  # noqa: E402
     calibration_from_dask,
     confusion_from_dask,
     prob_columns,

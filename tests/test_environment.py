@@ -52,7 +52,7 @@ def test_distributed_is_a_user_extra_that_the_tests_install_too():
 def test_without_the_distributed_extra_the_error_names_it(missing, monkeypatch, tmp_path):
     import numpy as np
 
-    from labviz import distributed
+    from labviz.compute import distributed
 
     for name in [m for m in sys.modules if m == missing or m.startswith(missing + ".")]:
         monkeypatch.delitem(sys.modules, name)

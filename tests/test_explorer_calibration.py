@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from labviz import Predictions, zoo
-from labviz._numeric import softmax
-from labviz.calibration import expected_calibration_error, fit_temperature, reliability_curve
+from labviz.core._numeric import softmax
+from labviz.compute.calibration import expected_calibration_error, fit_temperature, reliability_curve
 from labviz.widgets.explorer import T_RANGE
 from labviz.widgets import explore
 

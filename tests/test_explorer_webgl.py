@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from labviz import Predictions, explore
-from labviz.confusion import cell_samples
-from labviz.label_quality import non_uniformity
+from labviz.compute.confusion import cell_samples
+from labviz.compute.label_quality import non_uniformity
 from labviz.widgets import explorer as explorer_module
 from labviz.widgets.projection_views import (
     DensityProjection,

@@ -14,7 +14,7 @@ import pytest
 from labviz.figures.style import TEMPLATE
 
 # The module behind `labviz.export` (the function).
-ex = importlib.import_module("labviz.exporting")
+ex = importlib.import_module("labviz.figures.export")
 
 needs_chromium = pytest.mark.skipif(
     not Path(ex.CHROMIUM_PATH).is_file(),

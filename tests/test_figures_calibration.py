@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 import pytest
 
 from labviz import Predictions
-from labviz.calibration import (
+from labviz.compute.calibration import (
     ReliabilityCurve,
     corp_reliability,
     expected_calibration_error,
@@ -34,7 +34,7 @@ from labviz.figures.calibration import (
     temperature_scaling_figure,
 )
 from labviz.figures.style import TEMPLATE, series_color
-from labviz.predictions import softmax
+from labviz.core.predictions import softmax
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ foreign safetensors file, other shapes and a pickle in place of a checkpoint): a
 claims terabytes, an unknown architecture, and a source scan proving that ``torch.load`` is never
 called without ``weights_only=True`` and ``np.load`` never with pickles allowed.
 
-Caches (``labviz.cache``): a crafted pickle, an object-dtype ``.npy`` and an ``.npz`` holding an
+Caches (``labviz.core.cache``): a crafted pickle, an object-dtype ``.npy`` and an ``.npz`` holding an
 object array placed as an "activations" entry are never executed and are rebuilt; a failure in
 the middle of a write leaves the old entry intact and no temporary file behind; every single-bit
 flip and every truncation of an entry is either harmless or detected and rebuilt; two processes
@@ -32,8 +32,9 @@ import numpy as np
 import pytest
 
 import labviz
-from labviz import cache, cli
-from labviz.predictions import Predictions
+from labviz import cli
+from labviz.core import cache
+from labviz.core.predictions import Predictions
 
 PACKAGE = Path(labviz.__file__).parent
 
@@ -75,7 +76,7 @@ def test_torch_load_is_never_called_without_weights_only():
 
 def test_np_load_never_allows_pickles():
     found = list(_calls("load", {"np", "numpy"}))
-    assert found, "expected labviz.cache to read arrays with np.load"
+    assert found, "expected labviz.core.cache to read arrays with np.load"
     for name, line, kw in found:
         value = kw.get("allow_pickle")
         assert isinstance(value, ast.Constant) and value.value is False, f"{name}:{line}"
@@ -303,7 +304,7 @@ def _hammer(cache_root: str, key: str, tag: int, rounds: int) -> int:
 
     os.environ["LABVIZ_CACHE_DIR"] = cache_root
     warnings.simplefilter("error")  # a "damaged entry" warning means a torn read: fail loudly
-    from labviz import cache as c
+    from labviz.core import cache as c
 
     path = c.cache_dir() / "activations" / f"{key}.npz"
     bad = 0

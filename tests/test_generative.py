@@ -15,8 +15,12 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from labviz import datasets, generative, zoo
+from labviz import zoo
 
+
+from labviz.zoo import datasets
+
+from labviz.zoo import generative
 needs_fmnist = pytest.mark.skipif(datasets.fashion_mnist_dir() is None,
                                   reason="Fashion-MNIST is not installed")
 
@@ -103,7 +107,7 @@ def test_shipped_vae_reconstructs_held_out_unused_images():
     """Better than the mean image by far, and better than PCA with as many components."""
     from sklearn.decomposition import PCA
 
-    from labviz.training import images_to_tensor
+    from labviz.zoo.training import images_to_tensor
 
     vae, e = generative.load_vae()
     ids = load_file(str(SHIPPED_PATH))
@@ -122,8 +126,8 @@ def test_shipped_vae_reconstructs_held_out_unused_images():
 
 
 def test_zoo_does_not_import_the_generator():
-    code = ("import sys, labviz.zoo, labviz.models, labviz.training, labviz.datasets; "
-            "assert 'labviz.generative' not in sys.modules")
+    code = ("import sys, labviz.zoo, labviz.zoo.models, labviz.zoo.training, labviz.zoo.datasets; "
+            "assert 'labviz.zoo.generative' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -135,9 +139,9 @@ def test_the_generator_imports_only_the_data_and_training_layers():
         if isinstance(n, ast.ImportFrom) and n.module:
             imported |= {n.module} | {f"{n.module}.{a.name}" for a in n.names}
     ours = {m for m in imported if m.startswith("labviz.")}
-    assert ours <= {"labviz._validation", "labviz.zoo", "labviz.datasets", "labviz.training",
-                    "labviz.training.images_to_tensor", "labviz.cache",
-                    "labviz.cache.atomic_write_bytes"}, ours
+    assert ours <= {"labviz.core._validation", "labviz.zoo", "labviz.zoo.datasets", "labviz.zoo.training",
+                    "labviz.zoo.training.images_to_tensor", "labviz.core.cache",
+                    "labviz.core.cache.atomic_write_bytes"}, ours
 
 
 # ----- building, with a tiny generator on a tiny private data set ---------------------------------

@@ -40,12 +40,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from labviz import calibration as cal
-from labviz import collapse as co
-from labviz import confusion as cf
-from labviz import label_quality as lq
-from labviz import projection as pj
-from labviz.predictions import Predictions
+from labviz.compute import calibration as cal
+from labviz.compute import collapse as co
+from labviz.compute import confusion as cf
+from labviz.compute import label_quality as lq
+from labviz.compute import projection as pj
+from labviz.core.predictions import Predictions
 
 # ----- fixtures of valid data ---------------------------------------------------------------------
 Y = np.array([0, 1, 2, 1, 0, 2])
@@ -506,7 +506,9 @@ def _in_memory_limited_process(code: str) -> str:
         import resource, sys, traceback
         resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
         import numpy as np
-        from labviz import calibration as cal, collapse as co, confusion as cf
+        from labviz.compute import calibration as cal
+        from labviz.compute import collapse as co
+        from labviz.compute import confusion as cf
         try:
         {body}
             print("ok")

@@ -7,9 +7,13 @@ import pytest
 import torch
 from torch import nn
 
-from labviz import generative, inversion, zoo
-from labviz.inversion import feature_distance, invert_latent, poincare_loss
-from labviz.models import SmallCNN
+from labviz import zoo
+
+from labviz.zoo import generative
+
+from labviz.compute import inversion
+from labviz.compute.inversion import feature_distance, invert_latent, poincare_loss
+from labviz.zoo.models import SmallCNN
 
 
 # ----- the Poincaré loss --------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Tests of labviz.label_quality and labviz.figures.label_quality."""
+"""Tests of labviz.compute.label_quality and labviz.figures.label_quality."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from scipy import stats
 from sklearn.metrics import log_loss, roc_auc_score
 
 from labviz import Predictions
-from labviz import label_quality as lq
+from labviz.compute import label_quality as lq
 from labviz.figures import label_quality as fl
 from labviz.figures.style import series_color
 
@@ -226,7 +226,7 @@ def test_loss_histogram_figure_without_labels_or_mixture(rng):
 def test_loss_histogram_figure_rejects_bad_inputs():
     with pytest.raises(TypeError, match="`flipped` must hold booleans"):
         fl.loss_histogram_figure([0.1, 0.2], [0, 1])
-    with pytest.raises(TypeError, match="`mixture` must be a labviz.label_quality.BetaMixture; got dict"):
+    with pytest.raises(TypeError, match="`mixture` must be a labviz.compute.label_quality.BetaMixture; got dict"):
         fl.loss_histogram_figure([0.1, 0.2], mixture={})
     with pytest.raises(TypeError, match="`predictions` must be a labviz.Predictions; got list"):
         fl.LossHistogramDisplay.from_predictions([0.1])

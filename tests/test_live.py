@@ -11,10 +11,10 @@ import plotly.graph_objects as go
 import pytest
 
 import labviz
-from labviz import live_training as lv
-from labviz.calibration import expected_calibration_error, reliability_curve
-from labviz.collapse import collapse_metrics
-from labviz.confusion import confusion_matrix, normalize_confusion
+from labviz.classroom import live_training as lv
+from labviz.compute.calibration import expected_calibration_error, reliability_curve
+from labviz.compute.collapse import collapse_metrics
+from labviz.compute.confusion import confusion_matrix, normalize_confusion
 
 WAIT_S = 120  # generous bound for one digits run on a loaded 2-core machine
 
@@ -98,7 +98,7 @@ def test_noise_and_kd_runs_train():
 
 
 def test_stop_event_cancels_between_batches():
-    from labviz.training import TrainingCancelled
+    from labviz.zoo.training import TrainingCancelled
 
     stop, seen = threading.Event(), []
 

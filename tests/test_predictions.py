@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from labviz import Predictions, zoo
-from labviz.models import SmallCNN
-from labviz.predictions import softmax
+from labviz.zoo.models import SmallCNN
+from labviz.core.predictions import softmax
 
 
 @pytest.fixture
@@ -103,7 +103,7 @@ def test_zoo_predictions_are_cached_by_sha_and_split():
 
 
 def test_damaged_cache_entry_is_rebuilt():
-    from labviz.cache import cache_dir
+    from labviz.core.cache import cache_dir
 
     p = zoo.predictions("digits-ce-s0", "val")
     (entry,) = (cache_dir() / "activations").glob("*.npz")

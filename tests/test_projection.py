@@ -1,4 +1,4 @@
-"""Tests for labviz.projection (compute) and labviz.figures.projection (figures, Display)."""
+"""Tests for labviz.compute.projection (compute) and labviz.figures.projection (figures, Display)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from sklearn.decomposition import PCA
 
 import labviz.figures.projection as figproj
-import labviz.projection as proj
+import labviz.compute.projection as proj
 from labviz import Predictions
 from labviz.figures.projection import (
     ProjectionDisplay,
@@ -19,7 +19,7 @@ from labviz.figures.projection import (
 )
 from labviz.figures.style import class_color
 from labviz.figures.thumbnails import thumbnail_uri
-from labviz.projection import (
+from labviz.compute.projection import (
     FRAME_COLUMNS,
     aligned_projections,
     project,

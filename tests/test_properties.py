@@ -54,12 +54,12 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from labviz import calibration as cal
-from labviz import collapse as co
-from labviz import confusion as cf
-from labviz import label_quality as lq
-from labviz import projection as pj
-from labviz.predictions import softmax
+from labviz.compute import calibration as cal
+from labviz.compute import collapse as co
+from labviz.compute import confusion as cf
+from labviz.compute import label_quality as lq
+from labviz.compute import projection as pj
+from labviz.core.predictions import softmax
 
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SLOW = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -449,7 +449,7 @@ def test_pca_projection_ignores_translation_and_rotation_and_scales(x, seed, shi
 @given(x=arrays(np.float64, st.tuples(st.integers(2, 20), st.integers(2, 4)),
                 elements=st.floats(-10, 10, allow_subnormal=False)))
 def test_projection_frame_rows_follow_the_predictions(x):
-    from labviz.predictions import Predictions
+    from labviz.core.predictions import Predictions
 
     n = len(x)
     p = Predictions.from_arrays(y_true=np.arange(n) % 2, logits=np.stack([x[:, 0], -x[:, 0]], 1),

@@ -40,7 +40,7 @@ def test_every_headline_figure_is_written(built):
     assert [r.stem for r in results] == expected
     for r in results:
         if r.status == "skipped":  # only a module that does not exist yet may be missing
-            assert r.stem == "inversions" and "labviz.inversion" in r.note
+            assert r.stem == "inversions" and "labviz.compute.inversion" in r.note
             continue
         assert r.status == "written", (r.stem, r.note)
         assert (out / r.file).read_bytes()[:8] == PNG_MAGIC
@@ -72,7 +72,7 @@ def test_second_run_rewrites_nothing(built, monkeypatch):
     def no_browser(*args, **kwargs):
         raise AssertionError("an up-to-date folder must not start Chromium")
 
-    monkeypatch.setattr("labviz.exporting.ExportSession.__enter__", no_browser)
+    monkeypatch.setattr("labviz.figures.export.ExportSession.__enter__", no_browser)
     results = report.build_figures(out, dataset="digits", progress=False)
     assert {r.status for r in results} <= {"unchanged", "skipped"}
     assert _mtimes(out) == before

@@ -6,9 +6,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from labviz import _scan
-from labviz import _validation as v
-from labviz.calibration import expected_calibration_error, reliability_curve
+from labviz.core import _scan
+from labviz.core import _validation as v
+from labviz.compute.calibration import expected_calibration_error, reliability_curve
 
 
 def numpy_stats(p):
@@ -99,7 +99,7 @@ def test_big_bad_matrices_get_the_same_errors(bad, message):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("n_bins", [1, 2, 15, 100])
 def test_fused_binning_matches_the_numpy_path(dtype, n_bins):
-    from labviz import calibration as cal
+    from labviz.compute import calibration as cal
 
     rng = np.random.default_rng(3)
     p = rng.dirichlet(np.full(10, 0.3), size=_scan.MIN_ENTRIES // 10 + 7).astype(dtype)
@@ -120,7 +120,7 @@ def test_fused_binning_matches_the_numpy_path(dtype, n_bins):
 @pytest.mark.parametrize("case", ["nan", "negative", "above one", "row sum", "label", "length",
                                   "minus zero"])
 def test_fused_binning_hands_anything_doubtful_to_the_numpy_path(case):
-    from labviz import calibration as cal
+    from labviz.compute import calibration as cal
 
     p = np.full((_scan.MIN_ENTRIES // 4 + 1, 4), 0.25)
     y = np.zeros(len(p), dtype=np.int64)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from labviz import server
+from labviz.servers import jupyter as server
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -61,7 +61,7 @@ def test_each_server_and_port_logs_to_its_own_file():
 
 
 def test_the_apps_pool_counts_and_hands_out_ready_kernels_only():
-    from labviz.voila_pool import ready, ready_first
+    from labviz.servers.voila_pool import ready, ready_first
 
     loop = asyncio.new_event_loop()
     try:
@@ -79,7 +79,7 @@ def test_the_apps_pool_counts_and_hands_out_ready_kernels_only():
 
 def test_app_command_serves_voila_on_loopback_with_a_token(tmp_path):
     cmd = server.app_command(tmp_path / "app.ipynb", "z" * 32, port=8900)
-    assert cmd[1:4] == ["-m", "labviz.voila_pool", str(tmp_path / "app.ipynb")]  # Voilà
+    assert cmd[1:4] == ["-m", "labviz.servers.voila_pool", str(tmp_path / "app.ipynb")]  # Voilà
     assert "--Voila.ip=127.0.0.1" in cmd and "--port=8900" in cmd and "--no-browser" in cmd
     assert f"--token={'z' * 32}" in cmd and "--strip_sources=True" in cmd
     with pytest.raises(ValueError, match="`token` must be at least 16 characters"):

@@ -8,12 +8,12 @@ import pytest
 from conftest import patch_studies, softmax_rows
 
 from labviz import Predictions, studies, zoo
-from labviz.calibration import (
+from labviz.compute.calibration import (
     debiased_calibration_error,
     expected_calibration_error,
     fit_temperature,
 )
-from labviz.predictions import softmax
+from labviz.core.predictions import softmax
 
 
 @pytest.fixture

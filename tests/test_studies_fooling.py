@@ -8,7 +8,7 @@ import torch
 from conftest import patch_studies
 
 from labviz import studies, zoo
-from labviz.models import SmallCNN
+from labviz.zoo.models import SmallCNN
 
 
 def _tiny_model():

@@ -8,8 +8,8 @@ import torch
 from conftest import patch_studies
 
 from labviz import studies, zoo
-from labviz.inversion import Synthesized
-from labviz.models import SmallCNN
+from labviz.compute.inversion import Synthesized
+from labviz.zoo.models import SmallCNN
 
 
 def test_inversion_grid_puts_one_class_per_column():
@@ -81,7 +81,7 @@ def test_invert_checkpoints_caches_by_checkpoint(monkeypatch):
 
 
 def test_inversion_attack_table_adds_the_feature_distance(monkeypatch):
-    from labviz.inversion import feature_distance
+    from labviz.compute.inversion import feature_distance
 
     manifest = {"m-ce-s0": {"family": "ce", "alpha": 0.0, "seed": 0, "dataset": "digits"},
                 "m-student-s0": {"family": "student", "alpha": 0.0, "seed": 0, "dataset": "digits"}}
@@ -102,8 +102,9 @@ def test_inversion_attack_table_adds_the_feature_distance(monkeypatch):
 
 
 def test_latent_inversions_are_cached_apart_from_pixel_ones(monkeypatch):
-    from labviz import generative, inversion
+    from labviz.zoo import generative
 
+    from labviz.compute import inversion
     torch.manual_seed(0)
     model = SmallCNN(n_classes=3, image_size=8)
     e = {"dataset": "digits", "sha256": "cd" * 32}

@@ -8,8 +8,8 @@ import pytest
 from conftest import patch_studies
 
 from labviz import Predictions, studies, zoo
-from labviz.calibration import expected_calibration_error
-from labviz.collapse import plane_tightness, template_span_share
+from labviz.compute.calibration import expected_calibration_error
+from labviz.compute.collapse import plane_tightness, template_span_share
 from labviz.studies import FASHION
 
 

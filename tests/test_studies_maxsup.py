@@ -7,7 +7,7 @@ import pytest
 from conftest import patch_studies
 
 from labviz import Predictions, studies, zoo
-from labviz.collapse import collapse_metrics, misclassified_confidence
+from labviz.compute.collapse import collapse_metrics, misclassified_confidence
 
 
 @pytest.fixture

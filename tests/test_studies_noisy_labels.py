@@ -7,7 +7,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from labviz import Predictions, studies
-from labviz.label_quality import per_sample_loss
+from labviz.compute.label_quality import per_sample_loss
 
 
 def _noisy_snapshot(rng, memorised: float, n: int = 400, c: int = 4, n_flip: int = 120) -> Predictions:

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from labviz import studies
-from labviz.label_quality import non_uniformity
+from labviz.compute.label_quality import non_uniformity
 
 
 def test_non_uniformity_deciles_and_trend(two_family_zoo):

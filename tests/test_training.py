@@ -5,9 +5,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from labviz import training
-from labviz.models import SmallCNN
-from labviz.training import TrainConfig
+from labviz.zoo import training
+from labviz.zoo.models import SmallCNN
+from labviz.zoo.training import TrainConfig
 
 
 def test_label_smoothing_equals_ce_against_smoothed_target():

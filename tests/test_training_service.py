@@ -1,4 +1,4 @@
-"""labviz.training_service: one queue on Dask, round-robin between visitors, supersede, cancel,
+"""labviz.classroom.training_service: one queue on Dask, round-robin between visitors, supersede, cancel,
 retry after a killed worker, torch-free visitors, and one real digits run end to end.
 
 Most tests train a stub (``StubTrain``: ``epochs`` batches of 10 ms, then a fake LiveRun) on a
@@ -21,9 +21,9 @@ import pytest
 
 distributed = pytest.importorskip("distributed")
 
-from labviz.live_training import HISTORY_COLUMNS, LiveConfig, LiveRun  # noqa: E402
-from labviz.predictions import Predictions  # noqa: E402
-from labviz.training_service import RunLost, ServiceSession, TrainingService  # noqa: E402
+from labviz.classroom.live_training import HISTORY_COLUMNS, LiveConfig, LiveRun  # noqa: E402
+from labviz.core.predictions import Predictions  # noqa: E402
+from labviz.classroom.training_service import RunLost, ServiceSession, TrainingService  # noqa: E402
 
 WAIT_S = 60  # bound on any wait; a stub run takes well under a second
 BATCH_S = 0.01
@@ -296,8 +296,8 @@ def test_callbacks_that_raise_do_not_stop_the_session(service):
 
 # ----- the visitor's side needs no torch -------------------------------------------------------------
 def test_client_side_imports_no_torch():
-    code = ("import sys, labviz.training_service as t\n"
-            "from labviz.live_training import LiveConfig\n"
+    code = ("import sys, labviz.classroom.training_service as t\n"
+            "from labviz.classroom.live_training import LiveConfig\n"
             "LiveConfig(loss='ls', alpha=0.1, noise_rate=0.2).describe()\n"
             "assert 'torch' not in sys.modules, 'torch was imported'\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
@@ -306,8 +306,8 @@ def test_client_side_imports_no_torch():
 
 VISITOR = """
 import sys, time
-from labviz.live_training import LiveConfig
-from labviz.training_service import TrainingService
+from labviz.classroom.live_training import LiveConfig
+from labviz.classroom.training_service import TrainingService
 service = TrainingService(sys.argv[1])
 runs = []
 session = service.session(on_done=runs.append)
@@ -328,7 +328,7 @@ def test_real_digits_run_through_the_service_equals_a_direct_run():
     """``train_live`` on a worker (about 1.5 s of training): the run that comes back is the one
     ``train_live`` makes here, bit for bit, and a visitor's process receiving one stays torch-free
     and small."""
-    from labviz.live_training import train_live
+    from labviz.classroom.live_training import train_live
 
     config = LiveConfig(loss="ls", alpha=0.1)
     recorder = Recorder()

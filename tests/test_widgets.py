@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from labviz import Predictions
-from labviz.calibration import reliability_curve
-from labviz.confusion import cell_samples, confusion_matrix, per_class_table
-from labviz.label_quality import non_uniformity
+from labviz.compute.calibration import reliability_curve
+from labviz.compute.confusion import cell_samples, confusion_matrix, per_class_table
+from labviz.compute.label_quality import non_uniformity
 from labviz.widgets import explore
 from labviz.widgets._common import _MODULE_TEXTS, FigureWidget, ModuleText, module_text
 from labviz.widgets.explorer import Explorer, time_handlers

@@ -15,8 +15,10 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from labviz import datasets, zoo
-from labviz.models import SmallCNN
+from labviz import zoo
+
+from labviz.zoo import datasets
+from labviz.zoo.models import SmallCNN
 
 MANIFEST = zoo.read_manifest()
 BY_NAME = {e["name"]: e for e in MANIFEST}
@@ -131,7 +133,7 @@ TRAIN_SECONDS_CAP = 8100
 
 
 def test_zoo_limits():
-    from labviz import generative
+    from labviz.zoo import generative
 
     everything = MANIFEST + generative.read_manifest()
     assert sum(e["bytes"] for e in everything) <= 40e6
@@ -178,7 +180,8 @@ ACCURACY_DRIFT_SAMPLES = 2
 DRIFT_IN_SUBPROCESS = """
 import json, sys
 from dataclasses import asdict
-from labviz import datasets, zoo
+from labviz import zoo
+from labviz.zoo import datasets
 print(json.dumps(asdict(zoo.rebuild_drift(sys.argv[1]))))
 """
 
@@ -340,7 +343,7 @@ def subset_zoo(tmp_path, monkeypatch):
 
 
 def test_activations_of_a_subset_checkpoint_on_train_are_its_training_images(subset_zoo):
-    from labviz.training import predict_logits
+    from labviz.zoo.training import predict_logits
 
     e = subset_zoo
     assert e["train_size"] == 100
@@ -382,7 +385,7 @@ def test_activations_of_a_shipped_transfer_set_student_on_train():
 @needs_fmnist
 def test_students_of_one_seed_share_initial_weights_data_and_batch_order(monkeypatch):
     """What makes the transfer-set comparisons paired (the batch order is drawn from the seed)."""
-    from labviz import training
+    from labviz.zoo import training
 
     seen = {}
 

@@ -1,7 +1,7 @@
 """Reliability diagrams: per-bin accuracy against confidence, with the gap and a histogram beneath.
 
 Build from predictions with :class:`ReliabilityDisplay` (or :class:`TemperatureScalingDisplay` for a
-before/after comparison), or draw curves computed by :mod:`labviz.calibration` with
+before/after comparison), or draw curves computed by :mod:`labviz.compute.calibration` with
 :func:`reliability_figure`. :class:`CorpDisplay` and :func:`corp_figure` draw CORP (isotonic)
 reliability diagrams.
 
@@ -34,8 +34,8 @@ import plotly.graph_objects as go
 from numpy.typing import ArrayLike, NDArray
 from plotly.subplots import make_subplots
 
-from labviz import _validation as v
-from labviz.calibration import (
+from labviz.core import _validation as v
+from labviz.compute.calibration import (
     CorpDiagram,
     ReliabilityCurve,
     Strategy,
@@ -45,7 +45,7 @@ from labviz.calibration import (
     temperature_scaling_report,
 )
 from labviz.figures.style import apply_style, series_color
-from labviz.predictions import Predictions
+from labviz.core.predictions import Predictions
 
 Kind = Literal["auto", "bars", "lines"]
 IntervalMethod = Literal["wilson", "clopper-pearson"]
@@ -444,7 +444,7 @@ def temperature_scaling_figure(
     Parameters
     ----------
     report : TemperatureScalingReport
-        From :func:`labviz.calibration.temperature_scaling_report`.
+        From :func:`labviz.compute.calibration.temperature_scaling_report`.
     show_histogram : bool, default True
     title : str, optional
         Defaults to the temperature and the ECE before and after.
@@ -696,7 +696,7 @@ def corp_figure(diagrams: Mapping[str, CorpDiagram] | CorpDiagram, *,
     Parameters
     ----------
     diagrams : CorpDiagram or mapping of str to CorpDiagram
-        From :func:`labviz.calibration.corp_reliability`, keyed by the legend name.
+        From :func:`labviz.compute.calibration.corp_reliability`, keyed by the legend name.
     title : str, optional
 
     Returns
@@ -738,7 +738,7 @@ class CorpDisplay:
         null: Literal["fitted", "forecast"] = "fitted",
         names: Sequence[str] | None = None,
     ) -> CorpDisplay:
-        """CORP diagrams (:func:`labviz.calibration.corp_reliability`) of each model.
+        """CORP diagrams (:func:`labviz.compute.calibration.corp_reliability`) of each model.
 
         Parameters
         ----------

@@ -17,8 +17,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from labviz import _validation as v
-from labviz.calibration import (
+from labviz.core import _validation as v
+from labviz.compute.calibration import (
     ReliabilityCurve,
     calibration_interval,
     ece_sweep,
@@ -34,7 +34,7 @@ from labviz.figures.calibration import (
     bin_intervals,
 )
 from labviz.figures.style import apply_style, series_color
-from labviz.predictions import Predictions
+from labviz.core.predictions import Predictions
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -117,10 +117,10 @@ class CalibrationReportDisplay:
     ) -> CalibrationReportDisplay:
         """Compute every estimator with its interval for each model.
 
-        Bootstrap intervals come from :func:`labviz.calibration.calibration_interval` (the same
+        Bootstrap intervals come from :func:`labviz.compute.calibration.calibration_interval` (the same
         ``seed`` for every estimator and model); smooth ECE
-        (:func:`~labviz.calibration.smooth_ece`) and ECE_sweep
-        (:func:`~labviz.calibration.ece_sweep`) are point estimates.
+        (:func:`~labviz.compute.calibration.smooth_ece`) and ECE_sweep
+        (:func:`~labviz.compute.calibration.ece_sweep`) are point estimates.
 
         Parameters
         ----------

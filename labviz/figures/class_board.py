@@ -26,7 +26,7 @@ def board_figure(runs: pd.DataFrame, *, title: str | None = None) -> go.Figure:
     Parameters
     ----------
     runs : pandas.DataFrame
-        :meth:`labviz.class_board.ClassBoard.runs`: columns ``loss``, ``alpha``, ``ece``,
+        :meth:`labviz.classroom.class_board.ClassBoard.runs`: columns ``loss``, ``alpha``, ``ece``,
         ``accuracy``, ``nc1``, ``name``, ``dataset``, ``epochs``, ``noise`` and ``seed`` at least.
     title : str, optional
         Default: how many runs by how many students.

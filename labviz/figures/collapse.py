@@ -16,10 +16,10 @@ import plotly.graph_objects as go
 from numpy.typing import ArrayLike, NDArray
 from plotly.subplots import make_subplots
 
-from labviz import _validation as v
-from labviz import collapse as cc
+from labviz.core import _validation as v
+from labviz.compute import collapse as cc
 from labviz.figures.style import apply_style, class_color, series_color
-from labviz.predictions import Predictions
+from labviz.core.predictions import Predictions
 
 __all__ = [
     "ClassCosineDisplay",
@@ -66,7 +66,7 @@ def _as_frames(
             missing = [c for c in _FRAME_COLUMNS if c not in panel.columns]
             if missing:
                 raise ValueError(f"`panels` frames must have columns {list(_FRAME_COLUMNS)} (see "
-                                 f"labviz.collapse.template_plane_frame); got {list(panel.columns)}.")
+                                 f"labviz.compute.collapse.template_plane_frame); got {list(panel.columns)}.")
             frames.append(panel)
         else:
             raise TypeError("`panels` must hold DataFrames or labviz.Predictions; got "
@@ -97,7 +97,7 @@ def template_plane_figure(
     Parameters
     ----------
     panels : sequence of DataFrame or Predictions
-        Frames from :func:`labviz.collapse.template_plane_frame` (templates are drawn when the
+        Frames from :func:`labviz.compute.collapse.template_plane_frame` (templates are drawn when the
         frame's ``attrs["templates"]`` is present) or Predictions, projected here.
     classes : sequence of 3 int, optional
         Required when a panel is a Predictions.
@@ -183,7 +183,7 @@ class TemplatePlaneDisplay:
     Attributes
     ----------
     frames : tuple of DataFrame
-        From :func:`labviz.collapse.template_plane_frame`, one per panel.
+        From :func:`labviz.compute.collapse.template_plane_frame`, one per panel.
     classes : tuple of 3 int
     titles : tuple of str
     """
@@ -227,7 +227,7 @@ def collapse_metrics_figure(table: pd.DataFrame) -> go.Figure:
     Parameters
     ----------
     table : pandas.DataFrame
-        Per-checkpoint rows from :func:`labviz.collapse.collapse_table`.
+        Per-checkpoint rows from :func:`labviz.compute.collapse.collapse_table`.
 
     Returns
     -------
@@ -288,7 +288,7 @@ def class_cosine_figure(
     Parameters
     ----------
     matrix : array-like of shape (n_classes, n_classes)
-        From :func:`labviz.collapse.class_mean_cosine`; NaN (absent class) cells stay blank.
+        From :func:`labviz.compute.collapse.class_mean_cosine`; NaN (absent class) cells stay blank.
     class_names : sequence of str, optional
     title : str
 
@@ -367,7 +367,7 @@ def misclassified_confidence_figure(
     Parameters
     ----------
     confidences : mapping of str to array-like of shape (n_misclassified,)
-        From :func:`labviz.collapse.misclassified_confidence`, e.g. ``{"LS": ..., "MaxSup": ...}``.
+        From :func:`labviz.compute.collapse.misclassified_confidence`, e.g. ``{"LS": ..., "MaxSup": ...}``.
     n_bins : int
         Bins over [0, 1].
 

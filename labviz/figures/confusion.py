@@ -10,8 +10,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from numpy.typing import ArrayLike, NDArray
 
-from labviz import _validation as v
-from labviz.confusion import (
+from labviz.core import _validation as v
+from labviz.compute.confusion import (
     _NORMALIZE_OPTIONS,
     Normalize,
     _check_matrix,
@@ -24,7 +24,7 @@ from labviz.confusion import (
 )
 from labviz.figures.style import SEQUENTIAL, apply_style, series_color
 from labviz.figures.thumbnails import image_grid_figure
-from labviz.predictions import Predictions
+from labviz.core.predictions import Predictions
 
 __all__ = ["ConfusionDisplay", "confusion_figure", "per_class_figure"]
 
@@ -82,13 +82,13 @@ def confusion_figure(
     Parameters
     ----------
     cm_counts : array-like of shape (n_classes, n_classes)
-        Counts from :func:`labviz.confusion.confusion_matrix` (``normalize=None``).
+        Counts from :func:`labviz.compute.confusion.confusion_matrix` (``normalize=None``).
     class_names : sequence of str of length n_classes, optional
     normalize : {"true", "pred", "all", None}
         What the colour shows: the fraction of the true class (rows sum to 1), of the predicted
         class, of all samples, or the raw count.
     order : array-like of shape (n_classes,), optional
-        A permutation of the classes for both axes, e.g. :func:`labviz.confusion.class_order`.
+        A permutation of the classes for both axes, e.g. :func:`labviz.compute.confusion.class_order`.
     title : str
 
     Returns
@@ -152,7 +152,7 @@ def per_class_figure(
     Parameters
     ----------
     table : pandas.DataFrame
-        From :func:`labviz.confusion.per_class_table` (columns ``name``, ``support`` and the metrics).
+        From :func:`labviz.compute.confusion.per_class_table` (columns ``name``, ``support`` and the metrics).
     metrics : sequence of str
         Columns of ``table`` to draw, each in [0, 1].
     title : str
@@ -246,7 +246,7 @@ class ConfusionDisplay:
             Overrides the names carried by ``predictions``.
         normalize : {"true", "pred", "all", None}
         order : bool or array-like of shape (n_classes,)
-            True reorders the classes with :func:`labviz.confusion.class_order`; an array gives
+            True reorders the classes with :func:`labviz.compute.confusion.class_order`; an array gives
             the order explicitly.
         """
         v.check_option(normalize, "normalize", _NORMALIZE_OPTIONS)

@@ -1,7 +1,7 @@
 """Figures of label-quality signals: loss histograms with a beta mixture, accuracy by score decile,
 and a gallery of likely label errors.
 
-Each view is a function taking computed results (from :mod:`labviz.label_quality`) and a
+Each view is a function taking computed results (from :mod:`labviz.compute.label_quality`) and a
 ``XxxDisplay`` whose ``from_predictions`` computes them from a :class:`labviz.Predictions`.
 """
 
@@ -15,11 +15,11 @@ import pandas as pd
 import plotly.graph_objects as go
 from numpy.typing import ArrayLike, NDArray
 
-from labviz import _validation as v
-from labviz import label_quality as lq
+from labviz.core import _validation as v
+from labviz.compute import label_quality as lq
 from labviz.figures.style import apply_style, series_color
 from labviz.figures.thumbnails import image_grid_figure
-from labviz.predictions import Predictions
+from labviz.core.predictions import Predictions
 
 __all__ = [
     "LabelErrorDisplay",
@@ -49,11 +49,11 @@ def loss_histogram_figure(
     Parameters
     ----------
     losses : array-like of shape (n_samples,)
-        E.g. :func:`labviz.label_quality.per_sample_loss` against the given labels.
+        E.g. :func:`labviz.compute.label_quality.per_sample_loss` against the given labels.
     flipped : array-like of bool of shape (n_samples,), optional
         Which given labels are wrong (known for synthetic noise); without it one histogram is drawn.
     mixture : BetaMixture, optional
-        From :func:`labviz.label_quality.fit_beta_mixture`; its two weighted component densities
+        From :func:`labviz.compute.label_quality.fit_beta_mixture`; its two weighted component densities
         are drawn over its fitted loss range, scaled to counts per bin (the number of losses in that
         range × bin width), so they sit on the histogram; the y-axis is fitted to the histogram, not
         the densities' spikes.
@@ -71,7 +71,7 @@ def loss_histogram_figure(
             raise TypeError(f"`flipped` must hold booleans; got {v.describe(flip)}.")
         v.check_same_length(losses=x, flipped=flip)
     if mixture is not None and not isinstance(mixture, lq.BetaMixture):
-        raise TypeError("`mixture` must be a labviz.label_quality.BetaMixture; got "
+        raise TypeError("`mixture` must be a labviz.compute.label_quality.BetaMixture; got "
                         f"{type(mixture).__name__}.")
     lo, hi = float(x.min()), float(x.max())
     width = (hi - lo) / n_bins if hi > lo else 1.0
@@ -122,7 +122,7 @@ class LossHistogramDisplay:
     ) -> LossHistogramDisplay:
         """Losses of ``predictions.probs`` against ``y_given``; ``flipped`` from ``y_given != y_true``.
 
-        ``percentiles`` goes to :func:`labviz.label_quality.fit_beta_mixture` (e.g. (5, 95) as
+        ``percentiles`` goes to :func:`labviz.compute.label_quality.fit_beta_mixture` (e.g. (5, 95) as
         Arazo et al., for heavy-tailed losses).
         """
         if not isinstance(predictions, Predictions):
@@ -141,7 +141,7 @@ def _check_decile_table(table: pd.DataFrame) -> None:
         raise TypeError(f"`table` must be a pandas DataFrame; got {type(table).__name__}.")
     if not set(_DECILE_COLUMNS) <= set(table.columns):
         raise ValueError(f"`table` must have columns {list(_DECILE_COLUMNS)} (see "
-                         f"labviz.label_quality.accuracy_by_decile); got {list(table.columns)}.")
+                         f"labviz.compute.label_quality.accuracy_by_decile); got {list(table.columns)}.")
 
 
 def non_uniformity_by_decile_figure(
@@ -152,7 +152,7 @@ def non_uniformity_by_decile_figure(
     Parameters
     ----------
     table : DataFrame or mapping of str to DataFrame
-        From :func:`labviz.label_quality.accuracy_by_decile`; a mapping draws one series per model.
+        From :func:`labviz.compute.label_quality.accuracy_by_decile`; a mapping draws one series per model.
     score_name : str
         For the axis title.
 
@@ -217,7 +217,7 @@ def label_error_gallery_figure(
     images : array-like of shape (n_samples, height, width)
         All samples' images, indexed by ``errors["index"]``.
     errors : pandas.DataFrame
-        From :func:`labviz.label_quality.find_label_errors` (columns ``index``, ``given``,
+        From :func:`labviz.compute.label_quality.find_label_errors` (columns ``index``, ``given``,
         ``predicted``), in rank order.
     class_names : sequence of str, optional
     max_images, n_cols : int
@@ -233,7 +233,7 @@ def label_error_gallery_figure(
         raise TypeError(f"`errors` must be a pandas DataFrame; got {type(errors).__name__}.")
     if not {"index", "given", "predicted"} <= set(errors.columns):
         raise ValueError("`errors` must have columns ['index', 'given', 'predicted'] (see "
-                         f"labviz.label_quality.find_label_errors); got {list(errors.columns)}.")
+                         f"labviz.compute.label_quality.find_label_errors); got {list(errors.columns)}.")
     max_images = v.check_int(max_images, "max_images", minimum=1)
     imgs = v.as_array(images, "images")
     if imgs.ndim != 3:
@@ -270,7 +270,7 @@ class LabelErrorDisplay:
     def from_predictions(
         cls, predictions: Predictions, *, filter_by: str = "prune_by_noise_rate"
     ) -> LabelErrorDisplay:
-        """Run :func:`labviz.label_quality.find_label_errors` on ``y_given`` and ``probs``.
+        """Run :func:`labviz.compute.label_quality.find_label_errors` on ``y_given`` and ``probs``.
 
         The Predictions' probabilities must be out-of-sample for its samples (e.g. a model trained
         on another fold); otherwise errors the model memorised go unflagged.

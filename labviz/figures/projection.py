@@ -1,6 +1,6 @@
 """Scatter plots of 2-D feature projections, and their Display.
 
-Figures take the frames of :func:`labviz.projection.projection_frame` (one row per sample). Every
+Figures take the frames of :func:`labviz.compute.projection.projection_frame` (one row per sample). Every
 point carries its sample id as ``customdata[0]``, so a widget can map hovers and clicks to samples.
 
 Hover thumbnails: plotly hover labels are text only and cannot show images. A widget that wants
@@ -22,11 +22,11 @@ import plotly.graph_objects as go
 from numpy.typing import ArrayLike
 from plotly.subplots import make_subplots
 
-from labviz import _validation as v
+from labviz.core import _validation as v
 from labviz.figures.style import SEQUENTIAL, apply_style, class_color, series_color
 from labviz.figures.thumbnails import thumbnail_uri
-from labviz.predictions import Predictions
-from labviz.projection import FRAME_COLUMNS, Method, projection_frame
+from labviz.core.predictions import Predictions
+from labviz.compute.projection import FRAME_COLUMNS, Method, projection_frame
 
 Color = Literal["class", "prediction", "given", "correct", "confidence", "flipped"]
 COLORS: tuple[str, ...] = ("class", "prediction", "given", "correct", "confidence", "flipped")
@@ -204,7 +204,7 @@ def projection_figure(
     Parameters
     ----------
     frame : pandas.DataFrame
-        From :func:`labviz.projection.projection_frame` (one row per sample).
+        From :func:`labviz.compute.projection.projection_frame` (one row per sample).
     color : {"class", "prediction", "given", "correct", "confidence", "flipped"}
         ``"class"`` (true label), ``"prediction"`` and ``"given"``: one trace per class, class k
         in ``class_color(k)``. ``"correct"`` and ``"flipped"``: two traces (``"correct"`` /
@@ -339,13 +339,13 @@ def side_by_side_figure(
     title: str = "",
 ) -> go.Figure:
     """Two projections next to each other on identical axis ranges (e.g. from
-    :func:`labviz.projection.aligned_projections`).
+    :func:`labviz.compute.projection.aligned_projections`).
 
     Parameters
     ----------
     frame_a, frame_b : pandas.DataFrame
-        From :func:`~labviz.projection.projection_frame` or
-        :func:`~labviz.projection.aligned_projections`.
+        From :func:`~labviz.compute.projection.projection_frame` or
+        :func:`~labviz.compute.projection.aligned_projections`.
     titles : pair of str, optional
         Subplot titles; default to the frames' ``attrs["name"]`` (the Predictions' names), else
         "a" and "b".
@@ -455,7 +455,7 @@ class ProjectionDisplay:
     Attributes
     ----------
     frame : pandas.DataFrame
-        One row per sample, as from :func:`labviz.projection.projection_frame`.
+        One row per sample, as from :func:`labviz.compute.projection.projection_frame`.
     method : str
     color : str
         The default colouring of :meth:`plot`.
@@ -492,7 +492,7 @@ class ProjectionDisplay:
         """Project a :class:`labviz.Predictions`, or plain arrays (``features``, ``y_true`` and
         exactly one of ``logits`` / ``probs``; optional ``y_given``, ``ids``, ``class_names``).
 
-        The projection options are those of :func:`labviz.projection.projection_frame`; ``color``
+        The projection options are those of :func:`labviz.compute.projection.projection_frame`; ``color``
         is the default colouring of :meth:`plot` (see :func:`projection_figure`).
         """
         arrays = dict(features=features, y_true=y_true, logits=logits, probs=probs,

@@ -10,7 +10,7 @@ import numpy as np
 import plotly.graph_objects as go
 from numpy.typing import ArrayLike
 
-from labviz import _validation as v
+from labviz.core import _validation as v
 from labviz.figures.style import apply_style
 
 

@@ -25,7 +25,7 @@ def ece_variants(y_true: np.ndarray, probs: np.ndarray) -> pd.DataFrame:
     the L2 (RMS) and max (MCE) norms, the class-wise L1 ECE, and the debiased L2 error of Kumar et
     al. (2019) with uniform and quantile bins. The last row (``kind="one bin"``) is the L1 ECE
     with a single bin, :math:`|\\bar c - \\mathrm{acc}|`: when every bin's gap has the same sign,
-    every L1 ECE equals it, whatever the bins. See :mod:`labviz.calibration` for the formulas.
+    every L1 ECE equals it, whatever the bins. See :mod:`labviz.compute.calibration` for the formulas.
 
     Parameters
     ----------
@@ -47,7 +47,7 @@ def ece_variants(y_true: np.ndarray, probs: np.ndarray) -> pd.DataFrame:
     >>> len(t), t.variant[0], round(float(t.value[0]), 6), t.variant[13], round(float(t.value[13]), 6)
     (14, 'L1, uniform, 5 bins', 0.4, 'L1, 1 bin = |mean confidence − accuracy|', 0.3)
     """
-    from labviz.calibration import (
+    from labviz.compute.calibration import (
         debiased_calibration_error,
         expected_calibration_error,
     )
@@ -205,7 +205,7 @@ def same_side_share(y_true: np.ndarray, probs: np.ndarray, *, n_bins: int = 15,
     >>> same_side_share([0, 1], [[0.9, 0.1], [0.7, 0.3]], n_bins=4)
     0.5
     """
-    from labviz.calibration import reliability_curve
+    from labviz.compute.calibration import reliability_curve
 
     curve = reliability_curve(y_true, probs, n_bins=n_bins, strategy=strategy)
     filled = curve.count > 0
@@ -258,8 +258,8 @@ def binning_by_size(families: Sequence[str], dataset: str = FASHION, *,
         ``ece`` (15 equal-width bins), ``range`` (max − min over the binnings),
         ``relative_range`` (= range / ece) and ``same_side`` (:func:`same_side_share`).
     """
-    from labviz.calibration import expected_calibration_error, fit_temperature
-    from labviz.predictions import softmax
+    from labviz.compute.calibration import expected_calibration_error, fit_temperature
+    from labviz.core.predictions import softmax
 
     sizes = [int(n) for n in sizes]
     if not sizes or min(sizes) < 2:

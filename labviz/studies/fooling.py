@@ -25,7 +25,7 @@ def probe_arrays(model: nn.Module, *, n_classes: int, image_size: int = 28, n_no
     """A model's probabilities on uniform-noise images and on gradient-ascent fooling images.
 
     The probes of Nguyen et al. (2015), "Deep Neural Networks are Easily Fooled":
-    :func:`labviz.inversion.noise_images` and :func:`labviz.inversion.fooling_images` (no image
+    :func:`labviz.compute.inversion.noise_images` and :func:`labviz.compute.inversion.fooling_images` (no image
     prior) for every class.
 
     Returns
@@ -35,7 +35,7 @@ def probe_arrays(model: nn.Module, *, n_classes: int, image_size: int = 28, n_no
         image_size, image_size), ``fooling_target`` (n_classes * n_per_class,) and
         ``fooling_probs`` (n_classes * n_per_class, n_classes).
     """
-    from labviz.inversion import fooling_images, noise_images, predict_probs
+    from labviz.compute.inversion import fooling_images, noise_images, predict_probs
 
     fooled = fooling_images(model, range(n_classes), n_per_class=n_per_class,
                             image_size=image_size, steps=steps, seed=seed)
@@ -47,7 +47,7 @@ def probe_arrays(model: nn.Module, *, n_classes: int, image_size: int = 28, n_no
 def zoo_probes(name: str, *, n_noise: int = 200, n_per_class: int = 4, steps: int = 100,
                seed: int = 0) -> dict[str, np.ndarray]:
     """:func:`probe_arrays` of zoo checkpoint ``name``, cached on disk by its sha256 and the settings."""
-    from labviz.cache import cache_key, cached_arrays
+    from labviz.core.cache import cache_key, cached_arrays
 
     e = zoo.entry(name)
     n_classes = len(zoo.class_names(e["dataset"]))

@@ -14,21 +14,21 @@ from labviz.studies._common import members
 if TYPE_CHECKING:
     from torch import nn
 
-    from labviz.inversion import Synthesized
+    from labviz.compute.inversion import Synthesized
 
 
 def invert_checkpoints(names: Sequence[str], *, n_per_class: int = 4, steps: int = 300,
                        seed: int = 0) -> dict[str, Synthesized]:
-    """Name -> :func:`labviz.inversion.invert` of every class of zoo checkpoint ``name``.
+    """Name -> :func:`labviz.compute.inversion.invert` of every class of zoo checkpoint ``name``.
 
     Inversions take seconds per model, so they are cached on disk (namespace ``"inversions"``),
     keyed by the checkpoint's sha256 and the arguments.
 
     Returns
     -------
-    dict of str to labviz.inversion.Synthesized
+    dict of str to labviz.compute.inversion.Synthesized
     """
-    from labviz.inversion import invert
+    from labviz.compute.inversion import invert
 
     def build(name: str) -> dict[str, np.ndarray]:
         model, e = zoo.load(name)
@@ -43,8 +43,8 @@ def invert_checkpoints(names: Sequence[str], *, n_per_class: int = 4, steps: int
 def _cached_inversions(names: Sequence[str], build, **key: object) -> dict[str, Synthesized]:
     """Name -> inversions of every class, from the disk cache keyed by the checkpoint's sha256 and
     ``key`` (which tells the attacks apart)."""
-    from labviz.cache import cache_key, cached_arrays
-    from labviz.inversion import Synthesized
+    from labviz.core.cache import cache_key, cached_arrays
+    from labviz.compute.inversion import Synthesized
 
     out = {}
     for name in names:
@@ -57,12 +57,12 @@ def _cached_inversions(names: Sequence[str], build, **key: object) -> dict[str, 
 def invert_checkpoints_latent(names: Sequence[str], *, generator: str = "fmnist-vae-s0",
                               n_per_class: int = 4, steps: int = 100,
                               seed: int = 0) -> dict[str, Synthesized]:
-    """Name -> :func:`labviz.inversion.invert_latent` of every class of zoo checkpoint ``name``:
+    """Name -> :func:`labviz.compute.inversion.invert_latent` of every class of zoo checkpoint ``name``:
     the PPA-style attack through the latent space of the shipped generator (Poincaré loss), the
     attack Struppek et al. (2024) use. Cached on disk (namespace ``"inversions"``), keyed by the
     checkpoint's and the generator's sha256 and the arguments."""
-    from labviz import generative
-    from labviz.inversion import invert_latent
+    from labviz.zoo import generative
+    from labviz.compute.inversion import invert_latent
 
     decoder, g = generative.load_generator(generator)
 
@@ -76,7 +76,7 @@ def invert_checkpoints_latent(names: Sequence[str], *, generator: str = "fmnist-
                               n_per_class=n_per_class, steps=steps, seed=seed, version=1)
 
 
-#: Bump when :func:`labviz.inversion.invert` changes, so cached inversions are recomputed.
+#: Bump when :func:`labviz.compute.inversion.invert` changes, so cached inversions are recomputed.
 _INVERSION_CACHE_VERSION = 2
 
 
@@ -86,7 +86,7 @@ def inversion_attack_table(inversions: Mapping[str, Synthesized], *,
     """Evaluator accuracy on each checkpoint's inversions (Struppek et al. 2024's attack accuracy).
 
     Each inverted checkpoint of seed s is judged by the ``evaluator_family`` checkpoint of the same
-    seed (a separately trained model), with :func:`labviz.inversion.attack_accuracy`.
+    seed (a separately trained model), with :func:`labviz.compute.inversion.attack_accuracy`.
 
     Parameters
     ----------
@@ -102,11 +102,11 @@ def inversion_attack_table(inversions: Mapping[str, Synthesized], *,
         ``attack_accuracy`` (share of inversions the evaluator assigns to their target) and
         ``source_confidence`` (mean probability of the target under the inverted model); with
         ``with_distance``, also ``feature_distance``: the mean over inversions of
-        :func:`labviz.inversion.feature_distance`, the distance in the evaluator's penultimate
+        :func:`labviz.compute.inversion.feature_distance`, the distance in the evaluator's penultimate
         features to the nearest training image of the target class (lower = closer to real class
         members, so more leaked).
     """
-    from labviz.inversion import attack_accuracy, feature_distance
+    from labviz.compute.inversion import attack_accuracy, feature_distance
 
     entries = {name: zoo.entry(name) for name in inversions}
     datasets = {e["dataset"] for e in entries.values()}
@@ -146,7 +146,7 @@ def inversion_grid(synthesized: Synthesized, evaluator: nn.Module,
     images : ndarray of shape (n_images, height, width)
     captions : list of str, length n_images
     """
-    from labviz.inversion import predict_probs
+    from labviz.compute.inversion import predict_probs
 
     target = np.asarray(synthesized.target)
     order = np.lexsort((target, _rank_within(target)))

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from labviz.predictions import Predictions
+from labviz.core.predictions import Predictions
 
 
 def mean_probs_predictions(predictions: Sequence[Predictions], *, name: str = "") -> Predictions:
@@ -60,7 +60,7 @@ def flagged_rate_table(errors: Mapping[str, pd.DataFrame], n_samples: int, *,
     Parameters
     ----------
     errors : mapping of str to pandas.DataFrame
-        Source name -> :func:`labviz.label_quality.find_label_errors` output (needs column ``id``).
+        Source name -> :func:`labviz.compute.label_quality.find_label_errors` output (needs column ``id``).
     n_samples : int
         Size of the set that was screened.
     reference : str, optional
@@ -80,7 +80,7 @@ def flagged_rate_table(errors: Mapping[str, pd.DataFrame], n_samples: int, *,
     >>> t[["n_flagged", "rate", "share_in_reference"]].values.tolist()
     [[2.0, 0.02, 0.5], [1.0, 0.01, 1.0]]
     """
-    from labviz import _validation as v
+    from labviz.core import _validation as v
 
     n_samples = v.check_int(n_samples, "n_samples", minimum=1)
     if not isinstance(errors, Mapping) or not errors:

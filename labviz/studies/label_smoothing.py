@@ -15,7 +15,7 @@ from labviz.studies._common import FASHION, mean_sd, members
 def calibration_table(families: Sequence[str], dataset: str = FASHION, *, n_bins: int = 15) -> pd.DataFrame:
     """Per checkpoint: accuracy, ECE, NLL, Brier on the test split, and the same after temperature
     scaling fitted on the validation split (one row per checkpoint)."""
-    from labviz.calibration import temperature_scaling_report
+    from labviz.compute.calibration import temperature_scaling_report
 
     rows = []
     for family in families:
@@ -66,7 +66,7 @@ def distillation_table(dataset: str = FASHION) -> pd.DataFrame:
 
 def ls_sweep_table(dataset: str = FASHION, seed: int = 0) -> pd.DataFrame:
     """Accuracy, ECE and tightness (intra-class variation, NC1 on the train split) against α."""
-    from labviz.collapse import collapse_metrics
+    from labviz.compute.collapse import collapse_metrics
 
     names = [n for n in members("ce", dataset) + members("ls0.1", dataset) + members("ls-sweep", dataset)
              + members("ls-0.1", dataset) if zoo.entry(n)["seed"] == seed]
@@ -121,16 +121,16 @@ def tightness_table(families: Sequence[str], dataset: str = FASHION, *,
 
     Per checkpoint and split:
 
-    - ``plane_<triple>``: :func:`labviz.collapse.plane_tightness`, the within-class spread over the
+    - ``plane_<triple>``: :func:`labviz.compute.collapse.plane_tightness`, the within-class spread over the
       spread of the class means in the template plane of each triple (lower = tighter);
-    - ``intra``: :func:`labviz.collapse.intra_class_variation`, the cosine measure over all feature
+    - ``intra``: :func:`labviz.compute.collapse.intra_class_variation`, the cosine measure over all feature
       dimensions (Kornblith et al. 2021, the MaxSup paper's);
-    - ``span_share``: :func:`labviz.collapse.template_span_share`, the share of within-class
+    - ``span_share``: :func:`labviz.compute.collapse.template_span_share`, the share of within-class
       variance in the span of the templates, the only part the logits see;
-    - ``wrong_spread``: :func:`labviz.collapse.wrong_logit_spread`, how unequal the wrong classes'
+    - ``wrong_spread``: :func:`labviz.compute.collapse.wrong_logit_spread`, how unequal the wrong classes'
       logits are (Müller's "erased similarities": lower = more equidistant).
     """
-    from labviz.collapse import (
+    from labviz.compute.collapse import (
         intra_class_variation,
         plane_tightness,
         template_span_share,
@@ -179,7 +179,7 @@ def tuned_ls_table(dataset: str = FASHION, alphas: Sequence[float] = (0.02, 0.05
         ``temperature``, ``ece_ls``, ``val_ece_ls`` (of the chosen α), ``accuracy_ce``,
         ``accuracy_ls``, and ``val_ece_by_alpha`` (a dict, α -> validation ECE).
     """
-    from labviz.calibration import (
+    from labviz.compute.calibration import (
         expected_calibration_error,
         temperature_scaling_report,
     )

@@ -13,7 +13,7 @@ from labviz.studies._common import FAMILY_LABELS, FASHION, mean_sd, members
 def collapse_family_table(families: Sequence[str], dataset: str = FASHION,
                           splits: Sequence[str] = ("train", "test")) -> pd.DataFrame:
     """Intra-class variation, inter-class separability and NC1 per checkpoint and split."""
-    from labviz.collapse import collapse_metrics
+    from labviz.compute.collapse import collapse_metrics
 
     rows = []
     for family in families:
@@ -43,7 +43,7 @@ def maxsup_layout(collapse: pd.DataFrame) -> pd.DataFrame:
 
 def misclassified_confidence_table(families: Sequence[str], dataset: str = FASHION) -> pd.DataFrame:
     """Mean top-1 confidence of misclassified test samples, per checkpoint ("error enhancement")."""
-    from labviz.collapse import misclassified_confidence
+    from labviz.compute.collapse import misclassified_confidence
 
     rows = []
     for family in families:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from labviz import zoo
-from labviz.predictions import Predictions
+from labviz.core.predictions import Predictions
 
 
 def snapshot_predictions(run: str, split: Literal["train", "val", "test"] = "train") -> dict[int, Predictions]:
@@ -19,8 +19,8 @@ def snapshot_predictions(run: str, split: Literal["train", "val", "test"] = "tra
 
 
 def early_learning_table(run: str) -> pd.DataFrame:
-    """:func:`labviz.label_quality.memorization_table` of a run's snapshots, plus test accuracy."""
-    from labviz.label_quality import memorization_table
+    """:func:`labviz.compute.label_quality.memorization_table` of a run's snapshots, plus test accuracy."""
+    from labviz.compute.label_quality import memorization_table
 
     table = memorization_table(snapshot_predictions(run, "train"))
     acc = {e["epoch"]: e["test_accuracy"] for e in zoo.snapshots(run)}
@@ -44,8 +44,8 @@ def beta_mixture_table(snapshots: Mapping[int, Predictions], *,
     """Per epoch: a two-beta mixture on the per-sample loss, and how well it finds flipped labels.
 
     For each snapshot the loss against the *given* labels is
-    :func:`labviz.label_quality.per_sample_loss`, the mixture is
-    :func:`labviz.label_quality.fit_beta_mixture` (Arazo et al. 2019), and its posterior of the
+    :func:`labviz.compute.label_quality.per_sample_loss`, the mixture is
+    :func:`labviz.compute.label_quality.fit_beta_mixture` (Arazo et al. 2019), and its posterior of the
     noisy component is scored against the known flips with the ROC AUC (1 = perfect ranking,
     0.5 = chance). The loss itself is scored too: any detector monotone in the loss has that AUC.
 
@@ -54,7 +54,7 @@ def beta_mixture_table(snapshots: Mapping[int, Predictions], *,
     snapshots : mapping of int to Predictions
         Epoch -> training-split predictions of a noisy-label run (both flipped and clean labels).
     percentiles : (float, float)
-        Passed to :func:`~labviz.label_quality.fit_beta_mixture`; (5, 95) as Arazo et al.
+        Passed to :func:`~labviz.compute.label_quality.fit_beta_mixture`; (5, 95) as Arazo et al.
 
     Returns
     -------
@@ -65,7 +65,7 @@ def beta_mixture_table(snapshots: Mapping[int, Predictions], *,
     """
     from sklearn.metrics import roc_auc_score
 
-    from labviz.label_quality import fit_beta_mixture, per_sample_loss
+    from labviz.compute.label_quality import fit_beta_mixture, per_sample_loss
 
     rows = []
     for epoch, p in _snapshot_items(snapshots):
@@ -131,7 +131,7 @@ def noisy_posterior(predictions: Predictions, *,
                     percentiles: tuple[float, float] = (5.0, 95.0)) -> np.ndarray:
     """Per sample, the posterior of the noisy component of a two-beta mixture fitted to the loss
     against the given labels (as in :func:`beta_mixture_table`), shape (n_samples,)."""
-    from labviz.label_quality import fit_beta_mixture, per_sample_loss
+    from labviz.compute.label_quality import fit_beta_mixture, per_sample_loss
 
     losses = per_sample_loss(predictions.y_given, predictions.probs)
     return fit_beta_mixture(losses, percentiles=percentiles).posterior_noisy(losses)

@@ -17,17 +17,17 @@ def non_uniformity_deciles(families: Sequence[str], dataset: str = FASHION,
                            n_bins: int = 10) -> pd.DataFrame:
     """Accuracy by decile of the non-uniformity score, for every checkpoint of ``families``.
 
-    The score is :func:`labviz.label_quality.non_uniformity` of the softmax (a normalised
+    The score is :func:`labviz.compute.label_quality.non_uniformity` of the softmax (a normalised
     Wasserstein distance to the uniform distribution); bins come from
-    :func:`labviz.label_quality.accuracy_by_decile` (bin 1 = least non-uniform).
+    :func:`labviz.compute.label_quality.accuracy_by_decile` (bin 1 = least non-uniform).
 
     Returns
     -------
     pandas.DataFrame
         One row per (checkpoint, bin): ``family``, ``name``, ``seed``, then the columns of
-        :func:`~labviz.label_quality.accuracy_by_decile`.
+        :func:`~labviz.compute.label_quality.accuracy_by_decile`.
     """
-    from labviz.label_quality import accuracy_by_decile, non_uniformity
+    from labviz.compute.label_quality import accuracy_by_decile, non_uniformity
 
     parts = []
     for family in families:
@@ -108,7 +108,7 @@ def score_agreement(families: Sequence[str], dataset: str = FASHION,
     """
     from scipy.stats import spearmanr
 
-    from labviz.label_quality import non_uniformity
+    from labviz.compute.label_quality import non_uniformity
 
     rows = []
     for family in families:

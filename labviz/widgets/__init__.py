@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import ipywidgets
 
-    from labviz.class_board import ClassBoard
-    from labviz.predictions import Split
-    from labviz.training_service import TrainingService
+    from labviz.classroom.class_board import ClassBoard
+    from labviz.core.predictions import Split
+    from labviz.classroom.training_service import TrainingService
     from labviz.widgets.explorer import Backend, ColorBy, Explorer, Source
     from labviz.widgets.trainer import LiveTrainer
 
@@ -106,10 +106,10 @@ def live(*, dataset: str = "digits", classes: Sequence[int] = (0, 1, 2),
     classes : sequence of 3 int
         The class triple of the template plane (changeable in the widget).
     service : TrainingService or str, optional
-        Train on a class's shared pool of workers (:mod:`labviz.training_service`), given as a
+        Train on a class's shared pool of workers (:mod:`labviz.classroom.training_service`), given as a
         service or its scheduler's address, instead of in this process.
     board : ClassBoard or path, optional
-        Put every finished run on the class's board (:mod:`labviz.class_board`).
+        Put every finished run on the class's board (:mod:`labviz.classroom.class_board`).
 
     Returns
     -------
@@ -124,11 +124,11 @@ def live(*, dataset: str = "digits", classes: Sequence[int] = (0, 1, 2),
                                 for k in classes):
         raise ValueError(f"`classes` must be 3 class indices in [0, 9]; got {classes!r}.")
     if isinstance(service, str):
-        from labviz.training_service import TrainingService
+        from labviz.classroom.training_service import TrainingService
 
         service = TrainingService(service)
     if isinstance(board, (str, os.PathLike)):
-        from labviz.class_board import ClassBoard
+        from labviz.classroom.class_board import ClassBoard
 
         board = ClassBoard(board)
     return LiveTrainer(dataset=dataset, classes=classes, service=service, board=board)
@@ -145,7 +145,7 @@ def app(*, explore_sources: Sequence[Source] = APP_SOURCES) -> ipywidgets.VBox:
     """The classroom app: live training and the explorer in two tabs, under a short guide.
 
     ``make app`` serves this through Voilà (``notebooks/app.ipynb``): a page with no code, for
-    students who have never used Jupyter. There (see :func:`labviz.server.launch_app`) the
+    students who have never used Jupyter. There (see :func:`labviz.servers.jupyter.launch_app`) the
     environment names the class's shared training service and board:
     :data:`SERVICE_ENV` (a Dask scheduler's address) and :data:`BOARD_ENV` (the board's SQLite
     file); without them, the app trains in its own kernel and keeps no board.

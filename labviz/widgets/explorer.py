@@ -36,18 +36,18 @@ import pandas as pd
 import plotly.graph_objects as go
 from numpy.typing import ArrayLike, NDArray
 
-from labviz import _validation as v
+from labviz.core import _validation as v
 from labviz import zoo
-from labviz._numeric import softmax
-from labviz.calibration import ReliabilityCurve, fit_temperature, reliability_curve
-from labviz.confusion import confusion_matrix, per_class_table
+from labviz.core._numeric import softmax
+from labviz.compute.calibration import ReliabilityCurve, fit_temperature, reliability_curve
+from labviz.compute.confusion import confusion_matrix, per_class_table
 from labviz.figures.projection import (
     WEBGL_THRESHOLD,
     ThumbnailURIs,
     hover_thumbnail_uris,
 )
-from labviz.predictions import Predictions
-from labviz.projection import METHODS, aligned_projections, projection_frame
+from labviz.core.predictions import Predictions
+from labviz.compute.projection import METHODS, aligned_projections, projection_frame
 from labviz.widgets._common import message_html, samples
 from labviz.widgets.projection_views import (
     DensityProjection,
@@ -782,7 +782,7 @@ class Explorer:
     def use_fitted_temperature(self) -> float:
         """Set T to the temperature fitted on validation data (what the "Fitted T" button does).
 
-        For a zoo checkpoint in the left panel, :func:`labviz.calibration.fit_temperature` on the
+        For a zoo checkpoint in the left panel, :func:`labviz.compute.calibration.fit_temperature` on the
         logits of its "val" split. User Predictions come without a validation set: T is then
         fitted on their own (shown) samples, and the status line says that the calibration it
         shows is optimistic. With two panels the left panel's temperature applies to both. Each

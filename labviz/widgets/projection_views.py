@@ -35,7 +35,7 @@ from labviz.figures.projection import (
     projection_figure,
 )
 from labviz.figures.style import SEQUENTIAL, class_color
-from labviz.label_quality import non_uniformity
+from labviz.compute.label_quality import non_uniformity
 from labviz.widgets._common import FigureSlot, shared_esm
 from labviz.widgets.state import ViewState
 

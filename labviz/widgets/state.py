@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from labviz.predictions import Predictions
+from labviz.core.predictions import Predictions
 
 _NO_IDS = np.zeros(0, dtype=np.int64)
 
@@ -32,7 +32,7 @@ class Panel:
         The panel's title (the name, and the series step when there is one).
     predictions : Predictions
     frame : pandas.DataFrame
-        ``labviz.projection.projection_frame`` rows of ``predictions``, in the same order.
+        ``labviz.compute.projection.projection_frame`` rows of ``predictions``, in the same order.
     """
 
     name: str

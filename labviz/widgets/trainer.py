@@ -1,10 +1,10 @@
 """The live-training widget: students turn the knobs, train a CNN in seconds, and watch the views change.
 
 See :func:`labviz.live` (in :mod:`labviz.widgets`). The compute (training, measuring, the
-background session) is in :mod:`labviz.live_training`; this module only wires controls to it and
+background session) is in :mod:`labviz.classroom.live_training`; this module only wires controls to it and
 draws its results.
 
-Views never mix runs: every view is drawn from one finished :class:`~labviz.live_training.LiveRun`, the one
+Views never mix runs: every view is drawn from one finished :class:`~labviz.classroom.live_training.LiveRun`, the one
 the status line names, under one lock. A control changed during training changes the *next* run,
 never the views of the shown one; the class triple is a view setting and redraws the shown run's
 template plane.
@@ -21,15 +21,15 @@ from collections.abc import Sequence
 import ipywidgets as widgets
 import plotly.graph_objects as go
 
-from labviz import live_training as lv
-from labviz.calibration import reliability_curve
-from labviz.class_board import ClassBoard
-from labviz.confusion import confusion_matrix
-from labviz.datasets import fashion_mnist_dir
+from labviz.classroom import live_training as lv
+from labviz.compute.calibration import reliability_curve
+from labviz.classroom.class_board import ClassBoard
+from labviz.compute.confusion import confusion_matrix
+from labviz.zoo.datasets import fashion_mnist_dir
 from labviz.figures.calibration import reliability_figure
 from labviz.figures.collapse import collapse_metrics_figure, template_plane_figure
 from labviz.figures.confusion import confusion_figure
-from labviz.training_service import TrainingService
+from labviz.classroom.training_service import TrainingService
 from labviz.widgets._common import FigureSlot, message_html
 from labviz.zoo import class_names
 
@@ -46,10 +46,10 @@ class LiveTrainer:
     ----------
     widget : ipywidgets.VBox
         The whole interface.
-    session : labviz.live_training.LiveSession or labviz.training_service.ServiceSession
+    session : labviz.classroom.live_training.LiveSession or labviz.classroom.training_service.ServiceSession
         The runs: ``session.runs`` and ``session.history()``. Trained in this process, or, given
         a ``service``, by the class's shared pool of workers.
-    board : labviz.class_board.ClassBoard or None
+    board : labviz.classroom.class_board.ClassBoard or None
         The class's board: every finished run goes on it (key ``"<student_id>-<run_id>"``), under
         the name in the ``name`` box if it is free, else an anonymous one.
     student_id : str

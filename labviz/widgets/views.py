@@ -15,11 +15,11 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from labviz.calibration import ReliabilityCurve
+from labviz.compute.calibration import ReliabilityCurve
 from labviz.figures.calibration import reliability_figure
 from labviz.figures.confusion import confusion_figure
 from labviz.figures.projection import ThumbnailURIs
-from labviz.predictions import Predictions
+from labviz.core.predictions import Predictions
 from labviz.widgets._common import FigureSlot, message_html, samples
 
 #: The "compare" dropdown's entry for a single panel.

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from labviz import _validation as v
-from labviz._numeric import softmax  # noqa: F401  (public here too: labviz.predictions.softmax)
-from labviz.cache import atomic_write_npz, read_npz
+from labviz.core import _validation as v
+from labviz.core._numeric import softmax  # noqa: F401  (public here too: labviz.core.predictions.softmax)
+from labviz.core.cache import atomic_write_npz, read_npz
 
 if TYPE_CHECKING:  # torch is imported lazily: importing labviz stays fast
     import torch

@@ -40,9 +40,9 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from labviz import _validation as v
-from labviz.cache import atomic_write_bytes, cached_arrays
-from labviz.predictions import Predictions
+from labviz.core import _validation as v
+from labviz.core.cache import atomic_write_bytes, cached_arrays
+from labviz.core.predictions import Predictions
 
 DATA_SEED = 12345  # fixes the train/val/test index split of every dataset
 MANIFEST = "manifest.json"
@@ -72,10 +72,10 @@ class Recipe:
     family: str = ""
     #: Train on the first ``train_size`` images of the train split (a transfer set); None = all.
     train_size: int | None = None
-    #: α schedule (see :class:`labviz.training.TrainConfig`): epochs at α = 0, then of a linear ramp.
+    #: α schedule (see :class:`labviz.zoo.training.TrainConfig`): epochs at α = 0, then of a linear ramp.
     alpha_warmup: int = 0
     alpha_ramp: int = 0
-    #: False trains negative label smoothing without :data:`labviz.training.NLS_FLOOR`.
+    #: False trains negative label smoothing without :data:`labviz.zoo.training.NLS_FLOOR`.
     nls_floor: bool = True
 
     def __post_init__(self) -> None:
@@ -230,7 +230,7 @@ def recipes() -> list[Recipe]:
 # ----- data splits -------------------------------------------------------------------------------
 @lru_cache(maxsize=4)
 def _source(dataset: str, part: str):
-    from labviz import datasets
+    from labviz.zoo import datasets
 
     if dataset == "fashion-mnist":
         return datasets.fashion_mnist(part)
@@ -246,7 +246,7 @@ def split_indices(dataset: str) -> dict[str, NDArray[np.int64]]:
     if dataset == "fashion-mnist":
         perm = rng.permutation(60_000)
         return {"train": perm[:10_000], "val": perm[10_000:15_000], "test": np.arange(10_000)}
-    from labviz.datasets import DIGITS_SIZE
+    from labviz.zoo.datasets import DIGITS_SIZE
 
     if dataset != "digits":
         raise ValueError(f"`dataset` must be 'fashion-mnist' or 'digits'; got {dataset!r}.")
@@ -263,7 +263,7 @@ def split_data(dataset: str, split: str) -> tuple[NDArray[np.uint8], NDArray[np.
 
 
 def class_names(dataset: str) -> tuple[str, ...]:
-    from labviz.datasets import DIGITS_CLASSES, FASHION_MNIST_CLASSES
+    from labviz.zoo.datasets import DIGITS_CLASSES, FASHION_MNIST_CLASSES
 
     return FASHION_MNIST_CLASSES if dataset == "fashion-mnist" else DIGITS_CLASSES
 
@@ -283,7 +283,7 @@ def images_for(entry: dict, split: str, ids: NDArray[np.int64]) -> NDArray[np.ui
 def zoo_dir() -> Path:
     """``$LABVIZ_ZOO_DIR``, else the repository's ``data/checkpoints``."""
     env = os.environ.get("LABVIZ_ZOO_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / "data" / "checkpoints"
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "data" / "checkpoints"
 
 
 def sha256_file(path: Path) -> str:
@@ -388,7 +388,7 @@ def load_checkpoint(path: str | os.PathLike, *, sha256: str | None = None):
     """
     import torch
 
-    from labviz.models import ARCHS, SmallCNN
+    from labviz.zoo.models import ARCHS, SmallCNN
 
     path = Path(path)
     tensors, meta = read_labviz_safetensors(path, fmt="labviz-checkpoint", kind="checkpoint",
@@ -469,7 +469,7 @@ def compute_activations(name: str, split: str) -> dict[str, NDArray]:
     """
     import torch
 
-    from labviz.training import images_to_tensor
+    from labviz.zoo.training import images_to_tensor
 
     e = entry(name)
     model, _, tensors = load_checkpoint(zoo_dir() / e["file"], sha256=e["sha256"])
@@ -494,9 +494,9 @@ def compute_activations(name: str, split: str) -> dict[str, NDArray]:
 
 # ----- building ----------------------------------------------------------------------------------
 def _test_metrics(model, dataset: str) -> dict[str, float]:
-    from labviz._numeric import softmax
-    from labviz.calibration import expected_calibration_error
-    from labviz.training import predict_logits
+    from labviz.core._numeric import softmax
+    from labviz.compute.calibration import expected_calibration_error
+    from labviz.zoo.training import predict_logits
 
     out = {}
     for split in ("val", "test"):
@@ -543,8 +543,8 @@ def train_recipe(recipe: Recipe, *, progress: bool = True, teacher_model=None):
     """
     import torch
 
-    from labviz.models import SmallCNN
-    from labviz.training import TrainConfig, symmetric_noise, train
+    from labviz.zoo.models import SmallCNN
+    from labviz.zoo.training import TrainConfig, symmetric_noise, train
 
     images, y_clean, ids = _train_subset(recipe)
     given = y_clean
@@ -583,7 +583,7 @@ def _run_recipe(recipe: Recipe, folder: Path, teacher_entry: dict | None, progre
 
     Runs in a worker process when the build is parallel, so it takes and returns plain data.
     """
-    from labviz.models import SmallCNN
+    from labviz.zoo.models import SmallCNN
 
     teacher = None
     if teacher_entry is not None:
@@ -618,7 +618,7 @@ def build(
 
     Idempotent: an entry whose recipe is unchanged and whose file matches its sha256 is kept.
     The manifest is rewritten after every run, so an interrupted build keeps what it finished.
-    Training is single-threaded (see :func:`labviz.training.train`), so ``jobs`` runs train side
+    Training is single-threaded (see :func:`labviz.zoo.training.train`), so ``jobs`` runs train side
     by side, one per core; students start once their teachers are done.
 
     Parameters
@@ -723,7 +723,7 @@ def rebuild_drift(name: str, *, progress: bool = False) -> RebuildDrift:
     """
     import torch
 
-    from labviz.training import predict_logits
+    from labviz.zoo.training import predict_logits
 
     runs = {r.name: r for r in recipes()}
     if name not in runs:

@@ -3,7 +3,7 @@
 :func:`project` maps a feature matrix to 2-D. :func:`projection_frame` does it for a
 :class:`labviz.Predictions` and returns one row per sample with the labels, predictions and
 confidence a scatter plot needs; UMAP and t-SNE take tens of seconds on large sets, so results are
-cached on disk (see :mod:`labviz.cache`), keyed by a sha256 of the feature bytes and the method's
+cached on disk (see :mod:`labviz.core.cache`), keyed by a sha256 of the feature bytes and the method's
 parameters. :func:`aligned_projections` puts two sets of predictions (two models, or one model on
 two splits) on the same axes so they can be compared side by side.
 
@@ -44,9 +44,9 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
-from labviz import _validation as v
-from labviz.cache import cache_key, cached_arrays
-from labviz.predictions import Predictions
+from labviz.core import _validation as v
+from labviz.core.cache import cache_key, cached_arrays
+from labviz.core.predictions import Predictions
 
 Method = Literal["pca", "umap", "tsne"]
 Alignment = Literal["procrustes", "shared_pca"]

@@ -27,12 +27,12 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from labviz import _validation as v
+from labviz.core import _validation as v
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from labviz.predictions import Predictions
+    from labviz.core.predictions import Predictions
 
 LiveDataset = Literal["digits", "fashion-mnist"]
 DATASETS: tuple[str, ...] = ("digits", "fashion-mnist")
@@ -41,7 +41,7 @@ TEACHERS: tuple[str, ...] = ("ce", "ls")
 #: Where α is used; CE and KD take none.
 ALPHA_LOSSES: tuple[str, ...] = ("ls", "maxsup")
 #: Accepted α for LS and MaxSup: below 1 the true class keeps the largest target; negative LS
-#: is bounded by the floor of :data:`labviz.training.NLS_FLOOR`.
+#: is bounded by the floor of :data:`labviz.zoo.training.NLS_FLOOR`.
 ALPHA_RANGE = (-0.5, 0.9)
 MAX_EPOCHS = 200
 #: Default Fashion-MNIST subset: about 10 s for 10 epochs on one core of this machine.
@@ -62,7 +62,7 @@ class LiveConfig:
     loss : {"ce", "ls", "maxsup", "kd"}
     alpha : float
         LS or MaxSup strength, in [-0.5, 0.9] (negative LS is floored as in
-        :func:`labviz.training.label_smoothing_loss`). Must be 0 for CE and KD.
+        :func:`labviz.zoo.training.label_smoothing_loss`). Must be 0 for CE and KD.
     noise_rate : float
         Share of training labels flipped uniformly to another class, in [0, 0.9].
     epochs : int
@@ -210,7 +210,7 @@ def train_live(
     on_batch : callable, optional
         ``on_batch(done, total)`` after every training batch.
     stop : threading.Event, optional
-        Set it to cancel: :class:`labviz.training.TrainingCancelled` is raised at the next batch.
+        Set it to cancel: :class:`labviz.zoo.training.TrainingCancelled` is raised at the next batch.
 
     Returns
     -------
@@ -218,11 +218,11 @@ def train_live(
     """
     import torch
 
-    from labviz.calibration import expected_calibration_error
-    from labviz.collapse import collapse_metrics
-    from labviz.models import SmallCNN
-    from labviz.predictions import Predictions
-    from labviz.training import TrainConfig, images_to_tensor, symmetric_noise, train
+    from labviz.compute.calibration import expected_calibration_error
+    from labviz.compute.collapse import collapse_metrics
+    from labviz.zoo.models import SmallCNN
+    from labviz.core.predictions import Predictions
+    from labviz.zoo.training import TrainConfig, images_to_tensor, symmetric_noise, train
     from labviz.zoo import class_names, split_data
 
     if not isinstance(config, LiveConfig):
@@ -264,7 +264,7 @@ def time_per_image(arch: str, image_size: int) -> float:
     timed on this machine over a few batches of random images."""
     import torch
 
-    from labviz.models import SmallCNN
+    from labviz.zoo.models import SmallCNN
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as training runs
@@ -295,7 +295,7 @@ def estimate_seconds(config: LiveConfig,
     image. The timing is taken once per network and image size (about 0.1 s). It is an estimate:
     other work on the machine slows real runs, and :class:`LiveRun` keeps both numbers.
     ``seconds_per_image(arch, image_size)`` replaces the timing here, e.g. by one taken where the
-    runs train (:meth:`labviz.training_service.TrainingService.seconds_per_image`).
+    runs train (:meth:`labviz.classroom.training_service.TrainingService.seconds_per_image`).
     """
     from labviz.zoo import split_indices
 
@@ -316,7 +316,7 @@ class _Job:
 
 class RunHistory:
     """The finished runs of a session, ``runs`` (guarded by ``_lock``), and their table; shared by
-    :class:`LiveSession` and :class:`labviz.training_service.ServiceSession`."""
+    :class:`LiveSession` and :class:`labviz.classroom.training_service.ServiceSession`."""
 
     runs: list[LiveRun]
     _lock: threading.Lock | threading.Condition
@@ -420,7 +420,7 @@ class LiveSession(RunHistory):
         return run_id
 
     def _work(self, job: _Job, previous: _Job | None) -> None:
-        from labviz.training import TrainingCancelled
+        from labviz.zoo.training import TrainingCancelled
 
         if previous is not None and previous.thread is not None:
             previous.thread.join()  # one training at a time: torch's thread setting is global

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from numpy.typing import ArrayLike, NDArray
 from torch import nn
 
-from labviz import _validation as v
+from labviz.core import _validation as v
 
 Loss = Literal["ce", "ls", "maxsup", "kd"]
 LOSSES: tuple[str, ...] = ("ce", "ls", "maxsup", "kd")

@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
-from labviz import _validation as v
-from labviz.predictions import Predictions
+from labviz.core import _validation as v
+from labviz.core.predictions import Predictions
 
 __all__ = [
     "CollapseMetrics",

@@ -107,7 +107,7 @@ def top_label_bins(
     p: NDArray[np.floating], y: NDArray[np.int64], edges: NDArray[np.float64]
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], float, float, float] | None:
     """Top-label statistics on sorted ``edges`` in one read of ``p``, binned as
-    :func:`labviz.calibration._bin_index` bins: per-bin count, confidence sum and hit sum, then the
+    :func:`labviz.compute.calibration._bin_index` bins: per-bin count, confidence sum and hit sum, then the
     smallest entry, the largest top probability, and the row sum furthest from 1. None if an entry
     is not in [+0, +inf). ``y`` must hold valid labels."""
     p = np.ascontiguousarray(p)

@@ -16,7 +16,7 @@ and needs only the sum of the confidences of the ``m`` draws from each cell. Tha
 
 A replica costs O(number of cells), not O(N): 1,000 replicas of 15 bins are 30,000 numbers, which
 numpy draws in milliseconds, so no compiled kernel is needed here. The one pass over the
-probability matrix (top class and confidence) is :mod:`labviz._scan`'s.
+probability matrix (top class and confidence) is :mod:`labviz.core._scan`'s.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from labviz import _scan
+from labviz.core import _scan
 
 #: Rows of a probability matrix may differ from 1 by this much (float32 softmax rounding); more for
 #: low-precision dtypes, see :func:`prob_sum_atol`.
@@ -117,7 +117,7 @@ def check_probs_top(
 
     For hot paths on big matrices: no float64 copy (8 GB for 1e6 x 1000), finiteness read off the
     row sums and the largest entry off the top probabilities, all in one compiled pass over big
-    matrices (see :mod:`labviz._scan`).
+    matrices (see :mod:`labviz.core._scan`).
     """
     arr = as_array(probs, name)
     if arr.dtype == bool or arr.dtype.kind not in "iuf":

@@ -132,7 +132,7 @@ def app_command(notebook: Path, token: str, *, port: int = 8866, host: str = LOO
     Voilà executes ``notebook`` in a fresh kernel for each visitor and shows only its outputs (no
     code cells); with ``pool_size`` > 0 it keeps that many kernels with the notebook already run,
     and starts a new one ``refill_after`` seconds after one is taken. It runs through
-    :mod:`labviz.voila_pool`, so that a visitor who finds no ready kernel in the pool has one
+    :mod:`labviz.servers.voila_pool`, so that a visitor who finds no ready kernel in the pool has one
     started at once, rather than waiting for a replacement's ``refill_after``. The server binds to
     ``host`` (loopback unless asked), requires ``token``, opens no browser and fails rather than
     moving to another port; its kernels use :data:`KERNEL_TRANSPORT`, and its pages load no
@@ -146,7 +146,7 @@ def app_command(notebook: Path, token: str, *, port: int = 8866, host: str = LOO
         raise ValueError(f"`refill_after` must be a number of seconds >= 0; got {refill_after!r}.")
     preheat = ["--preheat_kernel=True", f"--pool_size={pool_size}",
                f"--VoilaKernelManager.fill_delay={float(refill_after)}"] if pool_size else []
-    return [sys.executable, "-m", "labviz.voila_pool", str(notebook), f"--Voila.ip={host}",
+    return [sys.executable, "-m", "labviz.servers.voila_pool", str(notebook), f"--Voila.ip={host}",
             f"--port={port}", "--Voila.port_retries=0", "--no-browser", f"--token={token}",
             "--strip_sources=True", "--theme=light", *KERNEL_TRANSPORT, *preheat,
             *(f"--VoilaConfiguration.extension_denylist={name}" for name in PAGE_EXTENSIONS_OFF)]
@@ -193,9 +193,9 @@ def launch_app(notebook: Path, *, port: int = 8866, board_port: int = 8867, lan:
     once the servers answer. Everything binds to loopback, unless ``lan`` (then a warning naming
     the address and what the tokens give is printed first); the training service always does.
     """
-    from labviz.board_server import BoardServer
-    from labviz.class_board import ClassBoard
-    from labviz.training_service import TrainingService
+    from labviz.servers.board_server import BoardServer
+    from labviz.classroom.class_board import ClassBoard
+    from labviz.classroom.training_service import TrainingService
     from labviz.widgets import BOARD_ENV, SERVICE_ENV
 
     host = ALL_INTERFACES if lan else LOOPBACK

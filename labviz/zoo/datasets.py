@@ -17,7 +17,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from labviz._validation import check_option
+from labviz.core._validation import check_option
 
 DEBIAN_FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 
@@ -140,7 +140,7 @@ def digits() -> Dataset:
     >>> d.images.shape, d.images.dtype.name, d.class_names[:3]
     ((1797, 8, 8), 'uint8', ('0', '1', '2'))
     """
-    from labviz.cache import cached_arrays
+    from labviz.core.cache import cached_arrays
 
     arrays = cached_arrays("datasets", "sklearn-digits", _load_digits,
                            required=("images", "labels"))

@@ -21,7 +21,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from labviz import _validation as v
+from labviz.core import _validation as v
 
 if TYPE_CHECKING:  # plotly and kaleido are imported lazily: importing labviz stays fast
     import plotly.graph_objects as go

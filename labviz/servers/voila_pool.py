@@ -9,8 +9,8 @@ and waited for it: in a class of 30 on a pool of 4, students 5 to 8 waited 610 s
 while students 9 to 30 found the pool empty and had kernels of their own started at once (66 s).
 
 Here a visitor takes a ready kernel if the pool has one, and otherwise has their own started, as
-Voilà does for an empty pool. ``labviz app`` runs this module (``python -m labviz.voila_pool``)
-with Voilà's own arguments (:func:`labviz.server.app_command`).
+Voilà does for an empty pool. ``labviz app`` runs this module (``python -m labviz.servers.voila_pool``)
+with Voilà's own arguments (:func:`labviz.servers.jupyter.app_command`).
 """
 
 from __future__ import annotations

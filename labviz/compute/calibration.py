@@ -47,9 +47,11 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from labviz import _bootstrap, _scan
-from labviz import _validation as v
-from labviz._numeric import softmax
+from labviz.core import _bootstrap
+
+from labviz.core import _scan
+from labviz.core import _validation as v
+from labviz.core._numeric import softmax
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -266,7 +268,7 @@ def _scanned_top_label_stats(
     y_true: ArrayLike, probs: ArrayLike, n_bins: int
 ) -> tuple[_BinStats, NDArray[np.float64]] | None:
     """Equal-width top-label statistics of a big, valid float matrix in one compiled read
-    (:func:`labviz._scan.top_label_bins`); None for anything else, which then takes the numpy
+    (:func:`labviz.core._scan.top_label_bins`); None for anything else, which then takes the numpy
     path and gets its error messages there."""
     if not (isinstance(probs, np.ndarray) and probs.ndim == 2 and probs.shape[1] >= 2
             and probs.dtype in (np.float32, np.float64) and probs.size >= _scan.MIN_ENTRIES):
@@ -895,7 +897,7 @@ def calibration_interval(
       once to its cell (bin, correct or not), the replica's cell counts are drawn from their exact
       multinomial law and each cell's confidence sum exactly (cells of at most
       ``_bootstrap.EXACT_CELL`` samples) or from its normal limit with exact mean and variance
-      (see :mod:`labviz._bootstrap`). A replica costs O(n_bins), so 1,000 replicas at
+      (see :mod:`labviz.core._bootstrap`). A replica costs O(n_bins), so 1,000 replicas at
       10^6 samples cost little more than the ECE itself.
     * Every other case resamples the indices and recomputes the metric on each replica, with the
       indices drawn as ``scipy.stats.bootstrap`` draws them (``rng.integers(0, n, (n_boot, n))``
@@ -1007,7 +1009,7 @@ def _uniform_top_label_replicas(
     rng: np.random.Generator,
 ) -> tuple[float, NDArray[np.float64]]:
     """The estimate and ``n_boot`` replicas of ``score`` on equal-width top-label bins, drawn per
-    (bin, correct) cell by :func:`labviz._bootstrap.cell_replicas`."""
+    (bin, correct) cell by :func:`labviz.core._bootstrap.cell_replicas`."""
     edges = _uniform_edges(n_bins)
     idx = _bin_index(conf, edges, uniform=True)
     estimate = float(score(_stats_1d(idx, conf, hit, n_bins)))

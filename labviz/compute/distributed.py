@@ -5,17 +5,17 @@ thousand classes) is stored as a partitioned Parquet dataset, one row per sample
 ``y_true``, the predicted class ``y_pred`` and one probability column per class
 (:func:`prob_columns`, written by :func:`write_parquet`). Calibration and confusion need only
 *sufficient statistics* that add up across partitions: per-bin sample counts, confidence sums and
-hit counts (:class:`labviz.calibration.CalibrationAccumulator`) and confusion counts
-(:class:`labviz.confusion.ConfusionAccumulator`). So:
+hit counts (:class:`labviz.compute.calibration.CalibrationAccumulator`) and confusion counts
+(:class:`labviz.compute.confusion.ConfusionAccumulator`). So:
 
 1. Dask's ``map_partitions`` turns every partition into an accumulator, on the worker that holds it;
 2. the accumulators are merged in a tree (``split_every`` at a time), also on the workers;
 3. one merged accumulator comes back: a few kilobytes whatever the data size.
 
 Its methods return the one-shot functions' types and values: ``acc.expected_calibration_error()``
-is a float equal to :func:`labviz.calibration.expected_calibration_error` on the concatenated data
-(uniform bins), ``acc.reliability_curve()`` a :class:`labviz.calibration.ReliabilityCurve`, and
-``acc.matrix()`` the array :func:`labviz.confusion.confusion_matrix` returns.
+is a float equal to :func:`labviz.compute.calibration.expected_calibration_error` on the concatenated data
+(uniform bins), ``acc.reliability_curve()`` a :class:`labviz.compute.calibration.ReliabilityCurve`, and
+``acc.matrix()`` the array :func:`labviz.compute.confusion.confusion_matrix` returns.
 
 Scheduling is Dask's: the functions here call ``.compute()``, which runs on whatever Dask scheduler
 is active. On one machine that is Dask's threaded scheduler, or a ``LocalCluster``. On a real
@@ -26,7 +26,7 @@ the same code::
 
     from dask.distributed import Client
     import dask.dataframe as dd
-    from labviz.distributed import calibration_from_dask, prob_columns
+    from labviz.compute.distributed import calibration_from_dask, prob_columns
 
     client = Client("tcp://scheduler-host:8786")      # every .compute() now runs on the cluster
     ddf = dd.read_parquet("s3://bucket/imagenet-val-preds/")
@@ -49,9 +49,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import ArrayLike
 
-from labviz import _validation as v
-from labviz.calibration import CalibrationAccumulator
-from labviz.confusion import ConfusionAccumulator
+from labviz.core import _validation as v
+from labviz.compute.calibration import CalibrationAccumulator
+from labviz.compute.confusion import ConfusionAccumulator
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
@@ -95,7 +95,7 @@ def write_parquet(
     y_true : array-like of shape (n_samples,)
         True labels in ``[0, n_classes)``.
     probs : array-like of shape (n_samples, n_classes)
-        Probabilities; each chunk is validated like :func:`labviz.calibration.expected_calibration_error`
+        Probabilities; each chunk is validated like :func:`labviz.compute.calibration.expected_calibration_error`
         validates its input, and row numbers in error messages count from the chunk's first row.
     rows_per_partition : int, default 100_000
     overwrite : bool, default False
@@ -141,7 +141,7 @@ def _require(module: str):
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        raise ImportError(f"labviz.distributed needs {module.split('.')[0]!r}, which is not "
+        raise ImportError(f"labviz.compute.distributed needs {module.split('.')[0]!r}, which is not "
                           "installed; install labviz's distributed extra: "
                           "pip install 'labviz[distributed]'.") from exc
 
@@ -241,7 +241,7 @@ def calibration_from_dask(
 ) -> CalibrationAccumulator:
     """Per-bin calibration statistics of a Dask DataFrame of predictions (uniform bins).
 
-    Each partition becomes a :class:`~labviz.calibration.CalibrationAccumulator`
+    Each partition becomes a :class:`~labviz.compute.calibration.CalibrationAccumulator`
     (``map_partitions``); they are merged in a tree on the workers and the merged one is returned.
     Its ``expected_calibration_error(norm=...)``, ``debiased_calibration_error()`` and
     ``reliability_curve()`` equal the one-shot functions with ``strategy="uniform"`` on all rows,
@@ -293,7 +293,7 @@ def confusion_from_dask(
     """Confusion counts of a Dask DataFrame of predictions, as a merged accumulator.
 
     ``confusion_from_dask(ddf, n_classes=c).matrix(normalize)`` equals
-    ``labviz.confusion.confusion_matrix(y_true, y_pred, n_classes=c, normalize=normalize)`` on all
+    ``labviz.compute.confusion.confusion_matrix(y_true, y_pred, n_classes=c, normalize=normalize)`` on all
     rows (counts are exact integers).
 
     Parameters

@@ -1,6 +1,6 @@
 """A class's live training on one shared pool of worker processes, scheduled by Dask distributed.
 
-In class, every visitor of the teacher's page gets a kernel. With :class:`~labviz.live_training.LiveSession`
+In class, every visitor of the teacher's page gets a kernel. With :class:`~labviz.classroom.live_training.LiveSession`
 each of those kernels trains by itself, so 25 students mean 25 trainings fighting over two cores.
 Here the visitors' kernels only *submit* runs; a fixed pool of single-threaded worker processes
 (one per core) trains them, one run per worker at a time, and the results come back as plain data.
@@ -8,7 +8,7 @@ A visitor's kernel never imports torch.
 
 * :class:`TrainingService`: starts its own ``LocalCluster`` (one single-threaded worker process per
   core) or connects to a running scheduler, and hands out one :class:`ServiceSession` per visitor;
-* :class:`ServiceSession`: :class:`~labviz.live_training.LiveSession`'s interface and callback contract
+* :class:`ServiceSession`: :class:`~labviz.classroom.live_training.LiveSession`'s interface and callback contract
   (``on_batch(run_id, done, total)`` during a run, then exactly one of ``on_done(run)``,
   ``on_cancel(run_id)`` or ``on_error(run_id, exception)``), with the runs trained on the pool;
 * :class:`RunLost`: the error a visitor gets when the worker process training their run died twice.
@@ -33,11 +33,11 @@ How Dask does the work:
   session reports to that visitor as :class:`RunLost`.
 
 Callbacks run in the session's own dispatcher thread, one at a time and in the order the runs
-were submitted, as :class:`~labviz.live_training.LiveSession`'s run in its training thread.
+were submitted, as :class:`~labviz.classroom.live_training.LiveSession`'s run in its training thread.
 
 Start a shared service for a class (the teacher's machine), then connect each kernel to it::
 
-    from labviz.training_service import TrainingService
+    from labviz.classroom.training_service import TrainingService
     service = TrainingService()            # LocalCluster: one single-threaded worker per core
     service.address                        # e.g. 'tcp://127.0.0.1:40123'
 
@@ -68,8 +68,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from labviz import _validation as v
-from labviz.live_training import LiveConfig, LiveRun, RunHistory, estimate_seconds, time_per_image, train_live
+from labviz.core import _validation as v
+from labviz.classroom.live_training import LiveConfig, LiveRun, RunHistory, estimate_seconds, time_per_image, train_live
 
 if TYPE_CHECKING:
     import distributed
@@ -102,7 +102,7 @@ def _require_distributed():
     try:
         return importlib.import_module("distributed")
     except ImportError as exc:
-        raise ImportError("labviz.training_service needs 'distributed', which is not installed; "
+        raise ImportError("labviz.classroom.training_service needs 'distributed', which is not installed; "
                           "install labviz's distributed extra: pip install 'labviz[distributed]'."
                           ) from exc
 
@@ -116,7 +116,7 @@ def _default_workers() -> int:
 
 # ----- what runs on a worker ----------------------------------------------------------------------
 class _StopFlag:
-    """The ``stop`` that :func:`~labviz.live_training.train_live` checks before every batch: set
+    """The ``stop`` that :func:`~labviz.classroom.live_training.train_live` checks before every batch: set
     when the session sets its ``distributed.Event`` (asked of the scheduler at most every
     ``interval`` seconds), or when no client wants the run any more (a visitor's kernel that went
     away: the scheduler then releases the task, and the worker marks it cancelled)."""
@@ -172,7 +172,7 @@ def _train_task(train: TrainFunction, config: LiveConfig, *, run_id: int, key: s
         if stop.seen:  # TrainingCancelled, or whatever a stub raises once it saw the stop flag
             return {"status": "cancelled"}
         if type(exc).__module__ != "builtins":
-            # The visitor's kernel unpickles the exception; torch's or labviz.training's classes
+            # The visitor's kernel unpickles the exception; torch's or labviz.zoo.training's classes
             # would import torch there.
             raise RuntimeError(f"{type(exc).__name__}: {exc}") from None
         raise
@@ -191,7 +191,7 @@ def _run_to_data(run: LiveRun) -> dict:
 
 
 def _run_from_data(data: dict, *, run_id: int, config: LiveConfig) -> LiveRun:
-    from labviz.predictions import Predictions
+    from labviz.core.predictions import Predictions
 
     return LiveRun(run_id=run_id, config=config, predictions=Predictions(**data["predictions"]),
                    **data["metrics"])
@@ -199,12 +199,12 @@ def _run_from_data(data: dict, *, run_id: int, config: LiveConfig) -> LiveRun:
 
 def dask_setup(worker: distributed.Worker) -> None:
     """Dask's preload hook, run in each worker process as it starts (``warm=True``): import what
-    :func:`~labviz.live_training.train_live` needs and time its network (about 3 s), so that no
+    :func:`~labviz.classroom.live_training.train_live` needs and time its network (about 3 s), so that no
     run waits for it."""
-    for module in ("torch", "labviz.training", "labviz.models", "labviz.calibration",
-                   "labviz.collapse"):
+    for module in ("torch", "labviz.zoo.training", "labviz.zoo.models", "labviz.compute.calibration",
+                   "labviz.compute.collapse"):
         importlib.import_module(module)
-    from labviz.live_training import estimate_seconds
+    from labviz.classroom.live_training import estimate_seconds
 
     estimate_seconds(LiveConfig())  # loads the digits and times the network, once per process
 
@@ -226,7 +226,7 @@ class TrainingService:
         thread each, with :data:`SCHEDULER_CONFIG`; :meth:`close` stops it.
     n_workers : int, optional
         Worker processes of the cluster the service starts; default one per core.
-    train : callable, default :func:`labviz.live_training.train_live`
+    train : callable, default :func:`labviz.classroom.live_training.train_live`
         What a worker runs: ``train(config, *, run_id, on_batch, stop) -> LiveRun``, importable or
         picklable. Tests pass a fast stub.
     progress_step : float, default 0.01
@@ -327,7 +327,7 @@ class TrainingService:
 
     def seconds_per_image(self, arch: str, image_size: int) -> float:
         """Training seconds per image of the network ``arch`` on ``image_size`` images, timed once
-        on a worker (:func:`~labviz.live_training.time_per_image`) and kept on the scheduler, so
+        on a worker (:func:`~labviz.classroom.live_training.time_per_image`) and kept on the scheduler, so
         that every visitor's time estimate is the workers' and no visitor's kernel imports torch.
 
         The first visitor to ask waits for a free worker (at most one run); the others read it
@@ -387,7 +387,7 @@ _CLOSE = object()
 
 
 class ServiceSession(RunHistory):
-    """One visitor's runs on a :class:`TrainingService`: :class:`~labviz.live_training.LiveSession`'s
+    """One visitor's runs on a :class:`TrainingService`: :class:`~labviz.classroom.live_training.LiveSession`'s
     interface, with the training done by the service's workers.
 
     Make it with :meth:`TrainingService.session`. :meth:`submit` returns at once. Submitting a run

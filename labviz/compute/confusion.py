@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
-from labviz import _validation as v
+from labviz.core import _validation as v
 
 Normalize = Literal["true", "pred", "all"] | None
 

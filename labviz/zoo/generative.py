@@ -35,9 +35,9 @@ import torch.nn.functional as F
 from numpy.typing import NDArray
 from torch import nn
 
-from labviz import _validation as v
+from labviz.core import _validation as v
 from labviz import zoo
-from labviz.cache import atomic_write_bytes
+from labviz.core.cache import atomic_write_bytes
 
 MANIFEST = "generative.json"
 FORMAT = "labviz-generator"
@@ -88,7 +88,7 @@ def split_unused(val_size: int, seed: int) -> tuple[NDArray[np.int64], NDArray[n
 
 def _images(ids: NDArray[np.int64]) -> torch.Tensor:
     """Fashion-MNIST training images ``ids`` as a float tensor (n, 1, 28, 28) in [0, 1]."""
-    from labviz.training import images_to_tensor
+    from labviz.zoo.training import images_to_tensor
 
     return images_to_tensor(zoo._source(DATASET, "train").images[ids])
 
@@ -98,7 +98,7 @@ class Decoder(nn.Module):
     """Latent vectors → images: linear → 7×7 maps → two stride-2 transposed convolutions → sigmoid.
 
     ``forward(z)`` maps (batch, latent_dim) to images (batch, 1, 28, 28) in [0, 1], ready to feed a
-    :class:`labviz.models.SmallCNN`; ``logits(z)`` gives the pre-sigmoid values.
+    :class:`labviz.zoo.models.SmallCNN`; ``logits(z)`` gives the pre-sigmoid values.
     """
 
     def __init__(self, latent_dim: int, channels: tuple[int, int]) -> None:
@@ -223,7 +223,7 @@ def train_vae(config: VAEConfig, x: torch.Tensor, *, progress: bool = True,
               description: str = "vae") -> tuple[VAE, list[float], float]:
     """Train a VAE with Adam on images ``x``; deterministic for a given ``config.seed``.
 
-    Runs on one CPU thread, as :func:`labviz.training.train` does, so that the result does not
+    Runs on one CPU thread, as :func:`labviz.zoo.training.train` does, so that the result does not
     depend on the core count.
 
     Parameters
@@ -306,7 +306,7 @@ def read_manifest(folder: Path | None = None) -> list[dict]:
     path = (folder or zoo.zoo_dir()) / MANIFEST
     if not path.exists():
         raise FileNotFoundError(f"No generator manifest at {path}; build it with "
-                                "`labviz.generative.build_generator()`.")
+                                "`labviz.zoo.generative.build_generator()`.")
     try:
         entries = json.loads(path.read_text())
     except json.JSONDecodeError as exc:

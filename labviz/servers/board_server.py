@@ -8,7 +8,7 @@ token (``?token=...``); the students' token does not open it.
   comes with plotly (nothing is fetched from the internet) and asks for it again every
   :data:`POLL_MS`, so points appear as students' runs finish;
 * ``/figure.json``: the figure, as plotly JSON;
-* ``/runs.csv``: every run on the board, as CSV (:meth:`~labviz.class_board.ClassBoard.to_csv`);
+* ``/runs.csv``: every run on the board, as CSV (:meth:`~labviz.classroom.class_board.ClassBoard.to_csv`);
 * ``/plotly.min.js``: plotly.js.
 """
 
@@ -25,8 +25,8 @@ from pathlib import Path
 
 import plotly
 
-from labviz import _validation as v
-from labviz.class_board import ClassBoard
+from labviz.core import _validation as v
+from labviz.classroom.class_board import ClassBoard
 from labviz.figures.class_board import board_figure
 
 __all__ = ["POLL_MS", "BoardServer"]

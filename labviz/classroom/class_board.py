@@ -32,8 +32,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from labviz import _validation as v
-from labviz.live_training import LiveRun
+from labviz.core import _validation as v
+from labviz.classroom.live_training import LiveRun
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -238,7 +238,7 @@ class ClassBoard:
             raise TypeError(f"`path` must be a str, path-like or None; got {type(path).__name__}.")
         text = self.runs().to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%S.%fZ")
         if path is not None:
-            from labviz.cache import atomic_write_bytes
+            from labviz.core.cache import atomic_write_bytes
 
             atomic_write_bytes(Path(path), text.encode())
         return text

@@ -6,7 +6,7 @@ inversion shows its class (:func:`attack_accuracy`), and :func:`feature_distance
 lies from the real training images of its class in the evaluator's feature space. Two attacks:
 
 - :func:`invert_latent`, the attack of the paper (Plug & Play Attacks, PPA, Struppek et al. 2022):
-  optimise the latent vector of a pretrained generator (:mod:`labviz.generative`, a VAE trained on
+  optimise the latent vector of a pretrained generator (:mod:`labviz.zoo.generative`, a VAE trained on
   Fashion-MNIST images no classifier saw) so that the attacked model assigns the generated image to
   the target class, minimising the Poincaré loss (:func:`poincare_loss`). Every candidate is a
   plausible image, so success means the classifier's notion of the class carries over;
@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from numpy.typing import NDArray
 from torch import nn
 
-from labviz import _validation as v
+from labviz.core import _validation as v
 
 
 @dataclass(frozen=True, eq=False)
@@ -247,7 +247,7 @@ def _latent_dim(generator: nn.Module) -> int:
     dim = getattr(generator, "latent_dim", None)
     if not isinstance(generator, nn.Module) or isinstance(dim, bool) or not isinstance(dim, int):
         raise TypeError("`generator` must be an nn.Module with an int attribute `latent_dim` "
-                        f"(e.g. from labviz.generative.load_generator()); got "
+                        f"(e.g. from labviz.zoo.generative.load_generator()); got "
                         f"{type(generator).__name__} with latent_dim={dim!r}.")
     return dim
 
@@ -287,7 +287,7 @@ def invert_latent(
         The attacked classifier; maps (batch, 1, H, W) images in [0, 1] to logits.
     generator : nn.Module
         Maps latents (batch, ``generator.latent_dim``) to images (batch, 1, H, W) in [0, 1], e.g.
-        the decoder of :func:`labviz.generative.load_generator`.
+        the decoder of :func:`labviz.zoo.generative.load_generator`.
     classes : sequence of int
         Target classes; each gets ``n_per_class`` inversions.
     n_per_class, n_candidates : int
@@ -325,7 +325,7 @@ def invert_latent(
     model.eval()
     generator.eval()
     flags = _frozen(model, generator)
-    # One thread, as in labviz.training.train: the result then does not depend on the core count
+    # One thread, as in labviz.zoo.training.train: the result then does not depend on the core count
     # (so it can be cached by its arguments), and the small batches gain nothing from more.
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -440,7 +440,7 @@ def feature_distance(
     ----------
     evaluator : nn.Module
         Has ``embed(x)``: (batch, 1, H, W) images in [0, 1] → features (batch, feature_dim), as
-        :class:`labviz.models.SmallCNN`.
+        :class:`labviz.zoo.models.SmallCNN`.
     images : ndarray of shape (n_images, H, W)
         Inversions, float in [0, 1] (or uint8).
     targets : ndarray of shape (n_images,), int

@@ -1,0 +1,1 @@
+"""Layer 2, compute: calibration, confusion, projection, collapse, label quality and inversion."""

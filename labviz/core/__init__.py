@@ -1,0 +1,1 @@
+"""Layer 1, the core: :class:`Predictions`, argument checks, the disk cache and files."""
