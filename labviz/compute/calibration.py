@@ -1280,3 +1280,39 @@ def corp_reliability(
                        band_high=band_high, count=count.astype(np.int64), score=score,
                        mcb=score - s_rc, dsc=unc - s_rc, unc=unc, n_boot=n_boot,
                        band_level=band_level)
+
+
+def mean_confidence_per_class(
+    y_pred: ArrayLike, confidence: ArrayLike, *, n_classes: int
+) -> NDArray[np.float64]:
+    """Mean top-1 confidence of the samples predicted as each class.
+
+    Top-label calibration class by class: entry ``k`` is to be compared with the precision of
+    class ``k`` (the accuracy of the samples predicted as ``k``, see
+    :func:`labviz.compute.confusion.per_class_table`). With :math:`P_k = \\{i : \\hat y_i = k\\}`,
+    entry ``k`` is :math:`\\sum_{i \\in P_k} c_i / |P_k|`, and NaN when no sample is predicted as
+    ``k``.
+
+    Parameters
+    ----------
+    y_pred : array-like of shape (n_samples,)
+        Predicted classes, in ``[0, n_classes)``.
+    confidence : array-like of shape (n_samples,)
+        Each sample's top-1 confidence, e.g. ``probs.max(axis=1)``.
+    n_classes : int
+
+    Returns
+    -------
+    ndarray of shape (n_classes,)
+
+    Examples
+    --------
+    >>> mean_confidence_per_class([0, 0, 2], [0.75, 0.25, 0.5], n_classes=3).tolist()
+    [0.5, nan, 0.5]
+    """
+    c = v.check_int(n_classes, "n_classes", minimum=1)
+    yp = v.check_labels(y_pred, "y_pred", n_classes=c)
+    conf = v.check_finite_float(confidence, "confidence", ndim=1)
+    v.check_same_length(y_pred=yp, confidence=conf)
+    with np.errstate(invalid="ignore", divide="ignore"):  # 0 / 0 is NaN: nothing predicted
+        return np.bincount(yp, weights=conf, minlength=c) / np.bincount(yp, minlength=c)
