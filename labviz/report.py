@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from labviz.core import _validation as v
+from labviz.core.files import atomic_write_bytes
 from labviz import zoo
 
 if TYPE_CHECKING:
@@ -389,11 +390,10 @@ def _read_state(path: Path) -> dict[str, dict]:
 
 def _write_if_changed(path: Path, text: str) -> None:
     # Rewriting identical content would bump the mtime and break the "nothing changes" contract.
-    if path.exists() and path.read_text() == text:
+    data = text.encode()
+    if path.exists() and path.read_bytes() == data:
         return
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    atomic_write_bytes(path, data, mode=None)  # a report's bits follow the umask
 
 
 def _index_text(results: Sequence[FigureResult], dataset: str, fmt: str) -> str:

@@ -14,8 +14,9 @@ writing and reading one key many times always read a complete entry; ``labviz ca
 
 User data: ``Predictions.to_npz`` never overwrites an existing file unless asked.
 
-28 tests. The 4 that were expected failures marking bugs (a bare ``.npy`` entry, two zip-header
-flips, ``cache clear`` deleting user files) now pass.
+Manifests and whole-file writes (``labviz.core.files``): a damaged manifest or a file that fails its
+sha256 is refused with a message naming the file and what is wrong; a failed write leaves the old
+file and no temporary file.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import ast
 import json
 import multiprocessing
 import pickle
+import re
 import struct
 import warnings
 from pathlib import Path
@@ -433,3 +435,98 @@ def test_to_npz_refuses_a_directory_and_keeps_it(tmp_path):
     with pytest.raises(FileExistsError):
         _small_predictions().to_npz(folder)
     assert (folder / "inside.txt").read_text() == "keep"
+
+
+# ----- manifests and whole-file writes ------------------------------------------------------------
+_MANIFEST_OPTIONS = {"required": ("name", "file", "sha256"), "kind": "zoo",
+                     "build_hint": "build it with `make zoo`"}
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("{not json", r"m\.json is not valid JSON"),
+    ('{"name": "a"}', r"m\.json must hold a JSON list of entries; got dict"),
+    ("[1, 2]", r"m\.json must hold a JSON list of entries; got list"),
+    ('[{"name": "a", "file": "a.bin"}]', r"Zoo manifest entry 'a' in .*m\.json lacks fields \['sha256'\]"),
+], ids=["not-json", "not-a-list", "not-entries", "missing-field"])
+def test_a_damaged_manifest_is_refused_naming_the_problem(tmp_path, text, message):
+    from labviz.core import files
+
+    path = tmp_path / "m.json"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=message):
+        files.read_manifest(path, **_MANIFEST_OPTIONS)
+
+
+def test_a_missing_manifest_says_how_to_build_it(tmp_path):
+    from labviz.core import files
+
+    path = tmp_path / "m.json"
+    with pytest.raises(FileNotFoundError, match=re.escape(f"No zoo manifest at {path}; build it with `make zoo`.")):
+        files.read_manifest(path, **_MANIFEST_OPTIONS)
+
+
+def test_a_manifest_is_written_sorted_readable_by_all_and_verified(tmp_path):
+    import hashlib
+
+    from labviz.core import files
+
+    (tmp_path / "a.bin").write_bytes(b"ay")
+    (tmp_path / "b.bin").write_bytes(b"bee")
+    entries = [{"name": "b", "file": "b.bin", "sha256": files.sha256_file(tmp_path / "b.bin")},
+               {"name": "a", "file": "a.bin", "sha256": hashlib.sha256(b"ay").hexdigest()}]
+    files.write_manifest(tmp_path / "m.json", entries)
+    got = files.read_manifest(tmp_path / "m.json", **_MANIFEST_OPTIONS)
+    assert [e["name"] for e in got] == ["a", "b"]
+    assert (tmp_path / "m.json").stat().st_mode & 0o777 == 0o644
+    assert files.verify_entries(tmp_path, got) == []
+    (tmp_path / "a.bin").write_bytes(b"changed")
+    (tmp_path / "b.bin").unlink()
+    assert files.verify_entries(tmp_path, got) == ["a", "b"]
+
+
+def test_a_file_failing_its_sha256_is_named_with_both_hashes(tmp_path):
+    import hashlib
+
+    from labviz.core import files
+
+    path = tmp_path / "w.bin"
+    path.write_bytes(b"weights")
+    seen = hashlib.sha256(b"weights").hexdigest()
+    files.check_sha256(path, seen, rebuild="`make zoo`")  # a match passes silently
+    expected = "0" * 64
+    with pytest.raises(ValueError, match=re.escape(
+            f"{path} failed its sha256 check: expected {expected}, got {seen}. The file is corrupt "
+            "or was replaced; rebuild it with `make zoo`.")):
+        files.check_sha256(path, expected, rebuild="`make zoo`")
+
+
+def test_a_failed_whole_file_write_keeps_the_old_file(tmp_path):
+    from labviz.core import files
+
+    path = tmp_path / "f.bin"
+    files.atomic_write_bytes(path, b"old")
+
+    def half_then_fail(fh):
+        fh.write(b"ne")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        files.atomic_write(path, half_then_fail)
+    assert path.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["f.bin"]  # no temporary file left
+
+
+def test_written_files_get_the_mode_asked_for(tmp_path):
+    import os
+
+    from labviz.core import files
+
+    files.atomic_write_bytes(tmp_path / "shipped", b"x")
+    cache.atomic_write_npz(tmp_path / "entry.npz", _good_arrays())
+    old = os.umask(0o027)
+    try:
+        files.atomic_write_bytes(tmp_path / "exported", b"x", mode=None)
+    finally:
+        os.umask(old)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir()}
+    assert modes == {"shipped": 0o644, "entry.npz": 0o600, "exported": 0o640}

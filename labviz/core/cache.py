@@ -13,15 +13,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 import warnings
 import zipfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any
 
 import numpy as np
+
+# atomic_write_bytes stays importable from here, where the classroom's board imports it.
+from labviz.core.files import atomic_write, atomic_write_bytes
 
 Arrays = dict[str, np.ndarray]
 
@@ -47,37 +49,11 @@ def cache_key(**parts: object) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
-def atomic_write(path: Path, write: Callable[[BinaryIO], object], *, mode: int | None = None) -> None:
-    """Write ``path`` atomically: ``write(fh)`` fills a temporary file in the same folder, which is
-    synced and then renamed over ``path``, so a reader never sees a half-written file.
-
-    The file is private to its owner (as ``mkstemp`` makes it) unless ``mode`` is given.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        if mode is not None:
-            os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_bytes(path: Path, data: bytes, *, mode: int = 0o644) -> None:
-    """Write ``data`` to ``path`` atomically (see :func:`atomic_write`), readable by everyone by
-    default: the zoo's checkpoints and manifests are shipped files."""
-    atomic_write(path, lambda fh: fh.write(data), mode=mode)
-
-
 def atomic_write_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
-    """Write ``arrays`` to ``path`` atomically (see :func:`atomic_write`)."""
-    atomic_write(path, lambda fh: np.savez(fh, **arrays))
+    """Write ``arrays`` to ``path`` atomically (see :func:`labviz.core.files.atomic_write`), as a
+    file private to its owner: a cache entry or a user's results are nobody else's to read."""
+    members: dict[str, Any] = dict(arrays)
+    atomic_write(path, lambda fh: np.savez(fh, **members), mode=0o600)
 
 
 def read_npz(path: Path, required: tuple[str, ...] = ()) -> Arrays:

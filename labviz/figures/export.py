@@ -15,13 +15,13 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-import uuid
 from collections.abc import Coroutine, Iterable
 from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from labviz.core import _validation as v
+from labviz.core.files import atomic_write_bytes
 
 if TYPE_CHECKING:  # plotly and kaleido are imported lazily: importing labviz stays fast
     import plotly.graph_objects as go
@@ -108,18 +108,6 @@ def styled_copy(fig: go.Figure) -> go.Figure:
     return copy
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    # A fresh name opened with "xb" (not mkstemp, whose files are 0600) so the umask applies.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "xb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 class ExportSession:
     """One headless Chromium, reused for every figure exported through it.
 
@@ -178,7 +166,8 @@ class ExportSession:
     def _stop_loop(self) -> None:
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join()
+            if self._thread is not None:
+                self._thread.join()
             self._loop.close()
         self._loop = self._thread = None
 
@@ -187,7 +176,7 @@ class ExportSession:
         """The bytes of ``fig`` (styled with :func:`styled_copy`) as ``fmt`` ("png", "svg", "pdf")."""
         v.check_option(fmt, "fmt", FORMATS)
         copy = styled_copy(fig)
-        opts = {"format": fmt}
+        opts: dict[str, str | float] = {"format": fmt}
         # Without an explicit size, the figure's own layout size wins over kaleido's 700 x 500.
         width = _check_size(width, "width") or copy.layout.width
         height = _check_size(height, "height") or copy.layout.height
@@ -206,7 +195,7 @@ class ExportSession:
         data = self.render(fig, fmt, width=width, height=height, scale=scale)
         if p.exists() and not overwrite:  # created while we rendered
             raise FileExistsError(f"{p} exists; pass overwrite=True to replace it.")
-        _atomic_write(p, data)
+        atomic_write_bytes(p, data, mode=None)  # an exported figure's bits follow the umask
         return p
 
 
