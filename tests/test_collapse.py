@@ -236,7 +236,7 @@ def test_class_mean_cosine_marks_absent_classes_nan(rng):
 
 
 def test_class_mean_cosine_rejects_labels_beyond_n_classes(rng):
-    with pytest.raises(ValueError, match=r"`y` must hold labels in \[0, 1\]; got values up to 2"):
+    with pytest.raises(ValueError, match=r"`n_classes` must be greater than the largest label; got n_classes=2 and labels up to 2 in `y`"):
         cc.class_mean_cosine(rng.normal(size=(3, 2)), [0, 1, 2], n_classes=2)
 
 

@@ -122,7 +122,8 @@ def test_drill_down_gives_ids_and_thumbnails(rng):
     [
         (lambda: cf.confusion_matrix([0, 1], [0, 1, 1]), ValueError, "`y_true` has 2, `y_pred` has 3"),
         (lambda: cf.confusion_matrix([0, 3], [0, 1], n_classes=2), ValueError,
-         r"`y_true` must hold labels in \[0, 1\]; got values in \[0, 3\]"),
+         r"`n_classes` must be greater than the largest label; got n_classes=2 and labels up to 3 "
+         r"in `y_true`"),
         (lambda: cf.confusion_matrix([0.5, 1], [0, 1]), TypeError, "`y_true` must hold integer class labels"),
         (lambda: cf.confusion_matrix(["a", "b"], [0, 1]), TypeError, "`y_true` must hold integer class labels"),
         (lambda: cf.confusion_matrix([True, False], [0, 1]), TypeError, "`y_true` must hold integer class labels"),

@@ -5,7 +5,7 @@ or a hang. And the unusual-but-valid layouts (non-contiguous, Fortran-order, rea
 negative-stride arrays, torch tensors, pandas objects, lists) work and give the same answer as a plain
 contiguous array.
 
-Counted cases (each one a pytest item; 626 in all):
+Counted cases (each one a pytest item; 632 in all):
 
 * 542 bad-input cases in ``test_bad_input_fails_clearly``: 20 bad ``probs`` and 9 bad labels for
   each of the 10 functions that take (labels, probs) (290); 9 bad labels and 18 bad ``probs`` for
@@ -25,9 +25,11 @@ Counted cases (each one a pytest item; 626 in all):
   ``subset([])``, bfloat16 tensors, float16 probabilities, unbounded ``n_bins``);
 * 9 small regression cases fixed with them (``classwise="no"``, ``symmetric="no"``, ``name=None``,
   meta-device tensors, the exact ``T_MAX``, an 8 GB ``CalibrationAccumulator``, a dense result
-  from an explicit ``n_classes``).
+  from an explicit ``n_classes``);
+* 6 on an explicit ``n_classes`` too small for the labels: 5 functions whose message names
+  ``n_classes`` and the largest label, and a negative label, which still blames the labels.
 
-So 578 hostile inputs (542 + 3 + 16 + 8 + 9). The 14 that were ``xfail(strict=True)`` bugs now pass.
+So 584 hostile inputs (542 + 3 + 16 + 8 + 9 + 6). The 14 that were ``xfail(strict=True)`` bugs now pass.
 """
 
 from __future__ import annotations
@@ -202,7 +204,7 @@ SINGLE_CASES = [
     ("accumulator-merge", lambda: cal.CalibrationAccumulator(3).merge(cal.CalibrationAccumulator(4)), ValueError, r"`other` must have the same .*got \(4, 15, True\)"),
     ("accumulator-merge-type", lambda: cal.CalibrationAccumulator(3).merge(P), TypeError, r"`other` must be a CalibrationAccumulator; got ndarray"),
     # confusion options and matrices
-    ("n_classes-too-small", lambda: cf.confusion_matrix([0, 2], [1, 2], n_classes=2), ValueError, r"`y_true` must hold labels in \[0, 1\]; got values in \[0, 2\]"),
+    ("n_classes-too-small", lambda: cf.confusion_matrix([0, 2], [1, 2], n_classes=2), ValueError, r"`n_classes` must be greater than the largest label; got n_classes=2 and labels up to 2 in `y_true`"),
     ("n_classes=0", lambda: cf.confusion_matrix([0], [0], n_classes=0), ValueError, r"`n_classes` must be >= 1; got 0"),
     ("n_classes=3.0", lambda: cf.per_class_table([0], [0], n_classes=3.0), TypeError, r"`n_classes` must be an integer; got float 3\.0"),
     ("normalize", lambda: cf.confusion_matrix([0], [0], normalize="rows"), ValueError, r"`normalize` must be one of \[None, 'true', 'pred', 'all'\]; got 'rows'"),
@@ -212,7 +214,7 @@ SINGLE_CASES = [
     ("true_class=-1", lambda: cf.cell_samples([0, 1], [1, 0], -1, 0), ValueError, r"`true_class` must be >= 0; got -1"),
     ("pred_class=1.0", lambda: cf.cell_samples([0, 1], [1, 0], 0, 1.0), TypeError, r"`pred_class` must be an integer; got float 1\.0"),
     ("cell-ids-length", lambda: cf.cell_samples([0, 1], [1, 0], 0, 1, ids=[5]), ValueError, r"`y_true` has 2, `ids` has 1"),
-    ("cell-ids-float", lambda: cf.cell_samples([0, 1], [1, 0], 0, 1, ids=[5.0, 6.0]), TypeError, r"`ids` must hold integers; got .*float64"),
+    ("cell-ids-float", lambda: cf.cell_samples([0, 1], [1, 0], 0, 1, ids=[5.0, 6.0]), TypeError, r"`ids` must be a 1-D array of integer sample ids; got .*float64"),
     ("matrix-nan", lambda: cf.normalize_confusion([[1, np.nan], [0, 1]], "true"), ValueError, r"`cm_counts` must be finite; got 1"),
     ("matrix-negative", lambda: cf.normalize_confusion([[1, -1], [0, 1]], None), ValueError, r"`cm_counts` must hold non-negative values; got minimum -1"),
     ("matrix-fractional", lambda: cf.normalize_confusion([[1, 0.5], [0, 1]], "all"), ValueError, r"`cm_counts` must hold integer counts; got .*0\.5"),
@@ -226,7 +228,7 @@ SINGLE_CASES = [
     ("one-class", lambda: co.nc1(X, np.zeros(6, dtype=int)), ValueError, r"`y` must contain at least 2 classes; got only class 0"),
     ("zero-row", lambda: co.intra_class_variation(np.vstack([X[:5], np.zeros(3)]), Y), ValueError, r"`features` must have no all-zero rows.*got 1"),
     ("feature-label-lengths", lambda: co.nc1(X, Y[:5]), ValueError, r"`features` has 6, `y` has 5"),
-    ("cosine-n_classes", lambda: co.class_mean_cosine(X, Y, n_classes=2), ValueError, r"`y` must hold labels in \[0, 1\]; got values up to 2"),
+    ("cosine-n_classes", lambda: co.class_mean_cosine(X, Y, n_classes=2), ValueError, r"`n_classes` must be greater than the largest label; got n_classes=2 and labels up to 2 in `y`"),
     ("weights-nan", lambda: co.template_projection(X, W * np.nan, (0, 1, 2)), ValueError, r"`weights` must be finite"),
     ("weights-dims", lambda: co.template_projection(X, np.eye(3, 5), (0, 1, 2)), ValueError, r"`features` must have shape \(n_samples, 5\) to match `weights`; got \(6, 3\)"),
     ("classes-out-of-range", lambda: co.template_projection(X, W, (0, 1, 3)), ValueError, r"`classes` must be in \[0, 2\]; got \(0, 1, 3\)"),
@@ -270,14 +272,14 @@ SINGLE_CASES = [
     ("decile-lengths", lambda: lq.accuracy_by_decile([0.1, 1.0], [1], n_bins=1), ValueError, r"`score` has 2, `correct` has 1"),
     ("label-errors-missing-class", lambda: lq.find_label_errors([0, 0, 1], np.eye(3)[[0, 0, 1]]), ValueError, r"`y_given` must contain every class .*got no samples of classes \[2\]"),
     ("label-errors-filter", lambda: lq.find_label_errors(Y, P, filter_by="magic"), ValueError, r"`filter_by` must be one of .*got 'magic'"),
-    ("label-errors-ids", lambda: lq.find_label_errors(Y, P, ids=Y + 0.5), TypeError, r"`ids` must be a 1-D integer array; got .*float64"),
+    ("label-errors-ids", lambda: lq.find_label_errors(Y, P, ids=Y + 0.5), TypeError, r"`ids` must be a 1-D array of integer sample ids; got .*float64"),
     ("label-error-pairs-columns", lambda: lq.label_error_pairs(pd.DataFrame({"x": [1]})), ValueError, r"`errors` must have columns \['given', 'predicted'\]; got \['x'\]"),
     ("label-error-pairs-type", lambda: lq.label_error_pairs(_errors_frame.to_dict()), TypeError, r"`errors` must be a pandas DataFrame; got dict"),
     # Predictions
     ("predictions-both", lambda: Predictions.from_arrays(y_true=Y, logits=LOGITS, probs=P), TypeError, r"exactly one of `logits` or `probs`; got both"),
     ("predictions-neither", lambda: Predictions.from_arrays(y_true=Y), TypeError, r"exactly one of `logits` or `probs`; got neither"),
-    ("predictions-ids-repeated", lambda: Predictions.from_arrays(y_true=Y, logits=LOGITS, ids=[0, 0, 1, 2, 3, 4]), ValueError, r"`ids` must be unique"),
-    ("predictions-ids-float", lambda: Predictions.from_arrays(y_true=Y, logits=LOGITS, ids=Y * 1.0), TypeError, r"`ids` must be a 1-D integer array; got .*float64"),
+    ("predictions-ids-repeated", lambda: Predictions.from_arrays(y_true=Y, logits=LOGITS, ids=[0, 0, 1, 2, 3, 4]), ValueError, r"`ids` must be a 1-D array of unique integer sample ids; got 1 repeated, e\.g\. \[0\]"),
+    ("predictions-ids-float", lambda: Predictions.from_arrays(y_true=Y, logits=LOGITS, ids=Y * 1.0), TypeError, r"`ids` must be a 1-D array of unique integer sample ids; got .*float64"),
     ("predictions-weights", lambda: Predictions.from_arrays(y_true=Y, logits=LOGITS, features=X, weights=np.eye(3, 4)), ValueError, r"`weights` must have shape \(3, 3\); got \(3, 4\)"),
     ("predictions-bias", lambda: Predictions.from_arrays(y_true=Y, logits=LOGITS, bias=[0.0, 1.0]), ValueError, r"`bias` must have shape \(3,\); got \(2,\)"),
     ("predictions-images", lambda: Predictions.from_arrays(y_true=Y, logits=LOGITS, images=np.zeros((6, 4))), ValueError, r"`images` must have shape \(n_samples, height, width\); got \(6, 4\)"),
@@ -642,3 +644,24 @@ def test_accumulator_with_an_absurd_class_count_fails_clearly():
 def test_confusion_accumulator_with_an_absurd_class_count_fails_clearly():
     with pytest.raises(ValueError, match=r"`n_classes` is too large for a dense confusion matrix"):
         cf.ConfusionAccumulator(10**6)
+
+
+# ----- an n_classes too small for the labels blames n_classes -------------------------------------
+@pytest.mark.parametrize(("call", "labels", "largest"), [
+    (lambda: cf.confusion_matrix([0, 1], [0, 4], n_classes=3), "y_pred", 4),
+    (lambda: cf.per_class_table([5, 1], [0, 1], n_classes=3), "y_true", 5),
+    (lambda: cf.ConfusionAccumulator(3).update([0, 1], [0, 3]), "y_pred", 3),
+    (lambda: co.class_mean_cosine(X, Y, n_classes=2), "y", 2),
+    (lambda: cal.mean_confidence_per_class([0, 7], [0.5, 0.9], n_classes=3), "y_pred", 7),
+], ids=["confusion_matrix", "per_class_table", "ConfusionAccumulator", "class_mean_cosine",
+        "mean_confidence_per_class"])
+def test_n_classes_too_small_names_n_classes_and_the_largest_label(call, labels, largest):
+    n = 2 if labels == "y" else 3
+    with pytest.raises(ValueError, match=rf"^`n_classes` must be greater than the largest label; "
+                                         rf"got n_classes={n} and labels up to {largest} in `{labels}`\.$"):
+        call()
+
+
+def test_a_negative_label_still_blames_the_labels_not_n_classes():
+    with pytest.raises(ValueError, match=r"^`y_true` must hold labels in \[0, 2\]; got values in \[-1, 1\]"):
+        cf.confusion_matrix([-1, 1], [0, 1], n_classes=3)

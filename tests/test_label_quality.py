@@ -152,7 +152,7 @@ def test_find_label_errors_rejects_bad_inputs(noisy_problem):
     _, y_given, probs, _ = noisy_problem
     with pytest.raises(ValueError, match=r"`filter_by` must be one of \['prune_by_noise_rate'"):
         lq.find_label_errors(y_given, probs, filter_by="magic")
-    with pytest.raises(TypeError, match="`ids` must be a 1-D integer array"):
+    with pytest.raises(TypeError, match="`ids` must be a 1-D array of integer sample ids"):
         lq.find_label_errors(y_given, probs, ids=np.zeros(len(y_given)))
     with pytest.raises(ValueError, match=r"`y_given` must contain every class .*classes \[2\]"):
         lq.find_label_errors([0, 1, 0, 1], np.full((4, 3), 1 / 3))

@@ -130,7 +130,7 @@ def test_damaged_cache_entry_is_rebuilt():
         (dict(y_true=[0], logits=[[1.0]]), ValueError, "`logits` must have at least 2 classes"),
         (dict(y_true=[0, 1], logits=[[0, 1.0], [1, 0]], class_names=["a"]), ValueError, "`class_names` must have 2 entries"),
         (dict(y_true=[0, 1], logits=[[0, 1.0], [1, 0]], features=[[1.0], [2.0]], weights=[[1.0, 2.0]]), ValueError, r"`weights` must have shape \(2, 1\)"),
-        (dict(y_true=[0, 1], logits=[[0, 1.0], [1, 0]], ids=[4, 4]), ValueError, "`ids` must be unique"),
+        (dict(y_true=[0, 1], logits=[[0, 1.0], [1, 0]], ids=[4, 4]), ValueError, "`ids` must be a 1-D array of unique integer sample ids"),
     ],
 )
 def test_bad_input_messages(kwargs, error, match):

@@ -561,7 +561,7 @@ def test_display_from_predictions_and_from_arrays_agree(preds):
         (lambda f, p: projection_figure(f, class_names="abc"), TypeError,
          r"`class_names` must be a sequence of strings; got the string 'abc'\."),
         (lambda f, p: projection_figure(f, highlight_ids=[0.5]), TypeError,
-         r"`highlight_ids` must hold integer sample ids"),
+         r"`highlight_ids` must be a 1-D array of integer sample ids"),
         (lambda f, p: side_by_side_figure(f, f, titles=("only one",)), ValueError,
          r"`titles` must be a pair of strings"),
         (lambda f, p: hover_thumbnail_uris(_with(_X)), ValueError,

@@ -527,8 +527,8 @@ def class_mean_cosine(
     if n_classes is not None:
         n_classes = v.check_int(n_classes, "n_classes", minimum=2)
     x, labels = _check_features_labels(features, y)
-    if n_classes is not None and labels.max() >= n_classes:
-        raise ValueError(f"`y` must hold labels in [0, {n_classes - 1}]; got values up to {labels.max()}.")
+    if n_classes is not None:
+        v.check_labels(labels, "y", n_classes=n_classes, n_classes_arg="n_classes")
     k = int(labels.max()) + 1 if n_classes is None else n_classes
     v.check_dense_size((k, k), name="n_classes", value=k, what="class-mean cosine matrix"
                        + (" (n_classes = largest label + 1)" if n_classes is None else ""))

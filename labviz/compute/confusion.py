@@ -37,8 +37,8 @@ def _check_pair(
     """Validated labels and the number of classes (``max label + 1`` when not given)."""
     if n_classes is not None:
         n_classes = v.check_int(n_classes, "n_classes", minimum=1)
-    yt = v.check_labels(y_true, "y_true", n_classes=n_classes)
-    yp = v.check_labels(y_pred, "y_pred", n_classes=n_classes)
+    yt = v.check_labels(y_true, "y_true", n_classes=n_classes, n_classes_arg="n_classes")
+    yp = v.check_labels(y_pred, "y_pred", n_classes=n_classes, n_classes_arg="n_classes")
     v.check_same_length(y_true=yt, y_pred=yp)
     if n_classes is None:
         n_classes = int(max(yt.max(), yp.max())) + 1
@@ -388,13 +388,9 @@ def cell_samples(
     mask, n = _cell_mask(y_true, y_pred, true_class, pred_class)
     if ids is None:
         return np.flatnonzero(mask).astype(np.int64)
-    id_arr = v.as_array(ids, "ids")
-    if id_arr.ndim != 1:
-        raise ValueError(f"`ids` must have shape (n_samples,); got {id_arr.shape}.")
-    if id_arr.dtype == bool or id_arr.dtype.kind not in "iu":
-        raise TypeError(f"`ids` must hold integers; got {v.describe(id_arr)}.")
+    id_arr = v.check_sample_ids(ids, "ids")
     v.check_same_length(y_true=mask, ids=id_arr)
-    return id_arr[mask].astype(np.int64)
+    return id_arr[mask]
 
 
 # ----- streaming ----------------------------------------------------------------------------------

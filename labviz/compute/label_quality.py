@@ -297,9 +297,7 @@ def find_label_errors(
     if ids is None:
         id_arr = np.arange(len(labels), dtype=np.int64)
     else:
-        id_arr = v.as_array(ids, "ids")
-        if id_arr.ndim != 1 or id_arr.dtype.kind not in "iu":
-            raise TypeError(f"`ids` must be a 1-D integer array; got {v.describe(id_arr)}.")
+        id_arr = v.check_sample_ids(ids, "ids")
         v.check_same_length(y_given=labels, ids=id_arr)
     missing = np.setdiff1d(np.arange(p.shape[1]), labels)
     if missing.size:

@@ -177,9 +177,14 @@ def prob_sum_atol(dtype: np.dtype, n_classes: int) -> float:
 
 
 def check_labels(
-    y: ArrayLike, name: str = "y_true", *, n_classes: int | None = None
+    y: ArrayLike, name: str = "y_true", *, n_classes: int | None = None,
+    n_classes_arg: str | None = None,
 ) -> NDArray[np.int64]:
-    """Integer class labels of shape (n_samples,), in ``[0, n_classes)`` when ``n_classes`` is given."""
+    """Integer class labels of shape (n_samples,), in ``[0, n_classes)`` when ``n_classes`` is given.
+
+    ``n_classes_arg`` names the argument ``n_classes`` came from, when the caller gave it (rather
+    than it being read off a probability matrix): a label above it then blames that argument.
+    """
     arr = as_array(y, name)
     if arr.ndim != 1:
         raise ValueError(f"`{name}` must have shape (n_samples,); got {arr.shape}.")
@@ -197,6 +202,10 @@ def check_labels(
     # 1e20 or 2**63 + 5 around to values the user never passed.
     lo, hi = arr.min().item(), arr.max().item()
     top = n_classes - 1 if n_classes is not None else _INT64_MAX
+    if n_classes_arg is not None and n_classes is not None and lo >= 0 and hi > top:
+        raise ValueError(f"`{n_classes_arg}` must be greater than the largest label; got "
+                         f"{n_classes_arg}={n_classes} and labels up to {_format_label(hi)} "
+                         f"in `{name}`.")
     if lo < 0 or hi > top:
         expected = f"[0, {top}]" if n_classes is not None or hi > top else ">= 0"
         raise ValueError(f"`{name}` must hold labels in {expected}; got values in "
@@ -209,6 +218,43 @@ def _format_label(x: float | int) -> str:
     if isinstance(x, float) and abs(x) >= 2**53:
         return f"{x:g}"
     return str(int(x))
+
+
+def check_sample_ids(
+    ids: ArrayLike, name: str = "ids", *, unique: bool = False,
+    within: ArrayLike | None = None, of: str = "the data",
+) -> NDArray[np.int64]:
+    """Sample ids: a 1-D integer array (an empty one of any dtype), as int64.
+
+    ``unique=True`` refuses repeated ids; ``within`` (the known ids, described by ``of`` in the
+    message) refuses ids that are not among them. Lengths are the caller's to compare, with
+    :func:`check_same_length`.
+
+    >>> check_sample_ids([3, 1], unique=True).tolist()
+    [3, 1]
+    """
+    arr = as_array(ids, name)
+    expected = ("a 1-D array of " + ("unique " if unique else "") + "integer sample ids"
+                + (f" of {of}" if within is not None else ""))
+    if arr.ndim != 1:
+        raise ValueError(f"`{name}` must be {expected}; got shape {arr.shape}.")
+    if arr.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    if arr.dtype == bool or arr.dtype.kind not in "iu":
+        raise TypeError(f"`{name}` must be {expected}; got {describe(arr)}.")
+    out = arr.astype(np.int64)
+    if unique:
+        values, counts = np.unique(out, return_counts=True)
+        repeated = values[counts > 1]
+        if repeated.size:
+            raise ValueError(f"`{name}` must be {expected}; got {repeated.size} repeated, "
+                             f"e.g. {repeated[:5].tolist()}.")
+    if within is not None:
+        unknown = np.setdiff1d(out, as_array(within, "within"))
+        if unknown.size:
+            raise ValueError(f"`{name}` must be {expected}; got {unknown.size} unknown, "
+                             f"e.g. {unknown[:5].tolist()}.")
+    return out
 
 
 def check_same_length(**arrays: Sequence | NDArray) -> int:

@@ -129,11 +129,12 @@ class Predictions:
             idx = np.zeros(0, dtype=np.int64)  # np.asarray([]) is float64, not a valid index
         else:
             idx = v.check_labels(idx, "index", n_classes=self.n_samples)
-        take = {
-            k: (getattr(self, k)[idx] if getattr(self, k) is not None else None)
-            for k in ("logits", "y_true", "y_given", "ids", "features", "images")
-        }
-        return replace(self, **take)
+        return replace(
+            self, logits=self.logits[idx], y_true=self.y_true[idx], y_given=self.y_given[idx],
+            ids=self.ids[idx],
+            features=None if self.features is None else self.features[idx],
+            images=None if self.images is None else self.images[idx],
+        )
 
     # ----- constructors -------------------------------------------------------------------------
     @classmethod
@@ -183,15 +184,15 @@ class Predictions:
         >>> p.y_pred.tolist(), p.accuracy
         ([0, 1], 1.0)
         """
-        if (logits is None) == (probs is None):
+        if logits is not None and probs is None:
+            z = v.check_float32_range(v.check_logits(logits), "logits")
+        elif probs is not None and logits is None:
+            p = v.check_probs(probs)
+            z = np.log(np.clip(p, np.finfo(np.float64).tiny, None)).astype(np.float32)
+        else:
             raise TypeError("Give exactly one of `logits` or `probs`; got "
                             + ("both." if logits is not None else "neither."))
         name = v.check_str(name, "name")
-        if logits is not None:
-            z = v.check_float32_range(v.check_logits(logits), "logits")
-        else:
-            p = v.check_probs(probs)
-            z = np.log(np.clip(p, np.finfo(np.float64).tiny, None)).astype(np.float32)
         n, n_classes = z.shape
         src = "logits" if logits is not None else "probs"
         y = v.check_labels(y_true, "y_true", n_classes=n_classes)
@@ -201,13 +202,8 @@ class Predictions:
         if ids is None:
             id_arr = np.arange(n, dtype=np.int64)
         else:
-            id_arr = v.as_array(ids, "ids")
-            if id_arr.ndim != 1 or id_arr.dtype.kind not in "iu":
-                raise TypeError(f"`ids` must be a 1-D integer array; got {v.describe(id_arr)}.")
+            id_arr = v.check_sample_ids(ids, "ids", unique=True)
             v.check_same_length(y_true=y, ids=id_arr)
-            if len(np.unique(id_arr)) != n:
-                raise ValueError("`ids` must be unique; got repeated values.")
-            id_arr = id_arr.astype(np.int64)
         names = v.check_class_names(class_names, n_classes)
         feats = None
         if features is not None:
@@ -222,10 +218,10 @@ class Predictions:
                 want = f"({n_classes}, {'n_features' if feats is None else feats.shape[1]})"
                 raise ValueError(f"`weights` must have shape {want}; got {w.shape}.")
         if bias is not None:
-            b = v.check_finite_float(bias, "bias", ndim=1, shape_hint="(n_classes,)")
-            if b.shape != (n_classes,):
-                raise ValueError(f"`bias` must have shape ({n_classes},); got {b.shape}.")
-            b = v.check_float32_range(b, "bias")
+            b64 = v.check_finite_float(bias, "bias", ndim=1, shape_hint="(n_classes,)")
+            if b64.shape != (n_classes,):
+                raise ValueError(f"`bias` must have shape ({n_classes},); got {b64.shape}.")
+            b = v.check_float32_range(b64, "bias")
         imgs = None
         if images is not None:
             imgs = v.as_array(images, "images")
@@ -266,10 +262,10 @@ class Predictions:
                              f"expected some of {sorted(known)}.")
         if "y_true" not in data:
             raise ValueError(f"{path} must hold a `y_true` array; got {sorted(data)}.")
-        kwargs = {k: data[k] for k in data if k not in ("class_names", "name")}
-        if "class_names" in data:
-            kwargs["class_names"] = [str(c) for c in data["class_names"]]
-        return cls.from_arrays(**kwargs, name=str(data["name"]) if "name" in data else Path(path).stem)
+        arrays = {k: data[k] for k in data if k not in ("class_names", "name")}
+        names = [str(c) for c in data["class_names"]] if "class_names" in data else None
+        return cls.from_arrays(**arrays, class_names=names,
+                               name=str(data["name"]) if "name" in data else Path(path).stem)
 
     @classmethod
     def from_model(

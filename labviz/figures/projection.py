@@ -148,9 +148,8 @@ def _highlight_trace(
     if highlight_ids is None:
         mask = np.zeros(len(frame), dtype=bool)
     else:
-        wanted = v.as_array(highlight_ids, "highlight_ids").ravel()
-        if wanted.size and wanted.dtype.kind not in "iu":
-            raise TypeError(f"`highlight_ids` must hold integer sample ids; got dtype {wanted.dtype}.")
+        wanted = v.check_sample_ids(v.as_array(highlight_ids, "highlight_ids").ravel(),
+                                    "highlight_ids")
         mask = np.isin(frame["id"].to_numpy(), wanted)
         n_missing = len(np.setdiff1d(wanted, frame["id"].to_numpy()))
         if n_missing:
