@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Literal
 
@@ -48,7 +49,6 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from labviz.core import _bootstrap
-
 from labviz.core import _scan
 from labviz.core import _validation as v
 from labviz.core._numeric import softmax
@@ -148,11 +148,16 @@ class _BinStats:
     hit_sum: NDArray[np.float64]
 
 
+def _weighted_bincount(idx: NDArray[np.intp], weights: NDArray, size: int) -> NDArray[np.float64]:
+    """``np.bincount`` with weights, which is float64 (numpy's stubs say int)."""
+    return np.bincount(idx, weights=weights, minlength=size).astype(np.float64, copy=False)
+
+
 def _stats_1d(idx: NDArray[np.intp], conf: NDArray, hit: NDArray, n_bins: int) -> _BinStats:
     return _BinStats(
         count=np.bincount(idx, minlength=n_bins).astype(np.float64),
-        conf_sum=np.bincount(idx, weights=conf, minlength=n_bins),
-        hit_sum=np.bincount(idx, weights=hit, minlength=n_bins),
+        conf_sum=_weighted_bincount(idx, conf, n_bins),
+        hit_sum=_weighted_bincount(idx, hit, n_bins),
     )
 
 
@@ -200,7 +205,7 @@ def _stats_classwise_quantile(y: NDArray[np.int64], p: NDArray, n_bins: int) -> 
         mine = np.flatnonzero((y >= start) & (y < start + w))  # samples whose class is in the block
         blocks.append(_BinStats(
             count=np.bincount(idx.ravel(), minlength=size).astype(np.float64),
-            conf_sum=np.bincount(idx.ravel(), weights=cols.ravel(), minlength=size),
+            conf_sum=_weighted_bincount(idx.ravel(), cols.ravel(), size),
             hit_sum=np.bincount(idx[y[mine] - start, mine], minlength=size).astype(np.float64),
         ))
     shape = (n_classes, n_bins)
@@ -439,7 +444,7 @@ def reliability_curve_binary(
     y = v.check_labels(y_true, "y_true", n_classes=2)
     v.check_same_length(y_true=y, prob_pos=q)
     n_bins = _check_binning(n_bins, strategy)
-    return _curve_from_stats(*_top_label_stats(q, y, n_bins, strategy))
+    return _curve_from_stats(*_top_label_stats(q, y == 1, n_bins, strategy))
 
 
 def expected_calibration_error(
@@ -534,6 +539,23 @@ def debiased_calibration_error(
     return float(_debiased_from_stats(stats))
 
 
+def _per_sample_nll(y: NDArray[np.int64], p: NDArray) -> NDArray[np.float64]:
+    """``-log p[i, y_i]`` of each sample, shape (n_samples,); probabilities clipped below at the
+    smallest positive float64."""
+    p_true = p[np.arange(len(y)), y].astype(np.float64)
+    return -np.log(np.maximum(p_true, np.finfo(np.float64).tiny))
+
+
+def _per_sample_brier(y: NDArray[np.int64], p: NDArray) -> NDArray[np.float64]:
+    """``sum_k (p[i, k] - [y_i == k])^2`` of each sample, shape (n_samples,).
+
+    As ``sum_k p_k^2 - 2 p_y + 1``: one pass over ``p`` and no (n_samples, n_classes) temporary
+    (neither a one-hot matrix nor ``p * p``).
+    """
+    sq = np.einsum("ij,ij->i", p, p, dtype=np.float64)
+    return sq - 2 * p[np.arange(len(y)), y].astype(np.float64) + 1
+
+
 def negative_log_likelihood(y_true: ArrayLike, probs: ArrayLike) -> float:
     """Mean negative log-likelihood of the true labels, ``-mean_i log probs[i, y_i]``.
 
@@ -551,8 +573,7 @@ def negative_log_likelihood(y_true: ArrayLike, probs: ArrayLike) -> float:
     0.693147
     """
     y, p = _check_inputs(y_true, probs)
-    p_true = p[np.arange(len(y)), y].astype(np.float64)
-    return float(-np.log(np.maximum(p_true, np.finfo(np.float64).tiny)).mean())
+    return float(_per_sample_nll(y, p).mean())
 
 
 def brier_score(y_true: ArrayLike, probs: ArrayLike) -> float:
@@ -571,10 +592,7 @@ def brier_score(y_true: ArrayLike, probs: ArrayLike) -> float:
     0.4
     """
     y, p = _check_inputs(y_true, probs)
-    # sum_k (p_k - e_y)^2 = sum_k p_k^2 - 2 p_y + 1: one pass, no one-hot matrix.
-    sq = np.einsum("ij,ij->i", p, p, dtype=np.float64)
-    p_true = p[np.arange(len(y)), y].astype(np.float64)
-    return float(np.mean(sq - 2 * p_true + 1))
+    return float(_per_sample_brier(y, p).mean())
 
 
 def apply_temperature(logits: ArrayLike, temperature: float) -> NDArray[np.float64]:
@@ -693,21 +711,38 @@ def temperature_scaling_report(
     zt = v.check_logits(test_logits, "test_logits")
     yt = v.check_labels(test_y, "test_y", n_classes=zt.shape[1])
     v.check_same_length(test_y=yt, test_logits=zt)
-    rows = np.arange(len(yt))
     z0 = _shift_to_max(zt)
-    true_minus_max = z0[rows, yt]
-    scores = {}
-    for when, t in (("before", 1.0), ("after", temperature)):
-        p = softmax(z0 / t)
-        pred = p.argmax(axis=1)
-        stats, edges = _top_label_stats(p[rows, pred], pred == yt, n_bins, strategy)
-        scores[f"ece_{when}"] = float(_ce_from_stats(stats, "l1"))
-        scores[f"curve_{when}"] = _curve_from_stats(stats, edges)
-        # From the logits (log-softmax), so that extreme logits do not round the NLL to infinity.
-        scores[f"nll_{when}"] = _nll_at(1.0 / t, z0, true_minus_max)
-        scores[f"brier_{when}"] = float(np.mean((p * p).sum(axis=1) - 2 * p[rows, yt] + 1))
-    return TemperatureScalingReport(temperature=temperature,
-                                    accuracy=float(np.mean(zt.argmax(axis=1) == yt)), **scores)
+    true_minus_max = z0[np.arange(len(yt)), yt]
+    before = _scaled_scores(z0, true_minus_max, yt, 1.0, n_bins, strategy)
+    after = _scaled_scores(z0, true_minus_max, yt, temperature, n_bins, strategy)
+    return TemperatureScalingReport(
+        temperature=temperature, accuracy=float(np.mean(zt.argmax(axis=1) == yt)),
+        ece_before=before.ece, ece_after=after.ece, nll_before=before.nll, nll_after=after.nll,
+        brier_before=before.brier, brier_after=after.brier,
+        curve_before=before.curve, curve_after=after.curve,
+    )
+
+
+@dataclass(frozen=True)
+class _Scores:
+    ece: float
+    nll: float
+    brier: float
+    curve: ReliabilityCurve
+
+
+def _scaled_scores(
+    z0: NDArray[np.float64], true_minus_max: NDArray[np.float64], y: NDArray[np.int64],
+    t: float, n_bins: int, strategy: str,
+) -> _Scores:
+    """Top-label ECE, NLL, Brier score and reliability curve of ``softmax(z0 / t)``."""
+    p = softmax(z0 / t)
+    pred = p.argmax(axis=1)
+    stats, edges = _top_label_stats(p[np.arange(len(y)), pred], pred == y, n_bins, strategy)
+    # The NLL from the logits (log-softmax), so that extreme logits do not round it to infinity.
+    return _Scores(ece=float(_ce_from_stats(stats, "l1")), nll=_nll_at(1.0 / t, z0, true_minus_max),
+                   brier=float(_per_sample_brier(y, p).mean()),
+                   curve=_curve_from_stats(stats, edges))
 
 
 # ----- mergeable statistics -------------------------------------------------------------------------
@@ -981,18 +1016,8 @@ def calibration_interval(
     return Interval(estimate=estimate, low=low, high=high, n_boot=n_boot, confidence=confidence)
 
 
-def _per_sample_nll(y: NDArray[np.int64], p: NDArray) -> NDArray[np.float64]:
-    p_true = p[np.arange(len(y)), y].astype(np.float64)
-    return -np.log(np.maximum(p_true, np.finfo(np.float64).tiny))
-
-
-def _per_sample_brier(y: NDArray[np.int64], p: NDArray) -> NDArray[np.float64]:
-    sq = np.einsum("ij,ij->i", p, p, dtype=np.float64)
-    return sq - 2 * p[np.arange(len(y)), y].astype(np.float64) + 1
-
-
-def _resampled(stat, n: int, n_boot: int, rng: np.random.Generator, *,
-               vectorized: bool = False) -> NDArray[np.float64]:
+def _resampled(stat: Callable[[NDArray[np.int64]], object], n: int, n_boot: int,
+               rng: np.random.Generator, *, vectorized: bool = False) -> NDArray[np.float64]:
     """``stat`` of ``n_boot`` index resamples; ``stat`` takes a (n,) index array, or a
     (k, n) batch when ``vectorized``. The batches are drawn as ``rng.integers(0, n, (k, n))``."""
     batch = max(1, _BOOT_BLOCK // n)
@@ -1005,8 +1030,8 @@ def _resampled(stat, n: int, n_boot: int, rng: np.random.Generator, *,
 
 
 def _uniform_top_label_replicas(
-    conf: NDArray[np.float64], hit: NDArray[np.bool_], n_bins: int, score, n_boot: int,
-    rng: np.random.Generator,
+    conf: NDArray[np.float64], hit: NDArray[np.bool_], n_bins: int,
+    score: Callable[[_BinStats], NDArray[np.float64]], n_boot: int, rng: np.random.Generator,
 ) -> tuple[float, NDArray[np.float64]]:
     """The estimate and ``n_boot`` replicas of ``score`` on equal-width top-label bins, drawn per
     (bin, correct) cell by :func:`labviz.core._bootstrap.cell_replicas`."""
@@ -1311,7 +1336,7 @@ def mean_confidence_per_class(
     [0.5, nan, 0.5]
     """
     c = v.check_int(n_classes, "n_classes", minimum=1)
-    yp = v.check_labels(y_pred, "y_pred", n_classes=c)
+    yp = v.check_labels(y_pred, "y_pred", n_classes=c, n_classes_arg="n_classes")
     conf = v.check_finite_float(confidence, "confidence", ndim=1)
     v.check_same_length(y_pred=yp, confidence=conf)
     with np.errstate(invalid="ignore", divide="ignore"):  # 0 / 0 is NaN: nothing predicted
