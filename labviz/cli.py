@@ -11,8 +11,8 @@ from pathlib import Path
 
 def _zoo(args: argparse.Namespace) -> int:
     from labviz import zoo
-
     from labviz.zoo import generative
+
     if args.action == "build":
         entries = zoo.build(args.only or None, dataset=args.dataset, force=args.force, jobs=args.jobs)
         if not args.only and args.dataset in (None, generative.DATASET):

@@ -7,7 +7,7 @@ rather than whether adversarial pixels transfer. labviz's generator is a convolu
 (Kingma & Welling 2014): stable and quick to train on a CPU, with a 16-dimensional latent whose
 prior is N(0, I).
 
-Data. The zoo's classifiers train on ``zoo.split_indices("fashion-mnist")["train"]`` (10,000 ids) and
+Data. The zoo's classifiers train on ``split_indices("fashion-mnist")["train"]`` (10,000 ids) and
 are validated on its ``"val"`` (5,000 ids), both drawn from the 60,000 official training images. The
 generator only sees the other 45,000 (:func:`unused_ids`), so an inversion cannot look like a class
 member merely because the generator memorised the attacked model's training images. Of those,
@@ -28,6 +28,7 @@ import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -36,8 +37,9 @@ from numpy.typing import NDArray
 from torch import nn
 
 from labviz.core import _validation as v
-from labviz import zoo
-from labviz.core.cache import atomic_write_bytes
+from labviz.core import files
+from labviz.zoo.splits import source, split_indices
+from labviz.zoo.store import read_labviz_safetensors, zoo_dir
 
 MANIFEST = "generative.json"
 FORMAT = "labviz-generator"
@@ -52,14 +54,14 @@ REQUIRED_FIELDS = ("name", "file", "sha256", "bytes", "latent_dim", "architectur
 def unused_ids() -> NDArray[np.int64]:
     """Ids of the Fashion-MNIST training images that no zoo classifier trains or validates on.
 
-    The complement of ``zoo.split_indices("fashion-mnist")`` ``"train"`` and ``"val"`` in
-    ``range(60000)``, sorted: 45,000 ids today.
+    The complement of ``split_indices("fashion-mnist")`` ``"train"`` and ``"val"`` in
+    ``range(60000)``, sorted: 45,000 ids.
 
     Returns
     -------
     ndarray of shape (n_unused,), int64
     """
-    splits = zoo.split_indices(DATASET)
+    splits = split_indices(DATASET)
     used = np.zeros(N_SOURCE, dtype=bool)
     used[splits["train"]] = True
     used[splits["val"]] = True
@@ -90,7 +92,7 @@ def _images(ids: NDArray[np.int64]) -> torch.Tensor:
     """Fashion-MNIST training images ``ids`` as a float tensor (n, 1, 28, 28) in [0, 1]."""
     from labviz.zoo.training import images_to_tensor
 
-    return images_to_tensor(zoo._source(DATASET, "train").images[ids])
+    return images_to_tensor(source(DATASET, "train").images[ids])
 
 
 # ----- the model ----------------------------------------------------------------------------------
@@ -247,7 +249,8 @@ def train_vae(config: VAEConfig, x: torch.Tensor, *, progress: bool = True,
     torch.set_num_threads(1)
     try:
         torch.manual_seed(config.seed)
-        vae = VAE(config.latent_dim, tuple(config.channels))
+        c1, c2 = config.channels
+        vae = VAE(config.latent_dim, (c1, c2))
         generator = torch.Generator().manual_seed(config.seed)
         optimizer = torch.optim.Adam(vae.parameters(), lr=config.lr)
         n_batches = -(-len(x) // config.batch_size)
@@ -291,7 +294,7 @@ def held_out_quality(vae: VAE, x: torch.Tensor, reference_mean: torch.Tensor, *,
     elbo, mse = [], []
     with torch.inference_mode():
         for xb in x.split(1000):
-            noise = torch.randn(len(xb), vae.config["latent_dim"], generator=generator)
+            noise = torch.randn(len(xb), vae.decoder.latent_dim, generator=generator)
             elbo.append(negative_elbo(vae, xb, noise))
             mse.append(((vae.reconstruct(xb) - xb) ** 2).flatten(1).mean(dim=1))
         baseline = ((x - reference_mean) ** 2).mean()
@@ -301,31 +304,14 @@ def held_out_quality(vae: VAE, x: torch.Tensor, reference_mean: torch.Tensor, *,
 
 
 # ----- files --------------------------------------------------------------------------------------
-def read_manifest(folder: Path | None = None) -> list[dict]:
+def read_manifest(folder: Path | None = None) -> list[dict[str, Any]]:
     """The generator manifest's entries (``generative.json`` in :func:`labviz.zoo.zoo_dir`)."""
-    path = (folder or zoo.zoo_dir()) / MANIFEST
-    if not path.exists():
-        raise FileNotFoundError(f"No generator manifest at {path}; build it with "
-                                "`labviz.zoo.generative.build_generator()`.")
-    try:
-        entries = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path} is not valid JSON ({exc}).") from None
-    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
-        raise ValueError(f"{path} must hold a JSON list of entries; got {type(entries).__name__}.")
-    for e in entries:
-        missing = [f for f in REQUIRED_FIELDS if f not in e]
-        if missing:
-            raise ValueError(f"Generator manifest entry {e.get('name', '?')!r} lacks fields {missing}.")
-    return entries
+    return files.read_manifest((folder or zoo_dir()) / MANIFEST, required=REQUIRED_FIELDS,
+                               kind="generator",
+                               build_hint="build it with `labviz.zoo.generative.build_generator()`")
 
 
-def _write_manifest(entries: list[dict], folder: Path) -> None:
-    text = json.dumps(sorted(entries, key=lambda e: e["name"]), indent=1) + "\n"
-    atomic_write_bytes(folder / MANIFEST, text.encode())
-
-
-def entry(name: str = DEFAULT_NAME, folder: Path | None = None) -> dict:
+def entry(name: str = DEFAULT_NAME, folder: Path | None = None) -> dict[str, Any]:
     """The manifest entry of generator ``name``."""
     entries = {e["name"]: e for e in read_manifest(folder)}
     if name not in entries:
@@ -344,7 +330,7 @@ def _save(path: Path, vae: VAE, train_ids: NDArray[np.int64], val_ids: NDArray[n
     tensors["ids.val"] = torch.from_numpy(np.asarray(val_ids, dtype=np.int64))
     meta = {"format": FORMAT, "model": json.dumps(vae.config), "config": json.dumps(asdict(config))}
     data = save(tensors, metadata=meta)
-    atomic_write_bytes(path, data)
+    files.atomic_write_bytes(path, data)
     return data
 
 
@@ -357,11 +343,12 @@ def load_vae_file(path: str | os.PathLike, *, sha256: str | None = None
     problem; nothing is unpickled (safetensors holds raw tensors and a JSON header only).
     """
     path = Path(path)
-    tensors, meta = zoo.read_labviz_safetensors(path, fmt=FORMAT, kind="generator", sha256=sha256,
-                                                rebuild="build_generator()")
+    tensors, meta = read_labviz_safetensors(path, fmt=FORMAT, kind="generator", sha256=sha256,
+                                            rebuild="build_generator()")
     try:
         config = json.loads(meta["model"])
-        vae = VAE(int(config["latent_dim"]), tuple(int(c) for c in config["channels"]))
+        c1, c2 = (int(c) for c in config["channels"])
+        vae = VAE(int(config["latent_dim"]), (c1, c2))
     except (KeyError, TypeError, ValueError, json.JSONDecodeError) as exc:
         raise ValueError(f"{path} has an unknown model description {meta.get('model')!r} "
                          f"({exc}).") from None
@@ -382,14 +369,14 @@ def load_vae_file(path: str | os.PathLike, *, sha256: str | None = None
     return vae, ids
 
 
-def load_vae(name: str = DEFAULT_NAME) -> tuple[VAE, dict]:
+def load_vae(name: str = DEFAULT_NAME) -> tuple[VAE, dict[str, Any]]:
     """Generator ``name`` as ``(VAE in eval mode, manifest entry)``, its sha256 verified first."""
     e = entry(name)
-    vae, _ = load_vae_file(zoo.zoo_dir() / e["file"], sha256=e["sha256"])
+    vae, _ = load_vae_file(zoo_dir() / e["file"], sha256=e["sha256"])
     return vae, e
 
 
-def load_generator(name: str = DEFAULT_NAME) -> tuple[Decoder, dict]:
+def load_generator(name: str = DEFAULT_NAME) -> tuple[Decoder, dict[str, Any]]:
     """The decoder of generator ``name`` (eval mode) and its manifest entry.
 
     The decoder maps latents (n, ``decoder.latent_dim``) drawn from N(0, I) to images
@@ -411,7 +398,7 @@ def sample_images(decoder: Decoder, n: int, *, seed: int = 0) -> NDArray[np.floa
 # ----- building -----------------------------------------------------------------------------------
 def build_generator(config: VAEConfig | None = None, *, name: str = DEFAULT_NAME,
                     folder: Path | None = None, force: bool = False,
-                    progress: bool = True) -> dict:
+                    progress: bool = True) -> dict[str, Any]:
     """Train generator ``name`` if it is missing or outdated, write it, and return its entry.
 
     Idempotent: an entry whose settings (``config_key``) and training ids (``data_key``) are
@@ -441,7 +428,7 @@ def build_generator(config: VAEConfig | None = None, *, name: str = DEFAULT_NAME
     if not isinstance(config, VAEConfig):
         raise TypeError(f"`config` must be a VAEConfig; got {type(config).__name__}.")
     v.check_str(name, "name")
-    folder = Path(folder) if folder is not None else zoo.zoo_dir()
+    folder = Path(folder) if folder is not None else zoo_dir()
     folder.mkdir(parents=True, exist_ok=True)
     try:
         entries = {e["name"]: e for e in read_manifest(folder)}
@@ -452,7 +439,7 @@ def build_generator(config: VAEConfig | None = None, *, name: str = DEFAULT_NAME
     path = folder / f"{name}.safetensors"
     if (not force and old is not None and old["config_key"] == config.key()
             and old["data_key"] == _data_key(train_ids, val_ids)
-            and path.is_file() and zoo.sha256_file(path) == old["sha256"]):
+            and path.is_file() and files.sha256_file(path) == old["sha256"]):
         return old
     x_train = _images(train_ids)
     vae, losses, seconds = train_vae(config, x_train, progress=progress, description=name)
@@ -470,12 +457,11 @@ def build_generator(config: VAEConfig | None = None, *, name: str = DEFAULT_NAME
     }
     new = json.loads(json.dumps(new))  # as read back from the manifest (tuples become lists)
     entries[name] = new
-    _write_manifest(list(entries.values()), folder)
+    files.write_manifest(folder / MANIFEST, entries.values())
     return new
 
 
 def verify(folder: Path | None = None) -> list[str]:
     """Names of generator entries whose file is missing or fails its sha256 check."""
-    folder = Path(folder) if folder is not None else zoo.zoo_dir()
-    return [e["name"] for e in read_manifest(folder)
-            if not (folder / e["file"]).is_file() or zoo.sha256_file(folder / e["file"]) != e["sha256"]]
+    folder = Path(folder) if folder is not None else zoo_dir()
+    return files.verify_entries(folder, read_manifest(folder))

@@ -6,7 +6,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from typing import TypedDict
 
 import torch
 from torch import nn
@@ -30,6 +31,14 @@ ARCHS: dict[str, ArchSpec] = {
 }
 
 
+class CNNConfig(TypedDict):
+    """What builds a :class:`SmallCNN` (``SmallCNN(**config)``); checkpoints record it."""
+
+    n_classes: int
+    image_size: int
+    arch: str
+
+
 class SmallCNN(nn.Module):
     """conv3×3 → ReLU → maxpool, twice, then a linear feature layer + ReLU, then the linear head.
 
@@ -50,7 +59,7 @@ class SmallCNN(nn.Module):
             raise ValueError(f"`image_size` must be divisible by 4; got {image_size}.")
         spec = ARCHS[arch]
         c1, c2 = spec.channels
-        self.config = {"n_classes": n_classes, "image_size": image_size, "arch": arch}
+        self.config: CNNConfig = {"n_classes": n_classes, "image_size": image_size, "arch": arch}
         self.body = nn.Sequential(
             nn.Conv2d(1, c1, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(c1, c2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
@@ -66,7 +75,3 @@ class SmallCNN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.body(x))
 
-
-def arch_spec(arch: str) -> dict:
-    """The widths of ``arch`` as a plain dict (for manifests)."""
-    return asdict(ARCHS[arch])
