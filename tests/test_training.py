@@ -138,8 +138,14 @@ def test_kd_needs_a_teacher():
         _tiny_run(0, loss="kd")
 
 
+def test_kd_batch_loss_needs_teacher_logits():
+    x, y = torch.zeros(2, 1, 8, 8), torch.tensor([0, 1])
+    with pytest.raises(ValueError, match="`teacher_logits` must be given when config.loss == 'kd'; got None"):
+        training.batch_loss(SmallCNN(image_size=8), x, y, TrainConfig(loss="kd"))
+
+
 def test_train_rejects_mismatched_lengths():
-    with pytest.raises(ValueError, match="same number of samples"):
+    with pytest.raises(ValueError, match="`images` has 4, `labels` has 3"):
         training.train(SmallCNN(image_size=8), np.zeros((4, 8, 8), np.uint8), [0, 1, 2],
                        TrainConfig(epochs=1), progress=False)
 

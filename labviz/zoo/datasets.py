@@ -81,6 +81,13 @@ def _find(folder: Path, stem: str) -> Path | None:
     return None
 
 
+def _idx_path(folder: Path, stem: str) -> Path:
+    path = _find(folder, stem)
+    if path is None:  # removed after fashion_mnist_dir() found it
+        raise FileNotFoundError(f"{folder} holds no {stem} or {stem}.gz.")
+    return path
+
+
 def fashion_mnist_dir() -> Path | None:
     """The folder holding Fashion-MNIST's IDX files, or None if none is found."""
     candidates = [os.environ.get("LABVIZ_FASHION_MNIST_DIR"), DEBIAN_FASHION_MNIST_DIR]
@@ -120,8 +127,8 @@ def fashion_mnist(split: Literal["train", "test"] = "train") -> Dataset:
             "set LABVIZ_FASHION_MNIST_DIR to their folder."
         )
     img_stem, lab_stem = _FASHION_FILES[split]
-    images = _read_idx(_find(folder, img_stem))
-    labels = _read_idx(_find(folder, lab_stem)).astype(np.int64)
+    images = _read_idx(_idx_path(folder, img_stem))
+    labels = _read_idx(_idx_path(folder, lab_stem)).astype(np.int64)
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
         raise ValueError(f"Fashion-MNIST files in {folder} disagree: images {images.shape}, "
                          f"labels {labels.shape}.")

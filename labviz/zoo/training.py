@@ -250,6 +250,8 @@ def batch_loss(
         return label_smoothing_loss(logits, y, alpha, floor=NLS_FLOOR if config.nls_floor else None)
     if config.loss == "maxsup":
         return maxsup_loss(logits, y, alpha)
+    if teacher_logits is None:
+        raise ValueError("`teacher_logits` must be given when config.loss == 'kd'; got None.")
     return distillation_loss(logits, teacher_logits, y,
                              temperature=config.temperature, weight=config.kd_weight)
 
@@ -294,9 +296,10 @@ def train(
         Checked before every batch; once it is set, training stops with :class:`TrainingCancelled`
         and ``model`` is left part-trained (callers discard it).
     """
-    y = torch.from_numpy(v.check_labels(labels, "labels"))
+    given = v.check_labels(labels, "labels")
+    v.check_same_length(images=images, labels=given)
+    y = torch.from_numpy(given)
     x = images_to_tensor(images)
-    v.check_same_length(images=x, labels=y)
     if (config.loss == "kd") != (teacher is not None):
         raise ValueError("`teacher` must be given exactly when config.loss == 'kd'; got "
                          f"loss={config.loss!r} and teacher={'a model' if teacher else None}.")
