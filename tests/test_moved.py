@@ -63,3 +63,13 @@ def test_predictions_from_zoo_is_a_deprecated_alias_of_zoo_predictions():
     q = zoo.predictions("digits-ce-s0", "test", with_images=False)
     assert p.name == q.name
     assert (p.logits == q.logits).all() and (p.ids == q.ids).all()
+
+
+def test_arch_spec_is_deprecated_and_still_answers():
+    from dataclasses import asdict
+
+    from labviz.zoo import models
+
+    with pytest.warns(DeprecationWarning, match=r"arch_spec.* removed in labviz 0.3.*asdict"):
+        spec = models.arch_spec("cnn-small")
+    assert spec == asdict(models.ARCHS["cnn-small"])

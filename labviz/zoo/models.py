@@ -6,7 +6,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import warnings
+from dataclasses import asdict, dataclass
 from typing import TypedDict
 
 import torch
@@ -75,3 +76,13 @@ class SmallCNN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.body(x))
 
+
+
+def arch_spec(arch: str) -> dict[str, object]:
+    """The widths of ``arch`` as a plain dict. Deprecated: unused by labviz; removed in 0.3.
+
+    Use ``dataclasses.asdict(labviz.zoo.models.ARCHS[arch])``.
+    """
+    warnings.warn("`labviz.zoo.models.arch_spec` is deprecated and will be removed in labviz 0.3; use "
+                  "`dataclasses.asdict(labviz.zoo.models.ARCHS[arch])`.", DeprecationWarning, stacklevel=2)
+    return asdict(ARCHS[arch])
