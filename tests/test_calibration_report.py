@@ -138,7 +138,7 @@ def test_sequence_of_predictions_uses_their_names(models):
 
 def test_errors_name_the_argument(models):
     p = models["sharp"]
-    with pytest.raises(TypeError, match="`models` must be a Predictions, a sequence or a mapping"):
+    with pytest.raises(TypeError, match=r"`models` must be a labviz.Predictions \(or a sequence or mapping of them\); got str"):
         CalibrationReportDisplay.from_predictions("models")
     with pytest.raises(ValueError, match="`models` must hold at least one Predictions; got none"):
         CalibrationReportDisplay.from_predictions({})

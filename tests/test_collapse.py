@@ -254,10 +254,11 @@ def test_collapse_metrics_of_predictions_equal_those_of_its_arrays(rng):
 
 
 @pytest.mark.parametrize("args, kwargs, exc, match", [
-    ((np.ones((2, 2)),), {}, TypeError, "Give `y` with a features array"),
-    (("P", [0, 1]), {}, TypeError, "Give `y` only with a features array"),
+    ((np.ones((2, 2)),), {}, TypeError,
+     r"`features` must be a labviz.Predictions, or an array given with `y`; got ndarray without `y`\."),
+    (("P", [0, 1]), {}, TypeError, r"`features` must be .*; got Predictions and `y`\."),
     (("P",), {"labels": "noisy"}, ValueError, r"`labels` must be one of \['true', 'given'\]"),
-    (("P_nofeat",), {}, ValueError, "`predictions` must hold `features`; got none in 'bare'"),
+    (("P_nofeat",), {}, ValueError, "`features` must hold features when it is a Predictions; got none in 'bare'"),
 ])
 def test_collapse_metrics_rejects_bad_inputs(rng, args, kwargs, exc, match):
     objs = {"P": _predictions(rng),
@@ -321,9 +322,10 @@ def test_misclassified_confidence_from_predictions_and_arrays(rng):
 
 def test_misclassified_confidence_labels_must_match_the_input(rng):
     p = _predictions(rng)
-    with pytest.raises(TypeError, match="Give `y_true` only with a probs array"):
+    with pytest.raises(TypeError, match=r"`probs` must be a labviz.Predictions, or an array given "
+                                        r"with `y_true`; got Predictions and `y_true`\."):
         cc.misclassified_confidence(p, p.y_true)
-    with pytest.raises(TypeError, match="Give `y_true` with a probs array"):
+    with pytest.raises(TypeError, match=r"`probs` must be .*; got ndarray without `y_true`\."):
         cc.misclassified_confidence(p.probs)
 
 

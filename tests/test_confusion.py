@@ -213,7 +213,9 @@ def test_per_class_bars_and_empty_cell_gallery(rng):
          ValueError, r"`pred_class` must be in \[0, 1\]; got 2"),
         (lambda: fc.ConfusionDisplay.from_predictions([0, 1]), TypeError,
          "`predictions` must be a labviz.Predictions"),
-        (lambda: fc.ConfusionDisplay.from_predictions(y_true=[0, 1]), TypeError, "got neither"),
+        (lambda: fc.ConfusionDisplay.from_predictions(y_true=[0, 1]), TypeError,
+         r"`predictions` must be a labviz.Predictions, or None with the arrays `y_true` and "
+         r"`y_pred`; got None and `y_true` without `y_pred`\."),
     ],
 )
 def test_more_bad_input_messages(call, error, match):

@@ -132,10 +132,14 @@ def test_display_several_arrays_and_mapping(preds):
 
 
 def test_display_errors(preds):
-    with pytest.raises(TypeError, match="got both"):
+    with pytest.raises(TypeError, match=r"`predictions` must be a labviz.Predictions \(or a sequence "
+                                        r"or mapping of them\), or None with the arrays `y_true` and "
+                                        r"`probs`; got Predictions and `y_true`\."):
         ReliabilityDisplay.from_predictions(preds[0], y_true=preds[0].y_true)
-    with pytest.raises(TypeError, match="got neither"):
+    with pytest.raises(TypeError, match="got None and none of the arrays"):
         ReliabilityDisplay.from_predictions()
+    with pytest.raises(TypeError, match="got None and `probs` without `y_true`"):
+        ReliabilityDisplay.from_predictions(probs=preds[0].probs)
     with pytest.raises(ValueError, match="`names` must have 3 entries"):
         ReliabilityDisplay.from_predictions(preds, names=["a"])
     with pytest.raises(ValueError, match="`names` must be unique"):
@@ -162,7 +166,7 @@ def test_temperature_scaling_before_after(rng):
     assert "T = " in fig.layout.title.text and f"{report.ece_after:.3f}" in fig.layout.title.text
     with pytest.raises(TypeError, match="must be a TemperatureScalingReport"):
         temperature_scaling_figure("report")
-    with pytest.raises(TypeError, match=r"`val` must be a Predictions or a \(logits, y_true\) tuple"):
+    with pytest.raises(TypeError, match=r"`val` must be a labviz.Predictions, or a \(logits, y_true\) tuple; got ndarray"):
         TemperatureScalingDisplay.from_predictions(z, test)
 
 
@@ -347,7 +351,7 @@ def test_corp_errors(preds):
         corp_figure({})
     with pytest.raises(TypeError, match="`diagrams` must map names to CorpDiagram; got int for 'x'"):
         corp_figure({"x": 1})
-    with pytest.raises(TypeError, match="`predictions` must be a Predictions, a sequence"):
+    with pytest.raises(TypeError, match=r"`predictions` must be a labviz.Predictions \(or a sequence or mapping of them\); got str"):
         CorpDisplay.from_predictions("preds")
     with pytest.raises(ValueError, match="`n_boot` must be >= 1; got 0"):
         CorpDisplay.from_predictions(preds[0], n_boot=0)

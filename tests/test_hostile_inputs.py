@@ -242,8 +242,8 @@ SINGLE_CASES = [
     ("collapse-table-array", lambda: co.collapse_table(X), TypeError, r"`predictions` must be a sequence of labviz.Predictions; got ndarray"),
     ("collapse-table-groups", lambda: co.collapse_table([_preds()], group_by=["a", "b"]), ValueError, r"`group_by` must give one group per checkpoint \(1\); got 2"),
     ("collapse-summary-columns", lambda: co.collapse_summary(pd.DataFrame({"a": [1]})), ValueError, r"`table` must have columns .*got \['a'\]"),
-    ("collapse-metrics-y-twice", lambda: co.collapse_metrics(_preds(), Y), TypeError, r"Give `y` only with a features array"),
-    ("misclassified-no-labels", lambda: co.misclassified_confidence(P), TypeError, r"Give `y_true` with a probs array"),
+    ("collapse-metrics-y-twice", lambda: co.collapse_metrics(_preds(), Y), TypeError, r"`features` must be a labviz.Predictions, or an array given with `y`; got Predictions and `y`"),
+    ("misclassified-no-labels", lambda: co.misclassified_confidence(P), TypeError, r"`probs` must be a labviz.Predictions, or an array given with `y_true`; got ndarray without `y_true`"),
     # projection
     ("project-one-row", lambda: pj.project(X[:1]), ValueError, r"`features` must have at least 2 samples .*got \(1, 3\)"),
     ("project-method", lambda: pj.project(X, method="PCA"), ValueError, r"`method` must be one of \['pca', 'umap', 'tsne'\]; got 'PCA'"),

@@ -567,9 +567,11 @@ def test_display_from_predictions_and_from_arrays_agree(preds):
         (lambda f, p: hover_thumbnail_uris(_with(_X)), ValueError,
          r"`predictions` must hold images for hover thumbnails; got images=None\."),
         (lambda f, p: ProjectionDisplay.from_predictions(p, features=_X), TypeError,
-         r"Give either `predictions` or arrays, not both; got `predictions` and \['features'\]\."),
+         r"`predictions` must be a labviz.Predictions, or None with the arrays `features` and "
+         r"`y_true`; got Predictions and `features`\."),
         (lambda f, p: ProjectionDisplay.from_predictions(), TypeError,
-         r"Give `predictions`, or the arrays .* got neither\."),
+         r"`predictions` must be a labviz.Predictions, or None with the arrays .*; got None and "
+         r"none of the arrays\."),
     ],
 )
 def test_figure_validation(frame, preds, call, error, match):

@@ -27,6 +27,7 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from labviz.core import _validation as v
+from labviz.core._inputs import arrays_given, as_predictions
 from labviz.core.predictions import Predictions
 
 __all__ = [
@@ -181,31 +182,33 @@ def template_plane_frame(
         Columns ``x``, ``y`` (float), ``label`` (true class, int), ``label_name`` (str),
         ``prediction`` (int), ``correct`` (bool), ``id`` (int).
     """
-    if not isinstance(predictions, Predictions):
-        raise TypeError(f"`predictions` must be a labviz.Predictions; got {type(predictions).__name__}.")
-    if predictions.features is None or predictions.weights is None:
+    predictions = as_predictions(predictions)
+    feats, weights = predictions.features, predictions.weights
+    if feats is None or weights is None:
         raise ValueError(
             "`predictions` must hold `features` and `weights` for a template plane; got "
-            f"features={'None' if predictions.features is None else 'present'}, "
-            f"weights={'None' if predictions.weights is None else 'present'}."
+            f"features={'None' if feats is None else 'present'}, "
+            f"weights={'None' if weights is None else 'present'}."
         )
     cls = _check_classes(classes, predictions.n_classes)
-    p = predictions.subset(np.isin(predictions.y_true, cls)) if only_classes else predictions
-    xy = template_projection(p.features, p.weights, cls)
-    names = np.asarray(p.class_names, dtype=object)
+    rows = (np.flatnonzero(np.isin(predictions.y_true, cls)) if only_classes
+            else np.arange(predictions.n_samples))
+    y, pred = predictions.y_true[rows], predictions.y_pred[rows].astype(np.int64)
+    xy = template_projection(feats[rows], weights, cls)
+    names = np.asarray(predictions.class_names, dtype=object)
     frame = pd.DataFrame({
         "x": xy[:, 0],
         "y": xy[:, 1],
-        "label": p.y_true,
-        "label_name": names[p.y_true],
-        "prediction": p.y_pred.astype(np.int64),
-        "correct": p.correct,
-        "id": p.ids,
+        "label": y,
+        "label_name": names[y],
+        "prediction": pred,
+        "correct": pred == y,
+        "id": predictions.ids[rows],
     })
-    tpl = template_projection(p.weights[list(cls)], p.weights, cls)
-    origin = template_projection(np.zeros((1, p.weights.shape[1])), p.weights, cls)[0]
-    frame.attrs.update(templates=tpl.tolist(), origin=origin.tolist(), classes=list(cls), name=p.name,
-                       class_names=list(p.class_names))
+    tpl = template_projection(weights[list(cls)], weights, cls)
+    origin = template_projection(np.zeros((1, weights.shape[1])), weights, cls)[0]
+    frame.attrs.update(templates=tpl.tolist(), origin=origin.tolist(), classes=list(cls),
+                       name=predictions.name, class_names=list(predictions.class_names))
     return frame
 
 
@@ -561,18 +564,19 @@ class CollapseMetrics:
 
 
 def _features_and_labels(
-    source: Predictions | ArrayLike, y: ArrayLike | None, labels: Labels
+    source: Predictions | ArrayLike, y: ArrayLike | None, labels: Labels, name: str = "features"
 ) -> tuple[ArrayLike, ArrayLike]:
+    """The features and labels of a Predictions, or the features array ``source`` and ``y``."""
     v.check_option(labels, "labels", ("true", "given"))
-    if isinstance(source, Predictions):
-        if y is not None:
-            raise TypeError("Give `y` only with a features array; a Predictions brings its own labels.")
-        if source.features is None:
-            raise ValueError(f"`predictions` must hold `features`; got none in {source.name!r}.")
-        return source.features, (source.y_true if labels == "true" else source.y_given)
-    if y is None:
-        raise TypeError("Give `y` with a features array (or pass a labviz.Predictions).")
-    return source, y
+    given = arrays_given(source, name, {"y": y}, alternative="array")
+    if given is not None:
+        features, labels_given = given
+        return features, labels_given
+    p = as_predictions(source, name)
+    if p.features is None:
+        raise ValueError(f"`{name}` must hold features when it is a Predictions; got none in "
+                         f"{p.name!r}.")
+    return p.features, (p.y_true if labels == "true" else p.y_given)
 
 
 def collapse_metrics(
@@ -718,13 +722,12 @@ def misclassified_confidence(
     >>> misclassified_confidence([[0.9, 0.1], [0.3, 0.7], [0.6, 0.4]], [0, 0, 1]).tolist()
     [0.7, 0.6]
     """
-    if isinstance(probs, Predictions):
-        if y_true is not None:
-            raise TypeError("Give `y_true` only with a probs array; a Predictions brings its own labels.")
-        p, y = probs.probs, probs.y_true
+    given = arrays_given(probs, "probs", {"y_true": y_true}, alternative="array")
+    if given is None:
+        source = as_predictions(probs, "probs")
+        p, y = source.probs, source.y_true
     else:
-        if y_true is None:
-            raise TypeError("Give `y_true` with a probs array (or pass a labviz.Predictions).")
-        y, p = v.check_classification(y_true, probs)
+        scores, labels = given
+        y, p = v.check_classification(labels, scores)
     wrong = p.argmax(axis=1) != y
     return p[wrong].max(axis=1)

@@ -37,16 +37,21 @@ import hashlib
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from importlib import metadata
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from labviz.core import _validation as v
+from labviz.core._inputs import as_predictions
 from labviz.core.cache import cache_key, cached_arrays
 from labviz.core.predictions import Predictions
+
+if TYPE_CHECKING:
+    from tqdm.auto import tqdm
 
 Method = Literal["pca", "umap", "tsne"]
 Alignment = Literal["procrustes", "shared_pca"]
@@ -107,12 +112,37 @@ def _check_features(features: ArrayLike) -> NDArray[np.floating]:
     return x
 
 
+@dataclass(frozen=True)
+class _Params:
+    """The options of one projection; those its method uses are validated (see
+    :func:`_check_params`), the others are kept as given and never read."""
+
+    method: Method
+    random_state: int | None
+    n_neighbors: int
+    min_dist: float
+    n_epochs: int | None
+    sample_size: int | None
+    perplexity: float
+    max_iter: int
+
+    def key(self) -> dict[str, object]:
+        """The options the method uses, by name: the parameter part of the cache key."""
+        out: dict[str, object] = {"method": self.method, "random_state": self.random_state}
+        if self.method == "umap":
+            out.update(n_neighbors=self.n_neighbors, min_dist=self.min_dist,
+                       n_epochs=self.n_epochs, sample_size=self.sample_size)
+        elif self.method == "tsne":
+            out.update(perplexity=self.perplexity, max_iter=self.max_iter)
+        return out
+
+
 def _check_params(
-    method: str, n_samples: int, *, random_state: int | None, n_neighbors: int,
+    method: Method, n_samples: int, *, random_state: int | None, n_neighbors: int,
     min_dist: float, n_epochs: int | None, sample_size: int | None, perplexity: float,
     max_iter: int,
-) -> dict[str, object]:
-    """Validate the options ``method`` uses; return them (the cache key's parameter part).
+) -> _Params:
+    """Validate the options ``method`` uses.
 
     UMAP's ``sample_size`` comes back as the size of the sample actually fitted: ``None`` when
     every sample is fitted (``n_samples <= sample_size``), so that equal results share a key.
@@ -120,7 +150,6 @@ def _check_params(
     v.check_option(method, "method", METHODS)
     if random_state is not None:
         random_state = v.check_int(random_state, "random_state", minimum=0)
-    params: dict[str, object] = {"method": method, "random_state": random_state}
     if method == "umap":
         n_neighbors = v.check_int(n_neighbors, "n_neighbors", minimum=2)
         if n_neighbors >= n_samples:
@@ -144,8 +173,7 @@ def _check_params(
                 )
             if sample_size >= n_samples:
                 sample_size = None
-        params.update(n_neighbors=n_neighbors, min_dist=float(min_dist), n_epochs=n_epochs,
-                      sample_size=sample_size)
+        min_dist = float(min_dist)
     elif method == "tsne":
         if isinstance(perplexity, bool) or not isinstance(perplexity, (int, float, np.number)):
             raise TypeError(f"`perplexity` must be a number; got {type(perplexity).__name__}.")
@@ -157,8 +185,10 @@ def _check_params(
                 f"got perplexity={perplexity} with {n_samples} samples."
             )
         max_iter = v.check_int(max_iter, "max_iter", minimum=250)
-        params.update(perplexity=float(perplexity), max_iter=max_iter)
-    return params
+        perplexity = float(perplexity)
+    return _Params(method=method, random_state=random_state, n_neighbors=n_neighbors,
+                   min_dist=min_dist, n_epochs=n_epochs, sample_size=sample_size,
+                   perplexity=perplexity, max_iter=max_iter)
 
 
 def _check_progress(progress: object) -> Progress | None:
@@ -168,15 +198,17 @@ def _check_progress(progress: object) -> Progress | None:
     return progress
 
 
-def _check_predictions(predictions: object, name: str = "predictions") -> Predictions:
-    if not isinstance(predictions, Predictions):
-        raise TypeError(f"`{name}` must be a labviz.Predictions; got {type(predictions).__name__}.")
-    if predictions.features is None:
+def _check_predictions(
+    predictions: object, name: str = "predictions"
+) -> tuple[Predictions, NDArray[np.float32]]:
+    """The Predictions and its features (not yet checked: see :func:`_check_features`)."""
+    p = as_predictions(predictions, name)
+    if p.features is None:
         raise ValueError(
             f"`{name}` must hold features (penultimate activations) to be projected; "
             f"got features=None. Build it with `features=` or from a model with a feature layer."
         )
-    return predictions
+    return p, p.features
 
 
 # ----- progress ---------------------------------------------------------------------------------
@@ -189,7 +221,7 @@ def _bars_disabled() -> bool:
 class _Reporter:
     """Passes the fraction done to a callback and a tqdm bar; never goes back, never past 1."""
 
-    def __init__(self, callback: Progress | None, bar: object = None) -> None:
+    def __init__(self, callback: Progress | None, bar: tqdm | None = None) -> None:
         self._callback, self._bar, self.done = callback, bar, 0.0
 
     def __call__(self, fraction: float) -> None:
@@ -228,18 +260,18 @@ def _sample_indices(n_samples: int, sample_size: int, seed: int | None) -> NDArr
     return np.sort(np.random.default_rng(seed).choice(n_samples, sample_size, replace=False))
 
 
-def _umap(x: NDArray[np.floating], params: dict[str, object], report: _Reporter) -> NDArray:
+def _umap(x: NDArray[np.floating], params: _Params, report: _Reporter) -> NDArray:
     import umap  # lazy: importing umap-learn compiles numba code and takes seconds
 
-    seed, sample_size = params["random_state"], params["sample_size"]
+    seed, sample_size = params.random_state, params.sample_size
     # a seeded UMAP is only reproducible single-threaded (umap warns otherwise)
     n_jobs = 1 if seed is not None else -1
     n_fit = len(x) if sample_size is None else sample_size
 
     def reducer(**extra: object) -> umap.UMAP:
         return umap.UMAP(
-            n_components=2, n_neighbors=params["n_neighbors"], min_dist=params["min_dist"],
-            n_epochs=params["n_epochs"], random_state=seed, n_jobs=n_jobs,
+            n_components=2, n_neighbors=params.n_neighbors, min_dist=params.min_dist,
+            n_epochs=params.n_epochs, random_state=seed, n_jobs=n_jobs,
             tqdm_kwds={"disable": n_fit < _BAR_MIN_SAMPLES or _bars_disabled(), "leave": False},
             **extra,
         )
@@ -267,7 +299,7 @@ def _umap(x: NDArray[np.floating], params: dict[str, object], report: _Reporter)
 
         # the sample's neighbour graph, computed here as UMAP would, so that its search index
         # is ours to place the other points with
-        knn = nearest_neighbors(fitted, params["n_neighbors"], "euclidean", {}, False,
+        knn = nearest_neighbors(fitted, params.n_neighbors, "euclidean", {}, False,
                                 check_random_state(seed), low_memory=True,
                                 use_pynndescent=True, n_jobs=n_jobs)
         report(0.1 * fit_share)  # measured: the graph takes about a tenth of the fit
@@ -291,12 +323,12 @@ def _umap(x: NDArray[np.floating], params: dict[str, object], report: _Reporter)
     return emb
 
 
-def _run(x: NDArray[np.floating], params: dict[str, object],
+def _run(x: NDArray[np.floating], params: _Params,
          progress: Progress | None = None) -> NDArray[np.float64]:
     """Project validated features with validated parameters."""
-    method, seed = params["method"], params["random_state"]
-    sampled = method == "umap" and params["sample_size"] is not None
-    desc = (f"UMAP: fit {params['sample_size']:,} of {len(x):,} samples, place the rest"
+    method, seed = params.method, params.random_state
+    sampled = method == "umap" and params.sample_size is not None
+    desc = (f"UMAP: fit {params.sample_size:,} of {len(x):,} samples, place the rest"
             if sampled else None)
     with _reporting(progress, desc=desc) as report:
         if method == "pca":
@@ -309,7 +341,7 @@ def _run(x: NDArray[np.floating], params: dict[str, object],
             from sklearn.manifold import TSNE
 
             emb = TSNE(
-                n_components=2, perplexity=params["perplexity"], max_iter=params["max_iter"],
+                n_components=2, perplexity=params.perplexity, max_iter=params.max_iter,
                 init="pca", learning_rate="auto", random_state=seed,
             ).fit_transform(x.astype(np.float64, copy=False))  # float64 as ever: same results
         else:
@@ -383,7 +415,7 @@ def project(
 
 def _features_digest(features: NDArray) -> str:
     arr = np.ascontiguousarray(features)
-    h = hashlib.sha256(memoryview(arr).cast("B"))
+    h = hashlib.sha256(arr.data.cast("B"))
     h.update(f"{arr.dtype.str}{arr.shape}".encode())
     return h.hexdigest()
 
@@ -466,10 +498,9 @@ def projection_frame(
     >>> projection_frame(p, cache=False)[["label", "prediction", "correct", "id"]].values.tolist()
     [[0, 0, True, 0], [1, 1, True, 1], [1, 0, False, 2]]
     """
-    predictions = _check_predictions(predictions)
+    predictions, feats = _check_predictions(predictions)
     if not isinstance(cache, (bool, np.bool_)):
         raise TypeError(f"`cache` must be a bool; got {type(cache).__name__}.")
-    feats = predictions.features
     _check_features(feats)
     params = _check_params(
         method, feats.shape[0], random_state=random_state, n_neighbors=n_neighbors,
@@ -477,19 +508,20 @@ def projection_frame(
         max_iter=max_iter,
     )
     progress = _check_progress(progress)
-    options = {k: val for k, val in params.items() if k not in ("method", "random_state")}
     computed = []
 
     def build() -> dict[str, np.ndarray]:
         computed.append(True)
         # through the module-level name, so tests can count calls to `project`
-        return {"embedding": project(feats, method=method, random_state=random_state,
-                                     progress=progress, **options)}
+        return {"embedding": project(
+            feats, method=method, random_state=random_state, n_neighbors=params.n_neighbors,
+            min_dist=params.min_dist, n_epochs=params.n_epochs, sample_size=params.sample_size,
+            perplexity=params.perplexity, max_iter=params.max_iter, progress=progress)}
 
     if cache and random_state is not None:
         key = cache_key(
             features=_features_digest(feats), version=_CACHE_VERSION,
-            library=_library_version(method), **params,
+            library=_library_version(method), **params.key(),
         )
         emb = cached_arrays("projections", key, build, required=("embedding",))["embedding"]
     else:
@@ -574,22 +606,19 @@ def aligned_projections(
     >>> bool(np.allclose(a[["x", "y"]], b[["x", "y"]]))
     True
     """
-    pa = _check_predictions(predictions_a, "predictions_a")
-    pb = _check_predictions(predictions_b, "predictions_b")
+    pa, feats_a = _check_predictions(predictions_a, "predictions_a")
+    pb, feats_b = _check_predictions(predictions_b, "predictions_b")
     v.check_option(alignment, "alignment", ALIGNMENTS)
-    opts = dict(method=method, random_state=random_state, n_neighbors=n_neighbors,
-                min_dist=min_dist, n_epochs=n_epochs, sample_size=sample_size,
-                perplexity=perplexity, max_iter=max_iter)
     if alignment == "shared_pca":
         if method != "pca":
             raise ValueError(f"`method` must be 'pca' when alignment='shared_pca'; got {method!r}.")
-        da, db = pa.features.shape[1], pb.features.shape[1]
+        da, db = feats_a.shape[1], feats_b.shape[1]
         if da != db:
             raise ValueError(
                 f"`predictions_a` and `predictions_b` must have the same number of features for "
                 f"alignment='shared_pca'; got {da} and {db}."
             )
-        blocks = [_check_features(p.features) for p in (pa, pb)]
+        blocks = [_check_features(feats_a), _check_features(feats_b)]
         params = _check_params(
             "pca", sum(len(b) for b in blocks), random_state=random_state,
             n_neighbors=n_neighbors, min_dist=min_dist, n_epochs=n_epochs,
@@ -597,7 +626,7 @@ def aligned_projections(
         )
         from sklearn.decomposition import PCA
 
-        pca = PCA(n_components=2, random_state=params["random_state"]).fit(np.concatenate(blocks))
+        pca = PCA(n_components=2, random_state=params.random_state).fit(np.concatenate(blocks))
         frames = tuple(_frame(p, pca.transform(b).astype(np.float64)) for p, b in zip((pa, pb), blocks))
     else:
         # ids first: a missing overlap should fail before any (slow) projection runs
@@ -607,8 +636,10 @@ def aligned_projections(
                 f"`predictions_a` and `predictions_b` must share at least {_MIN_SHARED} sample ids "
                 f"for alignment='procrustes'; got {len(ia)} shared ids."
             )
-        fa = projection_frame(pa, cache=cache, **opts)
-        fb = projection_frame(pb, cache=cache, **opts)
+        fa, fb = (projection_frame(
+            p, method=method, random_state=random_state, n_neighbors=n_neighbors,
+            min_dist=min_dist, n_epochs=n_epochs, sample_size=sample_size, perplexity=perplexity,
+            max_iter=max_iter, cache=cache) for p in (pa, pb))
         emb_a, emb_b = fa[["x", "y"]].to_numpy(), fb[["x", "y"]].to_numpy()
         rot, scale, shift = _fit_similarity(emb_b[ib], emb_a[ia])
         aligned = scale * emb_b @ rot + shift

@@ -35,6 +35,7 @@ from numpy.typing import ArrayLike, NDArray
 from plotly.subplots import make_subplots
 
 from labviz.core import _validation as v
+from labviz.core._inputs import arrays_given, as_predictions, as_predictions_list
 from labviz.compute.calibration import (
     CorpDiagram,
     ReliabilityCurve,
@@ -238,7 +239,7 @@ def count_note(count: int) -> str:
     return f"n = {count:,} {_count_words(count)}"
 
 
-def _check_named(items, kind: type, arg: str, what: str) -> dict:
+def _check_named(items: object, kind: type, arg: str, what: str) -> dict:
     """``items`` (one ``kind`` or a non-empty mapping of names to ``kind``) as a dict by name."""
     if isinstance(items, kind):
         return {"model": items}
@@ -466,25 +467,6 @@ def temperature_scaling_figure(
 
 
 # ----- displays -------------------------------------------------------------------------------------
-def _as_predictions_list(predictions: PredictionsLike, arg: str = "predictions"
-                         ) -> tuple[list[Predictions], list[str] | None]:
-    if isinstance(predictions, Predictions):
-        return [predictions], None
-    if isinstance(predictions, Mapping):
-        items, keys = list(predictions.values()), [str(k) for k in predictions]
-    elif isinstance(predictions, (list, tuple)):
-        items, keys = list(predictions), None
-    else:
-        raise TypeError(f"`{arg}` must be a Predictions, a sequence or a mapping of them; "
-                        f"got {type(predictions).__name__}.")
-    if not items:
-        raise ValueError(f"`{arg}` must hold at least one Predictions; got none.")
-    for p in items:
-        if not isinstance(p, Predictions):
-            raise TypeError(f"`{arg}` must hold Predictions objects; got {type(p).__name__}.")
-    return items, keys
-
-
 def _is_several_arrays(probs: object) -> bool:
     return isinstance(probs, (list, tuple)) and len(probs) > 0 and all(
         getattr(x, "ndim", None) == 2 for x in probs)
@@ -560,24 +542,24 @@ class ReliabilityDisplay:
         """
         if ci is not None:
             v.check_option(ci, "ci", INTERVAL_METHODS)
-        if predictions is not None:
-            if y_true is not None or probs is not None:
-                raise TypeError("Give either `predictions` or `y_true` and `probs`; got both.")
-            items, keys = _as_predictions_list(predictions)
+        pairs: list[tuple[ArrayLike, ArrayLike]]
+        given = arrays_given(predictions, "predictions", {"y_true": y_true, "probs": probs},
+                             several=True)
+        if given is None:
+            items, keys = as_predictions_list(predictions)
             names = _resolve_names(keys or [p.name for p in items], names)
             pairs = [(p.y_true, p.probs) for p in items]
         else:
-            if y_true is None or probs is None:
-                raise TypeError("Give either `predictions` or both `y_true` and `probs`; got "
-                                + ("neither." if y_true is None and probs is None else "one."))
-            if isinstance(probs, Mapping):
-                default, arrays = [str(k) for k in probs], list(probs.values())
-            elif _is_several_arrays(probs):
-                default, arrays = [""] * len(probs), list(probs)
+            labels, scores = given
+            arrays: list[ArrayLike]
+            if isinstance(scores, Mapping):
+                default, arrays = [str(k) for k in scores], list(scores.values())
+            elif _is_several_arrays(scores):
+                default, arrays = [""] * len(scores), list(scores)
             else:
-                default, arrays = ["model"], [probs]
+                default, arrays = ["model"], [scores]
             names = _resolve_names(default, names)
-            pairs = [(y_true, p) for p in arrays]
+            pairs = [(labels, p) for p in arrays]
         curves = {n: reliability_curve(y, p, n_bins=n_bins, strategy=strategy)
                   for n, (y, p) in zip(names, pairs)}
         intervals = None if ci is None else {
@@ -596,13 +578,15 @@ class ReliabilityDisplay:
                                   intervals=self.intervals, show_ci=show_ci, fade=fade)
 
 
-def _logits_and_labels(x: Predictions | tuple, name: str) -> tuple[ArrayLike, ArrayLike]:
-    if isinstance(x, Predictions):
-        return x.logits, x.y_true
-    if isinstance(x, tuple) and len(x) == 2:
-        return x
-    raise TypeError(f"`{name}` must be a Predictions or a (logits, y_true) tuple; "
-                    f"got {type(x).__name__}.")
+def _logits_and_labels(
+    x: Predictions | tuple[ArrayLike, ArrayLike], name: str
+) -> tuple[ArrayLike, ArrayLike]:
+    given = arrays_given(x, name, {}, required=("logits", "y_true"), alternative="pair")
+    if given is None:
+        p = as_predictions(x, name)
+        return p.logits, p.y_true
+    logits, y_true = given
+    return logits, y_true
 
 
 @dataclass(frozen=True, eq=False)
@@ -753,7 +737,7 @@ class CorpDisplay:
             diagonal.
         names : sequence of str, optional
         """
-        items, keys = _as_predictions_list(predictions)
+        items, keys = as_predictions_list(predictions)
         names = _resolve_names(keys or [p.name for p in items], names)
         return cls(diagrams={n: corp_reliability(p.y_true, p.probs, n_boot=n_boot,
                                                  band_level=band_level, seed=seed, null=null)

@@ -25,10 +25,10 @@ from labviz.compute.calibration import (
     reliability_curve,
     smooth_ece,
 )
+from labviz.core._inputs import as_predictions_list
 from labviz.figures.calibration import (
     BinIntervals,
     _add_curve_traces,
-    _as_predictions_list,
     _diagonal,
     _resolve_names,
     bin_intervals,
@@ -135,7 +135,7 @@ class CalibrationReportDisplay:
         """
         import pandas as pd
 
-        items, keys = _as_predictions_list(models, "models")
+        items, keys = as_predictions_list(models, "models")
         names = _resolve_names(keys or [p.name for p in items], names)
         n_boot = v.check_int(n_boot, "n_boot", minimum=1)
         seed = v.check_int(seed, "seed", minimum=0)

@@ -17,6 +17,7 @@ from numpy.typing import ArrayLike, NDArray
 from plotly.subplots import make_subplots
 
 from labviz.core import _validation as v
+from labviz.core._inputs import as_predictions, as_predictions_list
 from labviz.compute import collapse as cc
 from labviz.figures.style import apply_style, class_color, series_color
 from labviz.core.predictions import Predictions
@@ -195,20 +196,21 @@ class TemplatePlaneDisplay:
     @classmethod
     def from_predictions(
         cls,
-        predictions: Predictions | Sequence[Predictions],
+        predictions: Predictions | Sequence[Predictions] | Mapping[str, Predictions],
         *,
         classes: Sequence[int],
         titles: Sequence[str] | None = None,
         only_classes: bool = True,
     ) -> TemplatePlaneDisplay:
-        """Project each Predictions (with features and weights) onto its own template plane.
+        """Project each Predictions (with features and weights) onto its own template plane;
+        titles default to a mapping's keys, else the Predictions' names.
 
         Build Predictions from plain arrays with ``labviz.Predictions.from_arrays(y_true=...,
         logits=..., features=..., weights=...)``.
         """
-        preds = [predictions] if isinstance(predictions, Predictions) else list(predictions)
+        preds, keys = as_predictions_list(predictions)
         frames = tuple(cc.template_plane_frame(p, classes, only_classes=only_classes) for p in preds)
-        names = tuple(titles) if titles is not None else tuple(p.name for p in preds)
+        names = tuple(titles if titles is not None else keys or [p.name for p in preds])
         return cls(frames=frames, classes=tuple(frames[0].attrs["classes"]), titles=names)
 
     def plot(self, *, marker_size: float = 4) -> go.Figure:
@@ -328,7 +330,8 @@ class ClassCosineDisplay:
 
     @classmethod
     def from_predictions(cls, predictions: Predictions, *, labels: cc.Labels = "true") -> ClassCosineDisplay:
-        feats, y = cc._features_and_labels(predictions, None, labels)
+        predictions = as_predictions(predictions)
+        feats, y = cc._features_and_labels(predictions, None, labels, "predictions")
         matrix = cc.class_mean_cosine(feats, y, n_classes=predictions.n_classes)
         return cls(matrix=matrix, class_names=predictions.class_names, name=predictions.name)
 
@@ -403,11 +406,9 @@ class MisclassifiedConfidenceDisplay:
         cls, predictions: Mapping[str, Predictions] | Sequence[Predictions] | Predictions
     ) -> MisclassifiedConfidenceDisplay:
         """From ``{name: Predictions}`` or Predictions (named by ``.name``)."""
-        if isinstance(predictions, Predictions):
-            predictions = [predictions]
-        items = (predictions.items() if isinstance(predictions, Mapping)
-                 else ((p.name or f"#{i}", p) for i, p in enumerate(predictions)))
-        return cls(confidences={str(k): cc.misclassified_confidence(p) for k, p in items})
+        preds, keys = as_predictions_list(predictions)
+        names = keys or [p.name or f"#{i}" for i, p in enumerate(preds)]
+        return cls(confidences={k: cc.misclassified_confidence(p) for k, p in zip(names, preds)})
 
     def plot(self, *, n_bins: int = 20) -> go.Figure:
         return misclassified_confidence_figure(self.confidences, n_bins=n_bins)

@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 from numpy.typing import ArrayLike, NDArray
 
 from labviz.core import _validation as v
+from labviz.core._inputs import arrays_given, as_predictions
 from labviz.compute.confusion import (
     _NORMALIZE_OPTIONS,
     Normalize,
@@ -250,20 +251,18 @@ class ConfusionDisplay:
             the order explicitly.
         """
         v.check_option(normalize, "normalize", _NORMALIZE_OPTIONS)
-        if predictions is not None:
-            if not isinstance(predictions, Predictions):
-                raise TypeError(f"`predictions` must be a labviz.Predictions; "
-                                f"got {type(predictions).__name__}.")
-            if y_true is not None or y_pred is not None or n_classes is not None:
-                raise TypeError("Give either `predictions` or `y_true` and `y_pred` "
-                                "(and `n_classes`); got both.")
-            yt, yp, c = predictions.y_true, predictions.y_pred, predictions.n_classes
-            names = predictions.class_names if class_names is None else class_names
-            ids, images = predictions.ids, predictions.images
+        given = arrays_given(predictions, "predictions",
+                             {"y_true": y_true, "y_pred": y_pred, "n_classes": n_classes},
+                             required=("y_true", "y_pred"))
+        names: Sequence[str] | None
+        if given is None:
+            p = as_predictions(predictions)
+            yt, yp, c = p.y_true, p.y_pred, p.n_classes
+            names = p.class_names if class_names is None else class_names
+            ids, images = p.ids, p.images
         else:
-            if y_true is None or y_pred is None:
-                raise TypeError("Give either `predictions` or both `y_true` and `y_pred`; got neither.")
-            yt, yp, c = _check_pair(y_true, y_pred, n_classes)
+            labels, predicted = given
+            yt, yp, c = _check_pair(labels, predicted, n_classes)
             names, ids, images = class_names, np.arange(len(yt), dtype=np.int64), None
         names = v.check_class_names(names, c)
         counts = _counts(yt, yp, c)

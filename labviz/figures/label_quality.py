@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 from numpy.typing import ArrayLike, NDArray
 
 from labviz.core import _validation as v
+from labviz.core._inputs import as_predictions, as_predictions_list
 from labviz.compute import label_quality as lq
 from labviz.figures.style import apply_style, series_color
 from labviz.figures.thumbnails import image_grid_figure
@@ -125,8 +126,7 @@ class LossHistogramDisplay:
         ``percentiles`` goes to :func:`labviz.compute.label_quality.fit_beta_mixture` (e.g. (5, 95) as
         Arazo et al., for heavy-tailed losses).
         """
-        if not isinstance(predictions, Predictions):
-            raise TypeError(f"`predictions` must be a labviz.Predictions; got {type(predictions).__name__}.")
+        predictions = as_predictions(predictions)
         losses = lq.per_sample_loss(predictions.y_given, predictions.probs)
         mixture = lq.fit_beta_mixture(losses, percentiles=percentiles) if fit_mixture else None
         return cls(losses=losses, flipped=predictions.flipped, mixture=mixture)
@@ -187,13 +187,16 @@ class NonUniformityDisplay:
 
     @classmethod
     def from_predictions(
-        cls, predictions: Predictions | Sequence[Predictions], *, n_bins: int = 10
+        cls, predictions: Predictions | Sequence[Predictions] | Mapping[str, Predictions], *,
+        n_bins: int = 10,
     ) -> NonUniformityDisplay:
-        preds = [predictions] if isinstance(predictions, Predictions) else list(predictions)
+        """Accuracy by non-uniformity decile of each model, named by a mapping's keys, else by
+        ``Predictions.name`` (``#i`` when empty)."""
+        preds, keys = as_predictions_list(predictions)
+        names = keys or [p.name or f"#{i}" for i, p in enumerate(preds)]
         return cls(tables={
-            (p.name or f"#{i}"): lq.accuracy_by_decile(lq.non_uniformity(p.probs), p.correct,
-                                                       n_bins=n_bins)
-            for i, p in enumerate(preds)
+            name: lq.accuracy_by_decile(lq.non_uniformity(p.probs), p.correct, n_bins=n_bins)
+            for name, p in zip(names, preds)
         })
 
     def plot(self) -> go.Figure:
@@ -275,8 +278,7 @@ class LabelErrorDisplay:
         The Predictions' probabilities must be out-of-sample for its samples (e.g. a model trained
         on another fold); otherwise errors the model memorised go unflagged.
         """
-        if not isinstance(predictions, Predictions):
-            raise TypeError(f"`predictions` must be a labviz.Predictions; got {type(predictions).__name__}.")
+        predictions = as_predictions(predictions)
         errors = lq.find_label_errors(predictions.y_given, predictions.probs, ids=predictions.ids,
                                       filter_by=filter_by)
         return cls(errors=errors, images=predictions.images, class_names=predictions.class_names)

@@ -23,6 +23,7 @@ from numpy.typing import ArrayLike
 from plotly.subplots import make_subplots
 
 from labviz.core import _validation as v
+from labviz.core._inputs import arrays_given, as_predictions
 from labviz.figures.style import SEQUENTIAL, apply_style, class_color, series_color
 from labviz.figures.thumbnails import thumbnail_uri
 from labviz.core.predictions import Predictions
@@ -232,6 +233,7 @@ def projection_figure(
         the axes have equal scale.
     """
     frame = _check_frame(frame)
+    score_range = (0.0, 1.0)  # drawn only for a score array
     if isinstance(color, str):
         v.check_option(color, "color", COLORS)
         legend_title = {"class": "true label", "given": "given label"}.get(color, color)
@@ -241,11 +243,11 @@ def projection_figure(
             raise ValueError(f"`color` must hold one value per row of `frame` ({len(frame)}); "
                              f"got {len(color)}.")
         legend_title = v.check_str(color_title, "color_title")
-        color_range = _check_color_range(color_range, color)
+        score_range = _check_color_range(color_range, color)
     names = _class_names(frame, class_names)
     scatter = go.Scattergl if len(frame) > WEBGL_THRESHOLD else go.Scatter
     size = _marker_size(len(frame))
-    fig = go.Figure(_traces(frame, color, names, scatter, size, color_title, color_range))
+    fig = go.Figure(_traces(frame, color, names, scatter, size, color_title, score_range))
     fig.add_trace(_highlight_trace(frame, highlight_ids, names, scatter, size))
     xt, yt = _axis_titles(frame)
     fig.update_xaxes(title_text=xt)
@@ -436,8 +438,7 @@ def hover_thumbnail_uris(predictions: Predictions, *, size: int = 56) -> Thumbna
     ThumbnailURIs
         A read-only ``Mapping[int, str]``; a missing id raises ``KeyError``.
     """
-    if not isinstance(predictions, Predictions):
-        raise TypeError(f"`predictions` must be a labviz.Predictions; got {type(predictions).__name__}.")
+    predictions = as_predictions(predictions)
     if predictions.images is None:
         raise ValueError("`predictions` must hold images for hover thumbnails; got images=None.")
     size = v.check_int(size, "size", minimum=1)
@@ -494,17 +495,18 @@ class ProjectionDisplay:
         The projection options are those of :func:`labviz.compute.projection.projection_frame`; ``color``
         is the default colouring of :meth:`plot` (see :func:`projection_figure`).
         """
-        arrays = dict(features=features, y_true=y_true, logits=logits, probs=probs,
-                      y_given=y_given, ids=ids, class_names=class_names)
-        if predictions is None:
-            if features is None or y_true is None:
-                raise TypeError("Give `predictions`, or the arrays `features`, `y_true` and one of "
-                                "`logits` / `probs`; got neither.")
-            predictions = Predictions.from_arrays(**arrays)
-        elif any(a is not None for a in arrays.values()):
-            given = [k for k, a in arrays.items() if a is not None]
-            raise TypeError(f"Give either `predictions` or arrays, not both; got `predictions` "
-                            f"and {given}.")
+        given = arrays_given(
+            predictions, "predictions",
+            dict(features=features, y_true=y_true, logits=logits, probs=probs, y_given=y_given,
+                 ids=ids, class_names=class_names),
+            required=("features", "y_true"))
+        if given is None:
+            predictions = as_predictions(predictions)
+        else:
+            feats, labels = given
+            predictions = Predictions.from_arrays(
+                features=feats, y_true=labels, logits=logits, probs=probs, y_given=y_given,
+                ids=ids, class_names=class_names)
         v.check_option(color, "color", COLORS)
         frame = projection_frame(
             predictions, method=method, random_state=random_state, n_neighbors=n_neighbors,
