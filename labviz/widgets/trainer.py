@@ -1,13 +1,14 @@
-"""The live-training widget: students turn the knobs, train a CNN in seconds, and watch the views change.
+"""The live-training widget: students turn the knobs, train a CNN in seconds, and watch the
+views change.
 
 See :func:`labviz.live` (in :mod:`labviz.widgets`). The compute (training, measuring, the
-background session) is in :mod:`labviz.classroom.live_training`; this module only wires controls to it and
-draws its results.
+background session) is in :mod:`labviz.classroom.live_training`; this module only wires controls
+to it and draws its results.
 
-Views never mix runs: every view is drawn from one finished :class:`~labviz.classroom.live_training.LiveRun`, the one
-the status line names, under one lock. A control changed during training changes the *next* run,
-never the views of the shown one; the class triple is a view setting and redraws the shown run's
-template plane.
+Views never mix runs: every view is drawn from one finished
+:class:`~labviz.classroom.live_training.LiveRun`, the one the status line names, under one lock. A
+control changed during training changes the *next* run, never the views of the shown one; the
+class triple is a view setting and redraws the shown run's template plane.
 """
 
 from __future__ import annotations
@@ -46,9 +47,10 @@ class LiveTrainer:
     ----------
     widget : ipywidgets.VBox
         The whole interface.
-    session : labviz.classroom.live_training.LiveSession or labviz.classroom.training_service.ServiceSession
-        The runs: ``session.runs`` and ``session.history()``. Trained in this process, or, given
-        a ``service``, by the class's shared pool of workers.
+    session : LiveSession or ServiceSession
+        The runs: ``session.runs`` and ``session.history()``. Trained in this process
+        (:class:`~labviz.classroom.live_training.LiveSession`), or, given a ``service``, by the
+        class's shared pool of workers (:class:`~labviz.classroom.training_service.ServiceSession`).
     board : labviz.classroom.class_board.ClassBoard or None
         The class's board: every finished run goes on it (key ``"<student_id>-<run_id>"``), under
         the name in the ``name`` box if it is free, else an anonymous one.
@@ -73,7 +75,7 @@ class LiveTrainer:
         The exception of the last run that failed (the status line shows its message).
     """
 
-    def __init__(self, *, dataset: str = "digits", classes: Sequence[int] = (0, 1, 2),
+    def __init__(self, *, dataset: lv.LiveDataset = "digits", classes: Sequence[int] = (0, 1, 2),
                  service: TrainingService | None = None, board: ClassBoard | None = None,
                  student_id: str | None = None) -> None:
         lv.LiveConfig(dataset=dataset)  # validates the dataset name
@@ -82,9 +84,12 @@ class LiveTrainer:
                             f"{type(service).__name__}.")
         if board is not None and not isinstance(board, ClassBoard):
             raise TypeError(f"`board` must be a ClassBoard or None; got {type(board).__name__}.")
-        callbacks = dict(on_batch=self._on_batch, on_done=self._on_done, on_cancel=self._on_cancel,
-                         on_error=self._on_error)
-        self.session = lv.LiveSession(**callbacks) if service is None else service.session(**callbacks)
+        self.session = (
+            lv.LiveSession(on_batch=self._on_batch, on_done=self._on_done,
+                           on_cancel=self._on_cancel, on_error=self._on_error)
+            if service is None else
+            service.session(on_batch=self._on_batch, on_done=self._on_done,
+                            on_cancel=self._on_cancel, on_error=self._on_error))
         self.board = board
         self.student_id = uuid.uuid4().hex if student_id is None else student_id
         self.board_name: str | None = None
@@ -194,7 +199,7 @@ class LiveTrainer:
 
     # ----- controls ----------------------------------------------------------------------------
     def config(self) -> lv.LiveConfig:
-        """The run the controls describe now."""
+        """The run the controls describe."""
         c = self.controls
         loss, dataset = c["loss"].value, c["dataset"].value
         return lv.LiveConfig(
