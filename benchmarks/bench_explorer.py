@@ -62,7 +62,7 @@ def run(quick: bool = False, log=print) -> list[dict]:
         temperatures = iter(np.tile([1.5, 0.8], 1000))
 
         def fitted_t():
-            ex._fitted.clear()  # time the fit, not the remembered result
+            ex.data.fitted_temperatures.clear()  # time the fit, not the remembered result
             ex.use_fitted_temperature()
 
         target: list = []

@@ -68,9 +68,9 @@ def test_select_bin_highlights_exactly_the_bin_and_names_it(toy):
     assert ex.curves["toy"].count[b] == len(expected)  # the diagram counts the same samples
     got = ex.select_bin("toy", b)
     np.testing.assert_array_equal(got, expected)
-    np.testing.assert_array_equal(ex.highlighted_ids, expected)
+    np.testing.assert_array_equal(ex.state.highlighted_ids, expected)
     assert _highlight(ex.projection_figures[0]) == expected.tolist()
-    assert ex.thumbnails_html.value.count("<img") == 4
+    assert ex.samples.thumbnails_html.value.count("<img") == 4
     acc = toy.correct[in_bin].mean()
     assert ex.status == (f"Bin {b / N_BINS:.2f}–{(b + 1) / N_BINS:.2f} of toy: "
                          f"{len(expected)} samples highlighted, accuracy {acc:.2f}.")
@@ -79,22 +79,22 @@ def test_select_bin_highlights_exactly_the_bin_and_names_it(toy):
 
 def test_clicking_a_bin_of_the_diagram_selects_it(toy):
     ex = explore(toy, n_bins=N_BINS)
-    fw = ex.reliability_figure
+    fw = ex.reliability.figure
     conf = toy.probs.max(axis=1)
     b = _fullest_bin(conf)
     filled = np.flatnonzero(ex.curves["toy"].count > 0)
     acc_index = next(i for i, t in enumerate(fw.data) if t.name.startswith("toy (ECE"))
     _click(fw, acc_index, int(np.flatnonzero(filled == b)[0]))
-    np.testing.assert_array_equal(ex.highlighted_ids, np.sort(toy.ids[_bin_of(conf) == b]))
+    np.testing.assert_array_equal(ex.state.highlighted_ids, np.sort(toy.ids[_bin_of(conf) == b]))
     # the histogram bar of a bin selects the same samples (after going back to all samples)
     ex.clear_selection()
     hist_index = next(i for i, t in enumerate(fw.data) if t.name == "toy samples")
     _click(fw, hist_index, b)
-    np.testing.assert_array_equal(ex.highlighted_ids, np.sort(toy.ids[_bin_of(conf) == b]))
+    np.testing.assert_array_equal(ex.state.highlighted_ids, np.sort(toy.ids[_bin_of(conf) == b]))
     # the diagonal is not a bin
-    before = ex.highlighted_ids.copy()
+    before = ex.state.highlighted_ids.copy()
     _click(fw, 0, 0)
-    np.testing.assert_array_equal(ex.highlighted_ids, before)
+    np.testing.assert_array_equal(ex.state.highlighted_ids, before)
 
 
 def test_bin_of_a_selection_narrows_it_and_uses_the_current_temperature(toy):
@@ -125,10 +125,10 @@ def test_empty_bin_and_bad_arguments(toy):
     ex = explore(toy, n_bins=N_BINS)
     empty = int(np.flatnonzero(ex.curves["toy"].count == 0)[0])
     ex.select_cell(0, 0)
-    before = ex.highlighted_ids.copy()
+    before = ex.state.highlighted_ids.copy()
     assert ex.select_bin("toy", empty).size == 0
     assert ex.status.startswith("Empty selection: no samples of toy in the bin")
-    np.testing.assert_array_equal(ex.highlighted_ids, before)
+    np.testing.assert_array_equal(ex.state.highlighted_ids, before)
     with pytest.raises(ValueError, match="`model` must be one of"):
         ex.select_bin("nope", 0)
     with pytest.raises(ValueError, match=r"`bin_index` must be in \[0, 9\]; got 10"):
@@ -138,11 +138,11 @@ def test_empty_bin_and_bad_arguments(toy):
 # ----- temperature slider ------------------------------------------------------------------------
 def test_slider_rescales_the_reliability_curve_ece_and_table_not_the_confusion(toy):
     ex = explore(toy, n_bins=N_BINS)
-    confusion = ex.confusion_figure.to_json()
+    confusion = ex.confusion.figure.to_json()
     t = 2.5
     ex.controls["temperature"].value = t  # the slider's handler
-    assert ex.temperature == pytest.approx(t)
-    t = ex.temperature
+    assert ex.state.temperature == pytest.approx(t)
+    t = ex.state.temperature
     probs = softmax(toy.logits.astype(np.float64) / t)
     expected = reliability_curve(toy.y_true, probs, n_bins=N_BINS)
     curve = ex.curves["toy"]
@@ -151,7 +151,7 @@ def test_slider_rescales_the_reliability_curve_ece_and_table_not_the_confusion(t
     np.testing.assert_allclose(curve.confidence, expected.confidence)
     # the drawn accuracy bars are those of the rescaled curve
     filled = expected.count > 0
-    bars = _accuracy_trace(ex.reliability_figure, "toy")
+    bars = _accuracy_trace(ex.reliability.figure, "toy")
     np.testing.assert_allclose(bars.y, expected.accuracy[filled])
     ece = expected_calibration_error(toy.y_true, probs, n_bins=N_BINS)
     assert ex.ece["toy"] == pytest.approx(ece, abs=1e-12)
@@ -163,20 +163,20 @@ def test_slider_rescales_the_reliability_curve_ece_and_table_not_the_confusion(t
         ex.per_class["confidence"],
         [conf[pred == k].mean() for k in range(toy.n_classes)])
     # argmax is invariant: confusion matrix and recalls stay
-    assert ex.confusion_figure.to_json() == confusion
+    assert ex.confusion.figure.to_json() == confusion
 
 
 def test_temperature_one_reproduces_the_original_views(toy):
     ex = explore(toy, n_bins=N_BINS)
-    before = (ex.reliability_figure.to_json(), ex.confusion_figure.to_json(),
+    before = (ex.reliability.figure.to_json(), ex.confusion.figure.to_json(),
               ex.per_class.copy())
     original = reliability_curve(toy.y_true, toy.probs, n_bins=N_BINS)
     np.testing.assert_array_equal(ex.curves["toy"].confidence, original.confidence)
     ex.set_temperature(0.5)
-    assert ex.reliability_figure.to_json() != before[0]
+    assert ex.reliability.figure.to_json() != before[0]
     ex.set_temperature(1.0)
-    assert ex.reliability_figure.to_json() == before[0]
-    assert ex.confusion_figure.to_json() == before[1]
+    assert ex.reliability.figure.to_json() == before[0]
+    assert ex.confusion.figure.to_json() == before[1]
     assert ex.per_class.equals(before[2])
     np.testing.assert_array_equal(ex.curves["toy"].accuracy, original.accuracy)
 
@@ -185,7 +185,7 @@ def test_temperature_keeps_the_selection(toy):
     ex = explore(toy, n_bins=N_BINS)
     ids = ex.select_cell(2, 2)
     ex.set_temperature(0.7)
-    np.testing.assert_array_equal(ex.highlighted_ids, ids)
+    np.testing.assert_array_equal(ex.state.highlighted_ids, ids)
     pos = np.isin(toy.ids, ids)
     probs = softmax(toy.logits.astype(np.float64)[pos] / 0.7)
     ece = expected_calibration_error(toy.y_true[pos], probs, n_bins=N_BINS)
@@ -209,7 +209,7 @@ def test_fitted_t_button_uses_the_zoo_validation_split():
     expected = fit_temperature(val.logits, val.y_true)
     assert "validation split" in ex.controls["fitted_temperature"].tooltip
     ex.controls["fitted_temperature"].click()
-    assert ex.temperature == pytest.approx(expected)
+    assert ex.state.temperature == pytest.approx(expected)
     if T_RANGE[0] <= expected <= T_RANGE[1]:
         assert ex.controls["temperature"].value == pytest.approx(expected)
     assert f"Fitted T = {expected:.3f}, fitted on the val split of {name}" in ex.status

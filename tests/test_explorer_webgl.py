@@ -66,28 +66,28 @@ def test_a_lasso_in_the_page_feeds_the_reliability_diagram_and_the_table(toy):
     rows = np.arange(0, 120, 2)
     _scatter(ex).selection = rows.astype(np.uint32)  # what the page sends after a lasso
     expected = toy.ids[rows]
-    assert ex.highlighted_ids.tolist() == sorted(expected.tolist())
+    assert ex.state.highlighted_ids.tolist() == sorted(expected.tolist())
     assert ex.curves["toy"].n_samples == rows.size
     assert int(ex.per_class["support"].sum()) == rows.size
     assert ex.status == f"Selection of {rows.size} samples."
     _scatter(ex).selection = np.zeros(0, dtype=np.uint32)  # a click on empty space
-    assert ex.highlighted_ids.size == 0 and ex.curves["toy"].n_samples == toy.n_samples
+    assert ex.state.highlighted_ids.size == 0 and ex.curves["toy"].n_samples == toy.n_samples
 
 
 def test_the_page_echoing_a_highlight_does_not_replace_the_cell_selection(toy):
     ex = explore(toy, backend="webgl")
     ex.select_cell(1, 1)
-    status, ids = ex.status, ex.highlighted_ids.copy()
+    status, ids = ex.status, ex.state.highlighted_ids.copy()
     w = _scatter(ex)
     w.selection = np.asarray(w.selection)[::-1].copy()  # the same rows, sent back by the page
-    assert ex.status == status and ex.highlighted_ids.tolist() == ids.tolist()
+    assert ex.status == status and ex.state.highlighted_ids.tolist() == ids.tolist()
 
 
 def test_hover_shows_the_sample_and_classes_filter_the_points(toy):
     ex = explore(toy, backend="webgl")
     w = _scatter(ex)
     w.hovering = 5
-    assert f"id {toy.ids[5]}" in ex.hover_html.value
+    assert f"id {toy.ids[5]}" in ex.samples.hover_html.value
     ex.set_classes([0, 2])
     expected = np.flatnonzero(np.isin(toy.y_true, [0, 2]))
     assert np.asarray(w.filter).tolist() == expected.tolist()
@@ -154,7 +154,7 @@ def test_a_slow_projection_runs_in_the_background_and_arrives(toy, monkeypatch):
     assert "ready" in ex.status
     ex.select_cell(0, 0)
     ex.set_method("pca")  # PCA is never deferred
-    assert ex.frames[0].attrs["method"] == "pca" and ex.highlighted_ids.size > 0
+    assert ex.frames[0].attrs["method"] == "pca" and ex.state.highlighted_ids.size > 0
 
 
 def test_webgl_snapshot_steps_move_the_points_on_fixed_axes():

@@ -7,6 +7,8 @@ explorer's attributes.
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 import pytest
 
@@ -16,7 +18,8 @@ from labviz.compute.confusion import cell_samples, confusion_matrix, per_class_t
 from labviz.compute.label_quality import non_uniformity
 from labviz.widgets import explore
 from labviz.widgets._common import _MODULE_TEXTS, FigureWidget, ModuleText, module_text
-from labviz.widgets.explorer import Explorer, time_handlers
+from labviz.widgets._deprecated import EXPLORER_ALIASES
+from labviz.widgets.explorer import Explorer
 from labviz.zoo import Series, list_series, series_for
 
 NOISY = "digits-ce-noise0.4-s0"
@@ -113,12 +116,12 @@ def test_explore_synthetic_predictions_draws_every_view(toy):
     fw = ex.projection_figures[0]
     assert [t.name for t in fw.data] == ["c0", "c1", "c2", "c3", "highlight"]
     assert sum(len(t.x) for t in fw.data[:-1]) == toy.n_samples and _highlight(fw) == []
-    heat = ex.confusion_figure.data[0]
+    heat = ex.confusion.figure.data[0]
     np.testing.assert_array_equal(
         np.asarray(heat.customdata)[:, :, 0], confusion_matrix(toy.y_true, toy.y_pred))
     assert ex.curves["toy"].n_samples == toy.n_samples
     assert ex.per_class["support"].sum() == toy.n_samples
-    assert "Click a confusion cell" in ex.thumbnails_html.value
+    assert "Click a confusion cell" in ex.samples.thumbnails_html.value
     assert "application/vnd.jupyter.widget-view+json" in ex._repr_mimebundle_()
     assert ex.widget is not None and ex.status == ""
 
@@ -128,7 +131,7 @@ def test_explore_digits_zoo_checkpoint():
     p = ex.predictions[0]
     assert p.name == "digits-ce-s0 [test]" and p.n_samples == 450
     assert sum(len(t.x) for t in ex.projection_figures[0].data[:-1]) == 450
-    assert ex.confusion_figure.data[0].type == "heatmap"
+    assert ex.confusion.figure.data[0].type == "heatmap"
 
 
 # ----- confusion cell -> projection and thumbnails ----------------------------------------------
@@ -140,9 +143,9 @@ def test_select_cell_highlights_exactly_the_cell_and_fills_thumbnails(toy):
     got = ex.select_cell(t, c)
     assert sorted(got.tolist()) == sorted(expected.tolist())
     assert _highlight(ex.projection_figures[0]) == sorted(expected.tolist())
-    np.testing.assert_array_equal(ex.highlighted_ids, np.sort(expected))
-    assert ex.thumbnails_html.value.count("<img") == 5
-    assert f"{len(expected)} samples highlighted (first 5 shown)" in ex.thumbnails_html.value
+    np.testing.assert_array_equal(ex.state.highlighted_ids, np.sort(expected))
+    assert ex.samples.thumbnails_html.value.count("<img") == 5
+    assert f"{len(expected)} samples highlighted (first 5 shown)" in ex.samples.thumbnails_html.value
     # the cell is also the selection the other views describe
     assert ex.curves["toy"].n_samples == len(expected)
 
@@ -150,15 +153,15 @@ def test_select_cell_highlights_exactly_the_cell_and_fills_thumbnails(toy):
 def test_heatmap_click_event_selects_the_cell(toy):
     ex = explore(toy)
     t, c = _worst_cell(toy)
-    heat = ex.confusion_figure.data[0]
-    fw = ex.confusion_figure
+    heat = ex.confusion.figure.data[0]
+    fw = ex.confusion.figure
     fw._handler_js2py_pointsCallback({"new": {
         "event_type": "plotly_click",
         "points": {"trace_indexes": [0], "point_indexes": [[t, c]],
                    "xs": [heat.x[c]], "ys": [heat.y[t]]},
         "selector": None, "device_state": None,
     }})
-    assert ex.highlighted_ids.tolist() == sorted(
+    assert ex.state.highlighted_ids.tolist() == sorted(
         cell_samples(toy.y_true, toy.y_pred, t, c, ids=toy.ids).tolist())
 
 
@@ -166,7 +169,7 @@ def test_images_missing_gives_a_message_not_an_error(rng):
     p = _predictions(rng, images=False)
     ex = explore(p)
     ex.select_cell(*_worst_cell(p))
-    assert "carry no images" in ex.thumbnails_html.value
+    assert "carry no images" in ex.samples.thumbnails_html.value
 
 
 # ----- projection selection -> reliability and per-class table ----------------------------------
@@ -179,9 +182,9 @@ def test_select_points_updates_reliability_and_table_for_the_selection_only(toy)
     curve = ex.curves["toy"]
     np.testing.assert_array_equal(curve.count, expected.count)
     # the histogram trace of the diagram holds the selection's share per bin
-    hist = [t for t in ex.reliability_figure.data if t.name == "toy samples"][0]
+    hist = [t for t in ex.reliability.figure.data if t.name == "toy samples"][0]
     np.testing.assert_allclose(hist.y, expected.count / 80)
-    assert "80 samples" in ex.reliability_figure.layout.title.text
+    assert "80 samples" in ex.reliability.figure.layout.title.text
     table = per_class_table(toy.y_true[pos], toy.y_pred[pos], n_classes=4,
                             class_names=toy.class_names)
     # the table lists the classes the selection holds or predicts
@@ -191,7 +194,7 @@ def test_select_points_updates_reliability_and_table_for_the_selection_only(toy)
     np.testing.assert_allclose(ex.per_class["recall"], table["recall"][shown])
     np.testing.assert_allclose(ex.per_class["precision"], table["precision"][shown])
     assert ex.per_class["model"].unique().tolist() == ["toy"]
-    assert "Per class, selection of 80 samples" in ex.table_html.value
+    assert "Per class, selection of 80 samples" in ex.samples.table_html.value
     assert _highlight(ex.projection_figures[0]) == sorted(chosen.tolist())
 
 
@@ -202,10 +205,10 @@ def test_lasso_event_over_several_traces_is_one_selection(toy):
     points = [0, 4, 1, 2]
     expected = sorted(int(fw.data[t].customdata[k][0]) for t, k in zip(traces, points))
     _send_points(fw, "plotly_selected", traces, points)
-    assert ex.highlighted_ids.tolist() == expected
+    assert ex.state.highlighted_ids.tolist() == expected
     assert ex.curves["toy"].n_samples == 4
     _send_points(fw, "plotly_deselect", [], [])
-    assert ex.highlighted_ids.size == 0 and ex.curves["toy"].n_samples == toy.n_samples
+    assert ex.state.highlighted_ids.size == 0 and ex.curves["toy"].n_samples == toy.n_samples
 
 
 def test_hover_event_shows_the_thumbnail(toy):
@@ -213,22 +216,22 @@ def test_hover_event_shows_the_thumbnail(toy):
     fw = ex.projection_figures[0]
     _send_points(fw, "plotly_hover", [1], [3])
     sid = int(fw.data[1].customdata[3][0])
-    assert f"id {sid}" in ex.hover_html.value and "<img" in ex.hover_html.value
+    assert f"id {sid}" in ex.samples.hover_html.value and "<img" in ex.samples.hover_html.value
 
 
 def test_empty_selection_says_so_and_leaves_figures_unchanged(toy):
     ex = explore(toy)
     ex.select_cell(*_worst_cell(toy))
-    before = [f.to_json() for f in (*ex.projection_figures, ex.reliability_figure,
-                                     ex.confusion_figure)]
-    highlighted, table = ex.highlighted_ids.copy(), ex.per_class.copy()
+    before = [f.to_json() for f in (*ex.projection_figures, ex.reliability.figure,
+                                     ex.confusion.figure)]
+    highlighted, table = ex.state.highlighted_ids.copy(), ex.per_class.copy()
     ex.select_points([])
     assert ex.status.startswith("Empty selection")
     assert "Empty selection" in ex.status_html.value
-    after = [f.to_json() for f in (*ex.projection_figures, ex.reliability_figure,
-                                    ex.confusion_figure)]
+    after = [f.to_json() for f in (*ex.projection_figures, ex.reliability.figure,
+                                    ex.confusion.figure)]
     assert after == before
-    np.testing.assert_array_equal(ex.highlighted_ids, highlighted)
+    np.testing.assert_array_equal(ex.state.highlighted_ids, highlighted)
     assert ex.per_class.equals(table)
 
 
@@ -241,7 +244,7 @@ def test_empty_confusion_cell_is_an_empty_selection(rng):
     assert ex.select_cell(0, 1).size == 0
     assert ex.status == ("Empty selection: no samples in the cell true 0 → predicted 1; "
                          "the views are unchanged.")
-    assert ex.highlighted_ids.tolist() == [0, 1, 2]
+    assert ex.state.highlighted_ids.tolist() == [0, 1, 2]
 
 
 def test_single_class_predictions_show_a_message(rng):
@@ -259,7 +262,7 @@ def test_class_subset_filters_every_view(toy):
     keep = np.isin(toy.y_true, [1, 2])
     fw = ex.projection_figures[0]
     assert sum(len(t.x) for t in fw.data[:-1]) == keep.sum()
-    counts = np.asarray(ex.confusion_figure.data[0].customdata)[:, :, 0]
+    counts = np.asarray(ex.confusion.figure.data[0].customdata)[:, :, 0]
     assert counts.sum() == keep.sum() and counts[[0, 3]].sum() == 0
     assert ex.curves["toy"].n_samples == keep.sum()
     ex.set_classes([1])
@@ -315,7 +318,7 @@ def test_snapshot_slider_moves_points_on_fixed_axes():
 def test_checkpoint_without_snapshots_shows_a_message(toy):
     ex = explore(toy)
     assert ex.series is None and ex.controls["snapshot"].disabled
-    assert "no epoch snapshots" in ex.series_html.value
+    assert "no epoch snapshots" in ex.controls_view.series_html.value
     before = ex.projection_figures[0].to_json()
     ex.set_snapshot(2)
     assert "no epoch snapshots or α sweep" in ex.status
@@ -343,7 +346,7 @@ def test_two_checkpoints_side_by_side_share_the_highlight():
     assert set(ex.curves) == {"digits-ce-s0", "digits-ls0.1-s0"}
     assert ex.per_class.groupby("model")["support"].sum().tolist() == [2, 2]
     ex.controls["compare"].value = "(none)"
-    assert len(ex.projection_figures) == 1 and ex.highlighted_ids.size == 0
+    assert len(ex.projection_figures) == 1 and ex.state.highlighted_ids.size == 0
 
 
 def test_predictions_side_by_side_are_aligned(toy):
@@ -396,14 +399,17 @@ def test_bad_options_and_handler_arguments(toy):
         ex.set_checkpoint("other")
 
 
-# ----- timing helper -----------------------------------------------------------------------------
-def test_time_handlers_reports_every_handler(toy):
+def test_deprecated_attribute_names_read_their_home_and_warn(toy):
     ex = explore(toy)
-    table = time_handlers(ex, repeat=1)
-    assert table["handler"].tolist() == ["select_cell", "select_points", "clear_selection",
-                                         "set_color", "show_thumbnail"]
-    assert (table["n_points"] == toy.n_samples).all() and (table["median_ms"] > 0).all()
-    assert ex.highlighted_ids.size == 0 and ex._color == "class"
+    ex.select_cell(*_worst_cell(toy))
+    assert "highlighted_ids" in EXPLORER_ALIASES and "confusion_figure" in EXPLORER_ALIASES
+    for old, path in EXPLORER_ALIASES.items():
+        with pytest.warns(DeprecationWarning,
+                          match=rf"`Explorer\.{old}` is deprecated .* use `Explorer\.{path}`"):
+            value = getattr(ex, old)
+        assert value is operator.attrgetter(path)(ex)
+    with pytest.raises(AttributeError):
+        ex.highlighted_ids = np.zeros(0, dtype=np.int64)
 
 
 def test_side_by_side_without_shared_samples_says_so(rng, toy):

@@ -4,9 +4,15 @@ models live in class) and ``labviz.app`` (both in one page, served by ``make app
 This package's ``__init__`` is light on purpose (``import labviz`` stays fast): plotly, ipywidgets
 and pandas load only when a function here builds its widget. The modules:
 
-* :mod:`labviz.widgets.explorer`: :class:`~labviz.widgets.explorer.Explorer`, which owns the data,
-  the one selection state and the handlers, and composes the views;
+* :mod:`labviz.widgets.explorer`: :class:`~labviz.widgets.explorer.Explorer`, the mediator: it
+  owns the one selection state and the handlers, and composes the views;
 * :mod:`labviz.widgets.state`: that shared state (panels, classes, highlighted samples);
+* :mod:`labviz.widgets.explorer_data`: the explorer's models and the caches of their predictions,
+  projections, thumbnails and fitted temperatures;
+* :mod:`labviz.widgets.summary`: the numbers of the selection views (reliability curves, ECEs,
+  per-class table);
+* :mod:`labviz.widgets.temperature`: the probabilities at the temperature the slider sets;
+* :mod:`labviz.widgets.background`: a slow projection computed in a thread;
 * :mod:`labviz.widgets.projection_views`: the projection panels, one class per scatter backend
   (plotly, WebGL through jupyter-scatter, a density raster where WebGL is missing);
 * :mod:`labviz.widgets.views`: the confusion, reliability, samples and controls views;
@@ -24,16 +30,21 @@ if TYPE_CHECKING:
     import ipywidgets
 
     from labviz.classroom.class_board import ClassBoard
-    from labviz.core.predictions import Split
+    from labviz.classroom.live_training import LiveDataset
     from labviz.classroom.training_service import TrainingService
-    from labviz.widgets.explorer import Backend, ColorBy, Explorer, Source
+    from labviz.compute.projection import Method
+    from labviz.core.predictions import Split
+    from labviz.widgets.explorer import Backend, Explorer
+    from labviz.widgets.explorer_data import Source
+    from labviz.widgets.state import ColorBy
     from labviz.widgets.trainer import LiveTrainer
+
 
 def explore(
     sources: Source | Sequence[Source],
     *,
     split: Split = "test",
-    method: str = "pca",
+    method: Method = "pca",
     color: ColorBy = "class",
     classes: Sequence[int] | None = None,
     n_bins: int = 15,
@@ -86,7 +97,7 @@ def explore(
                     n_bins=n_bins, backend=backend, max_thumbnails=max_thumbnails)
 
 
-def live(*, dataset: str = "digits", classes: Sequence[int] = (0, 1, 2),
+def live(*, dataset: LiveDataset = "digits", classes: Sequence[int] = (0, 1, 2),
          service: TrainingService | str | None = None,
          board: ClassBoard | str | os.PathLike | None = None) -> LiveTrainer:
     """Train small CNNs live on real data and watch the labels reshape them.
@@ -101,13 +112,14 @@ def live(*, dataset: str = "digits", classes: Sequence[int] = (0, 1, 2),
     Parameters
     ----------
     dataset : {"digits", "fashion-mnist"}
-        The dataset selected at start. Digits (1,077 training images of 8×8) train in about 1.5 s on
-        a laptop CPU; Fashion-MNIST trains on a subset, with a time estimate shown before the run.
+        The dataset selected at start. Digits (1,077 training images of 8×8) train in about
+        1.5 s on a laptop CPU; Fashion-MNIST trains on a subset, with a time estimate shown
+        before the run.
     classes : sequence of 3 int
         The class triple of the template plane (changeable in the widget).
     service : TrainingService or str, optional
-        Train on a class's shared pool of workers (:mod:`labviz.classroom.training_service`), given as a
-        service or its scheduler's address, instead of in this process.
+        Train on a class's shared pool of workers (:mod:`labviz.classroom.training_service`),
+        given as a service or its scheduler's address, instead of in this process.
     board : ClassBoard or path, optional
         Put every finished run on the class's board (:mod:`labviz.classroom.class_board`).
 
@@ -168,10 +180,10 @@ def app(*, explore_sources: Sequence[Source] = APP_SOURCES) -> ipywidgets.VBox:
     import ipywidgets
 
     from labviz.widgets._common import message_html
-    from labviz.widgets.explorer import check_sources
+    from labviz.widgets.explorer_data import check_sources
 
     sources = list(explore_sources)
-    check_sources(sources, "explore_sources")  # now, though the explorer is built when chosen
+    check_sources(sources, "explore_sources")  # at once, though the explorer is built when chosen
     trainer = live(service=os.environ.get(SERVICE_ENV) or None,
                    board=os.environ.get(BOARD_ENV) or None)
     guide = ipywidgets.HTML(

@@ -11,6 +11,7 @@ from pathlib import Path
 import ipywidgets as widgets
 import plotly.graph_objects as go
 import traitlets
+from plotly.basedatatypes import BaseTraceType
 
 
 def message_html(text: str, *, kind: str = "info") -> str:
@@ -39,8 +40,9 @@ def shared_esm(source: str, name: str, *, watch: Sequence[str] = (), wait_ms: in
     ``AbortSignal.timeout(2000)``, and ``_handle_comm_msg`` awaits ``ready``), and it imports
     each model's module anew. plotly's module is 5 MB and takes 0.85 s to load in headless
     Chromium here. In Voilà, which creates all of a page's models at once, the explorer's four
-    figures took 3.2 s, and the figures or the scatter beside them never heard from the kernel
-    again: a clicked cell did not highlight, a lasso did not reach the reliability diagram.
+    figures would take 3.2 s that way, and the figures or the scatter beside them would never
+    hear from the kernel: a clicked cell would not highlight, a lasso would not reach the
+    reliability diagram.
 
     The returned module (``shared_module.js``) imports ``source`` the first time a page needs
     it and initialises every model without waiting more than ``wait_ms`` for it. A model
@@ -51,8 +53,8 @@ def shared_esm(source: str, name: str, *, watch: Sequence[str] = (), wait_ms: in
     With ``trait``, the module does not carry ``source``: the widget class's ``trait`` holds the
     model id of a :class:`ModuleText` whose ``text`` is ``source`` (see :func:`module_text`), and
     the module reads it from there. A kernel sends the text to a page once, however many widgets
-    load it: twelve copies of plotly's module text took 0.9 s to import in headless Chromium
-    here, most of anywidget's 2 s, and made a classroom visitor's page state 75 MB.
+    load it: twelve copies of plotly's module text take 0.9 s to import in headless Chromium
+    here, most of anywidget's 2 s, and make a classroom visitor's page state 75 MB.
     """
     key = f"{name}-{hashlib.sha256(source.encode()).hexdigest()[:16]}"
     module = _SHARED_MODULE.read_text(encoding="utf-8")
@@ -112,7 +114,7 @@ def replace_figure(fw: go.FigureWidget, fig: go.Figure) -> None:
 
     The page merges the new layout into the old one: a layout entry that only the old figure set
     (e.g. annotations) stays on screen. Clearing such entries first (setting them to None in the
-    same batch) did not remove them in the browser, so callers swap figures that set the same
+    same batch) does not remove them in the browser, so callers swap figures that set the same
     layout entries, and messages in views (such as the trainer's "pick three classes") are text
     traces, not annotations.
     """
@@ -130,7 +132,7 @@ def same_structure(fw: go.FigureWidget, fig: go.Figure) -> bool:
         type(a) is type(b) for a, b in zip(fw.data, fig.data))
 
 
-def trace_props(trace: object) -> dict:
+def trace_props(trace: BaseTraceType) -> dict[str, object]:
     """A trace's properties, to ``update`` another trace of the same type in place."""
     props = trace.to_plotly_json()
     props.pop("type", None)

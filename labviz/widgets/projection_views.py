@@ -12,13 +12,15 @@ confusion matrix, the reliability diagram, the samples) never see which one it i
   is its selection (the other points fade).
 * :class:`DensityProjection`: a density raster (a 2-D histogram) for browsers without WebGL.
   It cannot be lassoed; confusion cells and reliability bins still highlight.
-:class:`WebGLProbe` reports from the page whether WebGL is there.
+:class:`WebGLProbe` reports from the page whether WebGL is there, and
+:func:`projection_view_class` picks the view for a backend, a number of points and the page.
 """
 
 from __future__ import annotations
 
 import html
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import anywidget
 import ipywidgets as widgets
@@ -26,10 +28,13 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import traitlets
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
+from plotly.basedatatypes import BaseTraceType
+from plotly.callbacks import BoxSelector, InputDeviceState, LassoSelector, Points
 
 from labviz.figures.projection import (
     BOOLEAN_CLASSES,
+    WEBGL_THRESHOLD,
     density_figure,
     point_customdata,
     projection_figure,
@@ -39,12 +44,22 @@ from labviz.compute.label_quality import non_uniformity
 from labviz.widgets._common import FigureSlot, shared_esm
 from labviz.widgets.state import ViewState
 
+if TYPE_CHECKING:
+    from jscatter import Scatter
+
 #: Snapshot steps animate for this long (plotly's SVG scatter and jupyter-scatter).
 ANIMATION_MS = 400
+#: The status line when the page reports no WebGL and the panels become density rasters.
+NO_WEBGL_NOTE = ("This browser gives no WebGL (e.g. a remote desktop without a GPU): the "
+                 "projections are density rasters (orange: the highlighted samples). Lasso "
+                 "selection needs WebGL; confusion cells and reliability bins still select.")
 
 _COLOR_TITLES = {"class": "true label", "given": "given label", "non_uniformity": "non-uniformity"}
 
-OnSelect = Callable[[NDArray[np.int64]], None]
+#: The callbacks' results are ignored (the explorer's handlers return the ids they selected).
+OnSelect = Callable[[NDArray[np.int64]], object]
+OnClear = Callable[[], object]
+OnHover = Callable[[int], object]
 
 
 class WebGLProbe(anywidget.AnyWidget):
@@ -69,8 +84,7 @@ class WebGLProbe(anywidget.AnyWidget):
 class ProjectionView:
     """The interface of a projection view (see the module docstring)."""
 
-    def __init__(self, *, on_select: OnSelect, on_clear: Callable[[], None],
-                 on_hover: Callable[[int], None]) -> None:
+    def __init__(self, *, on_select: OnSelect, on_clear: OnClear, on_hover: OnHover) -> None:
         self.on_select, self.on_clear, self.on_hover = on_select, on_clear, on_hover
         self.widget = widgets.HBox()
 
@@ -86,14 +100,14 @@ class ProjectionView:
 class _FigurePanels(ProjectionView):
     """A view of one plotly figure per panel, in ``slots``; ``figures`` are their widgets."""
 
-    def __init__(self, *, on_select: OnSelect, on_clear: Callable[[], None],
-                 on_hover: Callable[[int], None]) -> None:
+    def __init__(self, *, on_select: OnSelect, on_clear: OnClear, on_hover: OnHover) -> None:
         super().__init__(on_select=on_select, on_clear=on_clear, on_hover=on_hover)
         self.slots: list[FigureSlot] = []
 
     @property
     def figures(self) -> list[go.FigureWidget]:
-        return [slot.figure for slot in self.slots]
+        # every slot here is made without a placeholder, so it always holds a figure
+        return [slot.figure for slot in self.slots if slot.figure is not None]
 
     def _sync_slots(self, state: ViewState) -> None:
         """One figure slot per panel of ``state``."""
@@ -112,8 +126,7 @@ class PlotlyProjection(_FigurePanels):
     """Plotly panels; ``figures`` holds one ``FigureWidget`` per panel, whose last trace,
     ``"highlight"``, rings the highlighted samples (``customdata[:, 0]`` is the sample id)."""
 
-    def __init__(self, *, on_select: OnSelect, on_clear: Callable[[], None],
-                 on_hover: Callable[[int], None]) -> None:
+    def __init__(self, *, on_select: OnSelect, on_clear: OnClear, on_hover: OnHover) -> None:
         super().__init__(on_select=on_select, on_clear=on_clear, on_hover=on_hover)
         self._pending: dict[int, list[int]] = {}  # lasso ids gathered per panel, trace by trace
 
@@ -141,7 +154,7 @@ class PlotlyProjection(_FigurePanels):
         # WebGL traces do not transition in plotly.js
         gl = any(isinstance(t, go.Scattergl) for t in fig.data)
         if self.slots[i].show(fig, animate_ms=ANIMATION_MS if animate and not gl else None):
-            for trace in self.slots[i].figure.data:
+            for trace in self.figures[i].data:
                 trace.on_selection(self._on_selection)
                 trace.on_deselect(self._on_deselect)
                 trace.on_hover(self._on_hover)
@@ -161,13 +174,14 @@ class PlotlyProjection(_FigurePanels):
             trace.y = panel.frame["y"].to_numpy()[rows]
             trace.customdata = point_customdata(panel.frame.iloc[rows], names)
 
-    def _panel_of(self, trace: object) -> int:
+    def _panel_of(self, trace: BaseTraceType) -> int:
         for i, fw in enumerate(self.figures):
             if any(t is trace for t in fw.data):
                 return i
         return -1
 
-    def _on_selection(self, trace: object, points: object, selector: object) -> None:
+    def _on_selection(self, trace: BaseTraceType, points: Points,
+                      selector: BoxSelector | LassoSelector) -> None:
         # plotly calls this once per trace, in trace order; act once, after the last trace
         i = self._panel_of(trace)
         if i < 0:
@@ -178,18 +192,19 @@ class PlotlyProjection(_FigurePanels):
         if points.trace_index == len(self.figures[i].data) - 1:
             self.on_select(np.asarray(self._pending.pop(i), dtype=np.int64))
 
-    def _on_deselect(self, trace: object, points: object) -> None:
+    def _on_deselect(self, trace: BaseTraceType, points: Points) -> None:
         i = self._panel_of(trace)
         if i >= 0 and points.trace_index == len(self.figures[i].data) - 1:
             self.on_clear()
 
-    def _on_hover(self, trace: object, points: object, state: object) -> None:
+    def _on_hover(self, trace: BaseTraceType, points: Points, state: InputDeviceState) -> None:
         if points.point_inds and self._panel_of(trace) == 0:
             self.on_hover(int(trace.customdata[points.point_inds[0]][0]))
 
 
 # ----- jupyter-scatter ----------------------------------------------------------------------------
-def scatter_colors(state: ViewState, i: int) -> tuple[pd.Series, dict | str, tuple | None]:
+def scatter_colors(state: ViewState, i: int
+                   ) -> tuple[pd.Series, dict[str, str] | str, tuple[float, float] | None]:
     """What jupyter-scatter colours panel ``i`` by: the values (categorical or float), the colour
     map (a dict of category to colour, or a colour-scale name) and the norm of a float score."""
     panel, color = state.panels[i], state.color
@@ -212,7 +227,7 @@ def scatter_colors(state: ViewState, i: int) -> tuple[pd.Series, dict | str, tup
     return pd.Series(score), SEQUENTIAL.lower(), (0.0, 1.0)
 
 
-def _share_module(widget_class: type) -> None:
+def _share_module(widget_class: type[anywidget.AnyWidget]) -> None:
     """Give an anywidget class (jupyter-scatter's, which ``jscatter.Scatter`` builds itself) the
     page module of :func:`~labviz.widgets._common.shared_esm`, once: loaded once per page, and
     never past anywidget's time limit. Its module has no ``initialize``, so nothing is replayed."""
@@ -229,15 +244,14 @@ class ScatterProjection(ProjectionView):
     (a drag draws one), and a lasso's points come back through the ``selection`` trait.
     """
 
-    def __init__(self, *, on_select: OnSelect, on_clear: Callable[[], None],
-                 on_hover: Callable[[int], None]) -> None:
+    def __init__(self, *, on_select: OnSelect, on_clear: OnClear, on_hover: OnHover) -> None:
         super().__init__(on_select=on_select, on_clear=on_clear, on_hover=on_hover)
         import jscatter  # lazy: its import takes most of a second
 
         _share_module(jscatter.widget.JupyterScatter)
         self._jscatter = jscatter
-        self.scatters: list[object] = []
-        self._key: tuple | None = None
+        self.scatters: list[Scatter] = []
+        self._key: tuple[str, int] | None = None
         self._frames: list[pd.DataFrame] = []
         self._set_selection: list[NDArray[np.intp] | None] = []  # what this view last selected
         self._state: ViewState | None = None
@@ -258,8 +272,7 @@ class ScatterProjection(ProjectionView):
                 frame = state.panels[i].frame
                 if frame is not self._frames[i]:  # a snapshot step: new points, same axes
                     s.xy(frame["x"].to_numpy(), frame["y"].to_numpy(),
-                         x_scale=tuple(state.ranges[0]), y_scale=tuple(state.ranges[1]),
-                         animate=animate)
+                         x_scale=state.ranges[0], y_scale=state.ranges[1], animate=animate)
                     self._frames[i] = frame
                 self._color(s, state, i)
         for i, s in enumerate(self.scatters):
@@ -268,11 +281,11 @@ class ScatterProjection(ProjectionView):
             s.filter(None if mask.all() else np.flatnonzero(mask))
         self.draw_highlight(state)
 
-    def _new_scatter(self, state: ViewState, i: int) -> object:
+    def _new_scatter(self, state: ViewState, i: int) -> Scatter:
         frame = state.panels[i].frame
         s = self._jscatter.Scatter(
             frame["x"].to_numpy(), frame["y"].to_numpy(),
-            x_scale=tuple(state.ranges[0]), y_scale=tuple(state.ranges[1]),
+            x_scale=state.ranges[0], y_scale=state.ranges[1],
             height=500, width=_width(state) - 40, axes=True, axes_grid=False,
             legend=True, legend_position="top-right", lasso_initiator=False,
             opacity_unselected=0.25, transition_points_duration=ANIMATION_MS,
@@ -285,7 +298,7 @@ class ScatterProjection(ProjectionView):
             s.widget.observe(lambda change: self._on_hovering(change["new"]), "hovering")
         return s
 
-    def _color(self, scatter: object, state: ViewState, i: int) -> None:
+    def _color(self, scatter: Scatter, state: ViewState, i: int) -> None:
         values, cmap, norm = scatter_colors(state, i)
         title = _COLOR_TITLES.get(state.color, state.color)  # the legend's, else "Color"
         if norm is None:
@@ -302,19 +315,23 @@ class ScatterProjection(ProjectionView):
             self._set_selection[i] = rows
             s.selection(rows if rows.size else None)
 
-    def _on_selection(self, i: int, rows: object) -> None:
-        rows = np.zeros(0, dtype=np.intp) if rows is None else np.asarray(rows, dtype=np.intp)
+    def _on_selection(self, i: int, selected: ArrayLike | None) -> None:
+        state = self._state
+        if state is None:  # (the scatters come from a draw, which sets the state first)
+            return
+        rows = (np.zeros(0, dtype=np.intp) if selected is None
+                else np.asarray(selected, dtype=np.intp))
         mine = self._set_selection[i]
         if mine is not None and np.array_equal(np.sort(rows), mine):
             return  # the page echoing the highlight this view set
         self._set_selection[i] = None
         if rows.size:
-            self.on_select(np.sort(self._state.panels[i].ids[rows]))
+            self.on_select(np.sort(state.panels[i].ids[rows]))
         else:
             self.on_clear()
 
     def _on_hovering(self, row: int | None) -> None:
-        if row is not None and row >= 0:
+        if self._state is not None and row is not None and row >= 0:
             self.on_hover(int(self._state.panels[0].ids[row]))
 
 
@@ -337,7 +354,20 @@ class DensityProjection(_FigurePanels):
         highlight = np.searchsorted(rows, state.highlight_rows(i))
         fig = density_figure(
             panel.frame["x"].to_numpy()[rows], panel.frame["y"].to_numpy()[rows],
-            x_range=tuple(state.ranges[0]), y_range=tuple(state.ranges[1]),
+            x_range=state.ranges[0], y_range=state.ranges[1],
             highlight=highlight, title=f"{panel.title} (density: no WebGL in this browser)")
         fig.update_layout(width=_width(state), height=520, uirevision=state.view_key)
         self.slots[i].show(fig)
+
+
+# ----- choosing a view ----------------------------------------------------------------------------
+def projection_view_class(*, backend: str, n_samples: int, webgl: bool | None,
+                          plotly_max_points: int) -> type[ProjectionView]:
+    """The view that draws panels of up to ``n_samples`` points with ``backend`` ("auto": plotly
+    up to ``plotly_max_points``, WebGL above), where the page reported ``webgl`` (None: not yet).
+    Without WebGL, what would need it is a density raster (plotly above
+    :data:`~labviz.figures.projection.WEBGL_THRESHOLD` points draws with WebGL too)."""
+    plotly = backend == "plotly" or (backend == "auto" and n_samples <= plotly_max_points)
+    if webgl is False and (not plotly or n_samples > WEBGL_THRESHOLD):
+        return DensityProjection
+    return PlotlyProjection if plotly else ScatterProjection

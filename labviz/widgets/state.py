@@ -10,12 +10,21 @@ once per change and kept, so that a view redraw at a million samples is a few ar
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
 from labviz.core.predictions import Predictions
+
+#: What the projections' colour can show.
+ColorBy = Literal["class", "prediction", "given", "correct", "confidence", "flipped",
+                  "non_uniformity"]
+COLOR_BY: tuple[str, ...] = ("class", "prediction", "given", "correct", "confidence", "flipped",
+                             "non_uniformity")
+#: A projection's x or y range, (low, high).
+Range = tuple[float, float]
 
 _NO_IDS = np.zeros(0, dtype=np.int64)
 
@@ -76,9 +85,9 @@ class ViewState:
         The selection's sample ids, sorted and unique; empty for none.
     temperature : float
         Probabilities are ``softmax(logits / temperature)``.
-    color : str
+    color : {"class", "prediction", "given", "correct", "confidence", "flipped", "non_uniformity"}
         What the projections' colour shows.
-    ranges : tuple of two lists
+    ranges : tuple of two (low, high) pairs
         The projections' fixed x and y ranges (they cover every series member).
     view_key : str
         Changes when a new view is loaded (checkpoint, split, method); a zoom survives other
@@ -90,10 +99,10 @@ class ViewState:
         self.classes: tuple[int, ...] = ()
         self.highlighted_ids: NDArray[np.int64] = _NO_IDS
         self.temperature = 1.0
-        self.color = "class"
-        self.ranges: tuple[list[float], list[float]] = ([0.0, 1.0], [0.0, 1.0])
+        self.color: ColorBy = "class"
+        self.ranges: tuple[Range, Range] = ((0.0, 1.0), (0.0, 1.0))
         self.view_key = ""
-        self._class_masks: dict[int, tuple[tuple, Panel, NDArray[np.bool_]]] = {}
+        self._class_masks: dict[int, tuple[tuple[int, ...], Panel, NDArray[np.bool_]]] = {}
         self._highlight_rows: dict[int, tuple[Panel, NDArray[np.intp]]] = {}
 
     def set_highlight(self, ids: NDArray[np.int64]) -> None:

@@ -1,4 +1,5 @@
-"""The explorer's other views: controls, confusion matrix, reliability diagram and samples.
+"""The explorer's other views: controls, confusion matrix, reliability diagram and samples, and
+:func:`explorer_layout`, which puts them on one page.
 
 Each view owns its widgets, draws what the explorer computed, and reports clicks through a
 callback; none of them knows how the projections are drawn (:mod:`labviz.widgets.projection_views`).
@@ -9,18 +10,25 @@ from __future__ import annotations
 import html
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from numpy.typing import NDArray
+from plotly.basedatatypes import BaseTraceType
+from plotly.callbacks import InputDeviceState, Points
 
 from labviz.compute.calibration import ReliabilityCurve
+from labviz.core.predictions import Predictions
 from labviz.figures.calibration import reliability_figure
 from labviz.figures.confusion import confusion_figure
 from labviz.figures.projection import ThumbnailURIs
-from labviz.core.predictions import Predictions
 from labviz.widgets._common import FigureSlot, message_html, samples
+
+if TYPE_CHECKING:
+    from labviz.zoo import Series
 
 #: The "compare" dropdown's entry for a single panel.
 NO_COMPARE = "(none)"
@@ -29,12 +37,21 @@ T_RANGE: tuple[float, float] = (0.25, 4.0)
 _COLOR_LABELS = {"non_uniformity": "non-uniformity"}
 
 
+def slider_range_note(temperature: float) -> str:
+    """What to add to a note about ``temperature`` when the slider cannot show it (else "")."""
+    lo, hi = T_RANGE
+    if lo <= temperature <= hi:
+        return ""
+    return f"; outside the slider's range {lo:g}–{hi:g}, which shows the nearest end"
+
+
 class Controls:
     """The explorer's controls; ``widgets`` maps a name to its ipywidget.
 
     ``checkpoint``, ``compare``, ``split``, ``method``, ``color``, ``classes``, ``snapshot``,
-    ``play``, ``temperature`` and the ``fitted_temperature`` button. :meth:`on_change` wires a
-    control to a handler; :meth:`show` sets a control's value without running its handler.
+    ``play``, ``temperature`` and the ``fitted_temperature`` button; ``series_html`` says what
+    the snapshot slider steps through. :meth:`on_change` wires a control to a handler;
+    :meth:`show` sets a control's value without running its handler.
     """
 
     def __init__(self, *, labels: Sequence[str], checkpoint: str, compare: str | None,
@@ -66,14 +83,20 @@ class Controls:
             "fitted_temperature": widgets.Button(description="Fitted T"),
         }
         widgets.jslink((self.widgets["play"], "value"), (self.widgets["snapshot"], "index"))
+        self.series_html = widgets.HTML()
         self._quiet = False  # True while the explorer sets control values itself
 
     def __getitem__(self, name: str) -> widgets.Widget:
         return self.widgets[name]
 
-    def on_change(self, name: str, handler: Callable[[object], None]) -> None:
-        """Call ``handler(new value)`` when the user changes control ``name``."""
-        def observer(change: dict) -> None:
+    def on_change(self, handlers: Mapping[str, Callable[[Any], object]]) -> None:
+        """Call ``handlers[name](new value)`` when the user changes control ``name`` (a handler
+        checks the value: a widget's value is not typed)."""
+        for name, handler in handlers.items():
+            self._observe(name, handler)
+
+    def _observe(self, name: str, handler: Callable[[Any], object]) -> None:
+        def observer(change: dict[str, Any]) -> None:
             if not self._quiet:
                 handler(change["new"])
 
@@ -98,8 +121,9 @@ class Controls:
             self.widgets["classes"].options = [(n, k) for k, n in enumerate(class_names)]
             self.widgets["classes"].value = tuple(classes)
 
-    def show_series(self, series: object | None, index: int | None) -> None:
-        """Set the snapshot slider and the play button to ``series`` (or disable them)."""
+    def show_series(self, series: Series | None, index: int | None, checkpoint: str) -> None:
+        """Set the snapshot slider and the play button to ``series``, at member ``index``, and
+        say what it is; or disable them, and say that ``checkpoint`` has none."""
         slider, play = self.widgets["snapshot"], self.widgets["play"]
         with self.quiet():
             if series is None:
@@ -111,13 +135,35 @@ class Controls:
                 slider.disabled = play.disabled = False
                 play.max = len(series.members) - 1
                 play.value = index
+        if series is None:
+            note = f"{checkpoint} has no epoch snapshots or α sweep to step through."
+        else:
+            what = "epoch snapshots" if series.kind == "epoch" else "label-smoothing sweep"
+            note = f"{series.name}: {what}, {len(series.members)} steps."
+        self.series_html.value = message_html(note)
+
+    def show_snapshot(self, index: int) -> None:
+        """Set the snapshot slider and the play button to member ``index``, without running the
+        slider's handler."""
+        with self.quiet():
+            self.widgets["snapshot"].value = index
+            self.widgets["play"].value = index
+
+    def show_fit_source(self, *, zoo_checkpoint: bool) -> None:
+        """Say on the "Fitted T" button what T is fitted on: a zoo checkpoint's validation split,
+        or the user's predictions themselves."""
+        why = ("the validation split of the checkpoint" if zoo_checkpoint else
+               "these predictions' own samples: no validation set comes with them, so the "
+               "calibration it shows is optimistic")
+        self.widgets["fitted_temperature"].tooltip = (
+            f"Set T to the temperature minimising the NLL on {why}")
 
 
 class ConfusionView:
     """The confusion heatmap of the left panel; a click on a cell calls
     ``on_cell(true_class, pred_class)``."""
 
-    def __init__(self, *, on_cell: Callable[[int, int], None]) -> None:
+    def __init__(self, *, on_cell: Callable[[int, int], object]) -> None:
         self.on_cell = on_cell
         self.slot = FigureSlot()
         self.widget = self.slot.widget
@@ -126,13 +172,13 @@ class ConfusionView:
     def figure(self) -> go.FigureWidget:
         return self.slot.figure
 
-    def draw(self, counts: np.ndarray, class_names: Sequence[str], title: str) -> None:
+    def draw(self, counts: NDArray[np.int64], class_names: Sequence[str], title: str) -> None:
         fig = confusion_figure(counts, class_names=class_names, normalize="true", title=title)
         fig.update_layout(width=520, height=500)
         if self.slot.show(fig):
             self.figure.data[0].on_click(self._on_click)
 
-    def _on_click(self, trace: object, points: object, state: object) -> None:
+    def _on_click(self, trace: BaseTraceType, points: Points, state: InputDeviceState) -> None:
         if not points.point_inds:
             return
         labels = list(trace.x)
@@ -148,7 +194,7 @@ class ReliabilityView:
     """The reliability diagram of the selection; a click on a bin calls
     ``on_bin(model, bin_index)``."""
 
-    def __init__(self, *, on_bin: Callable[[str, int], None]) -> None:
+    def __init__(self, *, on_bin: Callable[[str, int], object]) -> None:
         self.on_bin = on_bin
         self.slot = FigureSlot()
         self.widget = self.slot.widget
@@ -166,7 +212,7 @@ class ReliabilityView:
             for trace in self.figure.data:
                 trace.on_click(self._on_click)
 
-    def _on_click(self, trace: object, points: object, state: object) -> None:
+    def _on_click(self, trace: BaseTraceType, points: Points, state: InputDeviceState) -> None:
         curve = self._curves.get(trace.legendgroup)  # every trace of a curve is in its group
         if not points.point_inds or curve is None:
             return
@@ -197,7 +243,7 @@ class SamplesView:
             .replace("<th>", '<th style="padding:1px 6px">')
             .replace("<td>", '<td style="padding:1px 6px">'))
 
-    def draw_thumbnails(self, p: Predictions, n_highlighted: int, rows: np.ndarray,
+    def draw_thumbnails(self, p: Predictions, n_highlighted: int, rows: NDArray[np.intp],
                         uris: ThumbnailURIs | None) -> None:
         """Images of the samples of ``p`` at ``rows`` (the first of ``n_highlighted``
         highlighted), or a hint when nothing is highlighted."""
@@ -220,8 +266,9 @@ class SamplesView:
         self.thumbnails_html.value = f"<b>{html.escape(head)}</b><br>{imgs}"
 
     def show_sample(self, p: Predictions, row: int, confidence: float, temperature: float,
-                    uri: str | None) -> None:
-        """The hovered sample: its image (if any), labels and confidence."""
+                    uris: ThumbnailURIs | None) -> None:
+        """The hovered sample, at ``row`` of ``p``: its image (if any), labels and confidence."""
+        uri = None if uris is None else uris[int(p.ids[row])]
         at = "" if temperature == 1.0 else f" (T = {temperature:.3g})"
         text = (f"id {int(p.ids[row])}<br>true {html.escape(p.class_names[p.y_true[row]])}"
                 f"<br>predicted {html.escape(p.class_names[p.y_pred[row]])}<br>confidence "
@@ -229,3 +276,25 @@ class SamplesView:
         img = f'<img src="{uri}" width="96"><br>' if uri is not None else ""
         self.hover_html.value = img + text
 
+
+def explorer_layout(controls: Controls, *, status: widgets.HTML,
+                    projection: widgets.Box, confusion: ConfusionView,
+                    reliability: ReliabilityView, samples: SamplesView,
+                    probe: widgets.Widget) -> widgets.VBox:
+    """The explorer's page, top to bottom: the status line, the controls, the projection beside
+    the hovered sample, the temperature, the confusion matrix beside the reliability diagram, the
+    per-class table beside the highlighted images, and the (invisible) WebGL probe."""
+    c = controls
+    page = widgets.VBox([
+        status,
+        widgets.HBox([c["checkpoint"], c["compare"], c["split"]]),
+        widgets.HBox([c["method"], c["color"], c["classes"]]),
+        widgets.HBox([c["play"], c["snapshot"], c.series_html]),
+        widgets.HBox([projection, samples.hover_html]),
+        widgets.HBox([c["temperature"], c["fitted_temperature"]]),
+        widgets.HBox([confusion.widget, reliability.widget]),
+        widgets.HBox([samples.table_html, samples.thumbnails_html]),
+        probe,
+    ])
+    page.add_class("labviz-explorer")
+    return page
