@@ -31,10 +31,13 @@ from labviz.core import _validation as v
 
 if TYPE_CHECKING:
     import pandas as pd
+    from torch import nn
 
     from labviz.core.predictions import Predictions
 
 LiveDataset = Literal["digits", "fashion-mnist"]
+LiveLoss = Literal["ce", "ls", "maxsup", "kd"]
+LiveTeacher = Literal["ce", "ls"]
 DATASETS: tuple[str, ...] = ("digits", "fashion-mnist")
 LOSSES: tuple[str, ...] = ("ce", "ls", "maxsup", "kd")
 TEACHERS: tuple[str, ...] = ("ce", "ls")
@@ -76,12 +79,12 @@ class LiveConfig:
     """
 
     dataset: LiveDataset = "digits"
-    loss: str = "ce"
+    loss: LiveLoss = "ce"
     alpha: float = 0.0
     noise_rate: float = 0.0
     epochs: int = 30
     seed: int = 0
-    teacher: str = "ce"
+    teacher: LiveTeacher = "ce"
     n_train: int | None = None
 
     def __post_init__(self) -> None:
@@ -184,7 +187,7 @@ def _train_data(config: LiveConfig) -> tuple[np.ndarray, np.ndarray]:
 
 
 @lru_cache(maxsize=4)
-def _teacher(dataset: str, teacher: str):
+def _teacher(dataset: str, teacher: str) -> nn.Module:
     """The zoo teacher, loaded (and its sha256 checked) once per session: KD only reads it."""
     from labviz import zoo
 
@@ -370,7 +373,8 @@ class LiveSession(RunHistory):
         self._next_id = 1
 
     def __repr__(self) -> str:
-        state = f"training run {self._job.run_id}" if self.running else "idle"
+        job = self._job
+        state = f"training run {job.run_id}" if job is not None and self.running else "idle"
         return f"LiveSession({len(self.runs)} runs, {state})"
 
     @property
@@ -427,8 +431,12 @@ class LiveSession(RunHistory):
         try:
             if job.stop.is_set():
                 raise TrainingCancelled(f"run {job.run_id} was superseded before it started.")
-            on_batch = None if self.on_batch is None else (
-                lambda done, total: self.on_batch(job.run_id, done, total))
+            def report(done: int, total: int) -> None:
+                callback = self.on_batch  # read per batch: it may be replaced during a run
+                if callback is not None:
+                    callback(job.run_id, done, total)
+
+            on_batch = None if self.on_batch is None else report
             result = train_live(job.config, run_id=job.run_id, on_batch=on_batch, stop=job.stop)
         except TrainingCancelled:
             if self.on_cancel is not None:

@@ -64,6 +64,7 @@ import uuid
 import warnings
 from collections import deque
 from collections.abc import Callable
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -98,7 +99,7 @@ class RunLost(RuntimeError):
     """A run whose worker process died while training it, on its first try and on its one retry."""
 
 
-def _require_distributed():
+def _require_distributed() -> ModuleType:
     try:
         return importlib.import_module("distributed")
     except ImportError as exc:
@@ -209,7 +210,7 @@ def dask_setup(worker: distributed.Worker) -> None:
     estimate_seconds(LiveConfig())  # loads the digits and times the network, once per process
 
 
-def _scheduler_settings(dask_scheduler) -> dict[str, Any]:
+def _scheduler_settings(dask_scheduler: distributed.Scheduler) -> dict[str, Any]:
     return {"distributed.scheduler.allowed-failures": dask_scheduler.allowed_failures,
             "distributed.scheduler.worker-saturation": dask_scheduler.WORKER_SATURATION}
 
@@ -275,7 +276,7 @@ class TrainingService:
         if timeout <= 0:
             raise ValueError(f"`timeout` must be > 0; got {timeout!r}.")
         n = _default_workers() if n_workers is None else v.check_int(n_workers, "n_workers", minimum=1)
-        distributed = _require_distributed()
+        dist = _require_distributed()
         import dask
 
         self.train, self.progress_step = train, step
@@ -284,7 +285,7 @@ class TrainingService:
         self._sessions: list[ServiceSession] = []
         if address is None:
             with dask.config.set({**SCHEDULER_CONFIG, **_WORKER_CONFIG}):
-                self.cluster = distributed.LocalCluster(
+                self.cluster = dist.LocalCluster(
                     n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
                     dashboard_address=None, silence_logs=40,  # logging.ERROR: a killed worker is expected
                     # no dashboard, but the scheduler's HTTP routes (health) still listen: loopback only
@@ -292,7 +293,7 @@ class TrainingService:
                     preload=[__name__] if warm else [], timeout=timeout)
             address = self.cluster.scheduler_address
         try:
-            self.client = distributed.Client(address, set_as_default=False, timeout=timeout)
+            self.client = dist.Client(address, set_as_default=False, timeout=timeout)
         except BaseException:
             if self.cluster is not None:
                 self.cluster.close()
@@ -408,6 +409,8 @@ class ServiceSession(RunHistory):
     runs : list of LiveRun
         The finished runs, oldest first.
     """
+
+    _lock: threading.Condition  # waited on by wait() and notified as runs end
 
     def __init__(
         self,
@@ -662,12 +665,13 @@ class ServiceSession(RunHistory):
             result = _run_from_data(outcome["run"], run_id=run.run_id, config=run.config)
         with self._lock:
             self._active = None
-            kept = result is not None and not run.stopped  # stopped after its last batch: dropped
-            if kept:
+            if run.stopped:  # stopped after its last batch: dropped
+                result = None
+            if result is not None:
                 self.runs.append(result)
         if error is not None:
             self._report_error(run, error)
-        elif kept:
+        elif result is not None:
             if self.on_done is not None:
                 self._call(self.on_done, result)
             self._reported()

@@ -44,7 +44,8 @@ import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from types import ModuleType
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -60,6 +61,8 @@ if TYPE_CHECKING:
 __all__ = ["calibration_from_dask", "confusion_from_dask", "prob_columns", "write_parquet"]
 
 Accumulator = CalibrationAccumulator | ConfusionAccumulator
+#: One kind of accumulator, the same throughout a reduction.
+Acc = TypeVar("Acc", CalibrationAccumulator, ConfusionAccumulator)
 
 
 def prob_columns(n_classes: int) -> list[str]:
@@ -136,7 +139,7 @@ def write_parquet(
 
 
 # ----- validation ---------------------------------------------------------------------------------
-def _require(module: str):
+def _require(module: str) -> ModuleType:
     """``module``, imported; or an ImportError that names the extra that installs it."""
     try:
         return importlib.import_module(module)
@@ -199,34 +202,38 @@ def _confusion_partition(part: pd.DataFrame, label_col: str, pred_col: str,
     return pd.Series([acc], dtype=object)
 
 
-def _empty_like(acc: Accumulator) -> Accumulator:
+def _empty_like(acc: Acc) -> Acc:
     if isinstance(acc, ConfusionAccumulator):
         return ConfusionAccumulator(acc.n_classes)
     return CalibrationAccumulator(acc.n_classes, n_bins=acc.n_bins, classwise=acc.classwise)
 
 
-def _merge_all(*parts: pd.Series | Accumulator) -> Accumulator:
+def _merge_all(*parts: pd.Series | Acc) -> Acc:
     """Merge accumulators (bare or in the one-element Series of a partition) into a new one.
 
     Starts from an empty accumulator so that no task mutates its inputs, which Dask may hold for
     other tasks.
     """
-    accs = [p.iloc[0] if hasattr(p, "iloc") else p for p in parts]
+    accs: list[Acc] = [p.iloc[0] if hasattr(p, "iloc") else p for p in parts]
     out = _empty_like(accs[0])
     for acc in accs:
         out = out.merge(acc)
     return out
 
 
-def _map_and_merge(mapped: dd.Series, split_every: int) -> Accumulator:
-    """Tree-reduce the per-partition accumulators on the active scheduler; return the merged one."""
+def _map_and_merge(mapped: dd.Series, split_every: int, kind: type[Acc]) -> Acc:
+    """Tree-reduce the per-partition accumulators (of class ``kind``) on the active scheduler;
+    return the merged one."""
     dask = _require("dask")
 
     merge = dask.delayed(_merge_all, pure=True)
     level = mapped.to_delayed()  # one Delayed per partition, with the column selection pushed down
     while len(level) > 1:
         level = [merge(*level[i:i + split_every]) for i in range(0, len(level), split_every)]
-    return merge(level[0]).compute()
+    merged = merge(level[0]).compute()
+    if not isinstance(merged, kind):  # the partitions' function builds one kind only
+        raise TypeError(f"The reduction must give a {kind.__name__}; got {type(merged).__name__}.")
+    return merged
 
 
 # ----- public -------------------------------------------------------------------------------------
@@ -279,7 +286,7 @@ def calibration_from_dask(
         _calibration_partition, label_col, prob_cols, n_bins, bool(classwise),
         meta=pd.Series(dtype=object),
     )
-    return _map_and_merge(mapped, split_every)
+    return _map_and_merge(mapped, split_every, CalibrationAccumulator)
 
 
 def confusion_from_dask(
@@ -321,4 +328,4 @@ def confusion_from_dask(
     mapped = ddf[[label_col, pred_col]].map_partitions(
         _confusion_partition, label_col, pred_col, n_classes, meta=pd.Series(dtype=object),
     )
-    return _map_and_merge(mapped, split_every)
+    return _map_and_merge(mapped, split_every, ConfusionAccumulator)

@@ -22,7 +22,7 @@ about. Plain uniform noise (:func:`noise_images`) is the third probe of over-con
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -352,7 +352,9 @@ def invert_latent(
 
 
 def _starting_latents(model: nn.Module, generator: nn.Module, classes: list[int], n_per_class: int,
-                      n_candidates: int, latent_dim: int, objective, rng: torch.Generator
+                      n_candidates: int, latent_dim: int,
+                      objective: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+                      rng: torch.Generator
                       ) -> torch.Tensor:
     """The ``n_per_class`` lowest-loss of ``n_per_class · n_candidates`` prior draws per class,
     stacked class by class: shape (len(classes) · n_per_class, latent_dim)."""
@@ -413,8 +415,9 @@ def _unit_images(images: NDArray, name: str) -> NDArray[np.float32]:
 
 def _embed(evaluator: nn.Module, x: NDArray[np.float32], chunk_size: int) -> NDArray[np.float64]:
     evaluator.eval()
+    embed: Callable[[torch.Tensor], torch.Tensor] = getattr(evaluator, "embed")  # checked callable
     with torch.inference_mode():
-        feats = [evaluator.embed(torch.from_numpy(xb).unsqueeze(1))
+        feats = [embed(torch.from_numpy(xb).unsqueeze(1))
                  for xb in np.array_split(x, max(1, -(-len(x) // chunk_size)))]
     return torch.cat(feats).flatten(1).to(torch.float64).numpy()
 

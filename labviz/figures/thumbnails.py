@@ -35,7 +35,7 @@ def thumbnail_uri(image: ArrayLike, *, size: int = 56) -> str:
     arr = v.as_array(image, "image")
     if arr.ndim != 2:
         raise ValueError(f"`image` must have shape (height, width); got {arr.shape}.")
-    pil = Image.fromarray(_to_uint8(arr), mode="L").resize((size, size), Image.NEAREST)
+    pil = Image.fromarray(_to_uint8(arr), mode="L").resize((size, size), Image.Resampling.NEAREST)
     buf = io.BytesIO()
     pil.save(buf, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")

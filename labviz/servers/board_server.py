@@ -107,7 +107,8 @@ class BoardServer:
 
     @property
     def host(self) -> str:
-        return self._httpd.server_address[0]
+        address = self._httpd.server_address[0]  # str for the IPv4 and IPv6 servers used here
+        return address if isinstance(address, str) else bytes(address).decode()
 
     @property
     def port(self) -> int:

@@ -16,6 +16,7 @@ with Voilà's own arguments (:func:`labviz.servers.jupyter.app_command`).
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import voila.app
 from voila.voila_kernel_manager import voila_kernel_manager_factory
@@ -38,7 +39,7 @@ def ready_first(pool: list[asyncio.Future]) -> bool:
 def ready_pool_factory(*args: object, **kwargs: object) -> type:
     """Voilà's kernel manager class (:func:`voila.voila_kernel_manager.voila_kernel_manager_factory`,
     same arguments), whose pools count and hand out ready kernels only."""
-    base = voila_kernel_manager_factory(*args, **kwargs)
+    base: Any = voila_kernel_manager_factory(*args, **kwargs)  # a class made at run time
     if not hasattr(base, "get_rendered_notebook"):  # no preheated kernels: nothing to change
         return base
 

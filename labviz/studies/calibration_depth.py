@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
@@ -12,9 +12,15 @@ from labviz import zoo
 from labviz.studies._common import FAMILY_LABELS, FASHION, mean_sd, members
 from labviz.studies.label_smoothing import calibration_table, confidence_gap_table
 
+if TYPE_CHECKING:
+    from labviz.compute.calibration import Norm, Strategy
+
+_STRATEGIES: tuple[Strategy, ...] = ("uniform", "quantile")
 #: The binning choices notebook 03 varies for the top-label L1 ECE: (strategy, n_bins).
-ECE_BINNINGS: tuple[tuple[str, int], ...] = tuple(
-    (s, b) for s in ("uniform", "quantile") for b in (5, 10, 15, 30))
+ECE_BINNINGS: tuple[tuple[Strategy, int], ...] = tuple(
+    (s, b) for s in _STRATEGIES for b in (5, 10, 15, 30))
+#: The other norms of the calibration error, with their names in tables.
+_NORMS: tuple[tuple[Norm, str], ...] = (("l2", "L2 (RMS)"), ("max", "max (MCE)"))
 
 
 def ece_variants(y_true: np.ndarray, probs: np.ndarray) -> pd.DataFrame:
@@ -58,14 +64,14 @@ def ece_variants(y_true: np.ndarray, probs: np.ndarray) -> pd.DataFrame:
                      "strategy": strategy, "n_bins": n_bins, "norm": "l1", "classwise": False,
                      "debiased": False, "value": expected_calibration_error(
                          y_true, probs, n_bins=n_bins, strategy=strategy)})
-    for norm, label in (("l2", "L2 (RMS)"), ("max", "max (MCE)")):
+    for norm, label in _NORMS:
         rows.append({"variant": f"{label}, uniform, 15 bins", "kind": "measure", "strategy": "uniform",
                      "n_bins": 15, "norm": norm, "classwise": False, "debiased": False,
                      "value": expected_calibration_error(y_true, probs, n_bins=15, norm=norm)})
     rows.append({"variant": "class-wise L1, uniform, 15 bins", "kind": "measure", "strategy": "uniform",
                  "n_bins": 15, "norm": "l1", "classwise": True, "debiased": False,
                  "value": expected_calibration_error(y_true, probs, n_bins=15, classwise=True)})
-    for strategy in ("uniform", "quantile"):
+    for strategy in _STRATEGIES:
         rows.append({"variant": f"debiased L2, {strategy}, 15 bins", "kind": "measure",
                      "strategy": strategy, "n_bins": 15, "norm": "l2", "classwise": False,
                      "debiased": True, "value": debiased_calibration_error(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -40,7 +40,8 @@ def invert_checkpoints(names: Sequence[str], *, n_per_class: int = 4, steps: int
                               version=_INVERSION_CACHE_VERSION)
 
 
-def _cached_inversions(names: Sequence[str], build, **key: object) -> dict[str, Synthesized]:
+def _cached_inversions(names: Sequence[str], build: Callable[[str], dict[str, np.ndarray]],
+                       **key: object) -> dict[str, Synthesized]:
     """Name -> inversions of every class, from the disk cache keyed by the checkpoint's sha256 and
     ``key`` (which tells the attacks apart)."""
     from labviz.core.cache import cache_key, cached_arrays
@@ -49,7 +50,7 @@ def _cached_inversions(names: Sequence[str], build, **key: object) -> dict[str, 
     out = {}
     for name in names:
         a = cached_arrays("inversions", cache_key(sha256=zoo.entry(name)["sha256"], **key),
-                          lambda name=name: build(name), required=("images", "target", "confidence"))
+                          lambda: build(name), required=("images", "target", "confidence"))
         out[name] = Synthesized(images=a["images"], target=a["target"], confidence=a["confidence"])
     return out
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
 
 from labviz import zoo
 from labviz.studies._common import FASHION, mean_sd, members
+
+if TYPE_CHECKING:
+    from labviz.core.predictions import Split
 
 
 def calibration_table(families: Sequence[str], dataset: str = FASHION, *, n_bins: int = 15) -> pd.DataFrame:
@@ -116,7 +119,7 @@ TRIPLES: dict[str, tuple[int, int, int]] = {"close": (0, 2, 6), "far": (1, 7, 8)
 
 def tightness_table(families: Sequence[str], dataset: str = FASHION, *,
                     triples: Mapping[str, tuple[int, int, int]] = TRIPLES,
-                    splits: Sequence[str] = ("train", "test")) -> pd.DataFrame:
+                    splits: Sequence[Split] = ("train", "test")) -> pd.DataFrame:
     """Cluster tightness measured where Müller et al. measure it, and in the full feature space.
 
     Per checkpoint and split:
@@ -142,11 +145,15 @@ def tightness_table(families: Sequence[str], dataset: str = FASHION, *,
         for name in members(family, dataset):
             for split in splits:
                 p = zoo.predictions(name, split, with_images=False)
+                feats, weights = p.features, p.weights
+                if feats is None or weights is None:  # every zoo checkpoint carries both
+                    raise ValueError(f"{name} ({split}) must give features and weights; got "
+                                     f"features={feats is not None}, weights={weights is not None}.")
                 row = {"family": family, "name": name, "seed": zoo.entry(name)["seed"], "split": split}
                 for label, classes in triples.items():
-                    row[f"plane_{label}"] = plane_tightness(p.features, p.y_true, p.weights, classes)
-                row.update(intra=intra_class_variation(p.features, p.y_true),
-                           span_share=template_span_share(p.features, p.y_true, p.weights),
+                    row[f"plane_{label}"] = plane_tightness(feats, p.y_true, weights, classes)
+                row.update(intra=intra_class_variation(feats, p.y_true),
+                           span_share=template_span_share(feats, p.y_true, weights),
                            wrong_spread=wrong_logit_spread(p.logits, p.y_true))
                 rows.append(row)
     return pd.DataFrame(rows)
@@ -193,7 +200,7 @@ def tuned_ls_table(dataset: str = FASHION, alphas: Sequence[float] = (0.02, 0.05
         for alpha, name in by_alpha.items():
             val = zoo.predictions(name, "val", with_images=False)
             val_ece[alpha] = expected_calibration_error(val.y_true, val.probs, n_bins=n_bins)
-        alpha = min(val_ece, key=val_ece.get)
+        alpha = min(val_ece, key=lambda a: val_ece[a])
         val, test = (zoo.predictions(ce[seed], s, with_images=False) for s in ("val", "test"))
         r = temperature_scaling_report(val.logits, val.y_true, test.logits, test.y_true, n_bins=n_bins)
         ls = zoo.predictions(by_alpha[alpha], "test", with_images=False)

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from labviz import zoo
 from labviz.studies._common import FAMILY_LABELS, FASHION, mean_sd, members
 
+if TYPE_CHECKING:
+    from labviz.core.predictions import Split
+
 
 def collapse_family_table(families: Sequence[str], dataset: str = FASHION,
-                          splits: Sequence[str] = ("train", "test")) -> pd.DataFrame:
+                          splits: Sequence[Split] = ("train", "test")) -> pd.DataFrame:
     """Intra-class variation, inter-class separability and NC1 per checkpoint and split."""
     from labviz.compute.collapse import collapse_metrics
 
