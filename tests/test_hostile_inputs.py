@@ -5,7 +5,7 @@ or a hang. And the unusual-but-valid layouts (non-contiguous, Fortran-order, rea
 negative-stride arrays, torch tensors, pandas objects, lists) work and give the same answer as a plain
 contiguous array.
 
-Counted cases (each one a pytest item; 632 in all):
+Counted cases (each one a pytest item; 635 in all):
 
 * 542 bad-input cases in ``test_bad_input_fails_clearly``: 20 bad ``probs`` and 9 bad labels for
   each of the 10 functions that take (labels, probs) (290); 9 bad labels and 18 bad ``probs`` for
@@ -19,17 +19,19 @@ Counted cases (each one a pytest item; 632 in all):
   4 layouts (strided, Fortran-order, read-only, negative strides), 4 for Predictions and the views
   built on it, and 4 containers (torch tensors with grad, pandas with an index, lists, float32);
 * 16 huge-class-count cases (C = 100_000 columns, or labels up to 10**6, with 4 samples): 10 that
-  must run in bounded memory, 6 that were bugs (tables built a C x C matrix; square results raised
-  a raw MemoryError; class-wise quantile ECE looped over classes);
-* 8 more cases that were bugs (wrapped-around labels, float32 overflow, temperature overflow,
+  must run in bounded memory, and 6 regression cases (a table must not build a C x C matrix; a
+  square result too large fails with a ValueError, not a raw MemoryError; class-wise quantile ECE
+  must not loop over classes);
+* 8 more regression cases (wrapped-around labels, float32 overflow, temperature overflow,
   ``subset([])``, bfloat16 tensors, float16 probabilities, unbounded ``n_bins``);
-* 9 small regression cases fixed with them (``classwise="no"``, ``symmetric="no"``, ``name=None``,
+* 9 small regression cases (``classwise="no"``, ``symmetric="no"``, ``name=None``,
   meta-device tensors, the exact ``T_MAX``, an 8 GB ``CalibrationAccumulator``, a dense result
   from an explicit ``n_classes``);
 * 6 on an explicit ``n_classes`` too small for the labels: 5 functions whose message names
-  ``n_classes`` and the largest label, and a negative label, which still blames the labels.
+  ``n_classes`` and the largest label, and a negative label, which still blames the labels;
+* 3 on sample ids (2-D, repeated, unknown), through their one check.
 
-So 584 hostile inputs (542 + 3 + 16 + 8 + 9 + 6). The 14 that were ``xfail(strict=True)`` bugs now pass.
+So 587 hostile inputs (542 + 3 + 16 + 8 + 9 + 6 + 3).
 """
 
 from __future__ import annotations
@@ -554,7 +556,7 @@ def test_classwise_quantile_ece_does_not_loop_over_classes(monkeypatch):
     cal.expected_calibration_error(HUGE_Y, HUGE_P, strategy="quantile", classwise=True)
 
 
-# ----- bugs found by these tests (formerly strict xfails), now fixed ------------------------------
+# ----- regression cases: huge labels, overflow, unusual dtypes and sizes -------------------------
 @pytest.mark.parametrize("bad", [np.array([0, 1e20]), np.array([0, 2**63 + 5], dtype=np.uint64)])
 def test_huge_labels_are_reported_as_given(bad):
     with pytest.raises(ValueError, match=r"`y_pred` must hold labels in .*got values in \[0, (1e\+20|9223372036854775813)"):
@@ -665,3 +667,18 @@ def test_n_classes_too_small_names_n_classes_and_the_largest_label(call, labels,
 def test_a_negative_label_still_blames_the_labels_not_n_classes():
     with pytest.raises(ValueError, match=r"^`y_true` must hold labels in \[0, 2\]; got values in \[-1, 1\]"):
         cf.confusion_matrix([-1, 1], [0, 1], n_classes=3)
+
+
+# ----- sample ids: one check, one message ---------------------------------------------------------
+@pytest.mark.parametrize(("ids", "kwargs", "exc", "pattern"), [
+    (np.array([[1, 2]]), {}, ValueError, r"^`ids` must be a 1-D array of integer sample ids; got shape \(1, 2\)\.$"),
+    (np.array([3, 1, 3, 1]), {"unique": True}, ValueError,
+     r"^`ids` must be a 1-D array of unique integer sample ids; got 2 repeated, e\.g\. \[1, 3\]\.$"),
+    (np.array([4, 9, 7]), {"within": np.arange(5), "of": "the frame"}, ValueError,
+     r"^`ids` must be a 1-D array of integer sample ids of the frame; got 2 unknown, e\.g\. \[7, 9\]\.$"),
+], ids=["2-d", "repeated", "unknown"])
+def test_sample_ids_fail_with_one_message(ids, kwargs, exc, pattern):
+    from labviz.core._validation import check_sample_ids
+
+    with pytest.raises(exc, match=pattern):
+        check_sample_ids(ids, "ids", **kwargs)

@@ -5,8 +5,7 @@ and ``label_quality``. Each test states one invariant that must hold for *every*
 hypothesis searches for a counter-example. Inputs are kept small (n <= 40 samples, C <= 6 classes)
 so the whole file runs in well under a minute on a busy 2-core machine.
 
-41 property tests; the 4 that were expected failures marking bugs (``xfail(strict=True)``) now pass.
-Several assert a few related invariants:
+41 property tests. Several assert a few related invariants:
 
 * calibration (10): ECE/RMS/MCE in [0, 1] (top-label and class-wise, both strategies); debiased
   error in [0, 1]; ECE = 0 on data calibrated by construction (any binning); the reliability curve
@@ -31,9 +30,9 @@ Several assert a few related invariants:
   origin, templates form a triangle of the right side lengths, ``P(s x) - P(0) = s (P(x) - P(0))``,
   invariance to moving a feature orthogonally to the plane and to rotating features and weights
   together; class-mean cosines symmetric, in [-1, 1], unit diagonal; misclassified confidence.
-  Former bugs, now regression tests: intra-class variation and the template plane at extreme
-  scales (overflow in the norm); separability of parallel features and NC1 of coinciding class
-  means depended on float rounding (now NaN with a warning).
+  Regression tests: intra-class variation and the template plane at extreme scales (the norm
+  must not overflow); separability of parallel features and NC1 of coinciding class means are
+  NaN with a warning, not a value that depends on float rounding.
 * label quality (6): per-sample loss >= 0, equals -log p and averages to the NLL; non-uniformity in
   [0, 1], invariant to permuting classes, 0 at uniform and 1 at one-hot; beta mixture weights sum
   to 1, components ordered, posterior in [0, 1] and invariant to an affine change of the loss

@@ -42,7 +42,7 @@ def test_no_code_path_disables_auth_and_only_the_lan_flag_binds_all_interfaces()
     # every interface is named once, in server.ALL_INTERFACES, which only `labviz app --lan` uses
     named = [(p.name, line.strip()) for p in sources for line in p.read_text().splitlines()
              if "0.0.0.0" in line]
-    assert named == [("server.py", 'ALL_INTERFACES = "0.0.0.0"')]
+    assert named == [("jupyter.py", 'ALL_INTERFACES = "0.0.0.0"')]
     assert "ALL_INTERFACES if lan else LOOPBACK" in inspect.getsource(server.launch_app)
     assert inspect.signature(server.launch_app).parameters["lan"].default is False
 

@@ -343,7 +343,7 @@ def _run(x: NDArray[np.floating], params: _Params,
             emb = TSNE(
                 n_components=2, perplexity=params.perplexity, max_iter=params.max_iter,
                 init="pca", learning_rate="auto", random_state=seed,
-            ).fit_transform(x.astype(np.float64, copy=False))  # float64 as ever: same results
+            ).fit_transform(x.astype(np.float64, copy=False))  # float32 and float64 features agree
         else:
             emb = _umap(x, params, report)
     return np.asarray(emb, dtype=np.float64)
