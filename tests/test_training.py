@@ -95,7 +95,8 @@ def test_noise_pairs_must_differ():
 
 
 def test_noise_labels_out_of_range():
-    with pytest.raises(ValueError, match=r"`y` must hold labels in \[0, 2\]; got values in \[0, 5\]"):
+    with pytest.raises(ValueError, match=r"`n_classes` must be greater than the largest label; "
+                                         r"got n_classes=3 and labels up to 5 in `y`"):
         training.symmetric_noise([0, 5], 0.5, n_classes=3, seed=0)
 
 

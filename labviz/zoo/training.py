@@ -118,7 +118,7 @@ def symmetric_noise(y: ArrayLike, rate: float, *, n_classes: int, seed: int) -> 
     >>> int(noisy.flipped.sum()), bool((noisy.labels[noisy.flipped] != 0).all())
     (3, True)
     """
-    y = v.check_labels(y, "y", n_classes=n_classes)
+    y = v.check_labels(y, "y", n_classes=n_classes, n_classes_arg="n_classes")
     _check_rate(rate)
     rng = np.random.default_rng(seed)
     chosen = rng.choice(len(y), size=round(rate * len(y)), replace=False)
@@ -140,7 +140,7 @@ def class_dependent_noise(
     >>> int(noisy.flipped[:10].sum()), int(noisy.flipped[10:].sum())
     (5, 0)
     """
-    y = v.check_labels(y, "y", n_classes=n_classes)
+    y = v.check_labels(y, "y", n_classes=n_classes, n_classes_arg="n_classes")
     _check_rate(rate)
     for src, dst in pairs.items():
         if not (0 <= src < n_classes and 0 <= dst < n_classes) or src == dst:
