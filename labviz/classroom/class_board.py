@@ -238,7 +238,7 @@ class ClassBoard:
             raise TypeError(f"`path` must be a str, path-like or None; got {type(path).__name__}.")
         text = self.runs().to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%S.%fZ")
         if path is not None:
-            from labviz.core.cache import atomic_write_bytes
+            from labviz.core.files import atomic_write_bytes
 
             atomic_write_bytes(Path(path), text.encode())
         return text

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-# atomic_write_bytes stays importable from here, where the classroom's board imports it.
+# atomic_write_bytes is public here too (labviz.cache's since 0.1): users' code imports it.
 from labviz.core.files import atomic_write, atomic_write_bytes
 
 Arrays = dict[str, np.ndarray]
