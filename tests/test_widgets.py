@@ -19,7 +19,7 @@ from labviz.compute.label_quality import non_uniformity
 from labviz.widgets import explore
 from labviz.widgets._common import _MODULE_TEXTS, FigureWidget, ModuleText, module_text
 from labviz.widgets._deprecated import EXPLORER_ALIASES
-from labviz.widgets.explorer import Explorer
+from labviz.widgets.explorer import Explorer, time_handlers
 from labviz.zoo import Series, list_series, series_for
 
 NOISY = "digits-ce-noise0.4-s0"
@@ -410,6 +410,16 @@ def test_deprecated_attribute_names_read_their_home_and_warn(toy):
         assert value is operator.attrgetter(path)(ex)
     with pytest.raises(AttributeError):
         ex.highlighted_ids = np.zeros(0, dtype=np.int64)
+
+
+def test_time_handlers_is_deprecated_and_reports_every_handler(toy):
+    ex = explore(toy)
+    with pytest.warns(DeprecationWarning, match=r"time_handlers` is deprecated .* removed in labviz 0.3"):
+        table = time_handlers(ex, repeat=1)
+    assert table["handler"].tolist() == ["select_cell", "select_points", "clear_selection",
+                                         "set_color", "show_thumbnail"]
+    assert (table["n_points"] == toy.n_samples).all() and (table["median_ms"] > 0).all()
+    assert ex.state.highlighted_ids.size == 0 and ex.state.color == "class"
 
 
 def test_side_by_side_without_shared_samples_says_so(rng, toy):

@@ -31,7 +31,9 @@ are not recomputed.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+import warnings
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Literal
 
 import ipywidgets as widgets
@@ -91,7 +93,7 @@ PLOTLY_MAX_POINTS = 20_000
 BACKGROUND_FROM = 20_000
 
 __all__ = ["BACKENDS", "COLOR_BY", "NO_COMPARE", "PLOTLY_MAX_POINTS", "SPLITS", "T_RANGE",
-           "Backend", "ColorBy", "Explorer", "Source"]
+           "Backend", "ColorBy", "Explorer", "Source", "time_handlers"]
 
 
 class Explorer:
@@ -497,3 +499,54 @@ class Explorer:
 
 # ex.highlighted_ids and the like: second names of attributes, deprecated (removed in 0.3)
 add_deprecated_aliases(Explorer, EXPLORER_ALIASES)
+
+
+def time_handlers(explorer: Explorer, *, repeat: int = 5) -> pd.DataFrame:
+    """Deprecated (removed in labviz 0.3): ``benchmarks/bench_explorer.py`` times the handlers.
+
+    Wall time of each interaction handler of ``explorer`` on the Python side: ``select_cell`` (the
+    largest off-diagonal cell), ``select_points`` (half the samples), ``clear_selection``,
+    ``set_color`` and, where they apply, ``show_thumbnail`` and ``set_snapshot``, each ``repeat``
+    times. Columns ``handler``, ``n_points``, ``median_ms``, ``max_ms``; one row per handler.
+    """
+    warnings.warn("`labviz.widgets.explorer.time_handlers` is deprecated and will be removed in "
+                  "labviz 0.3; time the handlers with benchmarks/bench_explorer.py.",
+                  DeprecationWarning, stacklevel=2)
+    if not isinstance(explorer, Explorer):
+        raise TypeError(f"`explorer` must be an Explorer; got {type(explorer).__name__}.")
+    repeat = v.check_int(repeat, "repeat", minimum=1)
+    p = explorer.predictions[0]
+    cm = confusion_matrix(p.y_true, p.y_pred, n_classes=p.n_classes)
+    np.fill_diagonal(cm, -1)
+    t, c = np.unravel_index(int(np.argmax(cm)), cm.shape)
+    half = p.ids[: max(1, p.n_samples // 2)]
+    color, back = explorer.state.color, explorer.snapshot_index
+
+    def recolor() -> None:  # there and back: two interactions
+        explorer.set_color("correct")
+        explorer.set_color(color)
+
+    def step_series() -> None:
+        explorer.set_snapshot(0)
+        explorer.set_snapshot(back or 0)
+
+    steps: list[tuple[str, int, Callable[[], object]]] = [  # (handler, calls per step, step)
+        ("select_cell", 1, lambda: explorer.select_cell(int(t), int(c))),
+        ("select_points", 1, lambda: explorer.select_points(half)),
+        ("clear_selection", 1, explorer.clear_selection),
+        ("set_color", 2, recolor),
+    ]
+    if p.images is not None:
+        steps.append(("show_thumbnail", 1, lambda: explorer.show_thumbnail(int(p.ids[0]))))
+    if explorer.series is not None and back is not None:
+        steps.append(("set_snapshot", 2, step_series))
+    rows = []
+    for name, calls, step in steps:
+        seconds = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            step()
+            seconds.append((time.perf_counter() - start) / calls)
+        rows.append({"handler": name, "n_points": p.n_samples,
+                     "median_ms": 1e3 * float(np.median(seconds)), "max_ms": 1e3 * max(seconds)})
+    return pd.DataFrame(rows, columns=["handler", "n_points", "median_ms", "max_ms"])
