@@ -391,9 +391,11 @@ def test_bad_options_and_handler_arguments(toy):
         ex.select_cell(0, 4)
     with pytest.raises(TypeError, match="`true_class` must be an integer"):
         ex.select_cell("0", 1)
-    with pytest.raises(ValueError, match="`ids` must be sample ids of toy; got 1 unknown"):
+    with pytest.raises(ValueError,
+                       match="`ids` must be a 1-D array of integer sample ids of toy; got 1 unknown"):
         ex.select_points([1000, 5])
-    with pytest.raises(TypeError, match="`ids` must hold integer sample ids"):
+    with pytest.raises(TypeError, match=r"`ids` must be a 1-D array of integer sample ids; "
+                                        r"got array of shape \(1,\) and dtype float64"):
         ex.select_points([0.5])
     with pytest.raises(ValueError, match="`checkpoint` must be one of"):
         ex.set_checkpoint("other")

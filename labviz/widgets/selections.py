@@ -115,15 +115,10 @@ def bin_selection(state: ViewState, probabilities: ScaledProbabilities,
 
 def points_selection(state: ViewState, ids: ArrayLike) -> Selection:
     """The sample ``ids`` of the left panel (a lasso's), sorted and unique."""
-    arr = v.as_array(ids, "ids").ravel()
-    if arr.size and (arr.dtype == bool or arr.dtype.kind not in "iu"):
-        raise TypeError(f"`ids` must hold integer sample ids; got {v.describe(arr)}.")
-    wanted = np.unique(arr.astype(np.int64))
+    wanted = np.unique(v.check_sample_ids(np.ravel(v.as_array(ids, "ids")), "ids"))
     left = state.panels[0]
-    if left.rows_of(wanted).size != wanted.size:
-        unknown = np.setdiff1d(wanted, left.ids)
-        raise ValueError(f"`ids` must be sample ids of {left.name}; got "
-                         f"{unknown.size} unknown, e.g. {unknown[:5].tolist()}.")
+    if left.rows_of(wanted).size != wanted.size:  # the panel's index is fast; the check names them
+        v.check_sample_ids(wanted, "ids", within=left.ids, of=left.name)
     return Selection(wanted, f"Selection of {samples(len(wanted))}.",
                      "Empty selection: no points were selected; the views are unchanged.")
 
