@@ -32,11 +32,26 @@ lab: setup
 app: setup
 	$(BIN)/labviz app
 
+# Test tiers (tests/conftest.py gives every test one). mypy runs first, so that a type error fails
+# the build before any test starts. Unit tests run on $(JOBS) cores, a test file per worker (its
+# module fixtures and numba compilations are made once); notebooks on $(JOBS) cores, a notebook per
+# worker; the service, rebuild and browser tiers one test at a time, as their loads and timings need.
+# Extra pytest options: `make test PYTEST_ARGS=--durations=25`.
+JOBS        ?= 2
+PYTEST_ARGS ?=
+PYTEST       = $(BIN)/python -m pytest $(PYTEST_ARGS)
+UNIT         = $(PYTEST) -m unit -n $(JOBS) --dist loadfile
+
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/mypy
+	$(UNIT)
+	$(PYTEST) -m notebooks -n $(JOBS)
+	$(PYTEST) -m service
+	$(PYTEST) -m rebuild
+	$(PYTEST) -m browser
 
 test-fast: setup
-	$(BIN)/python -m pytest -m "not slow"
+	$(UNIT)
 
 zoo: setup
 	$(BIN)/labviz zoo build

@@ -1,12 +1,177 @@
-"""Shared fixtures. Every test gets its own cache folder, so tests never see each other's entries."""
+"""Shared fixtures, and the tier of every test.
+
+Every test gets its own cache folder, so tests never see each other's entries.
+
+Every collected test belongs to exactly one tier (``make test`` runs them all, ``make test-fast``
+the first):
+
+``unit``
+    In-process checks: no other process, server, browser or network. Parallel-safe under
+    ``pytest -n 2``. Doctests are unit tests.
+``notebooks``
+    Executes the notebooks in fresh kernels.
+``service``
+    Starts processes alongside the test: Dask clusters, the training service, servers,
+    subprocesses, the class-load runs.
+``rebuild``
+    Retrains zoo checkpoints, natively and under other CPU kernels, against the shipped files.
+``browser``
+    Drives a real Chromium (Playwright, or kaleido's export).
+
+A test's tier comes from :data:`FILE_TIERS` (the first tier listed for its file), unless the test
+carries another of its file's tiers as a marker (``@pytest.mark.service``). A test file missing
+from the table, a marker its file does not list, or two tier markers on one test fail the
+collection.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+from _pytest.doctest import DoctestItem
 
 from labviz import Predictions, zoo
 from labviz.studies import FASHION
+
+TESTS = Path(__file__).resolve().parent
+
+#: The tiers, in the order ``make test`` runs them.
+TIERS = ("unit", "notebooks", "service", "rebuild", "browser")
+
+#: Each test file's tiers: the first is that of its unmarked tests; a test in one of the others
+#: carries that tier's marker.
+FILE_TIERS: dict[str, tuple[str, ...]] = {
+    "test_app_browser.py": ("browser",),
+    "test_architecture.py": ("unit",),
+    "test_benchmarks_smoke.py": ("service", "unit"),
+    "test_browser.py": ("browser",),
+    "test_browser_tools.py": ("browser",),
+    "test_calibration.py": ("unit",),
+    "test_calibration_intervals.py": ("unit",),
+    "test_calibration_report.py": ("unit", "browser"),
+    "test_class_app.py": ("service", "unit"),
+    "test_class_board.py": ("unit", "service"),
+    "test_class_load.py": ("service",),
+    "test_collapse.py": ("unit",),
+    "test_confusion.py": ("unit",),
+    "test_datasets.py": ("unit", "service"),
+    "test_distributed.py": ("unit", "service"),
+    "test_environment.py": ("unit",),
+    "test_explorer_browser.py": ("browser",),
+    "test_explorer_calibration.py": ("unit",),
+    "test_explorer_webgl.py": ("unit",),
+    "test_export.py": ("unit", "browser"),
+    "test_figures_calibration.py": ("unit",),
+    "test_files_safety.py": ("unit", "service"),
+    "test_generative.py": ("unit", "service"),
+    "test_hostile_inputs.py": ("unit", "service"),
+    "test_inversion_latent.py": ("unit",),
+    "test_label_quality.py": ("unit",),
+    "test_live.py": ("unit",),
+    "test_loaders.py": ("unit",),
+    "test_loaders_fuzz.py": ("unit",),
+    "test_moved.py": ("unit", "service"),
+    "test_notebooks.py": ("notebooks", "unit"),
+    "test_predictions.py": ("unit",),
+    "test_projection.py": ("unit",),
+    "test_properties.py": ("unit",),
+    "test_report.py": ("browser", "unit"),
+    "test_scan.py": ("unit",),
+    "test_server.py": ("unit", "service"),
+    "test_shared_module.py": ("browser",),
+    "test_studies_calibration_depth.py": ("unit",),
+    "test_studies_fooling.py": ("unit",),
+    "test_studies_inversion.py": ("unit",),
+    "test_studies_label_errors.py": ("unit",),
+    "test_studies_label_smoothing.py": ("unit",),
+    "test_studies_maxsup.py": ("unit",),
+    "test_studies_noisy_labels.py": ("unit",),
+    "test_studies_non_uniformity.py": ("unit",),
+    "test_studies_verdicts.py": ("unit",),
+    "test_training.py": ("unit",),
+    "test_training_service.py": ("service",),
+    "test_widgets.py": ("unit",),
+    "test_zoo.py": ("unit", "rebuild", "service"),
+}
+
+
+def _selected_tier(config: pytest.Config) -> str | None:
+    """The tier ``-m`` selects when it names exactly one, else None."""
+    markexpr = config.getoption("markexpr", "").strip()
+    return markexpr if markexpr in TIERS else None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under ``-m <tier>`` for a tier other than unit, leave the package's doctests (all unit)
+    out of the default paths: collecting them imports every labviz module."""
+    tier = _selected_tier(config)
+    if tier not in (None, "unit") and config.args_source == pytest.Config.ArgsSource.TESTPATHS:
+        config.args[:] = [arg for arg in config.args if Path(arg).resolve() != TESTS.parent / "labviz"]
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Under ``-m <tier>``, skip importing the test files that hold no test of that tier."""
+    tier = _selected_tier(config)
+    tiers = FILE_TIERS.get(collection_path.name)
+    if tier is None or tiers is None or collection_path.parent != TESTS:
+        return None
+    return True if tier not in tiers else None
+
+
+def _tier(item: pytest.Item) -> tuple[str | None, str | None]:
+    """(tier, None) for a test of tests/, or (None, why it has none)."""
+    marked = {m.name for m in item.iter_markers() if m.name in TIERS}
+    tiers = FILE_TIERS.get(item.path.name)
+    if tiers is None:
+        return None, (f"{item.path.name} is not in FILE_TIERS of tests/conftest.py: add it with "
+                      f"its tiers (one or more of {', '.join(TIERS)})")
+    if len(marked) > 1:
+        return None, f"{item.name} is marked with {len(marked)} tiers ({', '.join(sorted(marked))})"
+    if not marked:
+        return tiers[0], None
+    (tier,) = marked
+    if tier not in tiers:
+        return None, (f"{item.name} is marked {tier!r}, a tier FILE_TIERS does not list for "
+                      f"{item.path.name} {tiers}")
+    return tier, None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector):
+    """Give each test of tests/ its tier's marker as its module is collected; a test without
+    exactly one tier makes the collection of its module an error (in pytest-xdist's workers too)."""
+    report = yield
+    if report.passed and collector.path.parent == TESTS:
+        problems = []
+        for node in report.result:
+            if isinstance(node, pytest.Item):
+                tier, problem = _tier(node)
+                if tier is None:
+                    problems.append(problem)
+                else:
+                    node.add_marker(tier)
+        if problems:
+            report.outcome = "failed"
+            report.longrepr = ("every test needs exactly one tier (see tests/conftest.py):\n  "
+                               + "\n  ".join(dict.fromkeys(problems)))
+            report.result = []
+    return report
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Doctests are unit tests; any other test without a tier stops the run, before ``-m`` selects."""
+    untiered = []
+    for item in items:
+        if isinstance(item, DoctestItem):
+            item.add_marker("unit")
+        elif not any(m.name in TIERS for m in item.iter_markers()):
+            untiered.append(item.nodeid)
+    if untiered:
+        raise pytest.UsageError("tests outside tests/ without a tier (see tests/conftest.py):\n  "
+                                + "\n  ".join(untiered))
 
 
 @pytest.fixture(autouse=True)

@@ -81,6 +81,7 @@ def test_quick_calibration_ci_part_runs(tmp_path):
     assert "## Calibration-ci" in (tmp_path / "results.md").read_text()
 
 
+@pytest.mark.unit
 def test_merge_keeps_the_other_parts_and_replaces_the_parts_run_again():
     sys.path.insert(0, str(RUN.parent))
     from run import merged

@@ -70,7 +70,6 @@ LAB_OVERRIDES = {
 
 #: The marks of every real-browser test module (``pytestmark = BROWSER_MARKS``).
 BROWSER_MARKS = [
-    pytest.mark.slow,
     pytest.mark.skipif(not CHROMIUM.exists(),
                        reason=f"Chromium is not installed at {CHROMIUM}; the real-browser test "
                               "drives that system browser (apt-get install chromium)."),

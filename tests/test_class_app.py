@@ -115,6 +115,7 @@ def shows(widget, part) -> bool:
 
 
 # ----- the board as a figure ----------------------------------------------------------------------
+@pytest.mark.unit
 def test_empty_board_figure_has_axes_no_points_and_says_none_yet():
     fig = board_figure(ClassBoard(":memory:").runs())
     assert len(fig.data) == 0
@@ -122,6 +123,7 @@ def test_empty_board_figure_has_axes_no_points_and_says_none_yet():
     assert [fig.layout[f"xaxis{i}"].title.text for i in ("", "2", "3")] == ["α"] * 3
 
 
+@pytest.mark.unit
 def test_board_figure_has_one_trace_per_loss_per_panel():
     board = ClassBoard(":memory:")
     fill(board)
@@ -146,6 +148,7 @@ def test_board_figure_has_one_trace_per_loss_per_panel():
     assert board_figure(runs, title="α sweep").layout.title.text == "α sweep"
 
 
+@pytest.mark.unit
 def test_board_figure_names_missing_columns():
     runs = ClassBoard(":memory:").runs().drop(columns=["ece", "seed"])
     with pytest.raises(ValueError, match=r"missing \['ece', 'seed'\]"):

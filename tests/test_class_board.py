@@ -83,6 +83,7 @@ def test_the_board_survives_a_reopen(board):
     assert again.join("s0") == "Ada"  # a known student keeps their name
 
 
+@pytest.mark.service
 def test_a_writer_killed_mid_transaction_leaves_nothing_half_written(board):
     board.record("s1", make_run(), run_key="kept")
     code = ("import os, signal, sys\n"
@@ -99,6 +100,7 @@ def test_a_writer_killed_mid_transaction_leaves_nothing_half_written(board):
     assert reopened.join("s9") != "Zed"  # s9 was never written: it joins now, anonymously
 
 
+@pytest.mark.service
 def test_concurrent_writers_from_threads_and_processes_lose_nothing(board):
     writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(board.path), f"p{k}", "25"])
                for k in range(2)]

@@ -79,6 +79,7 @@ def test_real_fashion_mnist_has_the_published_sizes():
     assert set(np.bincount(train.labels)) == {6000} and set(np.bincount(test.labels)) == {1000}
 
 
+@pytest.mark.service
 def test_digits_come_from_the_cache_without_scikit_learn_once_loaded(tmp_path):
     from sklearn.datasets import load_digits
 

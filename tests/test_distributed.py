@@ -62,6 +62,7 @@ def client():
 
 
 # ----- on a local cluster ---------------------------------------------------------------------------
+@pytest.mark.service
 def test_calibration_on_local_cluster_equals_one_shot(client, data, parquet_dir):
     y, probs = data
     ddf = dd.read_parquet(parquet_dir)
@@ -84,6 +85,7 @@ def test_calibration_on_local_cluster_equals_one_shot(client, data, parquet_dir)
     assert len(client.scheduler_info()["workers"]) == 2
 
 
+@pytest.mark.service
 def test_confusion_on_local_cluster_equals_one_shot(client, data, parquet_dir):
     y, probs = data
     acc = confusion_from_dask(dd.read_parquet(parquet_dir), n_classes=N_CLASSES)

@@ -325,6 +325,7 @@ def _hammer(cache_root: str, key: str, tag: int, rounds: int) -> int:
     return bad
 
 
+@pytest.mark.service
 def test_two_processes_sharing_a_key_never_see_a_torn_entry():
     root = str(cache.cache_dir())
     ctx = multiprocessing.get_context("spawn")  # a fresh interpreter, like a second kernel

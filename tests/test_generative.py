@@ -123,6 +123,7 @@ def test_shipped_vae_reconstructs_held_out_unused_images():
     assert mse == pytest.approx(e["val_recon_mse"], rel=1e-3)
 
 
+@pytest.mark.service
 def test_zoo_does_not_import_the_generator():
     code = ("import sys, labviz.zoo, labviz.zoo.models, labviz.zoo.training, labviz.zoo.datasets; "
             "assert 'labviz.zoo.generative' not in sys.modules")

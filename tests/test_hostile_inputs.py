@@ -529,6 +529,7 @@ _BIG = "y = np.array([0, 3, 999_999, 12]); p = np.array([0, 999_999, 7, 12])\n"
 
 
 @pytest.mark.parametrize("call", ["cf.per_class_table(y, p)", "cf.top_confused_pairs(y, p)"])
+@pytest.mark.service
 def test_tables_with_huge_labels_work_in_bounded_memory(call):
     assert _in_memory_limited_process(_BIG + call) == "ok"
 
@@ -538,6 +539,7 @@ def test_tables_with_huge_labels_work_in_bounded_memory(call):
     "cf.confusion_matrix([0], [0], n_classes=10**6)",
     "co.class_mean_cosine(np.eye(4, 3) + 1, y)",
 ])
+@pytest.mark.service
 def test_square_results_for_huge_class_counts_fail_clearly(call):
     assert _in_memory_limited_process(_BIG + call).startswith("ValueError: `")
 
@@ -601,6 +603,7 @@ def test_float16_probabilities_are_accepted():
     assert e == pytest.approx(cal.expected_calibration_error(Y, P), abs=1e-3)
 
 
+@pytest.mark.service
 def test_absurd_n_bins_fail_clearly():
     out = _in_memory_limited_process("cal.expected_calibration_error([0, 1], [[0.9, 0.1], [0.2, 0.8]], n_bins=10**9)")
     assert out.startswith("ValueError: `n_bins`"), out

@@ -29,6 +29,7 @@ def test_every_old_path_warns_and_gives_the_moved_module(old, new, monkeypatch):
     assert module is importlib.import_module(new_name)
 
 
+@pytest.mark.service
 def test_from_import_of_an_old_module_warns_at_the_users_line():
     code = ("import warnings; warnings.simplefilter('error')\n"
             "try:\n"

@@ -2,6 +2,7 @@
 
 The notebooks live in git without outputs; this executes them with nbclient in a fresh kernel and
 checks what they print. The README's table of verdicts must agree with what the notebooks measure.
+Each notebook is one test, so that ``pytest -n 2`` runs two notebooks at a time.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
 
 #: The tables each notebook must print (``TABLE: <title>``) and whether it states verdicts.
 EXPECTED: dict[str, tuple[list[str], bool]] = {
@@ -44,6 +46,7 @@ def _stdout(nb: nbformat.NotebookNode) -> str:
                    for out in cell.get("outputs", []) if out.get("output_type") == "stream")
 
 
+@pytest.mark.unit
 def test_every_notebook_is_expected_and_stored_without_outputs():
     assert {nb.stem for nb in NOTEBOOKS} == set(EXPECTED)
     for path in NOTEBOOKS:
@@ -52,37 +55,26 @@ def test_every_notebook_is_expected_and_stored_without_outputs():
                        if c["cell_type"] == "code"), path.name
 
 
-@pytest.fixture(scope="module")
-def executed(tmp_path_factory):
-    """Execute each notebook once (lazily) and keep the result for the tests below.
+#: The notebooks that take longest, in the order they run first: ``pytest -n 2`` hands each worker
+#: two tests to start with, so one worker runs 01 then 02 (which reuses 01's activations from the
+#: shared cache) and the other 03 then 06; the rest follow as workers free up.
+LONGEST_FIRST = ("01_when_does_label_smoothing_help", "02_maxsup_and_collapse",
+                 "03_calibration_in_depth", "06_negative_label_smoothing_and_inversion")
+SCHEDULED = sorted(NOTEBOOKS, key=lambda p: (LONGEST_FIRST + (p.stem,)).index(p.stem))
 
-    The notebooks share one fresh activation cache, as they would in a teaching session: the
+
+@pytest.fixture(scope="session")
+def session_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One fresh activation cache for every notebook of this run, as in a teaching session: the
     first notebook to need a checkpoint's activations computes them, the others reload them.
+
+    Under pytest-xdist the workers share it (the cache writes each entry atomically).
     """
-    results: dict[str, nbformat.NotebookNode] = {}
-    cache = tmp_path_factory.mktemp("notebook-cache")
-
-    def run(path: Path) -> nbformat.NotebookNode:
-        if path.stem not in results:
-            os.environ["LABVIZ_CACHE_DIR"] = str(cache)  # read by the kernel the client starts
-            nb = nbformat.read(path, as_version=4)
-            NotebookClient(nb, timeout=600, kernel_name="python3",
-                           resources={"metadata": {"path": str(path.parent)}}).execute()
-            results[path.stem] = nb
-        return results[path.stem]
-
-    return run
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_runs_and_prints_its_results(path, executed):
-    out = _stdout(executed(path))
-    tables, has_verdict = EXPECTED[path.stem]
-    for title in tables:
-        assert f"TABLE: {title}" in out, f"{path.name} did not print table {title!r}"
-    if has_verdict:
-        assert VERDICT.search(out), f"{path.name} printed no verdict"
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return tmp_path_factory.mktemp("notebook-cache")
+    cache = tmp_path_factory.getbasetemp().parent / "notebook-cache"  # the run's, above each worker's
+    cache.mkdir(exist_ok=True)
+    return cache
 
 
 def _readme_verdicts() -> dict[str, str]:
@@ -96,14 +88,23 @@ def _readme_verdicts() -> dict[str, str]:
     return rows
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if EXPECTED[p.stem][1]],
-                         ids=[p.stem for p in NOTEBOOKS if EXPECTED[p.stem][1]])
-def test_readme_verdicts_match_what_the_notebooks_measure(path, executed):
-    measured = set(VERDICT.findall(_stdout(executed(path))))
-    stated = _readme_verdicts().get(path.stem, "")
-    assert stated, f"README has no row for {path.stem}"
-    assert set(STATUS.findall(stated)) == measured, (path.stem, measured, stated)
+@pytest.mark.parametrize("path", SCHEDULED, ids=[p.stem for p in SCHEDULED])
+def test_notebook_runs_prints_its_results_and_the_readme_states_its_verdicts(path, session_cache,
+                                                                            monkeypatch):
+    monkeypatch.setenv("LABVIZ_CACHE_DIR", str(session_cache))  # read by the kernel the client starts
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=600, kernel_name="python3",
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    out = _stdout(nb)
+    tables, has_verdict = EXPECTED[path.stem]
+    for title in tables:
+        assert f"TABLE: {title}" in out, f"{path.name} did not print table {title!r}"
+    if has_verdict:
+        assert VERDICT.search(out), f"{path.name} printed no verdict"
+        measured = set(VERDICT.findall(out))
+        stated = _readme_verdicts().get(path.stem, "")
+        assert stated, f"README has no row for {path.stem}"
+        assert set(STATUS.findall(stated)) == measured, (path.stem, measured, stated)
 
 
 def test_app_notebook_is_stored_without_outputs_and_builds_the_app():

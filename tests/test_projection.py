@@ -190,7 +190,7 @@ def test_sampled_umap_is_deterministic_and_places_points_near_their_cluster():
 
 
 
-@pytest.mark.slow  # building a pynndescent index compiles numba code for about 20 s
+# building a pynndescent index compiles numba code for about 20 s
 def test_sampled_umap_from_4096_samples_places_points_with_the_index_of_the_fit():
     x, y = _clusters(n=6000)
     opts = {**_UMAP_SMALL, "sample_size": 4096, "n_epochs": 10}

@@ -94,6 +94,7 @@ def test_changed_key_or_missing_file_rebuilds_only_that_figure(built, tmp_path):
     assert json.loads(state_path.read_text())["files"]["confusion-ce.png"]["key"] != "stale"
 
 
+@pytest.mark.unit
 def test_a_file_not_written_by_labviz_is_never_overwritten(tmp_path):
     (tmp_path / "reliability.png").write_bytes(b"the user's own plot")
     with pytest.raises(FileExistsError, match="reliability.png exists but was not written by `labviz"):
@@ -102,6 +103,7 @@ def test_a_file_not_written_by_labviz_is_never_overwritten(tmp_path):
     assert not (tmp_path / report.INDEX_FILE).exists()
 
 
+@pytest.mark.unit
 def test_figure_key_follows_checkpoints_params_and_format(monkeypatch):
     spec = next(s for s in report.headline_figures("digits") if s.stem == "confusion-ce")
     key = report.figure_key(spec, "png")
@@ -114,6 +116,7 @@ def test_figure_key_follows_checkpoints_params_and_format(monkeypatch):
     assert report.figure_key(spec, "png") != key
 
 
+@pytest.mark.unit
 def test_missing_checkpoint_is_skipped_with_a_note(monkeypatch):
     real = zoo.read_manifest
     monkeypatch.setattr(zoo, "read_manifest",
@@ -124,6 +127,7 @@ def test_missing_checkpoint_is_skipped_with_a_note(monkeypatch):
     assert specs["confusion-ce"].build is not None
 
 
+@pytest.mark.unit
 def test_early_learning_figure_from_the_noisy_run():
     fig = report.early_learning_figure("digits-ce-noise0.4-s0")
     assert isinstance(fig, go.Figure)
@@ -139,6 +143,7 @@ def test_early_learning_figure_from_the_noisy_run():
     assert list(fig.data[2].y) == pytest.approx([acc[e] for e in epochs])
 
 
+@pytest.mark.unit
 def test_helpers_take_zoo_names_and_return_figures():
     fig = report.confusion_heatmap_figure("digits-ce-s0")
     assert isinstance(fig, go.Figure) and fig.data[0].type == "heatmap"
@@ -150,6 +155,7 @@ def test_helpers_take_zoo_names_and_return_figures():
         report.reliability_overlay_figure("digits-ce-s0")
 
 
+@pytest.mark.unit
 def test_bad_options(tmp_path):
     with pytest.raises(ValueError, match=r"`dataset` must be one of \['fashion-mnist', 'digits'\]; got 'mnist"):
         report.build_figures(tmp_path, dataset="mnist")

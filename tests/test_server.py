@@ -102,6 +102,7 @@ def test_app_command_serves_voila_on_loopback_with_a_token(tmp_path):
             server.app_command(tmp_path / "app.ipynb", "z" * 32, pool_size=2, refill_after=bad)
 
 
+@pytest.mark.service
 def test_start_server_reports_an_early_exit_with_the_log_tail(tmp_path):
     cmd = [sys.executable, "-c", "print('port 8888 is already in use', flush=True); raise SystemExit(3)"]
     with pytest.raises(server.ServerError, match=r"(?s)exited with code 3.*port 8888 is already in use"):
@@ -109,6 +110,7 @@ def test_start_server_reports_an_early_exit_with_the_log_tail(tmp_path):
                             name="Test server")
 
 
+@pytest.mark.service
 def test_start_server_stops_a_server_that_never_answers(tmp_path):
     cmd = [sys.executable, "-c", "import time; print('still loading', flush=True); time.sleep(60)"]
     started = time.monotonic()
@@ -118,7 +120,7 @@ def test_start_server_stops_a_server_that_never_answers(tmp_path):
     assert time.monotonic() - started < 30
 
 
-@pytest.mark.slow
+@pytest.mark.service
 def test_labviz_lab_on_a_taken_port_fails_with_the_log_tail(tmp_path):
     with socket.socket() as taken:
         taken.bind((server.LOOPBACK, 0))

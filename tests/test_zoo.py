@@ -23,6 +23,7 @@ MANIFEST = zoo.read_manifest()
 BY_NAME = {e["name"]: e for e in MANIFEST}
 
 
+@pytest.mark.service
 def test_importing_the_zoo_leaves_torch_unloaded():
     """A classroom visitor's kernel imports the zoo for class names; torch would cost it seconds."""
     code = ("import sys, labviz.zoo; print(labviz.zoo.class_names('digits')[:2]); "
@@ -175,6 +176,7 @@ def _weights_sha256(model) -> str:
     return digest.hexdigest()
 
 
+@pytest.mark.rebuild
 def test_two_rebuilds_on_one_machine_are_bit_identical():
     recipe = {r.name: r for r in zoo.recipes()}["digits-ls0.1-s0"]
     first, second = (zoo.train_recipe(recipe, progress=False)[0].model for _ in range(2))
@@ -201,6 +203,7 @@ print(json.dumps(asdict(zoo.rebuild_drift(sys.argv[1]))))
 
 
 @pytest.mark.parametrize("capability", ["native", "default"])
+@pytest.mark.rebuild
 def test_a_rebuild_agrees_with_the_shipped_checkpoint_within_cross_cpu_tolerances(capability):
     """Natively, and with torch's scalar kernels (``ATEN_CPU_CAPABILITY=default``), as on a CPU of
     another kind; the native rebuild is bit-identical on the machine that built the zoo."""
@@ -292,6 +295,7 @@ def test_missing_manifest_says_how_to_build(tmp_path, monkeypatch):
         zoo.read_manifest()
 
 
+@pytest.mark.rebuild
 def test_build_is_idempotent_and_trains_teachers_first(tmp_path, monkeypatch):
     monkeypatch.setenv("LABVIZ_ZOO_DIR", str(tmp_path))
     calls = []
