@@ -51,11 +51,15 @@ def best_of(fn: Callable[[], object], *, budget: float = 2.0, max_reps: int = 7)
     """Call ``fn`` until ``budget`` seconds are spent or ``max_reps`` calls are made (at least one).
 
     The minimum is reported: on a shared machine, noise only ever adds time. The garbage collector
-    is off while timing (as in ``timeit``), and collected before each call.
+    is off while timing (as in ``timeit``), and collected before each call. Objects alive when
+    timing starts (imported libraries, inputs) are frozen out of those collections: with torch and
+    the peers loaded, each full collection would scan millions of them (0.4 s a call).
     """
     times: list[float] = []
     value = None
     was_enabled = gc.isenabled()
+    gc.collect()
+    gc.freeze()
     try:
         while True:
             gc.collect()
