@@ -141,3 +141,122 @@ def test_bad_input_messages(kwargs, error, match):
 def test_softmax_is_stable():
     p = softmax(np.array([[1000.0, 0.0], [-1000.0, 0.0]]))
     np.testing.assert_allclose(p, [[1, 0], [0, 1]])
+
+
+# ----- your arrays are kept, not copied -----------------------------------------------------------
+def _memmaps(tmp_path, **arrays):
+    """Each array saved as tmp_path/<key>.npy and opened again memory-mapped, read-only."""
+    for key, arr in arrays.items():
+        np.save(tmp_path / f"{key}.npy", arr)
+    return {key: np.load(tmp_path / f"{key}.npy", mmap_mode="r") for key in arrays}
+
+
+def test_arrays_of_the_kept_dtypes_are_stored_as_given(rng):
+    z = rng.normal(size=(20, 3)).astype(np.float32)
+    feats = rng.normal(size=(20, 5)).astype(np.float32)
+    w, b = rng.normal(size=(3, 5)).astype(np.float32), np.zeros(3, dtype=np.float32)
+    y, ids = rng.integers(0, 3, 20), np.arange(100, 120)
+    p = Predictions.from_arrays(y_true=y, logits=z, features=feats, weights=w, bias=b, ids=ids,
+                                y_given=y[::-1].copy())
+    assert p.logits is z and p.features is feats and p.weights is w and p.bias is b
+    assert p.y_true is y and p.ids is ids
+
+
+def test_memory_mapped_arrays_stay_memory_mapped(rng, tmp_path):
+    m = _memmaps(tmp_path, logits=rng.normal(size=(30, 4)).astype(np.float32),
+                 features=rng.normal(size=(30, 6)).astype(np.float16),
+                 y_true=rng.integers(0, 4, 30), images=rng.integers(0, 255, (30, 2, 2), dtype=np.uint8))
+    p = Predictions.from_arrays(**m)
+    for key in m:
+        stored = getattr(p, key)
+        assert isinstance(stored, np.memmap) and np.shares_memory(stored, m[key]), key
+    assert p.features.dtype == np.float16  # kept as float16: half the memory of float32
+    np.testing.assert_array_equal(p.y_pred, np.asarray(m["logits"]).argmax(axis=1))
+
+
+@pytest.mark.parametrize("key, given, why", [
+    ("logits", lambda a: a.astype(np.float64), "float64 is rounded to float32"),
+    ("logits", lambda a: a.astype(np.float16), "float16 logits are widened"),
+    ("logits", np.asfortranarray, "Fortran order is laid out by rows"),
+    ("features", lambda a: a[:, ::2], "a strided view is laid out by rows"),
+])
+def test_other_dtypes_and_layouts_are_copied_to_c_contiguous_float32(rng, key, given, why):
+    base = {"logits": rng.normal(size=(20, 4)).astype(np.float32),
+            "features": rng.normal(size=(20, 6)).astype(np.float32)}
+    arg = given(base[key])
+    p = Predictions.from_arrays(y_true=rng.integers(0, 4, 20), **{**base, key: arg})
+    stored = getattr(p, key)
+    assert stored.dtype == np.float32 and stored.flags.c_contiguous, why
+    assert not np.shares_memory(stored, arg), why
+    np.testing.assert_array_equal(stored, arg.astype(np.float32))
+
+
+def test_int32_labels_become_int64():
+    p = Predictions.from_arrays(y_true=np.array([0, 1], dtype=np.int32), logits=np.eye(2, dtype=np.float32))
+    assert p.y_true.dtype == np.int64 and p.y_given.dtype == np.int64
+
+
+def test_probs_are_logged_a_chunk_at_a_time_as_a_whole_would_be(monkeypatch):
+    from labviz.core import _validation as v
+
+    probs = np.random.default_rng(1).dirichlet(np.ones(3), size=50).astype(np.float32)
+    whole = np.log(np.clip(probs.astype(np.float64), np.finfo(np.float64).tiny, None)).astype(np.float32)
+    monkeypatch.setattr(v, "CHUNK_ENTRIES", 9)  # 3 rows a chunk
+    p = Predictions.from_arrays(y_true=np.zeros(50, int), probs=probs)
+    np.testing.assert_array_equal(p.logits, whole)
+
+
+#: Rows of 16 columns: about three row chunks of the checks.
+DEEP_ROWS = 3 * (1 << 20) // 16
+
+
+@pytest.mark.parametrize("key", ["logits", "features", "probs"])
+@pytest.mark.parametrize("bad, message", [
+    (np.nan, "must be finite; got 1 NaN or inf values"),
+    (-np.inf, "must be finite; got 1 NaN or inf values"),
+])
+def test_a_bad_value_in_the_last_row_of_a_memmap_is_caught(tmp_path, key, bad, message):
+    arrays = {"y_true": np.zeros(DEEP_ROWS, dtype=np.int64),
+              "logits": np.zeros((DEEP_ROWS, 16), dtype=np.float32)}
+    if key == "probs":
+        arrays["probs"] = np.full((DEEP_ROWS, 16), 1 / 16, dtype=np.float32)
+        del arrays["logits"]
+    elif key == "features":
+        arrays["features"] = np.zeros((DEEP_ROWS, 16), dtype=np.float32)
+    arrays[key][-1, -1] = bad
+    with pytest.raises(ValueError, match=f"`{key}` {message}"):
+        Predictions.from_arrays(**_memmaps(tmp_path, **arrays))
+
+
+def test_a_float32_overflow_in_the_last_row_of_a_float64_memmap_is_caught(tmp_path):
+    z = np.zeros((DEEP_ROWS, 16))
+    z[-1, 3] = -1e39
+    m = _memmaps(tmp_path, logits=z, y_true=np.zeros(DEEP_ROWS, dtype=np.int64))
+    with pytest.raises(ValueError, match=r"`logits` must fit in float32 .*magnitude 1e\+39"):
+        Predictions.from_arrays(**m)
+
+
+def test_checking_a_memmap_holds_no_full_size_temporary(tmp_path):
+    import tracemalloc
+
+    n = DEEP_ROWS // 4  # 64 columns: three row chunks, and 1-D arrays small beside the matrices
+    m = _memmaps(tmp_path, logits=np.zeros((n, 64), dtype=np.float32),
+                 features=np.ones((n, 64), dtype=np.float16), y_true=np.zeros(n, dtype=np.int64),
+                 ids=np.arange(n))
+    tracemalloc.start()
+    try:
+        Predictions.from_arrays(**m)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < m["logits"].nbytes / 4, f"peak {peak / 2**20:.1f} MB"
+
+
+def test_from_path_memory_maps_what_to_npz_wrote(arrays, tmp_path):
+    p = Predictions.from_arrays(**arrays, name="mine")
+    path = p.to_npz(tmp_path / "p.npz")
+    q = Predictions.from_path(path)
+    assert isinstance(q.logits, np.memmap) and isinstance(q.features, np.memmap)
+    np.testing.assert_array_equal(q.features, p.features)
+    assert q.name == "mine" and q.class_names == p.class_names
+    assert not isinstance(Predictions.from_npz(path).logits, np.memmap)  # read into memory

@@ -4,13 +4,17 @@ Each check raises ``ValueError`` for a bad value or shape and ``TypeError`` for 
 message template: "`name` must <expectation>; got <what was seen>." Checks return clean ``numpy``
 arrays (contiguous, writable copies are never required), so the compute code behind them can trust
 its inputs.
+
+Big arrays (a memory-mapped 1.28M x 2,048 feature matrix) are checked in row chunks of about
+:data:`CHUNK_ENTRIES` entries: one read of the array, and temporaries the size of a chunk, never of
+the array.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, Literal, overload
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -24,6 +28,10 @@ PROB_SUM_ATOL = 1e-4
 #: The largest dense result (e.g. an n_classes x n_classes matrix) labviz allocates: 800 MB of
 #: float64. Beyond it a clear ValueError beats a MemoryError or a machine swapping to a halt.
 MAX_CELLS = 10**8
+
+#: Entries per row chunk when a big array is checked or converted (4 MB of float32): its
+#: temporaries stay this small whatever the array's size.
+CHUNK_ENTRIES = 1 << 20
 
 _INT64_MAX = int(np.iinfo(np.int64).max)
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -53,9 +61,15 @@ def _tensor_to_numpy(x: Any, name: str) -> NDArray:
 
 
 def as_array(x: ArrayLike, name: str) -> NDArray:
-    """Turn ``x`` into a numpy array, accepting torch tensors, lists and pandas objects."""
+    """Turn ``x`` into a numpy array, accepting torch tensors, lists and pandas objects.
+
+    A ``np.memmap`` is returned as it is: ``np.asarray`` would turn it into a plain ndarray view,
+    losing what says its data lives in a file.
+    """
     if x is None:
         raise TypeError(f"`{name}` must be array-like; got None.")
+    if isinstance(x, np.memmap):
+        return x
     if hasattr(x, "detach") and hasattr(x, "cpu") and hasattr(x, "is_meta"):  # torch, unimported
         x = _tensor_to_numpy(x, name)
     try:
@@ -82,6 +96,95 @@ def check_finite_float(
         n_bad = int(arr.size - np.isfinite(arr).sum())
         raise ValueError(f"`{name}` must be finite; got {n_bad} NaN or inf values.")
     return arr
+
+
+def row_chunks(n_rows: int, row_size: int) -> Iterator[slice]:
+    """Slices of consecutive rows, each of about :data:`CHUNK_ENTRIES` entries (at least one row).
+
+    >>> [(s.start, s.stop) for s in row_chunks(5, CHUNK_ENTRIES // 2)]
+    [(0, 2), (2, 4), (4, 6)]
+    """
+    step = max(1, CHUNK_ENTRIES // max(row_size, 1))
+    for start in range(0, n_rows, step):
+        yield slice(start, start + step)
+
+
+def count_nonfinite(arr: NDArray) -> int:
+    """How many NaN or inf entries a real array holds, counted a row chunk at a time."""
+    if arr.dtype.kind != "f" or arr.size == 0:
+        return 0
+    row_size = arr.size // arr.shape[0]
+    return sum(int(np.count_nonzero(~np.isfinite(arr[rows])))
+               for rows in row_chunks(arr.shape[0], row_size))
+
+
+@overload
+def check_stored_floats(
+    x: ArrayLike, name: str, *, ndim: int, shape_hint: str, keep_float16: Literal[False] = ...
+) -> NDArray[np.float32]: ...
+
+
+@overload
+def check_stored_floats(
+    x: ArrayLike, name: str, *, ndim: int, shape_hint: str, keep_float16: bool
+) -> NDArray[np.float32] | NDArray[np.float16]: ...
+
+
+def check_stored_floats(
+    x: ArrayLike, name: str, *, ndim: int, shape_hint: str, keep_float16: bool = False
+) -> NDArray[np.float32] | NDArray[np.float16]:
+    """A real array with ``ndim`` dimensions, no NaN or inf and every value within float32's range,
+    checked in row chunks; returned without a copy where its dtype and layout allow.
+
+    A C-contiguous float32 array (float16 too with ``keep_float16``) is returned as it is: the
+    caller's own array, a ``np.memmap`` staying one. Anything else becomes a C-contiguous float32
+    copy (float64 is rounded; integers pass through float64 as :func:`check_finite_float` takes
+    them). The check reads the array once, a row chunk at a time, and allocates nothing the size
+    of the array but that copy.
+
+    >>> x = np.ones((2, 3), dtype=np.float32)
+    >>> check_stored_floats(x, "x", ndim=2, shape_hint="(n, d)") is x
+    True
+    """
+    arr = as_array(x, name)
+    if arr.dtype == bool or arr.dtype.kind not in "iuf":
+        raise TypeError(f"`{name}` must hold real numbers; got {describe(arr)}.")
+    if arr.ndim != ndim:
+        raise ValueError(f"`{name}` must have shape {shape_hint}; got {arr.shape}.")
+    if arr.size == 0:
+        raise ValueError(f"`{name}` must not be empty; got shape {arr.shape}.")
+    _check_finite_in_float32(arr, name)
+    kept = (np.float32, np.float16) if keep_float16 else (np.float32,)
+    if arr.dtype in kept and arr.dtype.isnative and arr.flags.c_contiguous:
+        return arr
+    out = np.empty(arr.shape, dtype=np.float32)
+    row_size = arr.size // arr.shape[0]
+    for rows in row_chunks(arr.shape[0], row_size):
+        chunk = arr[rows]
+        out[rows] = chunk if chunk.dtype.kind == "f" else chunk.astype(np.float64)
+    return out
+
+
+def _check_finite_in_float32(arr: NDArray, name: str) -> None:
+    """Raise unless every entry of a non-empty real array is finite and fits in float32.
+
+    A chunk's smallest and largest entries settle both questions (NaN propagates through
+    ``min``/``max``) without a temporary; only a chunk holding NaN or inf is read again, to count.
+    """
+    row_size = arr.size // arr.shape[0]
+    n_bad, big = 0, 0.0
+    for rows in row_chunks(arr.shape[0], row_size):
+        chunk = arr[rows]
+        lo, hi = float(chunk.min()), float(chunk.max())
+        if math.isfinite(lo) and math.isfinite(hi):
+            big = max(big, -lo, hi)
+        else:
+            n_bad += int(np.count_nonzero(~np.isfinite(chunk)))
+    if n_bad:
+        raise ValueError(f"`{name}` must be finite; got {n_bad} NaN or inf values.")
+    if big > _FLOAT32_MAX:
+        raise ValueError(f"`{name}` must fit in float32 (|x| <= {_FLOAT32_MAX:.4g}); got a value "
+                         f"of magnitude {big:.4g}.")
 
 
 def check_float32_range(arr: NDArray, name: str) -> NDArray[np.float32]:
@@ -131,7 +234,7 @@ def check_probs_top(
         arr = arr.astype(np.float64)
     sums, pred, conf, lo = _row_stats(arr)
     if not np.isfinite(sums).all():  # a NaN or inf entry makes its row sum non-finite
-        n_bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+        n_bad = count_nonfinite(arr)
         if n_bad:
             raise ValueError(f"`{name}` must be finite; got {n_bad} NaN or inf values.")
     if arr.shape[1] < 2:
@@ -242,11 +345,12 @@ def check_sample_ids(
         return np.zeros(0, dtype=np.int64)
     if arr.dtype == bool or arr.dtype.kind not in "iu":
         raise TypeError(f"`{name}` must be {expected}; got {describe(arr)}.")
-    out = arr.astype(np.int64)
-    if unique:
-        values, counts = np.unique(out, return_counts=True)
-        repeated = values[counts > 1]
-        if repeated.size:
+    out = arr.astype(np.int64, copy=False)
+    if unique:  # neighbours in sorted order: no count per id unless some repeat
+        ordered = np.sort(out)
+        same = ordered[1:] == ordered[:-1]
+        if same.any():
+            repeated = np.unique(ordered[1:][same])
             raise ValueError(f"`{name}` must be {expected}; got {repeated.size} repeated, "
                              f"e.g. {repeated[:5].tolist()}.")
     if within is not None:

@@ -2,8 +2,9 @@
 
 It holds a classifier's outputs on one set of samples: logits (and so probabilities), penultimate
 features, the true and the given (possibly noisy) labels, sample ids, class names and the last
-layer's weights (the class templates). Build it from your own arrays, an ``.npz`` file, any torch
-classifier and data loader, or a zoo checkpoint.
+layer's weights (the class templates). Build it from your own arrays, from files (``.npz``, a
+folder of ``.npy``, Parquet, safetensors: see :mod:`labviz.core.loaders`), any torch classifier
+and data loader, or a zoo checkpoint.
 """
 
 from __future__ import annotations
@@ -13,14 +14,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from labviz.core import _validation as v
+from labviz.core import loaders
 from labviz.core._numeric import softmax  # noqa: F401  (public here too: labviz.core.predictions.softmax)
-from labviz.core.cache import atomic_write_npz, read_npz
+from labviz.core.cache import atomic_write_npz
 
 if TYPE_CHECKING:  # torch is imported lazily: importing labviz stays fast
     import torch
@@ -34,8 +36,9 @@ _ARRAY_FIELDS = ("logits", "y_true", "y_given", "ids", "features", "weights", "b
 class Predictions:
     """A classifier's outputs on one set of samples.
 
-    Build it with :meth:`from_arrays`, :meth:`from_npz` or :meth:`from_model` rather than directly:
-    those validate every array. A shipped checkpoint's come from :func:`labviz.zoo.predictions`.
+    Build it with :meth:`from_arrays`, :meth:`from_path`, :meth:`from_npz` or :meth:`from_model`
+    rather than directly: those validate every array. A shipped checkpoint's come from
+    :func:`labviz.zoo.predictions`. Built directly, it holds the arrays it is given as they are.
 
     Attributes
     ----------
@@ -48,7 +51,7 @@ class Predictions:
         Sample ids (indices into the source dataset split).
     class_names : tuple of str, length n_classes
     features : ndarray of shape (n_samples, n_features) or None
-        Penultimate-layer activations.
+        Penultimate-layer activations, float32 or float16.
     weights : ndarray of shape (n_classes, n_features) or None
         The last layer's weight matrix; its rows are the class templates.
     bias : ndarray of shape (n_classes,) or None
@@ -63,7 +66,8 @@ class Predictions:
     y_given: NDArray[np.int64]
     ids: NDArray[np.int64]
     class_names: tuple[str, ...]
-    features: NDArray[np.float32] | None = None
+    # float32, or float16 as from_arrays keeps it; its readers convert what they read
+    features: NDArray[Any] | None = None
     weights: NDArray[np.float32] | None = None
     bias: NDArray[np.float32] | None = None
     images: NDArray | None = None
@@ -153,11 +157,32 @@ class Predictions:
         images: ArrayLike | None = None,
         name: str = "",
     ) -> Predictions:
-        """Validate and wrap your own model's outputs.
+        """Validate and wrap your own model's outputs, keeping your arrays rather than copies.
 
         Give exactly one of ``logits`` or ``probs``; labviz never guesses which one it got. With
         ``probs`` only, the logits are taken as ``log(probs)`` (softmax gives the same
         probabilities back), so temperature scaling still works.
+
+        **What is copied.** An array is stored as you give it (your object itself; a
+        ``np.memmap``, such as ``np.load(path, mmap_mode="r")`` returns, stays memory-mapped)
+        when its dtype and layout are already those labviz keeps:
+
+        - ``logits``, ``weights``, ``bias``: C-contiguous float32;
+        - ``features``: C-contiguous float32 or float16 (float16 is kept as float16, half the
+          memory; the computations that read features convert what they read, as for any dtype);
+        - ``y_true``, ``y_given``, ``ids``: int64;
+        - ``images``: any real dtype.
+
+        Otherwise one copy is made, row chunk by row chunk: a C-contiguous float32 one for float
+        arrays (float64 is rounded to float32, float16 logits widened, other layouts laid out row
+        by row), an int64 one for labels and ids of other integer (or integer-valued float)
+        dtypes. ``probs`` are always copied: the stored logits are their float32 logarithm. Since
+        your arrays are kept, leave them unchanged afterwards: the ``Predictions`` (and the
+        probabilities it caches) would no longer match what was checked.
+
+        **What is checked.** Every value: finite, within float32's range, labels among the
+        classes, probabilities in [0, 1] with rows summing to 1. Floats are checked a row chunk at
+        a time, so checking a memory-mapped array reads it once and never holds it in memory.
 
         Parameters
         ----------
@@ -183,12 +208,17 @@ class Predictions:
         >>> p = Predictions.from_arrays(y_true=[0, 1], logits=[[2.0, 0.0], [0.0, 1.0]])
         >>> p.y_pred.tolist(), p.accuracy
         ([0, 1], 1.0)
+        >>> z = np.zeros((2, 2), dtype=np.float32)
+        >>> Predictions.from_arrays(y_true=[0, 1], logits=z).logits is z
+        True
         """
         if logits is not None and probs is None:
-            z = v.check_float32_range(v.check_logits(logits), "logits")
+            z = v.check_stored_floats(logits, "logits", ndim=2, shape_hint="(n_samples, n_classes)")
+            if z.shape[1] < 2:
+                raise ValueError(f"`logits` must have at least 2 classes (columns); got shape "
+                                 f"{z.shape}.")
         elif probs is not None and logits is None:
-            p = v.check_probs(probs)
-            z = np.log(np.clip(p, np.finfo(np.float64).tiny, None)).astype(np.float32)
+            z = _log_probs(probs)
         else:
             raise TypeError("Give exactly one of `logits` or `probs`; got "
                             + ("both." if logits is not None else "neither."))
@@ -207,21 +237,20 @@ class Predictions:
         names = v.check_class_names(class_names, n_classes)
         feats = None
         if features is not None:
-            feats = v.check_float32_range(v.check_finite_float(
-                features, "features", ndim=2, shape_hint="(n_samples, n_features)"), "features")
+            feats = v.check_stored_floats(features, "features", ndim=2,
+                                          shape_hint="(n_samples, n_features)", keep_float16=True)
             v.check_same_length(y_true=y, features=feats)
         w = b = None
         if weights is not None:
-            w = v.check_float32_range(v.check_finite_float(
-                weights, "weights", ndim=2, shape_hint="(n_classes, n_features)"), "weights")
+            w = v.check_stored_floats(weights, "weights", ndim=2,
+                                      shape_hint="(n_classes, n_features)")
             if w.shape[0] != n_classes or (feats is not None and w.shape[1] != feats.shape[1]):
                 want = f"({n_classes}, {'n_features' if feats is None else feats.shape[1]})"
                 raise ValueError(f"`weights` must have shape {want}; got {w.shape}.")
         if bias is not None:
-            b64 = v.check_finite_float(bias, "bias", ndim=1, shape_hint="(n_classes,)")
-            if b64.shape != (n_classes,):
-                raise ValueError(f"`bias` must have shape ({n_classes},); got {b64.shape}.")
-            b = v.check_float32_range(b64, "bias")
+            b = v.check_stored_floats(bias, "bias", ndim=1, shape_hint="(n_classes,)")
+            if b.shape != (n_classes,):
+                raise ValueError(f"`bias` must have shape ({n_classes},); got {b.shape}.")
         imgs = None
         if images is not None:
             imgs = v.as_array(images, "images")
@@ -233,7 +262,7 @@ class Predictions:
         return cls(logits=z, y_true=y, y_given=yg, ids=id_arr, class_names=names,
                    features=feats, weights=w, bias=b, images=imgs, name=name)
 
-    def to_npz(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    def to_npz(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
         """Save to an ``.npz`` file readable by :meth:`from_npz` (no pickle).
 
         An existing file is kept unless ``overwrite=True``.
@@ -248,24 +277,62 @@ class Predictions:
         return path
 
     @classmethod
-    def from_npz(cls, path: str | os.PathLike) -> Predictions:
+    def from_path(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        mmap: bool = True,
+        file_format: loaders.Format | None = None,
+    ) -> Predictions:
+        """Load predictions from an ``.npz``, ``.parquet`` or ``.safetensors`` file, or a folder
+        of ``.npy`` files, holding arrays named like :meth:`from_arrays`'s arguments.
+
+        The formats, and the keys each must hold, are described in :mod:`labviz.core.loaders`.
+        Nothing is unpickled. With ``mmap=True`` the arrays of a folder of ``.npy`` files, of
+        safetensors and of uncompressed ``.npz`` members are memory-mapped, and :meth:`from_arrays`
+        keeps them so (see what it copies).
+
+        Parameters
+        ----------
+        path : str or path-like
+        mmap : bool
+            Memory-map the arrays where the format allows, rather than reading them into memory.
+        file_format : {"npz", "npy", "parquet", "safetensors"}, optional
+            The format, when the path's suffix does not say it ("npy" is a folder).
+
+        Raises
+        ------
+        ValueError, TypeError
+            For a damaged or mislabelled file, or arrays :meth:`from_arrays` refuses; the
+            message names the file and the key.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> np.save(folder / "y_true.npy", np.array([0, 1]))
+        >>> np.save(folder / "logits.npy", np.float32([[2, 0], [0, 1]]))
+        >>> p = Predictions.from_path(folder)
+        >>> p.accuracy, isinstance(p.logits, np.memmap)
+        (1.0, True)
+        >>> import shutil; shutil.rmtree(folder)
+        """
+        files = loaders.read_predictions(path, mmap=mmap, file_format=file_format)
+        try:
+            return cls.from_arrays(**files.arrays, class_names=files.class_names, name=files.name)
+        except (ValueError, TypeError) as exc:
+            kind = ValueError if isinstance(exc, ValueError) else TypeError
+            raise kind(f"{files.path}: {exc}") from None
+
+    @classmethod
+    def from_npz(cls, path: str | os.PathLike[str]) -> Predictions:
         """Load predictions from an ``.npz`` file with arrays named like :meth:`from_arrays`'s
         arguments (``logits`` or ``probs``, ``y_true``, optional ``features``, ``class_names``...).
 
-        The file is read with ``allow_pickle=False``.
+        The file is read into memory, whatever its suffix, with ``allow_pickle=False``;
+        :meth:`from_path` memory-maps it.
         """
-        data = read_npz(Path(path))
-        known = {"logits", "probs", "class_names", "name", *_ARRAY_FIELDS}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"{path} holds arrays labviz does not know: {unknown}; "
-                             f"expected some of {sorted(known)}.")
-        if "y_true" not in data:
-            raise ValueError(f"{path} must hold a `y_true` array; got {sorted(data)}.")
-        arrays = {k: data[k] for k in data if k not in ("class_names", "name")}
-        names = [str(c) for c in data["class_names"]] if "class_names" in data else None
-        return cls.from_arrays(**arrays, class_names=names,
-                               name=str(data["name"]) if "name" in data else Path(path).stem)
+        return cls.from_path(path, mmap=False, file_format="npz")
 
     @classmethod
     def from_model(
@@ -335,3 +402,16 @@ class Predictions:
             class_names=class_names, name=name,
         )
 
+
+
+def _log_probs(probs: ArrayLike) -> NDArray[np.float32]:
+    """The float32 logits ``log(probs)`` of checked probabilities, computed a row chunk at a time.
+
+    Each chunk is clipped at float64's smallest normal number and logged in float64, so a zero
+    probability gives a finite logit and float32 input gives what its float64 copy would.
+    """
+    p = v.check_probs_top(probs, "probs")[0]
+    z = np.empty(p.shape, dtype=np.float32)
+    for rows in v.row_chunks(*p.shape):
+        z[rows] = np.log(np.clip(p[rows].astype(np.float64), np.finfo(np.float64).tiny, None))
+    return z
