@@ -31,7 +31,8 @@ predictor of ``y_true == k`` (one-vs-rest), and averages it over the classes.
 Uncertainty and other estimators
 --------------------------------
 :func:`calibration_interval` gives a percentile bootstrap confidence interval of any of these
-metrics (and of the NLL and Brier score). :func:`ece_sweep` (Roelofs et al., 2022) picks the
+metrics (and of the NLL and Brier score), :func:`calibration_intervals` those of several metrics
+from one set of draws. :func:`ece_sweep` (Roelofs et al., 2022) picks the
 number of equal-mass bins, :func:`smooth_ece` (Blasiok and Nakkiran, 2024) needs no bins, and
 :func:`corp_reliability` (Dimitriadis, Gneiting and Jordan, 2021) fits the reliability curve by
 isotonic regression, with its score decomposition and bootstrap bands.
@@ -41,9 +42,9 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, TypedDict
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -161,24 +162,80 @@ def _stats_1d(idx: NDArray[np.intp], conf: NDArray, hit: NDArray, n_bins: int) -
     )
 
 
-def _stats_classwise_uniform(y: NDArray[np.int64], p: NDArray, edges: NDArray) -> _BinStats:
-    """Per-class one-vs-rest statistics on shared edges, shape (n_classes, n_bins)."""
+@dataclass(frozen=True, eq=False)
+class _ClasswiseCells:
+    """Every sample's one-vs-rest cells (class ``k``, equal-width bin ``b``: cell ``k n_bins + b``),
+    kept as the bootstrap needs them.
+
+    A row's entries above the first bin (``p > edges[1]``: at most ``n_bins - 1`` per row, since a
+    row sums to 1) are kept one by one in ``high``; every other entry is in bin 0, where only its
+    column's sum matters (``low``) and the bin's count is what the other bins leave. Each sample's
+    own class puts it in one positive cell (``hits``). So a weighting of the samples (all ones, or
+    a bootstrap replica's draw counts) gives every cell's statistics in O(entries kept), plus the
+    weighted column sums of bin 0 (:func:`labviz.core._bootstrap.weighted_column_sums`).
+    """
+
+    high: _bootstrap.Cells
+    hits: _bootstrap.Cells
+    low: NDArray[np.float64]  # (n_classes,) sum of each column's entries in bin 0
+    upper: np.float64  # the first bin's upper edge
+    n_classes: int
+    n_bins: int
+
+
+def _classwise_cells(y: NDArray[np.int64], p: NDArray, edges: NDArray[np.float64]) -> _ClasswiseCells:
+    """One pass over blocks of rows of ``p`` (bounded temporaries) gathering :class:`_ClasswiseCells`."""
     n, n_classes = p.shape
     n_bins = len(edges) - 1
-    size = n_classes * n_bins
-    count, conf_sum, hit_sum = np.zeros(size), np.zeros(size), np.zeros(size)
-    offsets = np.arange(n_classes) * n_bins
+    upper = np.float64(edges[1])  # a float64 scalar: float32 entries are compared in float64
+    rows, cells, values = [], [], []
+    low = np.zeros(n_classes)
     step = max(1, _BLOCK // n_classes)
-    for start in range(0, n, step):  # blocks of rows, to bound the memory of the index matrix
+    for start in range(0, n, step):
         block = p[start:start + step]
-        flat = _bin_index(block, edges, uniform=True)
-        flat += offsets
-        count += np.bincount(flat.ravel(), minlength=size)
-        conf_sum += np.bincount(flat.ravel(), weights=block.ravel(), minlength=size)
-        yb = y[start:start + step]
-        hit_sum += np.bincount(flat[np.arange(len(yb)), yb], minlength=size)
-    shape = (n_classes, n_bins)
-    return _BinStats(count.reshape(shape), conf_sum.reshape(shape), hit_sum.reshape(shape))
+        high = block > upper
+        r, k = np.nonzero(high)
+        v = block[r, k]
+        rows.append(r + start)
+        cells.append(k * n_bins + _bin_index(v, edges, uniform=True))
+        values.append(v)
+        low += np.where(high, 0, block).sum(axis=0, dtype=np.float64)
+    own = p[np.arange(n), y]
+    size = n_classes * n_bins
+    return _ClasswiseCells(
+        high=_bootstrap.Cells.group(np.concatenate(rows), np.concatenate(cells),
+                                    np.concatenate(values), size, n),
+        hits=_bootstrap.Cells.group(np.arange(n), y * n_bins + _bin_index(own, edges, uniform=True),
+                                    None, size, n),
+        low=low, upper=upper, n_classes=n_classes, n_bins=n_bins)
+
+
+def _classwise_weighted_stats(
+    cells: _ClasswiseCells, weights: NDArray, low: NDArray[np.float64]
+) -> _BinStats:
+    """Cell statistics of weighted samples, shape (n_replicas, n_classes, n_bins).
+
+    Parameters
+    ----------
+    weights : ndarray of shape (n_replicas, n_samples)
+    low : ndarray of shape (n_replicas, n_classes)
+        The weighted column sums of the entries in bin 0.
+    """
+    shape = (len(weights), cells.n_classes, cells.n_bins)
+    count, conf_sum = cells.high.sums(weights)
+    hit_sum, _ = cells.hits.sums(weights, values=False)
+    assert conf_sum is not None
+    count, conf_sum = count.reshape(shape), conf_sum.reshape(shape)
+    count[..., 0] = weights.sum(axis=1, dtype=np.float64)[:, None] - count[..., 1:].sum(axis=-1)
+    conf_sum[..., 0] = low
+    return _BinStats(count, conf_sum, hit_sum.reshape(shape))
+
+
+def _stats_classwise_uniform(y: NDArray[np.int64], p: NDArray, edges: NDArray) -> _BinStats:
+    """Per-class one-vs-rest statistics on shared edges, shape (n_classes, n_bins)."""
+    cells = _classwise_cells(y, p, edges)
+    stats = _classwise_weighted_stats(cells, np.ones((1, len(y))), cells.low[None])
+    return _BinStats(stats.count[0], stats.conf_sum[0], stats.hit_sum[0])
 
 
 def _stats_classwise_quantile(y: NDArray[np.int64], p: NDArray, n_bins: int) -> _BinStats:
@@ -873,6 +930,12 @@ MAX_BOOT = 10**7
 
 # Index resampling draws at most this many indices at once, to bound memory.
 _BOOT_BLOCK = 1 << 22
+# Draw counts of at most this many (replica, sample) pairs are held at once (a byte each): the
+# class-wise statistics take one pass over the probabilities per such block of replicas.
+_COUNT_BLOCK = 1 << 26
+# Replica statistics (replicas x classes x bins, or replicas x samples for equal-mass bins) are
+# built this many numbers at a time.
+_STATS_BLOCK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -896,6 +959,48 @@ class Interval:
     high: float
     n_boot: int
     confidence: float
+
+
+class IntervalSpec(TypedDict, total=False):
+    """The metric of one interval of :func:`calibration_intervals`: the keywords of
+    :func:`calibration_interval` that choose it, with the same defaults."""
+
+    metric: Metric
+    n_bins: int
+    strategy: Strategy
+    norm: Norm
+    classwise: bool
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """A checked :class:`IntervalSpec`."""
+
+    metric: str
+    n_bins: int
+    strategy: str
+    norm: str
+    classwise: bool
+
+    def score(self) -> Callable[[_BinStats], NDArray[np.float64]]:
+        """The binned metric along the last axis (bins) of the statistics."""
+        if self.metric == "debiased_ece":
+            return _debiased_from_stats
+        norm = self.norm
+        return lambda stats: _ce_from_stats(stats, norm)
+
+
+def _check_spec(metric: str, n_bins: int, strategy: str, norm: str, classwise: bool) -> _Spec:
+    v.check_option(metric, "metric", METRICS)
+    n_bins = _check_binning(n_bins, strategy)
+    v.check_option(norm, "norm", NORMS)
+    classwise = v.check_bool(classwise, "classwise")
+    if norm != "l1" and metric != "ece":
+        raise ValueError(f"`norm` must be 'l1' unless metric='ece'; got norm={norm!r} with "
+                         f"metric={metric!r}.")
+    if classwise and metric in ("nll", "brier"):
+        raise ValueError(f"`classwise` must be False for metric={metric!r}; got True.")
+    return _Spec(metric, n_bins, strategy, norm, classwise)
 
 
 def _check_level(value: float, name: str) -> float:
@@ -934,9 +1039,25 @@ def calibration_interval(
       ``_bootstrap.EXACT_CELL`` samples) or from its normal limit with exact mean and variance
       (see :mod:`labviz.core._bootstrap`). A replica costs O(n_bins), so 1,000 replicas at
       10^6 samples cost little more than the ECE itself.
-    * Every other case resamples the indices and recomputes the metric on each replica, with the
-      indices drawn as ``scipy.stats.bootstrap`` draws them (``rng.integers(0, n, (n_boot, n))``
-      while ``n_boot * n <= 2**22``): O(n_boot * n_samples) (times n_classes when class-wise).
+    * Every other case resamples the indices, drawn as ``scipy.stats.bootstrap`` draws them
+      (``rng.integers(0, n, (n_boot, n))`` while ``n_boot * n <= 2**22``, in batches of
+      ``2**22 // n`` replicas beyond), and computes the metric on each replica: the same
+      replicas as ``scipy.stats.bootstrap`` up to float rounding. How, by case:
+
+      - NLL and Brier score: the mean of the per-sample losses at the drawn indices.
+      - Top-label, equal-mass bins: from how many times each sample is drawn, over the
+        confidences sorted once: the replica's quantile edges and bin sums are cumulative sums
+        along that order, O(n_samples) per replica.
+      - Class-wise, equal-width bins: a replica's statistics per (class, bin) cell are sums of
+        the samples' draw counts. The few entries above the first bin (at most ``n_bins - 1`` per
+        row) are summed one by one; the first bin of every class needs the count-weighted sum of
+        its column, which one streamed matrix product per block of replicas gives (float32 beyond
+        2**30 multiply-adds: a relative error of about 2e-6 in those sums, see
+        :func:`labviz.core._bootstrap.weighted_column_sums`). 1,000 replicas of 50,000 x 1,000
+        probabilities take a few seconds, and nothing of shape (replicas, samples, classes) is
+        held.
+      - Class-wise, equal-mass bins: each replica's rows are gathered and binned again,
+        O(n_samples x n_classes) per replica (each class's edges move with the replica).
 
     Parameters
     ----------
@@ -962,6 +1083,10 @@ def calibration_interval(
     -------
     Interval
 
+    See Also
+    --------
+    calibration_intervals : several metrics' intervals from one validation and one set of draws.
+
     Examples
     --------
     Every replica of four identical samples is the same, so the interval is a point:
@@ -970,63 +1095,105 @@ def calibration_interval(
     >>> ci.estimate, ci.low, ci.high
     (0.25, 0.25, 0.25)
     """
-    v.check_option(metric, "metric", METRICS)
-    n_bins = _check_binning(n_bins, strategy)
-    v.check_option(norm, "norm", NORMS)
-    classwise = v.check_bool(classwise, "classwise")
-    if norm != "l1" and metric != "ece":
-        raise ValueError(f"`norm` must be 'l1' unless metric='ece'; got norm={norm!r} with "
-                         f"metric={metric!r}.")
-    if classwise and metric in ("nll", "brier"):
-        raise ValueError(f"`classwise` must be False for metric={metric!r}; got True.")
+    spec = _check_spec(metric, n_bins, strategy, norm, classwise)
     n_boot = v.check_int(n_boot, "n_boot", minimum=1, maximum=MAX_BOOT)
     confidence = _check_level(confidence, "confidence")
-    rng = np.random.default_rng(v.check_int(seed, "seed", minimum=0))
+    seed = v.check_int(seed, "seed", minimum=0)
+    return _intervals(y_true, probs, [spec], n_boot=n_boot, confidence=confidence, seed=seed)[0]
 
-    if metric in ("nll", "brier"):
-        y, p = _check_inputs(y_true, probs)
-        losses = _per_sample_nll(y, p) if metric == "nll" else _per_sample_brier(y, p)
-        estimate = float(losses.mean())
-        replicas = _resampled(lambda idx: losses[idx].mean(axis=-1), len(y), n_boot, rng,
-                              vectorized=True)
-    else:
-        def score(stats: _BinStats) -> NDArray[np.float64]:
-            return _ce_from_stats(stats, norm) if metric == "ece" else _debiased_from_stats(stats)
 
-        if classwise:
-            y, p = _check_inputs(y_true, probs)
+_SPEC_KEYS: tuple[str, ...] = ("metric", "n_bins", "strategy", "norm", "classwise")
 
-            def stat(idx):
-                return float(score(_classwise_stats(y[idx], p[idx], n_bins, strategy)).mean())
 
-            estimate = float(score(_classwise_stats(y, p, n_bins, strategy)).mean())
-            replicas = _resampled(stat, len(y), n_boot, rng)
+def calibration_intervals(
+    y_true: ArrayLike,
+    probs: ArrayLike,
+    specs: Sequence[IntervalSpec],
+    *,
+    n_boot: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> list[Interval]:
+    """Percentile bootstrap confidence intervals of several calibration metrics at once.
+
+    The same intervals as ``[calibration_interval(y_true, probs, **spec, n_boot=n_boot,
+    confidence=confidence, seed=seed) for spec in specs]``, for less: the inputs are validated
+    once, and the metrics that resample indices (all but the top-label equal-width ECEs, see
+    :func:`calibration_interval`) share one set of draws, which separate calls with one seed
+    would draw alike.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+    probs : array-like of shape (n_samples, n_classes)
+        Predicted probabilities; rows sum to 1.
+    specs : sequence of dict
+        One :class:`IntervalSpec` per interval: a dict with any of the keys ``metric``,
+        ``n_bins``, ``strategy``, ``norm`` and ``classwise`` of :func:`calibration_interval`
+        (same meanings and defaults).
+    n_boot : int, default 1000
+    confidence : float, default 0.95
+        In (0, 1).
+    seed : int, default 0
+
+    Returns
+    -------
+    list of Interval
+        One per spec, in order.
+
+    Examples
+    --------
+    >>> cis = calibration_intervals([0, 0, 0, 0], [[0.75, 0.25]] * 4,
+    ...                             [{"n_bins": 2}, {"metric": "brier"}], n_boot=50)
+    >>> [(ci.estimate, ci.low, ci.high) for ci in cis]
+    [(0.25, 0.25, 0.25), (0.125, 0.125, 0.125)]
+    """
+    if isinstance(specs, (str, Mapping)) or not isinstance(specs, Sequence):
+        raise TypeError(f"`specs` must be a sequence of dicts (one per interval); got "
+                        f"{type(specs).__name__}.")
+    checked = []
+    for i, spec in enumerate(specs):
+        if not isinstance(spec, Mapping):
+            raise TypeError(f"`specs[{i}]` must be a dict of calibration_interval options; got "
+                            f"{type(spec).__name__}.")
+        unknown = sorted(set(spec) - set(_SPEC_KEYS))
+        if unknown:
+            raise ValueError(f"`specs[{i}]` must hold only the keys {list(_SPEC_KEYS)}; got "
+                             f"{unknown}.")
+        checked.append(_check_spec(spec.get("metric", "ece"), spec.get("n_bins", 15),
+                                   spec.get("strategy", "uniform"), spec.get("norm", "l1"),
+                                   spec.get("classwise", False)))
+    n_boot = v.check_int(n_boot, "n_boot", minimum=1, maximum=MAX_BOOT)
+    confidence = _check_level(confidence, "confidence")
+    seed = v.check_int(seed, "seed", minimum=0)
+    return _intervals(y_true, probs, checked, n_boot=n_boot, confidence=confidence, seed=seed)
+
+
+def _intervals(y_true: ArrayLike, probs: ArrayLike, specs: list[_Spec], *, n_boot: int,
+               confidence: float, seed: int) -> list[Interval]:
+    p, pred, conf = v.check_probs_top(probs)
+    y = v.check_labels(y_true, "y_true", n_classes=p.shape[1])
+    v.check_same_length(y_true=y, probs=p)
+    hit = pred == y
+    results: dict[int, tuple[float, NDArray[np.float64]]] = {}
+    resampled = []
+    for i, spec in enumerate(specs):
+        if spec.metric in ("ece", "debiased_ece") and not spec.classwise and spec.strategy == "uniform":
+            results[i] = _uniform_top_label_replicas(conf, hit, spec.n_bins, spec.score(), n_boot,
+                                                     np.random.default_rng(seed))
         else:
-            conf, hit, _ = _check_top_label(y_true, probs)
-            if strategy == "uniform":
-                estimate, replicas = _uniform_top_label_replicas(conf, hit, n_bins, score,
-                                                                 n_boot, rng)
-            else:
-                def stat(idx):
-                    return float(score(_top_label_stats(conf[idx], hit[idx], n_bins, strategy)[0]))
-
-                estimate = float(score(_top_label_stats(conf, hit, n_bins, strategy)[0]))
-                replicas = _resampled(stat, len(conf), n_boot, rng)
-    low, high = _bootstrap.percentile_interval(replicas, confidence)
-    return Interval(estimate=estimate, low=low, high=high, n_boot=n_boot, confidence=confidence)
-
-
-def _resampled(stat: Callable[[NDArray[np.int64]], object], n: int, n_boot: int,
-               rng: np.random.Generator, *, vectorized: bool = False) -> NDArray[np.float64]:
-    """``stat`` of ``n_boot`` index resamples; ``stat`` takes a (n,) index array, or a
-    (k, n) batch when ``vectorized``. The batches are drawn as ``rng.integers(0, n, (k, n))``."""
-    batch = max(1, _BOOT_BLOCK // n)
+            resampled.append(i)
+    if resampled:
+        drawn = _index_replicas(y, p, conf, hit, [specs[i] for i in resampled], n_boot,
+                                np.random.default_rng(seed))
+        results.update(zip(resampled, drawn))
     out = []
-    for start in range(0, n_boot, batch):
-        idx = rng.integers(0, n, (min(batch, n_boot - start), n))
-        out.append(np.asarray(stat(idx), dtype=np.float64) if vectorized
-                   else np.array([stat(row) for row in idx]))
-    return np.concatenate(out)
+    for i in range(len(specs)):
+        estimate, replicas = results[i]
+        low, high = _bootstrap.percentile_interval(replicas, confidence)
+        out.append(Interval(estimate=estimate, low=low, high=high, n_boot=n_boot,
+                            confidence=confidence))
+    return out
 
 
 def _uniform_top_label_replicas(
@@ -1051,6 +1218,172 @@ def _uniform_top_label_replicas(
     return estimate, np.concatenate(out)
 
 
+class _EqualMassReplicas:
+    """Top-label statistics on each replica's own equal-mass bins, from its draw counts."""
+
+    classwise = False
+
+    def __init__(self, conf: NDArray[np.float64], hit: NDArray[np.bool_], n_bins: int) -> None:
+        self.order = np.argsort(conf, kind="stable")
+        self.conf = conf[self.order]
+        self.hit = hit[self.order].astype(np.float64)
+        self.n_bins = n_bins
+        self.estimate = _top_label_stats(conf, hit, n_bins, "quantile")[0]
+
+    def blocks(self, counts: NDArray[np.unsignedinteger]) -> Iterator[_BinStats]:
+        """Statistics of shape (replicas, n_bins): compiled (two passes over the sorted
+        confidences per replica) for many replicas, else by numpy a few replicas at a time."""
+        inner = _quantile_positions(len(self.conf), np.linspace(0.0, 1.0, self.n_bins + 1)[1:-1])
+        fast = _bootstrap.equal_mass_sums(self.conf, self.hit, self.order, counts, *inner)
+        if fast is not None:
+            yield _BinStats(*fast)
+            return
+        step = max(1, _STATS_BLOCK // len(self.conf))
+        for start in range(0, len(counts), step):
+            w = counts[start:start + step][:, self.order]
+            yield _equal_mass_stats(self.conf, self.hit, w, self.n_bins)
+
+
+def _equal_mass_stats(
+    s: NDArray[np.float64], h: NDArray[np.float64], w: NDArray[np.unsignedinteger], n_bins: int
+) -> _BinStats:
+    """Statistics of shape (replicas, n_bins) on each replica's equal-mass bins.
+
+    ``s`` holds the sorted confidences, ``h`` their correctness and ``w`` (replicas, n) how many
+    times each is drawn, in the same order. A replica's sorted values are ``s[j]`` repeated
+    ``w[:, j]`` times, so its ``t``-th smallest value is ``s[j]`` for the first ``j`` whose
+    cumulative count exceeds ``t``: its ``np.quantile`` edges follow from the cumulative counts
+    (:func:`_quantile_positions`, :func:`_lerp`, as ``np.quantile`` rounds), and, bins being
+    right-closed, the samples at or below an edge ``e`` are those of ``s[:searchsorted(s, e,
+    "right")]``, so each bin's sums are differences of cumulative sums.
+    """
+    reps, n = w.shape
+    rows = np.arange(reps)[:, None]
+    zero = np.zeros((reps, 1))
+    weight = w.astype(np.float64)  # numpy's cumsum of small integers is faster from float64
+    total = np.cumsum(weight, axis=1)
+    count = np.concatenate([zero, total], axis=1)
+    conf_sum = np.concatenate([zero, np.cumsum(weight * s, axis=1)], axis=1)
+    weight *= h
+    hit_sum = np.concatenate([zero, np.cumsum(weight, axis=1)], axis=1)
+    prev, nxt, gamma = _quantile_positions(n, np.linspace(0.0, 1.0, n_bins + 1)[1:-1])
+    # Row r's cumulative counts lie in [0, n]: shifted by r (n + 1), all rows sort as one array.
+    shift = rows * (n + 1)
+    flat = (total + shift).ravel()
+
+    def value_at(t: NDArray[np.intp]) -> NDArray[np.float64]:
+        j = np.searchsorted(flat, (t[None, :] + shift).ravel(), side="right").reshape(reps, -1)
+        return s[j - rows * n]
+
+    inner = _lerp(value_at(prev), value_at(nxt), gamma)
+    cut = np.searchsorted(s, inner.ravel(), side="right").reshape(reps, -1)
+    cut = np.concatenate([np.zeros((reps, 1), dtype=np.intp), cut, np.full((reps, 1), n)], axis=1)
+    return _BinStats(count=np.diff(count[rows, cut]), conf_sum=np.diff(conf_sum[rows, cut]),
+                     hit_sum=np.diff(hit_sum[rows, cut]))
+
+
+class _ClasswiseReplicas:
+    """Class-wise statistics on equal-width bins, from the replicas' draw counts."""
+
+    classwise = True
+
+    def __init__(self, y: NDArray[np.int64], p: NDArray, n_bins: int) -> None:
+        v.check_dense_size((p.shape[1], n_bins), name="n_bins", value=n_bins,
+                           what="table of per-class bins (n_classes x n_bins)")
+        self.p = p
+        self.cells = _classwise_cells(y, p, _uniform_edges(n_bins))
+        stats = _classwise_weighted_stats(self.cells, np.ones((1, len(y))), self.cells.low[None])
+        self.estimate = _BinStats(stats.count[0], stats.conf_sum[0], stats.hit_sum[0])
+
+    def blocks(self, counts: NDArray[np.unsignedinteger]) -> Iterator[_BinStats]:
+        """Statistics of shape (replicas, n_classes, n_bins), a few replicas at a time."""
+        low = _bootstrap.weighted_column_sums(self.p, self.cells.upper, counts)
+        step = max(1, _STATS_BLOCK // (self.cells.n_classes * self.cells.n_bins))
+        for start in range(0, len(counts), step):
+            sub = slice(start, start + step)
+            yield _classwise_weighted_stats(self.cells, counts[sub], low[sub])
+
+
+def _mean_at(losses: NDArray[np.float64]) -> Callable[[NDArray[np.int64]], NDArray[np.float64]]:
+    """Replicas of the mean loss from a batch of resampled indices."""
+    return lambda idx: losses[idx].mean(axis=-1)
+
+
+def _rebinned_classwise(
+    y: NDArray[np.int64], p: NDArray, spec: _Spec
+) -> Callable[[NDArray[np.int64]], NDArray[np.float64]]:
+    """Replicas of a class-wise metric from a batch of resampled indices, each replica's rows
+    gathered and binned again."""
+    score = spec.score()
+
+    def replicas(idx: NDArray[np.int64]) -> NDArray[np.float64]:
+        return np.array([float(score(_classwise_stats(y[r], p[r], spec.n_bins, spec.strategy)).mean())
+                         for r in idx])
+
+    return replicas
+
+
+def _index_replicas(
+    y: NDArray[np.int64], p: NDArray, conf: NDArray[np.float64], hit: NDArray[np.bool_],
+    specs: list[_Spec], n_boot: int, rng: np.random.Generator,
+) -> list[tuple[float, NDArray[np.float64]]]:
+    """The estimate and ``n_boot`` replicas of each spec, all from one set of index draws
+    (:func:`labviz.core._bootstrap.index_batches`).
+
+    NLL, Brier and class-wise equal-mass replicas are computed batch by batch from the indices;
+    the others from the draw counts (:func:`labviz.core._bootstrap.draw_counts`), held for up to
+    ``_COUNT_BLOCK`` (replica, sample) pairs at a time and shared by the specs with the same
+    binning.
+    """
+    n = len(y)
+    estimates: dict[int, float] = {}
+    parts: list[list[NDArray[np.float64]]] = [[] for _ in specs]
+    per_batch: list[tuple[int, Callable[[NDArray[np.int64]], NDArray[np.float64]]]] = []
+    binned: dict[tuple[bool, int], list[tuple[int, Callable[[_BinStats], NDArray[np.float64]]]]] = {}
+    for j, spec in enumerate(specs):
+        if spec.metric in ("nll", "brier"):
+            losses = _per_sample_nll(y, p) if spec.metric == "nll" else _per_sample_brier(y, p)
+            estimates[j] = float(losses.mean())
+            per_batch.append((j, _mean_at(losses)))
+        elif spec.classwise and spec.strategy == "quantile":
+            estimates[j] = float(spec.score()(_classwise_stats(y, p, spec.n_bins, "quantile")).mean())
+            per_batch.append((j, _rebinned_classwise(y, p, spec)))
+        else:
+            binned.setdefault((spec.classwise, spec.n_bins), []).append((j, spec.score()))
+
+    groups: list[tuple[_EqualMassReplicas | _ClasswiseReplicas, list]] = []
+    for (classwise, n_bins), members in binned.items():
+        group = (_ClasswiseReplicas(y, p, n_bins) if classwise
+                 else _EqualMassReplicas(conf, hit, n_bins))
+        for j, score in members:
+            estimates[j] = float(np.mean(score(group.estimate)))
+        groups.append((group, members))
+
+    batch = max(1, _BOOT_BLOCK // n)
+    held = _COUNT_BLOCK // n
+    if any(g.classwise for g, _ in groups):  # also bounds the (replicas, classes) column sums
+        held = min(held, _COUNT_BLOCK // 8 // p.shape[1])
+    held = min(max(batch, held // batch * batch), n_boot)
+    counts: NDArray[np.unsignedinteger] = np.empty((held if groups else 0, n), dtype=np.uint8)
+    filled = drawn = 0
+    for idx in _bootstrap.index_batches(n, n_boot, rng, _BOOT_BLOCK):
+        drawn += len(idx)
+        for j, replicas in per_batch:
+            parts[j].append(np.asarray(replicas(idx), dtype=np.float64))
+        if not groups:
+            continue
+        counts = _bootstrap.draw_counts(idx, n, counts, filled)
+        filled += len(idx)
+        if filled + min(batch, n_boot - drawn) > held or drawn == n_boot:
+            for group, members in groups:
+                for stats in group.blocks(counts[:filled]):
+                    for j, score in members:
+                        values = score(stats)
+                        parts[j].append(values.mean(axis=-1) if group.classwise else values)
+            filled = 0
+    return [(estimates[j], np.concatenate(parts[j])) for j in range(len(specs))]
+
+
 # ----- ECE sweep -------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ECESweep:
@@ -1071,18 +1404,30 @@ class ECESweep:
     max_bins: int
 
 
-def _sorted_quantile(s: NDArray[np.float64], q: NDArray[np.float64]) -> NDArray[np.float64]:
-    """``np.quantile(s, q)`` (linear method, same rounding) of an already sorted ``s``, in O(len(q))
-    instead of a partition of ``s`` per call."""
-    n = len(s)
+def _quantile_positions(
+    n: int, q: NDArray[np.float64]
+) -> tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.float64]]:
+    """``np.quantile``'s (linear method) neighbouring order statistics of ``n`` values at ``q``,
+    and the weight of the second: positions ``prev``, ``nxt`` and ``gamma``."""
     virtual = (n - 1) * q
     prev = np.floor(virtual).astype(np.intp)
     nxt = np.minimum(prev + 1, n - 1)
     prev = np.minimum(prev, n - 1)
-    gamma = virtual - prev
-    a, b = s[prev], s[nxt]
+    return prev, nxt, virtual - prev
+
+
+def _lerp(a: NDArray[np.float64], b: NDArray[np.float64], gamma: NDArray[np.float64]
+          ) -> NDArray[np.float64]:
+    """``np.quantile``'s interpolation between order statistics ``a <= b``, rounded as it rounds."""
     diff = b - a
     return np.where(gamma >= 0.5, b - diff * (1 - gamma), a + diff * gamma)
+
+
+def _sorted_quantile(s: NDArray[np.float64], q: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``np.quantile(s, q)`` (linear method, same rounding) of an already sorted ``s``, in O(len(q))
+    instead of a partition of ``s`` per call."""
+    prev, nxt, gamma = _quantile_positions(len(s), q)
+    return _lerp(s[prev], s[nxt], gamma)
 
 
 def ece_sweep(
