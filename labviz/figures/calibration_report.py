@@ -19,8 +19,9 @@ from plotly.subplots import make_subplots
 
 from labviz.core import _validation as v
 from labviz.compute.calibration import (
+    IntervalSpec,
     ReliabilityCurve,
-    calibration_interval,
+    calibration_intervals,
     ece_sweep,
     reliability_curve,
     smooth_ece,
@@ -43,15 +44,15 @@ ModelsLike = Union[Mapping[str, Predictions], Sequence[Predictions]]
 
 #: Estimators of the report, in table and plot order, with the ``calibration_interval`` options
 #: of those that have a bootstrap interval (None: no interval).
-ESTIMATORS: dict[str, dict | None] = {
-    "ECE (equal-width)": dict(metric="ece", strategy="uniform"),
-    "ECE (equal-mass)": dict(metric="ece", strategy="quantile"),
-    "classwise ECE": dict(metric="ece", strategy="uniform", classwise=True),
-    "debiased ECE": dict(metric="debiased_ece", strategy="uniform"),
+ESTIMATORS: dict[str, IntervalSpec | None] = {
+    "ECE (equal-width)": IntervalSpec(metric="ece", strategy="uniform"),
+    "ECE (equal-mass)": IntervalSpec(metric="ece", strategy="quantile"),
+    "classwise ECE": IntervalSpec(metric="ece", strategy="uniform", classwise=True),
+    "debiased ECE": IntervalSpec(metric="debiased_ece", strategy="uniform"),
     "smooth ECE": None,
     "ECE_sweep": None,
-    "NLL": dict(metric="nll"),
-    "Brier": dict(metric="brier"),
+    "NLL": IntervalSpec(metric="nll"),
+    "Brier": IntervalSpec(metric="brier"),
 }
 #: Proper scores live on another scale than calibration errors: they get their own forest panel.
 SCORES: tuple[str, ...] = ("NLL", "Brier")
@@ -62,12 +63,16 @@ _FOREST_HOVER = ("<b>%{fullData.name}</b><br>%{hovertext}<br>estimate %{x:.4f}"
 
 
 def _rows(name: str, p: Predictions, *, n_boot: int, seed: int, n_bins: int) -> list[dict]:
+    # One call for every interval: the probabilities are validated once and the resampled
+    # indices drawn once, giving what one calibration_interval call per estimator gives.
+    specs = [IntervalSpec(**options, n_bins=n_bins) for options in ESTIMATORS.values()
+             if options is not None]
+    intervals = iter(calibration_intervals(p.y_true, p.probs, specs, n_boot=n_boot, seed=seed))
     rows = []
     for estimator, options in ESTIMATORS.items():
         if options is not None:
-            ci = calibration_interval(p.y_true, p.probs, n_bins=n_bins, n_boot=n_boot, seed=seed,
-                                      **options)
-            binned = options["metric"] not in ("nll", "brier")
+            ci = next(intervals)
+            binned = options.get("metric") not in ("nll", "brier")
             rows.append(dict(estimate=ci.estimate, low=ci.low, high=ci.high,
                              n_bins=n_bins if binned else None,
                              interval=f"{ci.confidence:.0%} percentile bootstrap "
@@ -117,8 +122,9 @@ class CalibrationReportDisplay:
     ) -> CalibrationReportDisplay:
         """Compute every estimator with its interval for each model.
 
-        Bootstrap intervals come from :func:`labviz.compute.calibration.calibration_interval` (the same
-        ``seed`` for every estimator and model); smooth ECE
+        Bootstrap intervals are those of :func:`labviz.compute.calibration.calibration_interval`
+        (the same ``seed`` for every estimator and model), computed together by
+        :func:`~labviz.compute.calibration.calibration_intervals`; smooth ECE
         (:func:`~labviz.compute.calibration.smooth_ece`) and ECE_sweep
         (:func:`~labviz.compute.calibration.ece_sweep`) are point estimates.
 
