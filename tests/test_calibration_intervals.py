@@ -201,13 +201,18 @@ def many_classes():
     return y, softmax(z)
 
 
+@pytest.mark.parametrize("compiled", [True, False])
 @pytest.mark.parametrize("metric, norm", [("ece", "l1"), ("ece", "l2"), ("ece", "max"),
                                           ("debiased_ece", "l1")])
-def test_classwise_replicas_are_the_sample_bootstraps(many_classes, metric, norm):
-    # Class-wise replicas come from per-cell sums of the draw counts, not from re-binning the
-    # resampled rows, yet they are the sample bootstrap's replicas on the same draws: the quantiles
-    # at several levels agree with those of the replica-by-replica recomputation to float rounding
-    # (measured: at most 7e-18).
+def test_classwise_replicas_are_the_sample_bootstraps(many_classes, metric, norm, compiled,
+                                                      monkeypatch):
+    # Class-wise replicas come from per-cell sums of the draw counts (compiled, or a sparse
+    # product for few entries), not from re-binning the resampled rows, yet they are the sample
+    # bootstrap's replicas on the same draws: the quantiles at several levels agree with those of
+    # the replica-by-replica recomputation to float rounding (measured: at most 7e-18).
+    from labviz.core import _bootstrap
+
+    monkeypatch.setattr(_bootstrap, "MIN_COMPILED", 0 if compiled else 1 << 40)
     y, p = many_classes
     fn = {"ece": lambda yy, pp: expected_calibration_error(yy, pp, classwise=True, norm=norm),
           "debiased_ece": lambda yy, pp: cal.debiased_calibration_error(yy, pp, classwise=True)}

@@ -24,8 +24,7 @@ bootstrap's draws themselves: :func:`index_batches` draws the indices as
 ``scipy.stats.bootstrap`` does, :func:`draw_counts` turns them into per-sample counts, and a
 replica's sum over a group of samples is a weighted sum with those counts:
 
-* :class:`Cells` sums counts (and values) over sparse groups of samples, O(entries) per replica
-  (a sparse-dense product);
+* :class:`Cells` sums counts (and values) over sparse groups of samples, O(entries) per replica;
 * :func:`weighted_column_sums` gives ``counts @ p`` restricted to the entries of ``p`` at or below
   a bound, streaming over chunks of samples (one matrix product per chunk for all replicas), so
   nothing of shape (replicas, samples, classes) is ever held.
@@ -47,8 +46,9 @@ EXACT_CELL = 64
 #: Temporaries of the weighted sums hold at most about this many numbers.
 BLOCK = 1 << 22
 
-#: :func:`equal_mass_sums` answers for at least this many (replica, sample) pairs: below, loading
-#: its compiled kernel costs more than numpy's passes (``labviz.core._scan``'s threshold).
+#: The compiled sums (:meth:`Cells.sums`, :func:`equal_mass_sums`) run from this many (replica,
+#: entry) pairs on: below, loading a compiled kernel costs more than numpy's passes
+#: (``labviz.core._scan``'s threshold).
 MIN_COMPILED = 1 << 18
 
 #: :func:`weighted_column_sums` multiplies in float64 up to this many multiply-adds, in float32
@@ -144,51 +144,80 @@ def draw_counts(idx: NDArray[np.int64], n: int, out: NDArray, first: int) -> NDA
 
 @dataclass(frozen=True, eq=False)
 class Cells:
-    """Sparse groups of samples: each entry puts one sample in one cell with a value (a sample may
-    sit in several cells, a cell hold several samples). Built by :meth:`group`.
+    """Sparse groups of samples: entry ``e`` puts sample ``rows[e]`` in cell ``cell_of[e]`` with
+    value ``values[e]`` (a sample may sit in several cells, a cell hold several samples).
 
     Attributes
     ----------
-    members : scipy.sparse.csr_matrix of shape (n_cells, n_samples)
-        1 where a sample is in a cell.
-    values : scipy.sparse.csr_matrix of shape (n_cells, n_samples)
-        The entries' values, on the same pattern.
+    rows, cell_of : ndarray of shape (n_entries,)
+    values : ndarray of shape (n_entries,)
+        float64; ones where no values were given.
+    n_cells, n_samples : int
     """
 
-    members: Any
-    values: Any
+    rows: NDArray[np.intp]
+    cell_of: NDArray[np.intp]
+    values: NDArray[np.float64]
+    n_cells: int
+    n_samples: int
 
     @classmethod
     def group(cls, rows: NDArray[np.intp], cell_of: NDArray[np.intp],
               values: NDArray[np.floating] | None, n_cells: int, n_samples: int) -> Cells:
-        """Entry ``e`` puts sample ``rows[e]`` in cell ``cell_of[e]`` with value ``values[e]``
-        (1 if ``values`` is None)."""
-        from scipy.sparse import csr_matrix
-
-        shape = (n_cells, n_samples)
-        ones = np.ones(len(rows))
-        vals = ones if values is None else np.asarray(values, dtype=np.float64)
-        return cls(members=csr_matrix((ones, (cell_of, rows)), shape=shape),
-                   values=csr_matrix((vals, (cell_of, rows)), shape=shape))
+        """The entries, in order of their samples (which the compiled sums read in order)."""
+        order = np.argsort(rows, kind="stable")
+        vals = (np.ones(len(rows)) if values is None
+                else np.asarray(values, dtype=np.float64)[order])
+        return cls(rows=np.ascontiguousarray(rows[order], dtype=np.intp),
+                   cell_of=np.ascontiguousarray(cell_of[order], dtype=np.intp), values=vals,
+                   n_cells=n_cells, n_samples=n_samples)
 
     def sums(self, weights: NDArray, *, values: bool = True
              ) -> tuple[NDArray[np.float64], NDArray[np.float64] | None]:
         """Per replica and cell, the sum of the entries' weights and (if ``values``) of their
         weighted values: two arrays of shape (n_replicas, n_cells), from per-sample weights of
-        shape (n_replicas, n_samples). O(entries) per replica (a sparse-dense product)."""
+        shape (n_replicas, n_samples). O(entries) per replica: compiled for at least
+        :data:`MIN_COMPILED` (replica, entry) pairs, else a sparse-dense product."""
         reps = len(weights)
-        n_cells, n_samples = self.members.shape
-        count = np.empty((reps, n_cells))
-        total = np.empty((reps, n_cells)) if values else None
-        step = max(1, BLOCK // max(n_samples, n_cells))  # bounds the (samples, replicas) copy
+        count = np.zeros((reps, self.n_cells))
+        total = np.zeros((reps, self.n_cells if values else 0))
+        if reps * len(self.rows) >= MIN_COMPILED:
+            _cell_sums_kernel()(np.ascontiguousarray(weights), self.rows, self.cell_of,
+                                self.values, count, total)
+            return count, total if values else None
+        from scipy.sparse import csr_matrix
+
+        shape = (self.n_cells, self.n_samples)
+        members = csr_matrix((np.ones(len(self.rows)), (self.cell_of, self.rows)), shape=shape)
+        weighted = csr_matrix((self.values, (self.cell_of, self.rows)), shape=shape)
+        step = max(1, BLOCK // max(self.n_samples, self.n_cells))  # bounds the transposed copy
         for start in range(0, reps, step):
             sub = slice(start, start + step)
             # (cells x samples) @ (samples x replicas): each entry adds a contiguous row.
             w = np.ascontiguousarray(weights[sub].T, dtype=np.float64)
-            count[sub] = (self.members @ w).T
-            if total is not None:
-                total[sub] = (self.values @ w).T
-        return count, total
+            count[sub] = (members @ w).T
+            if values:
+                total[sub] = (weighted @ w).T
+        return count, total if values else None
+
+
+@cache
+def _cell_sums_kernel() -> Any:
+    import numba
+
+    @numba.njit(cache=True, nogil=True)
+    def sums(weights, rows, cell_of, values, count, total):  # pragma: no cover - compiled
+        with_values = total.shape[1] > 0
+        for r in range(weights.shape[0]):
+            w = weights[r]
+            for e in range(rows.shape[0]):
+                c = w[rows[e]]
+                if c != 0:
+                    count[r, cell_of[e]] += c
+                    if with_values:
+                        total[r, cell_of[e]] += c * values[e]
+
+    return sums
 
 
 def weighted_column_sums(
