@@ -67,6 +67,18 @@ def _load_cells(r: dict) -> list[str]:
             _goals_cell(r["goals"])]
 
 
+def _fmt_bytes(x: float) -> str:
+    return f"{x / 2**30:.2f} GB" if x >= 2**30 else f"{x / 2**20:.0f} MB"
+
+
+def _rss_cell(r: dict) -> str:
+    """Peak RSS of the call and how much it added to the RSS before it (rows that measure it)."""
+    if not r.get("peak_rss_bytes"):
+        return "—"
+    added = r.get("rss_added_bytes")
+    return _fmt_bytes(r["peak_rss_bytes"]) + ("" if added is None else f" (+{_fmt_bytes(added)})")
+
+
 def _goals_cell(goals: list[dict]) -> str:
     return "; ".join(f"{g['name']}: **{g['status']}**" if g["status"] != "met"
                      else f"{g['name']}: met" for g in goals) or "—"
@@ -107,6 +119,9 @@ def _section(part: str, rows: list[dict]) -> list[str]:
         has_bound = any(r["bound"] for r in rows)
         if has_bound:
             header.append("vs read-once bound")
+        has_rss = any(r.get("peak_rss_bytes") for r in rows)
+        if has_rss:
+            header.append("labviz peak RSS (added)")
         header.append("goals")
         body = []
         for r in rows:
@@ -116,6 +131,8 @@ def _section(part: str, rows: list[dict]) -> list[str]:
             cells.append(_fmt_ratio(r["ratio_to_fastest_peer"]) + fastest)
             if has_bound:
                 cells.append(_fmt_ratio(r["ratio_to_bound"]))
+            if has_rss:
+                cells.append(_rss_cell(r))
             cells.append(_goals_cell(r["goals"]))
             body.append(cells)
         lines += _table(header, body)

@@ -8,7 +8,8 @@ Usage::
     .venv/bin/python benchmarks/run.py --only class-load --merge   # replace one part's rows
 
 Parts: calibration (vs torchmetrics, netcal, scikit-learn), calibration-ci (bootstrap intervals
-vs scipy.stats.bootstrap), confusion (vs scikit-learn), projection
+vs scipy.stats.bootstrap), calibration-report (every estimator with its interval at 50,000 x 1,000,
+time and peak RSS), confusion (vs scikit-learn), projection
 (PCA/UMAP cold, warm, cached), projection-scale (PCA and sampled UMAP frames at 100k and 1M:
 time, peak RSS, neighbour quality), predictions (from_model vs a bare torch loop), explorer (handler
 latency), explorer-browser (what a person waits for in headless Chromium at 100k and
@@ -33,6 +34,7 @@ sys.path.insert(0, str(HERE))  # the bench_* modules sit next to this script
 
 import bench_calibration  # noqa: E402
 import bench_calibration_ci  # noqa: E402
+import bench_calibration_report  # noqa: E402
 import bench_class_load  # noqa: E402
 import bench_confusion  # noqa: E402
 import bench_explorer  # noqa: E402
@@ -47,6 +49,7 @@ from timing import machine_info  # noqa: E402
 PARTS = {
     "calibration": bench_calibration.run,
     "calibration-ci": bench_calibration_ci.run,
+    "calibration-report": bench_calibration_report.run,
     "confusion": bench_confusion.run,
     "projection": bench_projection.run,
     "projection-scale": bench_projection_scale.run,
