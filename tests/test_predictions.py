@@ -3,6 +3,9 @@ import time
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from labviz import Predictions, zoo
 from labviz.zoo.models import SmallCNN
@@ -260,3 +263,18 @@ def test_from_path_memory_maps_what_to_npz_wrote(arrays, tmp_path):
     np.testing.assert_array_equal(q.features, p.features)
     assert q.name == "mine" and q.class_names == p.class_names
     assert not isinstance(Predictions.from_npz(path).logits, np.memmap)  # read into memory
+
+
+@settings(max_examples=60, deadline=None)
+@given(hnp.arrays(st.sampled_from([np.dtype("<f2"), np.dtype(">f2")]), st.tuples(st.integers(1, 6), st.integers(1, 5)),
+                  elements=st.floats(width=16, allow_nan=True, allow_infinity=True)))
+def test_float16_features_are_refused_exactly_when_some_entry_is_not_finite(feats):
+    n_bad = int(np.count_nonzero(~np.isfinite(feats)))
+    kwargs = dict(y_true=np.zeros(len(feats), dtype=np.int64), logits=np.zeros((len(feats), 2), np.float32))
+    if n_bad:
+        with pytest.raises(ValueError, match=f"`features` must be finite; got {n_bad} NaN or inf values"):
+            Predictions.from_arrays(**kwargs, features=feats)
+    else:
+        stored = Predictions.from_arrays(**kwargs, features=feats).features
+        np.testing.assert_array_equal(stored, feats)
+        assert stored.dtype.isnative and stored.dtype.kind == "f"

@@ -170,11 +170,19 @@ def _check_finite_in_float32(arr: NDArray, name: str) -> None:
 
     A chunk's smallest and largest entries settle both questions (NaN propagates through
     ``min``/``max``) without a temporary; only a chunk holding NaN or inf is read again, to count.
+    float16 is read as integers: its magnitude bits order as its magnitudes do, with NaN and inf
+    above every finite value (and every finite float16 fits in float32). numpy's float16
+    ``min``/``max`` are some 70 times slower than that pass.
     """
     row_size = arr.size // arr.shape[0]
+    half = arr.dtype.kind == "f" and arr.dtype.itemsize == 2
     n_bad, big = 0, 0.0
     for rows in row_chunks(arr.shape[0], row_size):
         chunk = arr[rows]
+        if half:
+            if int(np.bitwise_and(chunk.view(f"{arr.dtype.byteorder}u2"), 0x7FFF).max()) >= 0x7C00:
+                n_bad += int(np.count_nonzero(~np.isfinite(chunk)))
+            continue
         lo, hi = float(chunk.min()), float(chunk.max())
         if math.isfinite(lo) and math.isfinite(hi):
             big = max(big, -lo, hi)
