@@ -26,14 +26,22 @@ collection.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-import numpy as np
-import pytest
-from _pytest.doctest import DoctestItem
+# pytest-xdist's workers share the cores: each (and each notebook kernel it starts) gets its share
+# of threads for numpy's BLAS and torch, set before either is imported. Two workers of two threads
+# on two cores make torch's small-batch work spin: the fooling probes took 7x the CPU time.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // _WORKERS)))
 
-from labviz import Predictions, zoo
-from labviz.studies import FASHION
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from _pytest.doctest import DoctestItem  # noqa: E402
+
+from labviz import Predictions, zoo  # noqa: E402
+from labviz.studies import FASHION  # noqa: E402
 
 TESTS = Path(__file__).resolve().parent
 

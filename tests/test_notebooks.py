@@ -56,10 +56,10 @@ def test_every_notebook_is_expected_and_stored_without_outputs():
 
 
 #: The notebooks that take longest, in the order they run first: ``pytest -n 2`` hands each worker
-#: two tests to start with, so one worker runs 01 then 02 (which reuses 01's activations from the
-#: shared cache) and the other 03 then 06; the rest follow as workers free up.
-LONGEST_FIRST = ("01_when_does_label_smoothing_help", "02_maxsup_and_collapse",
-                 "03_calibration_in_depth", "06_negative_label_smoothing_and_inversion")
+#: two tests to start with, so one worker runs 03 then 06, and the other 01 then 02 (which reuses
+#: 01's activations from the shared cache); the short rest go to whichever worker frees up first.
+LONGEST_FIRST = ("03_calibration_in_depth", "06_negative_label_smoothing_and_inversion",
+                 "01_when_does_label_smoothing_help", "02_maxsup_and_collapse")
 SCHEDULED = sorted(NOTEBOOKS, key=lambda p: (LONGEST_FIRST + (p.stem,)).index(p.stem))
 
 
