@@ -1,4 +1,4 @@
-"""The ``labviz`` command: ``zoo build|list|verify``, ``cache info|clear``, ``lab``, ``app``, ``figures``."""
+"""The ``labviz`` command: ``zoo build|list|verify``, ``cache info|clear|warm``, ``lab``, ``app``, ``figures``."""
 
 from __future__ import annotations
 
@@ -38,6 +38,18 @@ def _cache(args: argparse.Namespace) -> int:
 
     if args.action == "info":
         print(json.dumps(cache.cache_info(), indent=1))
+    elif args.action == "warm":
+        from fnmatch import fnmatchcase
+
+        from labviz import zoo
+
+        names = [n for n in zoo.names() if any(fnmatchcase(n, pattern) for pattern in args.runs)]
+        if not names:
+            print(f"no zoo checkpoint matches {args.runs}; see `labviz zoo list`")
+            return 1
+        computed = zoo.warm(names, args.splits, jobs=args.jobs)
+        print(f"{computed} activations computed, {len(names) * len(args.splits) - computed} "
+              f"already cached, in {cache.cache_dir()}")
     else:
         print(f"removed {cache.clear_cache()} cache entries from {cache.cache_dir()}")
     return 0
@@ -80,8 +92,12 @@ def main(argv: list[str] | None = None) -> int:
     z.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="runs trained in parallel")
     z.set_defaults(func=_zoo)
 
-    c = sub.add_parser("cache", help="inspect or clear the activation/projection cache")
-    c.add_argument("action", choices=["info", "clear"])
+    c = sub.add_parser("cache", help="inspect, clear or warm the activation/projection cache")
+    c.add_argument("action", choices=["info", "clear", "warm"])
+    c.add_argument("runs", nargs="*", default=["*"],
+                   help="warm: zoo checkpoints, by name or pattern (fmnist-ce-s*); default all")
+    c.add_argument("--splits", nargs="+", default=["val", "test"], choices=["train", "val", "test"])
+    c.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="warm: processes at once")
     c.set_defaults(func=_cache)
 
     lab = sub.add_parser("lab", help="JupyterLab on the notebooks, on 127.0.0.1 with a token")

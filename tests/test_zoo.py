@@ -443,3 +443,26 @@ def test_tiny_weights_are_refused_as_another_architecture(tmp_path):
                                                                "arch": "cnn-small"})})
     with pytest.raises(ValueError, match="does not match architecture 'cnn-small'"):
         zoo.load_checkpoint(path)
+
+
+def test_warm_caches_each_missing_activation_once_and_predictions_read_them():
+    from labviz.core.cache import entry_path
+
+    assert zoo.warm(["digits-ce-s0", "digits-ce-s0"], ["val", "test"], jobs=1, progress=False) == 2
+    key = f"{zoo.entry('digits-ce-s0')['sha256'][:32]}-test"
+    stored = entry_path("activations", key).stat().st_mtime_ns
+    assert zoo.warm(["digits-ce-s0"], ["val", "test"], progress=False) == 0
+    p = zoo.predictions("digits-ce-s0", "test", with_images=False)
+    assert entry_path("activations", key).stat().st_mtime_ns == stored and p.n_samples > 0
+    with pytest.raises(ValueError, match="`split` must be one of"):
+        zoo.warm(["digits-ce-s0"], ["holdout"])  # type: ignore[list-item]
+
+
+def test_cli_cache_warm_reports_what_it_computed_and_refuses_patterns_that_match_nothing(capsys):
+    from labviz.cli import main
+
+    runs = ["digits-ce-s0", "digits-ls0.1-*"]
+    assert main(["cache", "warm", *runs, "--splits", "test", "--jobs", "1"]) == 0
+    assert "2 activations computed, 0 already cached" in capsys.readouterr().out
+    assert main(["cache", "warm", "no-such-run*", "--jobs", "1"]) == 1
+    assert "no zoo checkpoint matches ['no-such-run*']" in capsys.readouterr().out

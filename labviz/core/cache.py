@@ -75,6 +75,11 @@ def read_npz(path: Path, required: tuple[str, ...] = ()) -> Arrays:
     return arrays
 
 
+def entry_path(namespace: str, key: str) -> Path:
+    """Where the cache keeps the arrays of ``(namespace, key)``, whether or not they are there yet."""
+    return cache_dir() / namespace / f"{key}.npz"
+
+
 def cached_arrays(
     namespace: str, key: str, build: Callable[[], Arrays], *, required: tuple[str, ...] = ()
 ) -> Arrays:
@@ -82,7 +87,7 @@ def cached_arrays(
 
     A damaged entry is reported with a warning, rebuilt and replaced.
     """
-    path = cache_dir() / namespace / f"{key}.npz"
+    path = entry_path(namespace, key)
     if path.exists():
         try:
             return read_npz(path, required)

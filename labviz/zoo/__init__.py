@@ -16,7 +16,7 @@ what trains or loads a model imports it when called.
 """
 
 from labviz.core.files import sha256_file
-from labviz.zoo.activations import compute_activations, predictions
+from labviz.zoo.activations import compute_activations, predictions, warm
 from labviz.zoo.building import build, train_recipe
 from labviz.zoo.drift import RebuildDrift, rebuild_drift
 from labviz.zoo.recipe import (
@@ -57,5 +57,5 @@ __all__ = [
     "build", "class_names", "compute_activations", "entry", "images_for", "list_series", "load",
     "load_checkpoint", "names", "predictions", "read_labviz_safetensors", "read_manifest",
     "rebuild_drift", "recipes", "series_for", "sha256_file", "snapshots", "split_data",
-    "split_indices", "train_recipe", "verify", "zoo_dir",
+    "split_indices", "train_recipe", "verify", "warm", "zoo_dir",
 ]
