@@ -12,9 +12,11 @@ import warnings
 from labviz import _moved
 from labviz.core.predictions import Predictions, Split
 from labviz.figures.export import export, export_many
+from labviz.figures.html_report import write_report
 from labviz.widgets import app, explore, live
 
-__all__ = ["Predictions", "app", "explore", "export", "export_many", "live", "__version__"]
+__all__ = ["Predictions", "app", "explore", "export", "export_many", "live", "write_report",
+           "__version__"]
 __version__ = "0.2.0"
 
 _moved.install()

@@ -1,4 +1,5 @@
-"""The ``labviz`` command: ``zoo build|list|verify``, ``cache info|clear|warm``, ``lab``, ``app``, ``figures``."""
+"""The ``labviz`` command: ``report``, ``explore``, ``zoo build|list|verify``, ``cache info|clear|warm``,
+``lab``, ``app``, ``figures``."""
 
 from __future__ import annotations
 
@@ -7,6 +8,69 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from labviz import Predictions
+
+
+#: What ``labviz report`` and ``labviz explore`` read (labviz.core.loaders tells it in full).
+FORMATS_HELP = """\
+PATH holds a classifier's predictions, as arrays named like Predictions.from_arrays's arguments:
+  y_true (n_samples,) int, required; logits or probs (n_samples, n_classes), exactly one;
+  optional: features (n_samples, n_features), y_given and ids (n_samples,),
+  images (n_samples, height, width), weights (n_classes, n_features), bias (n_classes,),
+  class_names (n_classes strings) and name (a string).
+Formats, chosen by PATH:
+  preds.npz          np.savez: one member per key (class_names a string array); uncompressed
+                     members are memory-mapped.
+  a folder           one KEY.npy per array (memory-mapped); class names in class_names.json
+                     (a JSON list) or class_names.txt (one per line); the folder's name is the name.
+  preds.parquet/.pq  one row per sample: int columns y_true (y_given, ids), list columns logits
+                     or probs (features); class_names (JSON list) and name in the schema
+                     metadata. No weights, bias or images.
+  preds.safetensors  one tensor per array key; class_names (JSON list) and name in the header's
+                     __metadata__; memory-mapped.
+Nothing is unpickled. A damaged or mislabelled file is refused with a message naming it (exit 2).
+"""
+
+
+def _load(path: str) -> Predictions | str:
+    """The predictions at ``path``, or the loader's message saying why they cannot be read."""
+    from labviz import Predictions
+
+    try:
+        return Predictions.from_path(path)
+    except (ValueError, TypeError, OSError) as exc:  # FileNotFoundError and PermissionError too
+        return str(exc) or f"{path}: {type(exc).__name__}"
+
+
+def _report(args: argparse.Namespace) -> int:
+    from labviz.figures.html_report import write_report
+
+    p = _load(args.path)
+    if isinstance(p, str):
+        print(f"labviz report: error: {p}", file=sys.stderr)
+        return 2
+    out = write_report(p, args.out, figures_dir=args.figures, progress=not args.no_progress,
+                       n_boot=args.n_boot)
+    size = out.stat().st_size
+    print(f"Report: {out.resolve()} ({size / 1e6:.1f} MB)")
+    if args.figures:
+        print(f"Figures (PDF and PNG): {Path(args.figures).resolve()}")
+    return 0
+
+
+def _explore(args: argparse.Namespace) -> int:
+    from labviz.servers.jupyter import launch_lab, write_explore_notebook
+
+    p = _load(args.path)  # refused here, before a server starts, if the notebook could not load it
+    if isinstance(p, str):
+        print(f"labviz explore: error: {p}", file=sys.stderr)
+        return 2
+    notebook, written = write_explore_notebook(Path(args.path), Path(args.notebooks))
+    print(f"{'Wrote' if written else 'Reopening (kept as it is)'} {notebook}")
+    return launch_lab(notebook.parent, port=args.port, open_path=notebook.name)
 
 
 def _zoo(args: argparse.Namespace) -> int:
@@ -83,6 +147,37 @@ def _app(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="labviz", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("report", help="one self-contained HTML report of your predictions "
+                                      "(opens offline)", epilog=FORMATS_HELP,
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Calibration estimators with 95% intervals, reliability and "
+                                   "CORP diagrams, confusion and its top pairs, the per-class "
+                                   "table, label-error candidates, collapse metrics and the "
+                                   "template plane of the most confused triple, in one HTML file.")
+    r.add_argument("path", metavar="PATH", help="predictions: .npz, a folder of .npy, .parquet or "
+                                                ".safetensors (see below)")
+    r.add_argument("--out", default="report.html", help="the HTML file (default: report.html)")
+    r.add_argument("--figures", metavar="DIR", help="also write each figure there as PDF and PNG")
+    r.add_argument("--n-boot", type=int, default=1000,
+                   help="bootstrap replicas of each interval (default 1000)")
+    r.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    r.set_defaults(func=_report)
+
+    e = sub.add_parser("explore", help="JupyterLab on a notebook that loads your predictions and "
+                                       "shows the explorer", epilog=FORMATS_HELP,
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Writes NOTEBOOKS/<name of PATH>.ipynb (an existing one that "
+                                   "loads PATH is reopened as it is; one that loads another file is "
+                                   "left alone and a new name taken), then serves it like `labviz "
+                                   "lab`: on 127.0.0.1 with a token, the URL printed, no browser "
+                                   "opened.")
+    e.add_argument("path", metavar="PATH", help="predictions: .npz, a folder of .npy, .parquet or "
+                                                ".safetensors (see below)")
+    e.add_argument("--notebooks", default="labviz-explore",
+                   help="folder for the notebook (default: ./labviz-explore)")
+    e.add_argument("--port", type=int, default=8888)
+    e.set_defaults(func=_explore)
 
     z = sub.add_parser("zoo", help="build, list or verify the checkpoint zoo")
     z.add_argument("action", choices=["build", "list", "verify"])

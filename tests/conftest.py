@@ -75,6 +75,7 @@ FILE_TIERS: dict[str, tuple[str, ...]] = {
     "test_files_safety.py": ("unit", "service"),
     "test_generative.py": ("unit", "service"),
     "test_hostile_inputs.py": ("unit", "service"),
+    "test_html_report.py": ("unit", "browser"),
     "test_inversion_latent.py": ("unit",),
     "test_label_quality.py": ("unit",),
     "test_live.py": ("unit",),

@@ -17,9 +17,14 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from nbformat import NotebookNode
 
 LOOPBACK = "127.0.0.1"
 
@@ -85,18 +90,85 @@ def log_path(name: str, port: int) -> Path:
     return Path(sys.prefix) / "etc" / "labviz" / f"{name}-{port}.log"
 
 
-def launch_lab(notebook_dir: Path, *, port: int = 8888, timeout_s: float = 120) -> int:
+def launch_lab(notebook_dir: Path, *, port: int = 8888, timeout_s: float = 120,
+               open_path: str | None = None) -> int:
     """Run JupyterLab on ``notebook_dir`` until it is stopped; print the URL with its token once the
-    server answers, or the log's tail if it never does."""
+    server answers, or the log's tail if it never does. With ``open_path`` (a notebook's path
+    relative to ``notebook_dir``) the URL opens that notebook."""
     token = secrets.token_hex(24)
     state = Path(sys.prefix) / "etc" / "labviz"
     config_path = write_config(state / "jupyter_server_config.json",
                                lab_config(token, notebook_dir, port=port))
     cmd = lab_command(config_path, write_lab_settings(state / "lab-settings"))
     base = f"http://{LOOPBACK}:{port}"
-    return _serve(cmd, name="JupyterLab", urls={"JupyterLab": f"{base}/lab?token={token}"},
+    page = "lab" if open_path is None else f"lab/tree/{urllib.parse.quote(open_path)}"
+    return _serve(cmd, name="JupyterLab", urls={"JupyterLab": f"{base}/{page}?token={token}"},
                   log=log_path("jupyterlab", port), ready=answers(f"{base}/api/status?token={token}"),
                   timeout_s=timeout_s)
+
+
+def explore_notebook(data_path: Path) -> NotebookNode:
+    """The notebook ``labviz explore`` writes: it loads ``data_path`` (made absolute) with
+    ``labviz.Predictions.from_path`` and shows ``labviz.explore`` of it. Its metadata records the
+    path under ``labviz.source``.
+
+    Returns
+    -------
+    nbformat.NotebookNode
+    """
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+    source = str(Path(data_path).resolve())
+    nb = new_notebook(cells=[
+        new_markdown_cell(f"# Exploring `{Path(source).name}`\n\nWritten by `labviz explore "
+                          f"{source}`; yours to edit: `labviz explore` reopens it as it is and "
+                          "never writes over it. `labviz report` writes the same views as one "
+                          "HTML file."),
+        new_code_cell(f"import labviz\n\np = labviz.Predictions.from_path({source!r})\np"),
+        new_code_cell("labviz.explore(p)"),
+    ], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                "language": "python"},
+                 "labviz": {"source": source}})
+    nbformat.validate(nb)
+    return nb
+
+
+def write_explore_notebook(data_path: Path, folder: Path) -> tuple[Path, bool]:
+    """Write :func:`explore_notebook` of ``data_path`` into ``folder`` (created if missing).
+
+    The notebook is named for the data (``val.npz`` -> ``val.ipynb``). A notebook already there
+    that loads the same data is kept as it is (the user may have edited it) and returned; one that
+    loads something else, or was not written by labviz, is left alone and the next free name
+    (``val-2.ipynb``, ...) is taken.
+
+    Returns
+    -------
+    (pathlib.Path, bool)
+        The notebook, and whether it was written now (False: an existing one is reopened).
+    """
+    import nbformat
+
+    from labviz.core.files import atomic_write_bytes
+
+    nb = explore_notebook(data_path)
+    source = Path(nb.metadata["labviz"]["source"])
+    name = source.name if source.is_dir() else source.stem
+    stem = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name) or "predictions"
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(1, 1000):
+        path = folder / (f"{stem}.ipynb" if i == 1 else f"{stem}-{i}.ipynb")
+        if not path.exists():
+            atomic_write_bytes(path, nbformat.writes(nb).encode("utf-8"), mode=None)
+            return path, True
+        try:
+            existing = nbformat.read(path, as_version=4)
+        except Exception:  # not a notebook we can read: someone else's file, left alone
+            continue
+        if existing.metadata.get("labviz", {}).get("source") == nb.metadata["labviz"]["source"]:
+            return path, False
+    raise FileExistsError(f"{folder} holds 999 notebooks named {stem}-N.ipynb; pass another "
+                          "folder with --notebooks.")
 
 
 def _check_token(token: str) -> None:
