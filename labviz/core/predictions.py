@@ -10,7 +10,7 @@ and data loader, or a zoo checkpoint.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -22,6 +22,7 @@ from numpy.typing import ArrayLike, NDArray
 from labviz.core import _validation as v
 from labviz.core import loaders
 from labviz.core._numeric import softmax  # noqa: F401  (public here too: labviz.core.predictions.softmax)
+from labviz.core._numeric import softmax_chunks, top_probability
 from labviz.core.cache import atomic_write_npz
 
 if TYPE_CHECKING:  # torch is imported lazily: importing labviz stays fast
@@ -85,17 +86,54 @@ class Predictions:
 
     @cached_property
     def probs(self) -> NDArray[np.float64]:
-        """Softmax of the logits, shape (n_samples, n_classes)."""
-        return softmax(self.logits.astype(np.float64))
+        """Softmax of the logits, float64, shape (n_samples, n_classes); computed once and kept.
+
+        This is a new (n_samples, n_classes) float64 array: 400 MB at 50,000 x 1,000, 10 GB at
+        1.28M x 1,000. It is filled a row chunk at a time (:meth:`prob_chunks`), so nothing
+        else of that size is held while it is made. Where only the top-label probability is
+        needed, :attr:`confidence` holds none of it; to stream every probability (metrics of a
+        memory-mapped training set, e.g. ``CalibrationAccumulator.update``), use
+        :meth:`prob_chunks`.
+        """
+        out = np.empty(self.logits.shape, dtype=np.float64)
+        for rows, chunk in self.prob_chunks():
+            out[rows] = chunk
+        return out
+
+    def prob_chunks(self, *, temperature: float = 1.0
+                    ) -> Iterator[tuple[slice, NDArray[np.float64]]]:
+        """``softmax(logits / temperature)`` a row chunk at a time, as ``(rows, probs)`` pairs.
+
+        Each chunk (about 2**20 entries: 1,048 rows of 1,000 classes, 8 MB of float64) is read
+        from the logits (a memory map reads just it) and is equal to the same rows of
+        :attr:`probs` to the bit at ``temperature=1``. Nothing of shape (n_samples, n_classes)
+        is held.
+
+        Examples
+        --------
+        >>> p = Predictions.from_arrays(y_true=[0, 1], logits=[[2.0, 0.0], [0.0, 1.0]])
+        >>> [(rows.start, chunk.shape) for rows, chunk in p.prob_chunks()]
+        [(0, (2, 2))]
+        """
+        t = v.check_float(temperature, "temperature")
+        if not t > 0:
+            raise ValueError(f"`temperature` must be > 0; got {t!r}.")
+        return softmax_chunks(self.logits, temperature=t)
 
     @cached_property
     def y_pred(self) -> NDArray[np.int64]:
         return self.logits.argmax(axis=1)
 
-    @property
+    @cached_property
     def confidence(self) -> NDArray[np.float64]:
-        """Top-label probability, shape (n_samples,)."""
-        return self.probs.max(axis=1)
+        """Top-label probability, shape (n_samples,); computed once and kept (read-only).
+
+        Computed a row chunk at a time from the logits (:func:`~labviz.core._numeric.top_probability`),
+        never from a whole :attr:`probs`, and equal to ``probs.max(axis=1)`` to the bit.
+        """
+        conf = self.probs.max(axis=1) if "probs" in self.__dict__ else top_probability(self.logits)
+        conf.flags.writeable = False
+        return conf
 
     @property
     def correct(self) -> NDArray[np.bool_]:

@@ -374,7 +374,7 @@ class Explorer:
     def show_thumbnail(self, sample_id: int) -> None:
         """Show the image of one sample next to the projection (what hovering a point does)."""
         row, p = sample_row(self.state, sample_id), self.predictions[0]
-        _, conf = self._probabilities.of(p, self.state.temperature)
+        conf = self._probabilities.confidence(p, self.state.temperature)
         self.samples.show_sample(p, row, float(conf[row]), self.state.temperature,
                                  self.data.thumbnails(p))
 

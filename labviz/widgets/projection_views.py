@@ -47,12 +47,23 @@ from labviz.widgets.state import ViewState
 if TYPE_CHECKING:
     from jscatter import Scatter
 
+    from labviz.core.predictions import Predictions
+
 #: Snapshot steps animate for this long (plotly's SVG scatter and jupyter-scatter).
 ANIMATION_MS = 400
 #: The status line when the page reports no WebGL and the panels become density rasters.
 NO_WEBGL_NOTE = ("This browser gives no WebGL (e.g. a remote desktop without a GPU): the "
                  "projections are density rasters (orange: the highlighted samples). Lasso "
                  "selection needs WebGL; confusion cells and reliability bins still select.")
+
+def _non_uniformity(p: Predictions) -> NDArray[np.float64]:
+    """:func:`~labviz.compute.label_quality.non_uniformity` of ``p``'s probabilities, shape
+    (n_samples,), a row chunk of them at a time (no (n_samples, n_classes) matrix is held)."""
+    out = np.empty(p.n_samples, dtype=np.float64)
+    for rows, probs in p.prob_chunks():
+        out[rows] = non_uniformity(probs)
+    return out
+
 
 _COLOR_TITLES = {"class": "true label", "given": "given label", "non_uniformity": "non-uniformity"}
 
@@ -138,7 +149,7 @@ class PlotlyProjection(_FigurePanels):
     def _figure(self, state: ViewState, i: int) -> go.Figure:
         panel = state.panels[i]
         mask = state.class_mask(i)
-        color = (non_uniformity(panel.predictions.probs)[mask] if state.color == "non_uniformity"
+        color = (_non_uniformity(panel.predictions)[mask] if state.color == "non_uniformity"
                  else state.color)
         fig = projection_figure(panel.frame[mask], color=color, color_title="non-uniformity",
                                 color_range=(0.0, 1.0), title=panel.title)
@@ -222,7 +233,7 @@ def scatter_colors(state: ViewState, i: int
         codes = np.where(flags == entries[0][0], 0, 1).astype(np.int8)
         values = pd.Categorical.from_codes(codes, categories=labels)
         return pd.Series(values), {name: c for _, name, c in entries}, None
-    score = (non_uniformity(p.probs) if color == "non_uniformity"
+    score = (_non_uniformity(p) if color == "non_uniformity"
              else panel.frame["confidence"].to_numpy(dtype=np.float64))
     return pd.Series(score), SEQUENTIAL.lower(), (0.0, 1.0)
 

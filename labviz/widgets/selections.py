@@ -102,7 +102,7 @@ def bin_selection(state: ViewState, probabilities: ScaledProbabilities,
         raise ValueError(f"`bin_index` must be in [0, {curve.n_bins - 1}]; got {b}.")
     i = [panel.name for panel in state.panels].index(model)
     p, mask = state.panels[i].predictions, state.selection_mask(i)
-    _, conf = probabilities.of(p, state.temperature)
+    conf = probabilities.confidence(p, state.temperature)
     in_bin = np.searchsorted(curve.edges[1:-1], conf[mask], side="left") == b
     ids = np.sort(p.ids[mask][in_bin])
     span = f"{curve.edges[b]:.2f}–{curve.edges[b + 1]:.2f}"

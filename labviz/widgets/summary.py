@@ -19,7 +19,7 @@ import pandas as pd
 from labviz.compute.calibration import (
     ReliabilityCurve,
     mean_confidence_per_class,
-    reliability_curve,
+    reliability_curve_binary,
 )
 from labviz.compute.confusion import per_class_table
 from labviz.widgets._common import samples
@@ -77,10 +77,13 @@ def summarize_selection(state: ViewState, probabilities: ScaledProbabilities, *,
         p, mask = panel.predictions, state.selection_mask(i)
         if not mask.any():
             continue
-        probs, conf = probabilities.of(p, state.temperature)
+        conf = probabilities.confidence(p, state.temperature)
         rows = slice(None) if mask.all() else mask  # a full mask: views, no copy of every row
         y_true, y_pred = p.y_true[rows], p.y_pred[rows]
-        curves[panel.name] = reliability_curve(y_true, probs[rows], n_bins=n_bins)
+        # top-label: the top-1 confidence against "the top class is the true one" (argmax does
+        # not depend on T), the curve reliability_curve(y_true, probs) gives, with no probs held
+        curves[panel.name] = reliability_curve_binary((y_pred == y_true).astype(np.int64),
+                                                      conf[rows], n_bins=n_bins)
         table = per_class_table(y_true, y_pred, n_classes=p.n_classes, class_names=p.class_names)
         # top-label calibration per predicted class, next to the precision it compares with
         table.insert(list(table.columns).index("precision") + 1, "confidence",
