@@ -221,3 +221,109 @@ def test_per_class_bars_and_empty_cell_gallery(rng):
 def test_more_bad_input_messages(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+# ----- many classes: the clustered order, the compact heat map, blocks and search ------------------
+def _planted_groups(n_classes, rng, group=5):
+    """Counts where each run of ``group`` classes (shuffled) is confused within itself."""
+    perm = rng.permutation(n_classes)
+    cm = np.zeros((n_classes, n_classes), dtype=np.int64)
+    for start in range(0, n_classes, group):
+        g = perm[start:start + group]
+        cm[np.ix_(g, g)] = rng.integers(1, 5, (len(g), len(g)))
+        cm[g, g] = 40
+    return cm, perm
+
+
+def test_greedy_class_order_keeps_planted_groups_together(rng):
+    n = cf.OPTIMAL_ORDERING_MAX_CLASSES + 100  # past the optimal ordering
+    cm, perm = _planted_groups(n, rng)
+    order = cf.class_order(cm)
+    assert np.array_equal(np.sort(order), np.arange(n))
+    position = np.argsort(order)
+    spans = [np.ptp(position[perm[s:s + 5]]) for s in range(0, n, 5)]
+    assert max(spans) == 4  # each group of 5 sits in 5 consecutive places
+
+
+def test_large_heatmap_has_no_cell_text_and_a_bounded_size(rng):
+    n = 300
+    cm = rng.integers(0, 3, (n, n)) * (rng.random((n, n)) < 0.1)
+    cm[np.arange(n), np.arange(n)] = 50
+    names = [f"class {k}" for k in range(n)]
+    fig = fc.confusion_figure(cm, class_names=names)
+    (heat,) = fig.data
+    assert heat.text is None and heat.texttemplate is None and heat.customdata is None
+    assert "%{z" in heat.hovertemplate and "%{y}" in heat.hovertemplate
+    # 3 significant digits of each row's share; empty cells stay exact zeros
+    share = cm / cm.sum(1, keepdims=True)
+    np.testing.assert_allclose(np.asarray(heat.z, float), share, rtol=5e-3)
+    assert np.array_equal(np.asarray(heat.z, float) == 0, cm == 0)
+    # about 2 bytes per empty cell and 7 per other one, plus the names: scales as n^2
+    assert len(fig.to_json()) < 2.2 * n * n + 7 * np.count_nonzero(cm) + 40 * n + 20_000
+    assert len(fig.layout.xaxis.tickvals) <= 50
+
+
+def test_zoom_shows_exactly_the_block_in_the_clustered_order(rng):
+    cm, _ = _planted_groups(30, rng)
+    order = cf.class_order(cm)
+    block = order[7:19]
+    fig = fc.confusion_figure(cm, normalize=None, order=order, classes=block[::-1])
+    np.testing.assert_array_equal(fig.data[0].z, cm[np.ix_(block, block)])
+    assert list(fig.data[0].y) == [str(k) for k in block]
+    # shares stay those of the whole matrix: of all the true class's samples
+    share = fc.confusion_figure(cm, order=order, classes=block).data[0].z
+    np.testing.assert_allclose(share, (cm / cm.sum(1, keepdims=True))[np.ix_(block, block)])
+    np.testing.assert_allclose(fig.data[0].customdata[..., 0], cm[np.ix_(block, block)])
+    display = fc.ConfusionDisplay.from_predictions(y_true=[0, 1, 2, 2], y_pred=[0, 2, 2, 1])
+    assert display.plot(classes=[1, 2]).data[0].z.tolist() == [[0.0, 1.0], [0.5, 0.5]]
+
+
+def test_search_and_neighbourhood():
+    names = ["tabby cat", "Persian cat", "dog", "CATAMARAN", "canoe"]
+    found = cf.find_classes(names, "  Cat ")
+    assert found.tolist() == [0, 1, 3]
+    assert cf.find_classes(names, "zebra").size == 0
+    order = [4, 2, 0, 1, 3]
+    assert cf.class_neighbourhood(order, [2], radius=1).tolist() == [4, 2, 0]
+    assert cf.class_neighbourhood(order, [4, 3], radius=1).tolist() == [4, 2, 1, 3]
+    assert cf.class_neighbourhood(order, [0], radius=0).tolist() == [0]
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda: cf.find_classes(["a"], "  "), ValueError, r"`query` must hold part of a class name; got '  '"),
+        (lambda: cf.find_classes(["a"], 3), TypeError, "`query` must be a string; got int 3"),
+        (lambda: fc.confusion_figure(np.eye(3, dtype=int), classes=[]), ValueError,
+         "`classes` must be a non-empty sequence of class indices"),
+        (lambda: fc.confusion_figure(np.eye(3, dtype=int), classes=[0, 3]), ValueError,
+         r"`classes` must hold class indices in \[0, 2\]; got \[3\]"),
+        (lambda: fc.confusion_figure(np.eye(3, dtype=int), classes=[1, 1]), ValueError,
+         r"`classes` must name each class once; got \[1\]"),
+        (lambda: fc.confusion_figure(np.eye(3, dtype=int), classes=[0.5]), TypeError,
+         "`classes` must hold integer class indices"),
+        (lambda: cf.class_neighbourhood([0, 0, 1], [0]), ValueError, "`order` must be a permutation"),
+        (lambda: cf.class_neighbourhood([0, 1], [0], radius=-1), ValueError, "`radius` must be >= 0"),
+    ],
+)
+def test_block_and_search_errors(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_confusion_from_logits_allocates_far_less_than_the_logits(rng):
+    import tracemalloc
+
+    n, c = 20_000, 200
+    logits = rng.standard_normal((n, c), dtype=np.float32)
+    p = Predictions.from_arrays(y_true=rng.integers(0, c, n), logits=logits)
+    tracemalloc.start()
+    try:
+        display = fc.ConfusionDisplay.from_predictions(p)
+        cf.per_class_table(p.y_true, p.y_pred, n_classes=c)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert display.counts.sum() == n
+    assert "probs" not in vars(p)  # argmax of the logits: no softmax
+    assert peak < logits.nbytes / 4

@@ -19,9 +19,10 @@ from labviz.compute.confusion import (
     _check_matrix,
     _check_pair,
     _counts,
-    _normalize,
     _per_class_from_counts,
+    _safe_divide,
     cell_samples,
+    check_block,
     class_order,
 )
 from labviz.figures.style import SEQUENTIAL, apply_style, series_color
@@ -32,6 +33,17 @@ __all__ = ["ConfusionDisplay", "confusion_figure", "per_class_figure"]
 
 #: Up to this many classes the cells carry their value as text.
 MAX_ANNOTATED_CLASSES = 20
+#: Up to this many classes each cell carries its count and shares for the hover (``customdata``);
+#: beyond, the heat map holds ``z`` alone, rounded to 3 significant digits, and the hover is
+#: built from x, y and z: at 1,000 classes that is 2 MB of figure JSON rather than 40.
+MAX_DETAILED_CLASSES = 100
+
+_COMPACT_HOVER = {
+    None: "count: %{z:,d}",
+    "true": "%{z:.2%} of true class",
+    "pred": "%{z:.2%} of predicted class",
+    "all": "%{z:.3%} of all samples",
+}
 
 _COLORBAR_TITLES = {
     None: "count",
@@ -59,12 +71,43 @@ def _check_order(order: ArrayLike | None, n_classes: int) -> NDArray[np.int64]:
 
 
 def _tick_style(n_classes: int) -> tuple[int, int]:
-    """(font size, label stride): every label up to 50 classes, every other one beyond."""
+    """(font size, label stride): every label up to 50 classes, every other one up to 100, about
+    50 labels beyond."""
     if n_classes <= 20:
         return 12, 1
     if n_classes <= 50:
         return 9, 1
-    return 7, 2
+    return 7, 2 if n_classes <= MAX_DETAILED_CLASSES else -(-n_classes // 50)
+
+
+def _share(block: NDArray[np.int64], normalize: Normalize, rows: NDArray[np.int64],
+           cols: NDArray[np.int64], total: int) -> NDArray:
+    """``block`` (cells of a confusion matrix) normalised by the whole matrix's row sums
+    ``rows``, column sums ``cols`` or ``total``, as :func:`~labviz.compute.confusion.confusion_matrix`
+    would normalise them; the counts as int64 for ``normalize=None``."""
+    if normalize is None:
+        return block.astype(np.int64)
+    if normalize == "true":
+        return _safe_divide(block, rows[:, None])
+    if normalize == "pred":
+        return _safe_divide(block, cols[None, :])
+    return _safe_divide(block, np.asarray(total))
+
+
+def _compact(z: NDArray) -> NDArray[np.object_]:
+    """``z`` as JSON writes it shortest: Python ints and floats (3 significant digits) in an
+    object array, zeros as ``0``. Most cells of a large confusion matrix are empty, and
+    plotly writes a numeric array as base64 of its bytes (4 bytes a cell even as float32)."""
+    out = np.zeros(z.shape, dtype=object)
+    nonzero = z != 0
+    values = z[nonzero]
+    if values.dtype.kind == "f":
+        # dividing by an exact power of ten gives the float nearest the 3-digit decimal
+        scale = 10.0 ** (2 - np.floor(np.log10(values)))
+        out[nonzero] = (np.round(values * scale) / scale).tolist()
+    else:
+        out[nonzero] = values.tolist()
+    return out
 
 
 def confusion_figure(
@@ -73,13 +116,17 @@ def confusion_figure(
     class_names: Sequence[str] | None = None,
     normalize: Normalize = "true",
     order: ArrayLike | None = None,
+    classes: ArrayLike | None = None,
     title: str = "",
 ) -> go.Figure:
     """A confusion-matrix heatmap: true class down the rows (class 0 at the top), predicted across.
 
-    Hovering a cell shows the two class names, the count and the cell's share of its true class
-    and of its predicted class. Up to 20 classes each cell is also labelled with its value (blank
-    where the count is 0). Beyond 50 classes only every other tick is labelled.
+    Up to 100 classes, hovering a cell shows the two class names, the count and the cell's share
+    of its true class and of its predicted class; up to 20 each cell is also labelled with its
+    value (blank where the count is 0). Beyond 100 classes the heat map carries no per-cell
+    text or custom data: ``z`` holds the values rounded to 3 significant digits and the hover
+    shows the class names and ``z``, so 1,000 classes make about 2 MB of figure JSON; zoom into
+    a block with ``classes``. Beyond 50 classes only some ticks are labelled.
 
     Parameters
     ----------
@@ -91,55 +138,70 @@ def confusion_figure(
         class, of all samples, or the raw count.
     order : array-like of shape (n_classes,), optional
         A permutation of the classes for both axes, e.g. :func:`labviz.compute.confusion.class_order`.
+    classes : array-like of shape (n_block,), optional
+        Draw only these classes (a block, e.g. ``order[100:140]`` or
+        :func:`labviz.compute.confusion.class_neighbourhood`), in the sequence of ``order``. The
+        cells keep their values in the whole matrix: a share is still of the class's samples.
     title : str
 
     Returns
     -------
     plotly.graph_objects.Figure
-        One ``go.Heatmap`` whose ``customdata[i, j]`` is (count, % of true class, % of predicted
-        class) of the displayed cell (i, j).
+        One ``go.Heatmap``; up to 100 classes its ``customdata[i, j]`` is (count, % of true
+        class, % of predicted class) of the displayed cell (i, j).
     """
     v.check_option(normalize, "normalize", _NORMALIZE_OPTIONS)
     cm = _check_matrix(cm_counts, "cm_counts", counts=True).astype(np.int64)
     c = cm.shape[0]
     names = v.check_class_names(class_names, c)
     idx = _check_order(order, c)
+    if classes is not None:
+        idx = idx[np.isin(idx, check_block(classes, c))]
+    rows, cols, total = cm.sum(axis=1)[idx], cm.sum(axis=0)[idx], int(cm.sum())
     cm = cm[np.ix_(idx, idx)]
     unique = _unique_labels(names)
     labels = [unique[k] for k in idx]
+    n = len(idx)
 
-    z = _normalize(cm, normalize)
-    custom = np.stack(
-        [cm.astype(np.float64), 100 * _normalize(cm, "true"), 100 * _normalize(cm, "pred")], axis=-1
-    )
-    heatmap = go.Heatmap(
-        z=z, x=labels, y=labels, customdata=custom,
-        colorscale=SEQUENTIAL, zmin=0, zmax=1 if normalize is not None else max(int(cm.max()), 1),
-        colorbar=dict(title=dict(text=_COLORBAR_TITLES[normalize]), thickness=14),
-        hovertemplate=(
-            "true: %{y}<br>predicted: %{x}<br>count: %{customdata[0]:,d}"
-            "<br>%{customdata[1]:.1f}% of true class<br>%{customdata[2]:.1f}% of predicted class"
-            "<extra></extra>"
-        ),
-        xgap=1 if c <= 50 else 0, ygap=1 if c <= 50 else 0,
-    )
-    if c <= MAX_ANNOTATED_CLASSES:
+    z = _share(cm, normalize, rows, cols, total)
+    zmax = 1 if normalize is not None else max(int(cm.max()), 1)
+    colorbar = dict(title=dict(text=_COLORBAR_TITLES[normalize]), thickness=14)
+    if n > MAX_DETAILED_CLASSES:
+        heatmap = go.Heatmap(
+            z=_compact(z), x=labels, y=labels, colorscale=SEQUENTIAL, zmin=0, zmax=zmax,
+            colorbar=colorbar, xgap=0, ygap=0,
+            hovertemplate=("true: %{y}<br>predicted: %{x}<br>" + _COMPACT_HOVER[normalize]
+                           + "<extra></extra>"))
+    else:
+        custom = np.stack([cm.astype(np.float64), 100 * _share(cm, "true", rows, cols, total),
+                           100 * _share(cm, "pred", rows, cols, total)], axis=-1)
+        heatmap = go.Heatmap(
+            z=z, x=labels, y=labels, customdata=custom,
+            colorscale=SEQUENTIAL, zmin=0, zmax=zmax, colorbar=colorbar,
+            hovertemplate=(
+                "true: %{y}<br>predicted: %{x}<br>count: %{customdata[0]:,d}"
+                "<br>%{customdata[1]:.1f}% of true class<br>%{customdata[2]:.1f}% of predicted class"
+                "<extra></extra>"
+            ),
+            xgap=1 if n <= 50 else 0, ygap=1 if n <= 50 else 0,
+        )
+    if n <= MAX_ANNOTATED_CLASSES:
         fmt = (lambda x: f"{x:d}") if normalize is None else (lambda x: f"{x:.2f}")
-        heatmap.text = [[fmt(z[i, j]) if cm[i, j] else "" for j in range(c)] for i in range(c)]
+        heatmap.text = [[fmt(z[i, j]) if cm[i, j] else "" for j in range(n)] for i in range(n)]
         heatmap.texttemplate = "%{text}"
-        heatmap.textfont = dict(size=11 if c <= 10 else 9)
+        heatmap.textfont = dict(size=11 if n <= 10 else 9)
     fig = go.Figure(heatmap)
 
-    font, stride = _tick_style(c)
+    font, stride = _tick_style(n)
     ticks = dict(type="category", tickmode="array", tickvals=labels[::stride],
                  ticktext=labels[::stride], tickfont=dict(size=font), showgrid=False, automargin=True)
     # Class names rarely fit side by side under the columns: slant them unless they are short.
-    slant = -90 if c > 10 else (-45 if max(len(str(n)) for n in labels) > 3 else 0)
+    slant = -90 if n > 10 else (-45 if max(len(str(x)) for x in labels) > 3 else 0)
     fig.update_xaxes(title_text="predicted class", tickangle=slant,
                      constrain="domain", **ticks)
     fig.update_yaxes(title_text="true class", autorange="reversed", scaleanchor="x",
                      scaleratio=1, constrain="domain", **ticks)
-    side = int(np.clip(28 * c + 160, 420, 900))
+    side = int(np.clip(28 * n + 160, 420, 900))
     fig.update_layout(title=title, width=side + 120, height=side + (40 if title else 0))
     return apply_style(fig)
 
@@ -275,10 +337,12 @@ class ConfusionDisplay:
         return cls(counts=counts, class_names=names, normalize=normalize, order=perm,
                    y_true=yt, y_pred=yp, ids=ids, images=images)
 
-    def plot(self, *, title: str = "") -> go.Figure:
-        """The heatmap (see :func:`confusion_figure`)."""
+    def plot(self, *, title: str = "", classes: ArrayLike | None = None) -> go.Figure:
+        """The heatmap (see :func:`confusion_figure`), of the block ``classes`` if given (in
+        ``order``'s sequence)."""
         return confusion_figure(self.counts, class_names=self.class_names,
-                                normalize=self.normalize, order=self.order, title=title)
+                                normalize=self.normalize, order=self.order, classes=classes,
+                                title=title)
 
     def plot_per_class(self, *, title: str = "") -> go.Figure:
         """Precision, recall and F1 bars per class (see :func:`per_class_figure`)."""
