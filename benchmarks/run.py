@@ -13,7 +13,9 @@ time and peak RSS), confusion (vs scikit-learn), projection
 (PCA/UMAP cold, warm, cached), projection-scale (PCA and sampled UMAP frames at 100k and 1M:
 time, peak RSS, neighbour quality), predictions (from_model vs a bare torch loop), explorer (handler
 latency), explorer-browser (what a person waits for in headless Chromium at 100k and
-1M points), notebooks (nbclient wall time, cold and warm), class-load (30 students on the classroom
+1M points), html-report (``labviz report`` at 50,000 x 1,000 x 2,048: wall time, peak RSS, the
+HTML's size and its first figure painted in Chromium), notebooks (nbclient wall time, cold and
+warm), class-load (30 students on the classroom
 app against one kernel per visitor). Each part's rows carry their goals; a part that fails is
 recorded as failed and the others still run. With ``--merge``, the other parts' rows already in
 ``--out`` are kept, with the time each part was run.
@@ -39,6 +41,7 @@ import bench_class_load  # noqa: E402
 import bench_confusion  # noqa: E402
 import bench_explorer  # noqa: E402
 import bench_explorer_browser  # noqa: E402
+import bench_html_report  # noqa: E402
 import bench_notebooks  # noqa: E402
 import bench_predictions  # noqa: E402
 import bench_projection  # noqa: E402
@@ -56,6 +59,7 @@ PARTS = {
     "predictions": bench_predictions.run,
     "explorer": bench_explorer.run,
     "explorer-browser": bench_explorer_browser.run,
+    "html-report": bench_html_report.run,
     "notebooks": bench_notebooks.run,
     "class-load": bench_class_load.run,
 }

@@ -283,3 +283,20 @@ def test_report_help_documents_each_formats_keys(capsys):
     for words in ("y_true", "logits or probs", "class_names.json", "__metadata__", "schema",
                   "--figures"):
         assert words in text
+
+
+def test_corp_steps_draw_the_same_steps_with_fewer_points():
+    from labviz.compute.calibration import corp_reliability
+    from labviz.figures.html_report import corp_steps
+
+    p = Predictions.from_arrays(**_arrays())
+    d = corp_reliability(p.y_true, p.probs, n_boot=50, seed=0)
+    thin = corp_steps(d)
+    assert len(thin.confidence) < len(d.confidence)
+    assert thin.count.sum() == d.count.sum() and thin.confidence[-1] == d.confidence[-1]
+    # A step drawn "hv" takes at each original confidence the value of the last kept point at or
+    # before it: that value is the original one, rounded.
+    at = np.searchsorted(thin.confidence, d.confidence, side="right") - 1
+    for kept, full in ((thin.calibrated, d.calibrated), (thin.band_low, d.band_low),
+                       (thin.band_high, d.band_high)):
+        np.testing.assert_array_equal(kept[at], np.round(full, 3))

@@ -28,7 +28,7 @@ import html
 import os
 import sys
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -44,7 +44,9 @@ if TYPE_CHECKING:
     import pandas as pd
     import plotly.graph_objects as go
 
-__all__ = ["SECTIONS", "write_report"]
+    from labviz.compute.calibration import CorpDiagram
+
+__all__ = ["SECTIONS", "corp_steps", "most_confused_triple", "write_report"]
 
 #: The report's sections, by anchor, with their headings.
 SECTIONS: dict[str, str] = {
@@ -59,6 +61,8 @@ SECTIONS: dict[str, str] = {
 }
 #: Confused pairs listed, label-error candidates listed, and images shown per listed pair.
 TOP_PAIRS, TOP_LABEL_ERRORS, IMAGES_PER_PAIR = 20, 50, 4
+#: Decimals of the CORP curve and band as drawn (see :func:`corp_steps`).
+CORP_DECIMALS = 3
 THUMBNAIL_PX = 48
 #: Figures written with ``figures_dir``, in each of these formats.
 FIGURE_FORMATS = ("pdf", "png")
@@ -183,16 +187,54 @@ def _calibration(p: Predictions, n_boot: int, shared: dict) -> _Section:
     return _Section(_table(table, legend, formats={"n_bins": "d"}, raw=()))
 
 
+def corp_steps(d: CorpDiagram, *, decimals: int = CORP_DECIMALS) -> CorpDiagram:
+    """``d`` with its curve and band rounded to ``decimals`` and only the points where one of them
+    changes kept (the step curve and band drawn are unchanged, up to the rounding).
+
+    A CORP diagram has a point per distinct confidence (50,000 at ImageNet's validation set),
+    but its curve and band are step functions of far fewer steps. A merged point's ``count`` is
+    that of the confidences it stands for.
+
+    Parameters
+    ----------
+    d : CorpDiagram
+    decimals : int
+        3 moves no line by more than 0.0005, under a pixel of a 500-pixel-high plot.
+
+    Returns
+    -------
+    CorpDiagram
+
+    Examples
+    --------
+    >>> from labviz.compute.calibration import corp_reliability
+    >>> d = corp_reliability([1, 0, 1, 1], [[0.2, 0.8], [0.3, 0.7], [0.4, 0.6], [0.1, 0.9]],
+    ...                      n_boot=10)
+    >>> len(d.confidence), len(corp_steps(d).confidence) <= 4, int(corp_steps(d).count.sum())
+    (4, True, 4)
+    """
+    decimals = v.check_int(decimals, "decimals", minimum=0)
+    values = np.round(np.column_stack([d.calibrated, d.band_low, d.band_high]), decimals)
+    starts = np.flatnonzero(np.r_[True, np.any(values[1:] != values[:-1], axis=1)])
+    # The last confidence is kept too, so that the curve still reaches it.
+    keep = np.unique(np.r_[starts, len(values) - 1]) if len(values) else starts
+    runs = np.searchsorted(keep, np.arange(len(values)), side="right") - 1
+    return replace(d, confidence=d.confidence[keep], calibrated=values[keep, 0],
+                   band_low=values[keep, 1], band_high=values[keep, 2],
+                   count=np.bincount(runs, weights=d.count, minlength=len(keep)).astype(np.int64))
+
+
 def _diagrams(p: Predictions, n_boot: int, shared: dict) -> _Section:
     from labviz.figures.calibration import CorpDisplay
 
     report = shared["calibration"].plot(title="Reliability diagram and calibration estimators")
-    corp = CorpDisplay.from_predictions({p.name or "model": p}, n_boot=n_boot).plot(
-        title="CORP reliability diagram (isotonic fit, 95% band)")
+    corp = CorpDisplay.from_predictions({p.name or "model": p}, n_boot=n_boot)
+    corp = replace(corp, diagrams={k: corp_steps(d) for k, d in corp.diagrams.items()})
     text = ('<p class="legend">Top: accuracy against confidence in 15 equal-width bins (bars: '
             "95% Wilson intervals, faded where bins are small), above each estimator with its "
             "interval. Below: the CORP diagram, an isotonic regression of correctness on "
-            "confidence that needs no binning, with its bootstrap band.</p>")
+            "confidence that needs no binning, with its bootstrap band (drawn to 0.001).</p>")
+    corp = corp.plot(title="CORP reliability diagram (isotonic fit, 95% band)")
     figs = {"reliability": report, "corp": corp}
     return _Section(text + "".join(_figure_html(f) for f in figs.values()), figs)
 
