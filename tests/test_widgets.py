@@ -7,6 +7,7 @@ explorer's attributes.
 
 from __future__ import annotations
 
+import html
 import operator
 
 import numpy as np
@@ -170,6 +171,59 @@ def test_images_missing_gives_a_message_not_an_error(rng):
     ex = explore(p)
     ex.select_cell(*_worst_cell(p))
     assert "carry no images" in ex.samples.thumbnails_html.value
+
+
+# ----- many classes: search, zoom and the most confused pairs -------------------------------------
+def _many_classes(rng, n_classes=60, n=1200):
+    p = _predictions(rng, n=n, n_classes=n_classes)
+    names = [("Tabby cat", "Persian CAT", "dog")[k] if k < 3 else f"class {k}"
+             for k in range(n_classes)]
+    return Predictions.from_arrays(y_true=p.y_true, logits=p.logits, features=p.features,
+                                   ids=p.ids, images=p.images, class_names=names, name="many")
+
+
+def test_search_zooms_to_the_found_classes_and_names_them(rng):
+    p = _many_classes(rng)
+    ex = explore(p)
+    view = ex.confusion
+    assert len(view.figure.data[0].x) == 60
+    found = view.find("cat")
+    assert found.tolist() == [0, 1]
+    assert "2 classes match 'cat': Tabby cat, Persian CAT" in html.unescape(view.search_html.value)
+    heat = view.figure.data[0]
+    assert {"Tabby cat", "Persian CAT"} <= set(heat.x) and len(heat.x) <= 2 * (2 * 8 + 1)
+    # a click on the zoomed map selects the clicked classes, whatever their places
+    row, col = list(heat.y).index("Tabby cat"), list(heat.x).index("Persian CAT")
+    view.figure._handler_js2py_pointsCallback({"new": {
+        "event_type": "plotly_click",
+        "points": {"trace_indexes": [0], "point_indexes": [[row, col]],
+                   "xs": [heat.x[col]], "ys": [heat.y[row]]},
+        "selector": None, "device_state": None}})
+    expected = np.sort(p.ids[(p.y_true == 0) & (p.y_pred == 1)])
+    assert ex.state.highlighted_ids.tolist() == expected.tolist()
+    view.search.value = "zebra"  # the text box runs the same search
+    assert view.found.size == 0
+    assert "No class name contains 'zebra'" in html.unescape(view.search_html.value)
+    assert len(view.figure.data[0].x) == 60
+    view.find("")
+    assert view.search_html.value == "" and len(view.figure.data[0].x) == 60
+
+
+def test_pair_click_highlights_exactly_the_pairs_samples(rng):
+    p = _many_classes(rng)
+    ex = explore(p, max_thumbnails=50)
+    view = ex.confusion
+    pairs = view.pairs
+    assert len(pairs) == view.N_PAIRS and pairs["count"].is_monotonic_decreasing
+    t, c = int(pairs["true"].iloc[1]), int(pairs["pred"].iloc[1])
+    assert view.pair_buttons[1].description.startswith(f"{p.class_names[t]} → {p.class_names[c]}")
+    assert view._pair_images[1].value.count("<img") == min(view.PAIR_IMAGES, pairs["count"].iloc[1])
+    view.pair_buttons[1].click()
+    expected = cell_samples(p.y_true, p.y_pred, t, c, ids=p.ids)
+    assert ex.state.highlighted_ids.tolist() == sorted(expected.tolist())
+    assert _highlight(ex.projection_figures[0]) == sorted(expected.tolist())
+    assert ex.status == f"Cell true {p.class_names[t]} → predicted {p.class_names[c]}: " \
+                        f"{len(expected)} sample{'s' if len(expected) != 1 else ''} highlighted."
 
 
 # ----- projection selection -> reliability and per-class table ----------------------------------

@@ -168,7 +168,7 @@ def confusion_figure(
     colorbar = dict(title=dict(text=_COLORBAR_TITLES[normalize]), thickness=14)
     if n > MAX_DETAILED_CLASSES:
         heatmap = go.Heatmap(
-            z=_compact(z), x=labels, y=labels, colorscale=SEQUENTIAL, zmin=0, zmax=zmax,
+            z=z.astype(np.float32), x=labels, y=labels, colorscale=SEQUENTIAL, zmin=0, zmax=zmax,
             colorbar=colorbar, xgap=0, ygap=0,
             hovertemplate=("true: %{y}<br>predicted: %{x}<br>" + _COMPACT_HOVER[normalize]
                            + "<extra></extra>"))
@@ -203,7 +203,11 @@ def confusion_figure(
                      scaleratio=1, constrain="domain", **ticks)
     side = int(np.clip(28 * n + 160, 420, 900))
     fig.update_layout(title=title, width=side + 120, height=side + (40 if title else 0))
-    return apply_style(fig)
+    fig = apply_style(fig)
+    if n > MAX_DETAILED_CLASSES:
+        # set last: a figure deep-copies its traces, 10^6 Python numbers at 1,000 classes
+        fig.data[0].z = _compact(z)
+    return fig
 
 
 def per_class_figure(

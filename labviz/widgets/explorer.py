@@ -278,6 +278,7 @@ class Explorer:
         counts = confusion_matrix(p.y_true[mask], p.y_pred[mask], n_classes=p.n_classes)
         self.confusion.draw(counts, p.class_names,
                             f"{panel.name}: confusion ({int(mask.sum())} samples)")
+        self.confusion.draw_pairs(p, mask, self.data.thumbnails(p))
         self._draw_selection_views()
         if note := single_class_note(self.state):
             self._say(note, "warn")

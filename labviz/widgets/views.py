@@ -21,11 +21,17 @@ from plotly.basedatatypes import BaseTraceType
 from plotly.callbacks import InputDeviceState, Points
 
 from labviz.compute.calibration import ReliabilityCurve
+from labviz.compute.confusion import (
+    class_neighbourhood,
+    class_order,
+    find_classes,
+    top_confused_pairs,
+)
 from labviz.core.predictions import Predictions
 from labviz.figures.calibration import reliability_figure
-from labviz.figures.confusion import confusion_figure
+from labviz.figures.confusion import MAX_ANNOTATED_CLASSES, confusion_figure
 from labviz.figures.projection import ThumbnailURIs
-from labviz.widgets._common import FigureSlot, message_html, samples
+from labviz.widgets._common import FigureSlot, message_html, same_structure, samples
 
 if TYPE_CHECKING:
     from labviz.zoo import Series
@@ -160,23 +166,155 @@ class Controls:
 
 
 class ConfusionView:
-    """The confusion heatmap of the left panel; a click on a cell calls
-    ``on_cell(true_class, pred_class)``."""
+    """The confusion heatmap of the left panel, a search box for class names and the most
+    confused pairs; a click on a cell, or on a pair, calls ``on_cell(true_class, pred_class)``.
+
+    Beyond :data:`~labviz.figures.confusion.MAX_ANNOTATED_CLASSES` classes the heat map shows
+    them in their clustered order (:func:`~labviz.compute.confusion.class_order`), and a search
+    (:meth:`find`) zooms to the classes it finds and their neighbours in that order. Each pair
+    shows its first samples' images where the predictions carry images.
+
+    Attributes
+    ----------
+    search : ipywidgets.Text
+        The class-name search; setting its value runs :meth:`find`.
+    found : ndarray of shape (n_found,)
+        The classes the search found (empty without a search).
+    pairs : pandas.DataFrame
+        The listed pairs (:func:`~labviz.compute.confusion.top_confused_pairs`).
+    pair_buttons : list of ipywidgets.Button
+        One per listed pair, in ``pairs``' order; a click selects the pair's cell.
+    """
+
+    #: Pairs listed, and images shown per pair.
+    N_PAIRS = 10
+    PAIR_IMAGES = 6
+    #: A search shows each found class with this many neighbours on either side in the order, for
+    #: at most MAX_FOUND found classes.
+    SEARCH_RADIUS = 8
+    MAX_FOUND = 12
 
     def __init__(self, *, on_cell: Callable[[int, int], object]) -> None:
         self.on_cell = on_cell
         self.slot = FigureSlot()
-        self.widget = self.slot.widget
+        self.search = widgets.Text(placeholder="part of a class name", description="find class",
+                                   continuous_update=False)
+        self.search.observe(lambda change: self._on_search(change["new"]), names="value")
+        self.search_html = widgets.HTML()
+        self.pairs_html = widgets.HTML()
+        self.pair_buttons = [widgets.Button(layout=widgets.Layout(width="auto"))
+                             for _ in range(self.N_PAIRS)]
+        self._pair_images = [widgets.HTML() for _ in range(self.N_PAIRS)]
+        self._pair_rows = [widgets.HBox([b, i]) for b, i in zip(self.pair_buttons,
+                                                                self._pair_images)]
+        for k, button in enumerate(self.pair_buttons):
+            button.on_click(lambda _button, k=k: self._on_pair(k))
+        self.widget = widgets.VBox([widgets.HBox([self.search, self.search_html]),
+                                    self.slot.widget, self.pairs_html, *self._pair_rows])
+        self.found = np.zeros(0, dtype=np.int64)
+        self.pairs = pd.DataFrame()
+        self._counts = np.zeros((0, 0), dtype=np.int64)
+        self._names: tuple[str, ...] = ()
+        self._title = ""
+        self._order = self._shown = np.zeros(0, dtype=np.int64)
+        self._query = ""
+        self._searching = False  # True while find() shows its query in the box
 
     @property
     def figure(self) -> go.FigureWidget:
         return self.slot.figure
 
     def draw(self, counts: NDArray[np.int64], class_names: Sequence[str], title: str) -> None:
-        fig = confusion_figure(counts, class_names=class_names, normalize="true", title=title)
+        """Draw ``counts`` (zoomed to the current search, if any)."""
+        self._counts, self._names, self._title = counts, tuple(class_names), title
+        c = len(counts)
+        self._order = (class_order(counts) if c > MAX_ANNOTATED_CLASSES
+                       else np.arange(c, dtype=np.int64))
+        self._redraw()
+
+    def find(self, query: str) -> NDArray[np.int64]:
+        """Zoom the heat map to the classes whose name contains ``query`` (ignoring case) and
+        their neighbours in the clustered order, and say what was found (``search_html``); an
+        empty ``query`` shows every class again.
+
+        Returns
+        -------
+        ndarray of shape (n_found,)
+            The classes found (empty if none: every class is shown, and the view says so).
+        """
+        if not isinstance(query, str):
+            raise TypeError(f"`query` must be a string; got {type(query).__name__} {query!r}.")
+        self._searching = True
+        try:
+            self.search.value = query
+        finally:
+            self._searching = False
+        self._query = query
+        self._redraw()
+        return self.found
+
+    def _on_search(self, query: str) -> None:
+        if not self._searching:
+            self.find(query)
+
+    def _redraw(self) -> None:
+        block, note = self._search_block()
+        self.search_html.value = message_html(note) if note else ""
+        self._shown = self._order if block is None else block
+        fig = confusion_figure(self._counts, class_names=self._names, normalize="true",
+                               order=self._order, classes=block, title=self._title)
         fig.update_layout(width=520, height=500)
-        if self.slot.show(fig):
-            self.figure.data[0].on_click(self._on_click)
+        heat = fig.data[0]
+        if heat.z.dtype == object:  # a widget sends float32 as bytes: no 10^6 Python numbers
+            heat.z = heat.z.astype(np.float32)
+        if self.slot.figure is not None and same_structure(self.slot.figure, fig):
+            self.slot.replace(fig)  # the axes change with a zoom: traces and layout
+        else:
+            self.slot.show(fig)
+        self.figure.data[0].on_click(self._on_click)
+
+    def _search_block(self) -> tuple[NDArray[np.int64] | None, str]:
+        """The classes to zoom to for the current query (None: all), and what to say."""
+        query, c = self._query.strip(), len(self._names)
+        self.found = np.zeros(0, dtype=np.int64)
+        if not query or not c:
+            return None, ""
+        self.found = find_classes(self._names, query)
+        if not self.found.size:
+            return None, f"No class name contains {query!r}; showing all {c} classes."
+        shown = self.found[:self.MAX_FOUND]
+        block = class_neighbourhood(self._order, shown, radius=self.SEARCH_RADIUS)
+        names = ", ".join(self._names[k] for k in shown)
+        more = f" and {len(self.found) - len(shown)} more" if len(self.found) > len(shown) else ""
+        return block, (f"{len(self.found)} class{'es' if len(self.found) != 1 else ''} match "
+                       f"{query!r}: {names}{more}; shown with their neighbours in the clustered "
+                       f"order ({len(block)} classes).")
+
+    def draw_pairs(self, p: Predictions, mask: NDArray[np.bool_],
+                   uris: ThumbnailURIs | None) -> None:
+        """List the most confused cells among the samples of ``p`` in ``mask``, each with the
+        images of its first samples (``uris``: images by sample id, or None)."""
+        yt, yp, ids = p.y_true[mask], p.y_pred[mask], p.ids[mask]
+        self.pairs = (top_confused_pairs(yt, yp, k=self.N_PAIRS, n_classes=p.n_classes,
+                                         class_names=p.class_names)
+                      if yt.size else pd.DataFrame(columns=["true", "pred", "count"]))
+        self.pairs_html.value = (
+            "<b>Most confused pairs</b> (true → predicted: samples); click one to highlight "
+            "its samples" if len(self.pairs) else message_html("No confused pairs: every "
+                                                               "sample in view is predicted right."))
+        for k, row in enumerate(self._pair_rows):
+            row.layout.display = None if k < len(self.pairs) else "none"
+        for k, (t, c, count) in enumerate(zip(self.pairs["true"], self.pairs["pred"],
+                                              self.pairs["count"])):
+            self.pair_buttons[k].description = (
+                f"{p.class_names[t]} → {p.class_names[c]}: {count}")
+            first = ids[(yt == t) & (yp == c)][:self.PAIR_IMAGES] if uris is not None else ()
+            self._pair_images[k].value = "".join(
+                f'<img src="{uris[int(i)]}" title="id {int(i)}" width="32" style="margin:1px">'
+                for i in first) if uris is not None else ""
+
+    def _on_pair(self, k: int) -> None:
+        self.on_cell(int(self.pairs["true"].iloc[k]), int(self.pairs["pred"].iloc[k]))
 
     def _on_click(self, trace: BaseTraceType, points: Points, state: InputDeviceState) -> None:
         if not points.point_inds:
@@ -187,7 +325,7 @@ class ConfusionView:
             t, c = labels.index(points.ys[0]), labels.index(points.xs[0])
         except ValueError:
             t, c = points.point_inds[0]
-        self.on_cell(int(t), int(c))
+        self.on_cell(int(self._shown[t]), int(self._shown[c]))
 
 
 class ReliabilityView:
