@@ -10,10 +10,15 @@ two splits) on the same axes so they can be compared side by side.
 Large sets (measured on 2 shared cores; synthetic float32 features, 64-D, 10 Gaussian clusters;
 ``benchmarks/bench_projection_scale.py``):
 
-* PCA is scikit-learn's ``PCA`` on the features as they are: float32 features are not copied to
-  float64, and for tall data scikit-learn's solver works from the covariance matrix
-  ("covariance_eigh"). 1M x 64 float32: 0.2 s and +8 MB, against 0.4 s and +550 MB with a float64
-  copy; the coordinates differ from the float64 ones by 1e-6 of their range.
+* PCA below :data:`PCA_STREAM_FROM` entries is scikit-learn's ``PCA`` on the features as they
+  are: float32 features are not copied to float64, and for tall data scikit-learn's solver works
+  from the covariance matrix ("covariance_eigh"). Larger, memory-mapped or float16 features are
+  streamed (:func:`_streamed_pca`: a randomized subspace iteration reading a 16 MB row block at
+  a time, in float32 products summed in float64), so a 1.28M x 2,048 memory map (10.5 GB) is
+  projected holding two blocks and the (n, 2) result; its coordinates are the float64 PCA's
+  within 6e-6 of their range (measured on 10,000 x 2,048 ReLU features; the tests hold 1e-4).
+  Neither copies float32 features to float64: at 1M x 64, 0.2 s and +8 MB against 0.4 s and
+  +550 MB with a float64 copy.
 * UMAP above ``sample_size`` samples (default 20,000) is fitted on a seeded random sample; every
   other sample is placed at the inverse-distance weighted mean of the 2-D positions of its 10
   nearest sample points (pynndescent's index of the fit). 100k: 11 s against 51-70 s for a full
@@ -83,6 +88,21 @@ _QUERY_EPSILON = 0.12
 _FIT_COST = 30
 #: UMAP fits on at least this many points show umap's epoch progress bar (they take seconds).
 _BAR_MIN_SAMPLES = 10_000
+#: From this many entries (n_samples x n_features), and for memory-mapped or float16 features
+#: at any size, PCA reads the features a row block at a time (:func:`_streamed_pca`) rather than
+#: handing the whole matrix to scikit-learn (whose randomized solver, for more than 1,000
+#: features, centres a copy of it: 400 MB at 50,000 x 2,048).
+PCA_STREAM_FROM = 1 << 24
+#: Entries per row block of the streamed PCA: a float32 block of 2**22 entries is 16 MB.
+_PCA_CHUNK_ENTRIES = 1 << 22
+#: The streamed PCA's subspace: 2 components and 22 more. The passes are bound by reading the
+#: features, so a wider subspace costs little, and converges in fewer passes: on 10,000 x 2,048
+#: ReLU features (a decaying spectrum), 24 columns and 4 passes give the float64 PCA's
+#: coordinates within 6e-6 of their range (scikit-learn's randomized solver: 3e-6), 12 columns
+#: and 4 passes within 4e-4.
+_PCA_BLOCK = 24
+#: Passes of the streamed PCA's subspace iteration.
+_PCA_ITERATIONS = 4
 #: Below this many points umap-learn finds neighbours exactly, and so does the placement (building
 #: a pynndescent index costs about 20 s of numba compilation in every new process).
 _EXACT_BELOW = 4096
@@ -92,15 +112,18 @@ _EXACT_BELOW = 4096
 def _check_features(features: ArrayLike) -> NDArray[np.floating]:
     """Features as a 2-D array of at least 2 x 2 finite reals.
 
-    float32 and float64 arrays are checked in place and returned as they are (a float64 copy of
-    1M x 64 float32 features would take 512 MB); any other real dtype becomes float64.
+    float16, float32 and float64 arrays are checked in place, a row chunk at a time, and
+    returned as they are (a ``np.memmap`` stays one; a float64 copy of 1M x 64 float32 features
+    would take 512 MB, of 1.28M x 2,048 ones 21 GB); any other real dtype becomes float64.
     """
     arr = v.as_array(features, "features")
-    if arr.dtype in (np.float32, np.float64) and arr.ndim == 2 and arr.size:
+    if arr.dtype in (np.float16, np.float32, np.float64) and arr.ndim == 2 and arr.size:
         # chunked: np.isfinite of the whole matrix would allocate one byte per entry
-        if not all(np.isfinite(arr[i:i + _CHUNK]).all() for i in range(0, len(arr), _CHUNK)):
-            n_bad = sum(int(np.count_nonzero(~np.isfinite(arr[i:i + _CHUNK])))
-                        for i in range(0, len(arr), _CHUNK))
+        if arr.dtype == np.float16 and arr.dtype.isnative and arr.flags.c_contiguous:
+            # read as integers, in place: numpy's float16 isfinite is some 70 times slower
+            v.check_stored_floats(arr, "features", ndim=2, shape_hint="(n_samples, n_features)",
+                                  keep_float16=True)
+        elif n_bad := v.count_nonfinite(arr):
             raise ValueError(f"`features` must be finite; got {n_bad} NaN or inf values.")
         x = arr
     else:
@@ -260,6 +283,76 @@ def _sample_indices(n_samples: int, sample_size: int, seed: int | None) -> NDArr
     return np.sort(np.random.default_rng(seed).choice(n_samples, sample_size, replace=False))
 
 
+def _pca_streams(x: NDArray[np.floating]) -> bool:
+    """Whether PCA streams ``x`` (:func:`_streamed_pca`) rather than calling scikit-learn's PCA
+    on the whole matrix: memory-mapped or float16 features, and from
+    :data:`PCA_STREAM_FROM` entries."""
+    return isinstance(x, np.memmap) or x.dtype == np.float16 or x.size >= PCA_STREAM_FROM
+
+
+def _row_blocks(n: int, d: int) -> Iterator[slice]:
+    step = max(1, _PCA_CHUNK_ENTRIES // d)
+    return (slice(i, min(i + step, n)) for i in range(0, n, step))
+
+
+def _streamed_pca(x: NDArray[np.floating], seed: int | None,
+                  report: _Reporter | None = None) -> NDArray[np.float64]:
+    """The two leading principal components' coordinates of ``x``, reading it a row block at a
+    time (a memory map is never read whole, nor copied).
+
+    A randomized subspace iteration (Halko, Martinsson and Tropp 2011, Alg. 4.4, the method of
+    scikit-learn's ``randomized_svd``) on the centred features, :data:`_PCA_BLOCK` columns wide
+    and :data:`_PCA_ITERATIONS` passes, then a Rayleigh-Ritz step; each pass multiplies a block
+    of centred float32 rows by a (n_features, 24) matrix and adds the products up in float64.
+    One more pass takes the mean, one the coordinates.
+    The mean is subtracted in float32 block by block, so the features' offset (non-negative
+    ReLU features sit far from 0) costs no precision. Signs follow scikit-learn's ``PCA`` (the
+    largest entry of each component positive). Memory: two float32 blocks of
+    :data:`_PCA_CHUNK_ENTRIES` entries and the (n_samples, 2) result.
+    """
+    n, d = x.shape
+    blocks = list(_row_blocks(n, d))
+    width = min(_PCA_BLOCK, d, n)
+    passes = _PCA_ITERATIONS + 2
+    done = [0]
+
+    def step() -> None:
+        done[0] += 1
+        if report is not None:
+            report(done[0] / passes)
+
+    total = np.zeros(d)
+    for rows in blocks:
+        total += np.asarray(x[rows], dtype=np.float32).sum(axis=0, dtype=np.float64)
+    mean = total / n
+    mean32 = mean.astype(np.float32)
+    step()
+
+    def centred(rows: slice) -> NDArray[np.float32]:
+        return np.asarray(x[rows], dtype=np.float32) - mean32
+
+    z: NDArray[np.float64] = np.random.default_rng(seed).standard_normal((d, width))
+    for _ in range(_PCA_ITERATIONS):
+        q = np.linalg.qr(z)[0]
+        q32, z = q.astype(np.float32), np.zeros((d, width))
+        for rows in blocks:
+            a = centred(rows)
+            z += a.T @ (a @ q32)  # (A^T A) q, a block of rows at a time
+        step()
+    # Rayleigh-Ritz: the leading eigenvectors of q^T A^T A q, from the last pass's products
+    ritz = q.T @ z
+    _, vecs = np.linalg.eigh((ritz + ritz.T) / 2)
+    components = (q @ vecs[:, ::-1][:, :2]).T  # (2, n_features)
+    biggest = np.abs(components).argmax(axis=1)
+    components *= np.sign(components[np.arange(2), biggest])[:, None]
+    basis = np.ascontiguousarray(components.T, dtype=np.float32)
+    emb = np.empty((n, 2))
+    for rows in blocks:
+        emb[rows] = centred(rows) @ basis
+    step()
+    return emb
+
+
 def _umap(x: NDArray[np.floating], params: _Params, report: _Reporter) -> NDArray:
     import umap  # lazy: importing umap-learn compiles numba code and takes seconds
 
@@ -331,7 +424,9 @@ def _run(x: NDArray[np.floating], params: _Params,
     desc = (f"UMAP: fit {params.sample_size:,} of {len(x):,} samples, place the rest"
             if sampled else None)
     with _reporting(progress, desc=desc) as report:
-        if method == "pca":
+        if method == "pca" and _pca_streams(x):
+            emb = _streamed_pca(x, seed, report)
+        elif method == "pca":
             from sklearn.decomposition import PCA
 
             # float32 features stay float32: for tall data scikit-learn takes the covariance
