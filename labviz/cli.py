@@ -64,9 +64,14 @@ def _report(args: argparse.Namespace) -> int:
 def _explore(args: argparse.Namespace) -> int:
     from labviz.servers.jupyter import launch_lab, write_explore_notebook
 
-    p = _load(args.path)  # refused here, before a server starts, if the notebook could not load it
-    if isinstance(p, str):
-        print(f"labviz explore: error: {p}", file=sys.stderr)
+    from labviz.core.loaders import read_predictions
+
+    # A file the notebook could not read is refused before a server starts. Only its structure
+    # is read here (headers, keys, memory maps): the notebook's kernel checks the values.
+    try:
+        read_predictions(args.path)
+    except (ValueError, TypeError, OSError) as exc:
+        print(f"labviz explore: error: {exc}", file=sys.stderr)
         return 2
     notebook, written = write_explore_notebook(Path(args.path), Path(args.notebooks))
     print(f"{'Wrote' if written else 'Reopening (kept as it is)'} {notebook}")
@@ -152,9 +157,10 @@ def main(argv: list[str] | None = None) -> int:
                                       "(opens offline)", epilog=FORMATS_HELP,
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        description="Calibration estimators with 95% intervals, reliability and "
-                                   "CORP diagrams, confusion and its top pairs, the per-class "
+                                   "CORP diagrams, confusion and its top pairs,\nthe per-class "
                                    "table, label-error candidates, collapse metrics and the "
-                                   "template plane of the most confused triple, in one HTML file.")
+                                   "template plane\nof the most confused triple, in one HTML file "
+                                   "that opens offline.")
     r.add_argument("path", metavar="PATH", help="predictions: .npz, a folder of .npy, .parquet or "
                                                 ".safetensors (see below)")
     r.add_argument("--out", default="report.html", help="the HTML file (default: report.html)")
@@ -167,11 +173,12 @@ def main(argv: list[str] | None = None) -> int:
     e = sub.add_parser("explore", help="JupyterLab on a notebook that loads your predictions and "
                                        "shows the explorer", epilog=FORMATS_HELP,
                        formatter_class=argparse.RawDescriptionHelpFormatter,
-                       description="Writes NOTEBOOKS/<name of PATH>.ipynb (an existing one that "
-                                   "loads PATH is reopened as it is; one that loads another file is "
-                                   "left alone and a new name taken), then serves it like `labviz "
-                                   "lab`: on 127.0.0.1 with a token, the URL printed, no browser "
-                                   "opened.")
+                       description="Writes NOTEBOOKS/<name of PATH>.ipynb, which loads PATH and "
+                                   "shows labviz.explore,\nthen serves it like `labviz lab`: on "
+                                   "127.0.0.1 with a token, the URL printed once the server\n"
+                                   "answers, no browser opened. A notebook there that loads PATH "
+                                   "is reopened as it is;\none that loads another file, or is not "
+                                   "labviz's, is left alone and a new name taken.")
     e.add_argument("path", metavar="PATH", help="predictions: .npz, a folder of .npy, .parquet or "
                                                 ".safetensors (see below)")
     e.add_argument("--notebooks", default="labviz-explore",
