@@ -9,7 +9,9 @@ Usage::
 
 Parts: calibration (vs torchmetrics, netcal, scikit-learn), calibration-ci (bootstrap intervals
 vs scipy.stats.bootstrap), calibration-report (every estimator with its interval at 50,000 x 1,000,
-time and peak RSS), confusion (vs scikit-learn), projection
+time and peak RSS), confusion (vs scikit-learn), confusion-scale (the 1,000-class heat map's
+clustered order, build, JSON size and paint in headless Chromium at 50,000 and 1.28M samples,
+beside scikit-learn's ConfusionMatrixDisplay), projection
 (PCA/UMAP cold, warm, cached), projection-scale (PCA and sampled UMAP frames at 100k and 1M:
 time, peak RSS, neighbour quality), predictions (from_model vs a bare torch loop), explorer (handler
 latency), explorer-browser (what a person waits for in headless Chromium at 100k and
@@ -39,6 +41,7 @@ import bench_calibration_ci  # noqa: E402
 import bench_calibration_report  # noqa: E402
 import bench_class_load  # noqa: E402
 import bench_confusion  # noqa: E402
+import bench_confusion_scale  # noqa: E402
 import bench_explorer  # noqa: E402
 import bench_explorer_browser  # noqa: E402
 import bench_html_report  # noqa: E402
@@ -54,6 +57,7 @@ PARTS = {
     "calibration-ci": bench_calibration_ci.run,
     "calibration-report": bench_calibration_report.run,
     "confusion": bench_confusion.run,
+    "confusion-scale": bench_confusion_scale.run,
     "projection": bench_projection.run,
     "projection-scale": bench_projection_scale.run,
     "predictions": bench_predictions.run,
