@@ -83,6 +83,7 @@ FILE_TIERS: dict[str, tuple[str, ...]] = {
     "test_loaders_fuzz.py": ("unit",),
     "test_moved.py": ("unit", "service"),
     "test_notebooks.py": ("notebooks", "unit"),
+    "test_out_of_core.py": ("unit",),
     "test_predictions.py": ("unit",),
     "test_projection.py": ("unit",),
     "test_properties.py": ("unit",),
