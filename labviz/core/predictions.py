@@ -88,12 +88,9 @@ class Predictions:
     def probs(self) -> NDArray[np.float64]:
         """Softmax of the logits, float64, shape (n_samples, n_classes); computed once and kept.
 
-        This is a new (n_samples, n_classes) float64 array: 400 MB at 50,000 x 1,000, 10 GB at
-        1.28M x 1,000. It is filled a row chunk at a time (:meth:`prob_chunks`), so nothing
-        else of that size is held while it is made. Where only the top-label probability is
-        needed, :attr:`confidence` holds none of it; to stream every probability (metrics of a
-        memory-mapped training set, e.g. ``CalibrationAccumulator.update``), use
-        :meth:`prob_chunks`.
+        A new array (400 MB at 50,000 x 1,000, 10 GB at 1.28M x 1,000), filled a row chunk at a
+        time (:meth:`prob_chunks`). :attr:`confidence` needs none of it; metrics of a memory-mapped
+        training set can stream :meth:`prob_chunks` (e.g. into ``CalibrationAccumulator``).
         """
         out = np.empty(self.logits.shape, dtype=np.float64)
         for rows, chunk in self.prob_chunks():
@@ -104,10 +101,8 @@ class Predictions:
                     ) -> Iterator[tuple[slice, NDArray[np.float64]]]:
         """``softmax(logits / temperature)`` a row chunk at a time, as ``(rows, probs)`` pairs.
 
-        Each chunk (about 2**20 entries: 1,048 rows of 1,000 classes, 8 MB of float64) is read
-        from the logits (a memory map reads just it) and is equal to the same rows of
-        :attr:`probs` to the bit at ``temperature=1``. Nothing of shape (n_samples, n_classes)
-        is held.
+        Each chunk (2**20 entries: 8 MB of float64) is read from the logits (a memory map reads
+        just it) and equals the same rows of :attr:`probs` to the bit at ``temperature=1``.
 
         Examples
         --------
