@@ -307,8 +307,8 @@ def _label_errors(p: Predictions) -> _Section:
         return _Section(text)
     legend = (f"The {len(shown)} most likely label errors, lowest probability of the given label "
               "first.")
-    return _Section(text + _table(shown, legend, formats={"id": "d"}, raw=("image",),
-                                  scroll=len(shown) > 30))
+    return _Section(text + _table(shown, legend, formats={"id": "d", "p(given label)": ".3g"},
+                                  raw=("image",), scroll=len(shown) > 30))
 
 
 def _collapse(p: Predictions) -> _Section:
