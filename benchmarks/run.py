@@ -15,8 +15,10 @@ beside scikit-learn's ConfusionMatrixDisplay), projection
 (PCA/UMAP cold, warm, cached), projection-scale (PCA and sampled UMAP frames at 100k and 1M:
 time, peak RSS, neighbour quality), predictions (from_model vs a bare torch loop), explorer (handler
 latency), explorer-browser (what a person waits for in headless Chromium at 100k and
-1M points), html-report (``labviz report`` at 50,000 x 1,000 x 2,048: wall time, peak RSS, the
-HTML's size and its first figure painted in Chromium), notebooks (nbclient wall time, cold and
+1M points), explore-scale (explore() at 50,000 x 1,000 x 2,048 and the metrics, PCA and explorer of
+a 1.28M memory-mapped training set: time and peak memory, PCA beside scikit-learn's),
+html-report (``labviz report`` at 50,000 x 1,000 x 2,048: wall time, peak RSS, the HTML's size
+and its first figure painted in Chromium), notebooks (nbclient wall time, cold and
 warm), class-load (30 students on the classroom
 app against one kernel per visitor). Each part's rows carry their goals; a part that fails is
 recorded as failed and the others still run. With ``--merge``, the other parts' rows already in
@@ -43,6 +45,7 @@ import bench_class_load  # noqa: E402
 import bench_confusion  # noqa: E402
 import bench_confusion_scale  # noqa: E402
 import bench_explorer  # noqa: E402
+import bench_explore_scale  # noqa: E402
 import bench_explorer_browser  # noqa: E402
 import bench_html_report  # noqa: E402
 import bench_notebooks  # noqa: E402
@@ -63,6 +66,7 @@ PARTS = {
     "predictions": bench_predictions.run,
     "explorer": bench_explorer.run,
     "explorer-browser": bench_explorer_browser.run,
+    "explore-scale": bench_explore_scale.run,
     "html-report": bench_html_report.run,
     "notebooks": bench_notebooks.run,
     "class-load": bench_class_load.run,
