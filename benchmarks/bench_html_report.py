@@ -78,8 +78,10 @@ for name in ("_summary", "_calibration", "_diagrams", "_confusion", "_per_class"
     setattr(hr, name, timed(name.strip("_"), getattr(hr, name)))
 from labviz.cli import main
 code = main(sys.argv[1:])
+import resource
+usage = resource.getrusage(resource.RUSAGE_SELF)
 print(json.dumps({"code": code, "sections": seconds, "section_peak_rss_mb": peaks,
-                  "inside_s": time.perf_counter() - t0}))
+                  "inside_s": time.perf_counter() - t0, "cpu_s": usage.ru_utime + usage.ru_stime}))
 """
 
 
@@ -117,7 +119,8 @@ def _rss(pids: list[int]) -> tuple[int, int]:
     return anon, file
 
 
-def run_report(folder: Path, out: Path, *, anon_limit: int = ANON_LIMIT_BYTES) -> dict:
+def run_report(folder: Path, out: Path, *, anon_limit: int = ANON_LIMIT_BYTES,
+               n_boot: int = 1000) -> dict:
     """``labviz report folder --out out`` in a child; its wall time, peak memory and sections.
 
     Memory is sampled every 0.1 s over the child and its children: the peak resident set, and
@@ -128,7 +131,7 @@ def run_report(folder: Path, out: Path, *, anon_limit: int = ANON_LIMIT_BYTES) -
     import psutil
 
     cmd = [sys.executable, "-c", _CHILD, "report", str(folder), "--out", str(out),
-           "--no-progress"]
+           "--no-progress", "--n-boot", str(n_boot)]
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak = peak_anon = peak_file = 0
@@ -140,7 +143,8 @@ def run_report(folder: Path, out: Path, *, anon_limit: int = ANON_LIMIT_BYTES) -
         except psutil.Error:
             pids = [proc.pid]
         anon, file = _rss(pids)
-        peak, peak_anon, peak_file = max(peak, anon + file), max(peak_anon, anon), max(peak_file, file)
+        peak, peak_anon = max(peak, anon + file), max(peak_anon, anon)
+        peak_file = max(peak_file, file)
         if anon > anon_limit:
             proc.kill()
             stopped = True
@@ -150,7 +154,10 @@ def run_report(folder: Path, out: Path, *, anon_limit: int = ANON_LIMIT_BYTES) -
     wall = time.perf_counter() - start
     result = {"wall_s": wall, "peak_rss_bytes": peak, "peak_anon_bytes": peak_anon,
               "peak_file_bytes": peak_file, "returncode": proc.returncode,
-              "stopped_at_limit": stopped, "stderr_tail": stderr.strip().splitlines()[-3:]}
+              "stopped_at_limit": stopped, "stderr_tail": stderr.strip().splitlines()[-3:],
+              # the sections done, even when a later one failed
+              "sections_done": [line for line in stderr.splitlines()
+                                if line.startswith("section ")]}
     lines = [line for line in stdout.splitlines() if line.startswith("{")]
     if lines:
         result.update(json.loads(lines[-1]))
@@ -235,14 +242,16 @@ def _case(n: int, c: int, d: int, dtype: str, tmp: Path, log) -> list[dict]:
     row = make_row("html-report", f"labviz report {label}", params,
                    labviz=_seconds(seen["wall_s"]) if ok else skipped(f"failed ({why})"),
                    notes="a child process; imports, loading and writing included")
-    row.update(peak_rss_bytes=seen["peak_rss_bytes"], peak_anon_bytes=seen["peak_anon_bytes"],
+    row.update(cpu_s=seen.get("cpu_s"), peak_rss_bytes=seen["peak_rss_bytes"],
+               peak_anon_bytes=seen["peak_anon_bytes"],
                peak_file_bytes=seen["peak_file_bytes"], sections=seen.get("sections"),
                section_peak_rss_mb=seen.get("section_peak_rss_mb"))
     if n == 50_000:
         row["goals"] = [goal(f"< {REPORT_GOAL_S:.0f} s", row["labviz"]["seconds"], REPORT_GOAL_S,
                              unit="s")]
     rows = [row]
-    log(f"  {label}: report {seen['wall_s']:.1f} s, peak RSS {seen['peak_rss_bytes'] / 2**30:.2f}"
+    log(f"  {label}: report {seen['wall_s']:.1f} s (CPU {seen.get('cpu_s') or 0:.1f} s), "
+        f"peak RSS {seen['peak_rss_bytes'] / 2**30:.2f}"
         f" GiB (anonymous {seen['peak_anon_bytes'] / 2**30:.2f}, file-backed "
         f"{seen['peak_file_bytes'] / 2**30:.2f}), sections {seen.get('sections')}"
         + ("" if ok else f" FAILED ({why})"))

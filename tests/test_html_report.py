@@ -300,3 +300,15 @@ def test_corp_steps_draw_the_same_steps_with_fewer_points():
     for kept, full in ((thin.calibrated, d.calibrated), (thin.band_low, d.band_low),
                        (thin.band_high, d.band_high)):
         np.testing.assert_array_equal(kept[at], np.round(full, 3))
+
+
+def test_corp_band_takes_fewer_refits_past_the_dense_table_limit(tmp_path, monkeypatch):
+    from labviz.figures import html_report
+
+    p = Predictions.from_arrays(**_arrays())
+    distinct = np.unique(p.confidence).size
+    monkeypatch.setattr(html_report, "MAX_CELLS", 10 * distinct)  # as 10^8 is at 100,000 x 1,000
+    text = write_report(p, tmp_path / "r.html", progress=False, n_boot=30).read_text()
+    diagrams = text.split('id="diagrams"')[1].split('id="confusion"')[0]
+    assert f"10 refits, as n_boot x distinct confidences is held to {10 * distinct:.0e}" in diagrams
+    assert diagrams.count("Plotly.newPlot(") == 2

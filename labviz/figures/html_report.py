@@ -36,6 +36,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from labviz.core import _validation as v
+from labviz.core._validation import MAX_CELLS
 from labviz.core._inputs import as_predictions
 from labviz.core.files import atomic_write_bytes
 from labviz.core.predictions import Predictions
@@ -152,9 +153,9 @@ def _thumbnails(images: NDArray | None, rows: NDArray[np.int64]) -> str:
 
     if images is None:
         return ""
-    return "".join(f'<img class="thumb" alt="sample at position {int(i)}" width="{THUMBNAIL_PX}" '
-                   f'height="{THUMBNAIL_PX}" src="{thumbnail_uri(images[int(i)], size=THUMBNAIL_PX)}">'
-                   for i in rows)
+    size = f'width="{THUMBNAIL_PX}" height="{THUMBNAIL_PX}"'
+    return "".join(f'<img class="thumb" alt="sample at position {int(i)}" {size} '
+                   f'src="{thumbnail_uri(images[int(i)], size=THUMBNAIL_PX)}">' for i in rows)
 
 
 # ----- sections ------------------------------------------------------------------------------------
@@ -228,20 +229,29 @@ def _diagrams(p: Predictions, n_boot: int, shared: dict) -> _Section:
     from labviz.figures.calibration import CorpDisplay
 
     report = shared["calibration"].plot(title="Reliability diagram and calibration estimators")
-    corp = CorpDisplay.from_predictions({p.name or "model": p}, n_boot=n_boot)
-    corp = replace(corp, diagrams={k: corp_steps(d) for k, d in corp.diagrams.items()})
+    # The band's refits form an n_boot x (distinct confidences) table, which the compute layer
+    # holds to MAX_CELLS: past that (over 100,000 distinct confidences), fewer refits.
+    corp_boot = min(n_boot, MAX_CELLS // max(np.unique(p.confidence).size, 1))
     text = ('<p class="legend">Top: accuracy against confidence in 15 equal-width bins (bars: '
             "95% Wilson intervals, faded where bins are small), above each estimator with its "
             "interval. Below: the CORP diagram, an isotonic regression of correctness on "
-            "confidence that needs no binning, with its bootstrap band (drawn to 0.001).</p>")
-    corp = corp.plot(title="CORP reliability diagram (isotonic fit, 95% band)")
-    figs = {"reliability": report, "corp": corp}
+            "confidence that needs no binning, with its bootstrap band (drawn to 0.001"
+            + (f"; {corp_boot} refits, as n_boot x distinct confidences is held to "
+               f"{MAX_CELLS:.0e}" if corp_boot < n_boot else "") + ").</p>")
+    figs = {"reliability": report}
+    if corp_boot < 1:
+        return _Section(text + _figure_html(report) + _skipped(
+            f"the CORP band needs at most {MAX_CELLS:.0e} distinct confidences; got more."), figs)
+    corp = CorpDisplay.from_predictions({p.name or "model": p}, n_boot=corp_boot)
+    corp = replace(corp, diagrams={k: corp_steps(d) for k, d in corp.diagrams.items()})
+    figs["corp"] = corp.plot(title="CORP reliability diagram (isotonic fit, 95% band)")
     return _Section(text + "".join(_figure_html(f) for f in figs.values()), figs)
 
 
 def _pairs_with_images(p: Predictions, pairs: pd.DataFrame) -> pd.DataFrame:
     out = pairs[["true_name", "pred_name", "count", "rate"]].rename(
-        columns={"true_name": "true class", "pred_name": "predicted as", "rate": "share of true class"})
+        columns={"true_name": "true class", "pred_name": "predicted as",
+                 "rate": "share of true class"})
     if p.images is not None:
         y_pred = p.y_pred
         out["samples"] = [
@@ -269,7 +279,8 @@ def _confusion(p: Predictions, shared: dict) -> _Section:
         legend = (f"The {len(pairs)} most frequent (true, predicted) confusions: their count and "
                   "share of the true class" + (f", and up to {IMAGES_PER_PAIR} of their samples."
                                                if p.images is not None else "."))
-        table = _table(_pairs_with_images(p, pairs), legend, formats={"rate": ".2%"},
+        table = _table(_pairs_with_images(p, pairs), legend,
+                       formats={"share of true class": ".1%"},
                        raw=("samples",))
     return _Section(text + table + _figure_html(fig), {"confusion": fig})
 
