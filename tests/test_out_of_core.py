@@ -48,6 +48,24 @@ def test_from_path_keeps_the_memory_maps(folder):
     assert Predictions.from_path(folder[1]).features.dtype == np.float16
 
 
+def test_y_pred_of_a_read_only_memory_map_is_found_without_a_copy(folder, monkeypatch):
+    import tracemalloc
+
+    from labviz.core import _validation
+
+    monkeypatch.setattr(_validation, "CHUNK_ENTRIES", 100 * C)  # chunks of 100 rows
+    p = Predictions.from_path(folder[0])
+    assert not p.logits.flags.writeable  # numpy's argmax copies such an array whole
+    tracemalloc.start()
+    try:
+        pred = p.y_pred
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_array_equal(pred, np.load(folder[0] / "logits.npy").argmax(axis=1))
+    assert peak < p.logits.nbytes / 2, peak  # the (n,) int64 result is 24 KB of the 240 KB
+
+
 def test_confidence_and_prob_chunks_equal_the_whole_softmax_to_the_bit(folder):
     p = Predictions.from_path(folder[0])
     whole = softmax(np.load(folder[0] / "logits.npy").astype(np.float64))

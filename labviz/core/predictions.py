@@ -117,15 +117,14 @@ class Predictions:
 
     @cached_property
     def y_pred(self) -> NDArray[np.int64]:
-        return self.logits.argmax(axis=1)
+        """Predicted classes, (n_samples,), a row chunk at a time (argmax copies a memmap whole)."""
+        chunks = v.row_chunks(*self.logits.shape)
+        return np.concatenate([self.logits[r].argmax(axis=1) for r in chunks]).astype(np.int64)
 
     @cached_property
     def confidence(self) -> NDArray[np.float64]:
-        """Top-label probability, shape (n_samples,); computed once and kept (read-only).
-
-        Computed a row chunk at a time from the logits (:func:`~labviz.core._numeric.top_probability`),
-        never from a whole :attr:`probs`, and equal to ``probs.max(axis=1)`` to the bit.
-        """
+        """Top-label probability, shape (n_samples,), kept read-only: computed a row chunk at a
+        time from the logits (no whole :attr:`probs`), equal to ``probs.max(axis=1)`` to the bit."""
         conf = self.probs.max(axis=1) if "probs" in self.__dict__ else top_probability(self.logits)
         conf.flags.writeable = False
         return conf
