@@ -7,6 +7,11 @@ STAMP  := $(VENV)/.labviz-installed
 KERNEL := $(VENV)/share/jupyter/kernels/labviz/kernel.json
 # torch is pinned and installed first, so that no other package pulls a multi-GB CUDA build.
 TORCH  := torch==2.13.0
+# uv installs in seconds what pip installs in minutes. It searches /opt/wheels where that exists
+# (a machine's own wheels, such as torch's CPU build, which it then prefers).
+UV         := uv==0.13.9
+FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels)
+INSTALL     = $(BIN)/uv pip install --python $(BIN)/python --quiet $(FIND_LINKS)
 
 .PHONY: setup system lab app test test-fast zoo figures bench clean
 
@@ -17,9 +22,9 @@ system:
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet $(TORCH)
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet $(UV)
+	$(INSTALL) $(TORCH)
+	$(INSTALL) -e '.[test]'
 	touch $(STAMP)
 
 $(KERNEL): $(STAMP)
@@ -35,20 +40,25 @@ app: setup
 # Test tiers (tests/conftest.py gives every test one). mypy runs first, so that a type error fails
 # the build before any test starts. Unit tests run on $(JOBS) cores, a test file per worker (its
 # module fixtures and numba compilations are made once); notebooks on $(JOBS) cores, a notebook per
-# worker; the service, rebuild and browser tiers one test at a time, as their loads and timings need.
+# worker; the service and rebuild tiers on $(JOBS) cores, a file per worker; the class load and the
+# browser tests one at a time, alone on the machine.
 # Extra pytest options: `make test PYTEST_ARGS=--durations=25`.
 JOBS        ?= 2
 PYTEST_ARGS ?=
 PYTEST       = $(BIN)/python -m pytest $(PYTEST_ARGS)
 UNIT         = $(PYTEST) -m unit -n $(JOBS) --dist loadfile
 
+# One activation cache for the tiers that run the notebooks (tests/conftest.py's zoo_cache), empty
+# at the start of every run.
+export LABVIZ_TEST_ZOO_CACHE := $(CURDIR)/.test-zoo-cache
+
 test: setup
+	rm -rf $(LABVIZ_TEST_ZOO_CACHE)
 	$(BIN)/mypy
 	$(UNIT)
 	$(PYTEST) -m notebooks -n $(JOBS)
-	$(PYTEST) -m service
-	$(PYTEST) -m rebuild
-	$(PYTEST) -m browser
+	$(PYTEST) -m "service or rebuild" -n $(JOBS) --dist loadfile
+	$(PYTEST) -m "load or browser"
 
 test-fast: setup
 	$(UNIT)
@@ -63,4 +73,4 @@ bench: setup
 	$(BIN)/python benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache .test-zoo-cache

@@ -3,7 +3,7 @@
 Every test gets its own cache folder, so tests never see each other's entries.
 
 Every collected test belongs to exactly one tier (``make test`` runs them all, ``make test-fast``
-the first):
+the first; ``pytest -m "service or rebuild"`` selects two):
 
 ``unit``
     In-process checks: no other process, server, browser or network. Parallel-safe under
@@ -12,11 +12,13 @@ the first):
     Executes the notebooks in fresh kernels.
 ``service``
     Starts processes alongside the test: Dask clusters, the training service, servers,
-    subprocesses, the class-load runs.
+    subprocesses, kaleido's headless Chromium for static figure export.
 ``rebuild``
     Retrains zoo checkpoints, natively and under other CPU kernels, against the shipped files.
+``load``
+    A class of students on the classroom app at once (``class_load.run_class``): run alone.
 ``browser``
-    Drives a real Chromium (Playwright, or kaleido's export).
+    Drives pages in a real Chromium with Playwright, as a person would: run alone.
 
 A test's tier comes from :data:`FILE_TIERS` (the first tier listed for its file), unless the test
 carries another of its file's tiers as a marker (``@pytest.mark.service``). A test file missing
@@ -46,7 +48,7 @@ from labviz.studies import FASHION  # noqa: E402
 TESTS = Path(__file__).resolve().parent
 
 #: The tiers, in the order ``make test`` runs them.
-TIERS = ("unit", "notebooks", "service", "rebuild", "browser")
+TIERS = ("unit", "notebooks", "service", "rebuild", "load", "browser")
 
 #: Each test file's tiers: the first is that of its unmarked tests; a test in one of the others
 #: carries that tier's marker.
@@ -58,10 +60,10 @@ FILE_TIERS: dict[str, tuple[str, ...]] = {
     "test_browser_tools.py": ("browser",),
     "test_calibration.py": ("unit",),
     "test_calibration_intervals.py": ("unit",),
-    "test_calibration_report.py": ("unit", "browser"),
+    "test_calibration_report.py": ("unit", "service"),
     "test_class_app.py": ("service", "unit"),
     "test_class_board.py": ("unit", "service"),
-    "test_class_load.py": ("service",),
+    "test_class_load.py": ("load",),
     "test_collapse.py": ("unit",),
     "test_confusion.py": ("unit",),
     "test_datasets.py": ("unit", "service"),
@@ -70,12 +72,12 @@ FILE_TIERS: dict[str, tuple[str, ...]] = {
     "test_explorer_browser.py": ("browser",),
     "test_explorer_calibration.py": ("unit",),
     "test_explorer_webgl.py": ("unit",),
-    "test_export.py": ("unit", "browser"),
+    "test_export.py": ("unit", "service"),
     "test_figures_calibration.py": ("unit",),
     "test_files_safety.py": ("unit", "service"),
     "test_generative.py": ("unit", "service"),
     "test_hostile_inputs.py": ("unit", "service"),
-    "test_html_report.py": ("unit", "browser"),
+    "test_html_report.py": ("unit", "service"),
     "test_inversion_latent.py": ("unit",),
     "test_label_quality.py": ("unit",),
     "test_live.py": ("unit",),
@@ -87,7 +89,7 @@ FILE_TIERS: dict[str, tuple[str, ...]] = {
     "test_predictions.py": ("unit",),
     "test_projection.py": ("unit",),
     "test_properties.py": ("unit",),
-    "test_report.py": ("browser", "unit"),
+    "test_report.py": ("service", "unit"),
     "test_scan.py": ("unit",),
     "test_server.py": ("unit", "service"),
     "test_shared_module.py": ("browser",),
@@ -107,27 +109,28 @@ FILE_TIERS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _selected_tier(config: pytest.Config) -> str | None:
-    """The tier ``-m`` selects when it names exactly one, else None."""
-    markexpr = config.getoption("markexpr", "").strip()
-    return markexpr if markexpr in TIERS else None
+def _selected_tiers(config: pytest.Config) -> frozenset[str] | None:
+    """The tiers ``-m`` selects when it names one or joins several with ``or``, else None."""
+    names = [name.strip() for name in config.getoption("markexpr", "").split(" or ")]
+    return frozenset(names) if names and set(names) <= set(TIERS) else None
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Under ``-m <tier>`` for a tier other than unit, leave the package's doctests (all unit)
-    out of the default paths: collecting them imports every labviz module."""
-    tier = _selected_tier(config)
-    if tier not in (None, "unit") and config.args_source == pytest.Config.ArgsSource.TESTPATHS:
+    """Under ``-m`` for tiers other than unit, leave the package's doctests (all unit) out of the
+    default paths: collecting them imports every labviz module."""
+    tiers = _selected_tiers(config)
+    if (tiers is not None and "unit" not in tiers
+            and config.args_source == pytest.Config.ArgsSource.TESTPATHS):
         config.args[:] = [arg for arg in config.args if Path(arg).resolve() != TESTS.parent / "labviz"]
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
-    """Under ``-m <tier>``, skip importing the test files that hold no test of that tier."""
-    tier = _selected_tier(config)
+    """Under ``-m`` for some tiers, skip importing the test files that hold no test of them."""
+    selected = _selected_tiers(config)
     tiers = FILE_TIERS.get(collection_path.name)
-    if tier is None or tiers is None or collection_path.parent != TESTS:
+    if selected is None or tiers is None or collection_path.parent != TESTS:
         return None
-    return True if tier not in tiers else None
+    return True if selected.isdisjoint(tiers) else None
 
 
 def _tier(item: pytest.Item) -> tuple[str | None, str | None]:
@@ -187,6 +190,34 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("LABVIZ_CACHE_DIR", str(tmp_path_factory.mktemp("labviz-cache")))
+
+
+@pytest.fixture(scope="session")
+def zoo_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One activation cache for the tests that run the notebooks on the shipped checkpoints, as in
+    a teaching session: the first to need a checkpoint's activations computes them, the others
+    reload them (the cache writes each entry atomically, so processes may share it).
+
+    ``make test`` names one empty folder (``LABVIZ_TEST_ZOO_CACHE``) for all its tiers, so the
+    browser tests reload what the notebooks computed; otherwise it is this run's own, shared by
+    pytest-xdist's workers.
+    """
+    given = os.environ.get("LABVIZ_TEST_ZOO_CACHE")
+    if given:
+        cache = Path(given)
+    elif "PYTEST_XDIST_WORKER" in os.environ:
+        cache = tmp_path_factory.getbasetemp().parent / "zoo-cache"  # the run's, above each worker's
+    else:
+        return tmp_path_factory.mktemp("zoo-cache")
+    cache.mkdir(parents=True, exist_ok=True)
+    return cache
+
+
+@pytest.fixture
+def shared_zoo_cache(zoo_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """This test, and the kernels and servers it starts, use :func:`zoo_cache`."""
+    monkeypatch.setenv("LABVIZ_CACHE_DIR", str(zoo_cache))
+    return zoo_cache
 
 
 @pytest.fixture

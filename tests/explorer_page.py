@@ -50,6 +50,9 @@ from test_browser import (
 from labviz.servers import jupyter as server
 
 SCATTER = "jscatter.widget.JupyterScatter"
+#: Mouse moves of a lasso drawn as a person draws one; each costs ~0.75 s in software WebGL here
+#: (at 30k points as at 100k), so the test draws a coarser one.
+LASSO_STEPS = 36
 N_CLASSES, N_FEATURES = 10, 64
 
 #: The notebook's first cell: the data (the test rebuilds the same arrays with :func:`synthetic`).
@@ -199,9 +202,11 @@ def _wait_hoverable(page, timeout_s: float) -> None:
 
 
 def _explore_in_page(page, tmp: Path, *, errors: list[str], lasso: bool, started: float | None,
-                     timeout_s: float, server_pid: int | None = None) -> dict:
+                     timeout_s: float, server_pid: int | None = None,
+                     lasso_steps: int = LASSO_STEPS) -> dict:
     """With the explorer's cell running (or the Voilà page loading): time the first paint, a
-    cell click and a lasso. ``errors`` collects the page's uncaught errors meanwhile."""
+    cell click and a lasso of ``lasso_steps`` mouse moves. ``errors`` collects the page's
+    uncaught errors meanwhile."""
     out: dict = {"page_errors": errors}
     if started is not None:
         first = wait_for_paint(page, name="first", timeout_ms=int(timeout_s * 1000))
@@ -245,8 +250,8 @@ def _explore_in_page(page, tmp: Path, *, errors: list[str], lasso: bool, started
         page.mouse.move(cx + r, cy)
         page.mouse.down()
         # most of a circle: a release where the press was would be a click on one point
-        for k in range(1, 37):
-            a = 2 * np.pi * k / 40
+        for k in range(1, lasso_steps + 1):
+            a = 2 * np.pi * k / (lasso_steps + 4)
             page.mouse.move(cx + r * np.cos(a), cy + r * np.sin(a))
         page.mouse.up()
         page.wait_for_function("() => window.__lvTitle.seenAt !== null",
@@ -264,7 +269,8 @@ def _explore_in_page(page, tmp: Path, *, errors: list[str], lasso: bool, started
 
 
 def run_explorer(tmp: Path, n: int, *, where: str = "lab", webgl: bool = True, lasso: bool = True,
-                 screenshot: Path | None = None, timeout_s: float = 240) -> dict:
+                 lasso_steps: int = LASSO_STEPS, screenshot: Path | None = None,
+                 timeout_s: float = 240) -> dict:
     """Serve the explorer on ``n`` synthetic samples in JupyterLab (``where="lab"``) or Voilà
     (``"voila"``), drive it in headless Chromium and return the timings and the page's state
     (see the module docstring). Without WebGL, only the page's texts are returned."""
@@ -294,7 +300,7 @@ def run_explorer(tmp: Path, n: int, *, where: str = "lab", webgl: bool = True, l
                         timeout_ms=int(timeout_s * 1000))
             started = run_cell(page, 1)
             out = _explore_in_page(page, tmp, errors=errors, lasso=lasso, started=started,
-                                   timeout_s=timeout_s)
+                                   timeout_s=timeout_s, lasso_steps=lasso_steps)
             _wait_idle(page, timeout_s)
             if screenshot is not None:
                 page.mouse.move(1, 1)
@@ -320,7 +326,8 @@ def run_explorer(tmp: Path, n: int, *, where: str = "lab", webgl: bool = True, l
             watch_paint(page, CANVAS, name="first", mode="content", settle_frames=SETTLE_FRAMES,
                         timeout_ms=int(timeout_s * 1000))
             return _explore_in_page(page, tmp, errors=errors, lasso=lasso, started=0.0,
-                                    timeout_s=timeout_s, server_pid=proc.pid)
+                                    timeout_s=timeout_s, server_pid=proc.pid,
+                                    lasso_steps=lasso_steps)
     finally:
         server.stop_server(proc)
 

@@ -137,7 +137,7 @@ def _run_app_in_browser(tmp: Path) -> dict:
             "screenshot": shot, "explorer": explorer, "requested": requested}
 
 
-def test_voila_app_trains_a_run_and_updates_the_plots(tmp_path):
+def test_voila_app_trains_a_run_and_updates_the_plots(tmp_path, shared_zoo_cache):
     with _hard_timeout(TEST_TIMEOUT_S):
         seen = _run_app_in_browser(tmp_path)
 
@@ -170,7 +170,7 @@ def test_voila_app_trains_a_run_and_updates_the_plots(tmp_path):
         shutil.copyfile(seen["screenshot"], target)
 
 
-def test_live_trainer_in_jupyterlab_trains_on_a_click(tmp_path):
+def test_live_trainer_in_jupyterlab_trains_on_a_click(tmp_path, shared_zoo_cache):
     with _hard_timeout(TEST_TIMEOUT_S), _jupyterlab(tmp_path, CLASSROOM) as (base, token, notebook), \
             chromium_page(tmp_path, width=1400, height=1800, timeout_ms=STEP_TIMEOUT_MS) as page:
         assert open_notebook(page, base, token, notebook) == "python3"

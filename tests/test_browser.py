@@ -8,7 +8,9 @@ explorer, clicks a diagonal cell of its confusion heatmap and checks that the pr
 ``"highlight"`` trace now rings exactly the samples of that cell, in the page itself (the plotly.js
 figures' ``.data``), and that the status line names the clicked cell. A screenshot of the
 explorer is saved under the test's ``tmp_path``. The tour runs on the Fashion-MNIST checkpoints it
-names (the full zoo); the whole test takes about 65 s here with an empty cache.
+names (the full zoo), from the activation cache the notebook tests filled (conftest.py's
+``zoo_cache``) where they ran first, as under ``make test``; from an empty cache, the whole test
+takes about 65 s here.
 
 It is skipped only when Chromium is absent (``/usr/bin/chromium``); Playwright drives that system
 Chromium and never downloads a browser. A watchdog (``SIGALRM``) bounds the whole test, and the
@@ -402,7 +404,8 @@ def _run_explorer_in_browser(tmp: Path) -> dict:
 
 
 # ----- the test -----------------------------------------------------------------------------------
-def test_clicking_a_confusion_cell_highlights_its_samples_in_the_projection(tmp_path):
+def test_clicking_a_confusion_cell_highlights_its_samples_in_the_projection(tmp_path,
+                                                                         shared_zoo_cache):
     with _hard_timeout(TEST_TIMEOUT_S):
         seen = _run_explorer_in_browser(tmp_path)
 

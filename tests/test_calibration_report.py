@@ -153,7 +153,7 @@ def test_errors_name_the_argument(models):
 
 
 @needs_chromium
-@pytest.mark.browser
+@pytest.mark.service
 def test_report_exports_to_png_svg_and_pdf(report, tmp_path):
     fig = report.plot()
     before = fig.to_dict()

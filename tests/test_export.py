@@ -46,7 +46,7 @@ def exported(tmp_path_factory):
 
 # ----- formats ------------------------------------------------------------------------------------
 @needs_chromium
-@pytest.mark.browser
+@pytest.mark.service
 def test_export_many_writes_each_format(exported):
     png, svg, pdf = exported["paths"]
     assert _png_size(png.read_bytes()) == (640, 480)
@@ -56,7 +56,7 @@ def test_export_many_writes_each_format(exported):
 
 
 @needs_chromium
-@pytest.mark.browser
+@pytest.mark.service
 def test_export_png_has_width_times_scale(tmp_path):
     path = ex.export(_figure(), tmp_path / "g.png", width=300, height=200, scale=1.5)
     assert path == tmp_path / "g.png"
@@ -64,7 +64,7 @@ def test_export_png_has_width_times_scale(tmp_path):
 
 
 @needs_chromium
-@pytest.mark.browser
+@pytest.mark.service
 def test_export_uses_the_figure_size_when_none_is_given(tmp_path):
     fig = _figure().update_layout(width=250, height=150)
     path = ex.export(fig, tmp_path / "h.png")
@@ -73,7 +73,7 @@ def test_export_uses_the_figure_size_when_none_is_given(tmp_path):
 
 # ----- the template -------------------------------------------------------------------------------
 @needs_chromium
-@pytest.mark.browser
+@pytest.mark.service
 def test_exported_file_is_styled_but_the_figure_and_default_are_not(exported):
     svg = exported["paths"][1].read_text()
     # The labviz font and first series colour (#0072B2) are in the file; plotly's default font is not.
@@ -119,7 +119,7 @@ def test_existing_file_is_kept_without_overwrite(tmp_path):
 
 
 @needs_chromium
-@pytest.mark.browser
+@pytest.mark.service
 def test_overwrite_true_replaces_the_file(tmp_path):
     path = tmp_path / "mine.svg"
     path.write_text("old")

@@ -168,7 +168,7 @@ def test_figures_dir_exports_every_figure_as_pdf_and_png(tmp_path, monkeypatch):
     assert written == [tmp_path / "figs" / f"{s}.{fmt}" for s in stems for fmt in ("pdf", "png")]
 
 
-@pytest.mark.browser
+@pytest.mark.service
 def test_figures_option_writes_pdf_and_png_files(tmp_path):
     figs = tmp_path / "figs"
     assert main(["report", str(_write("npz", tmp_path)), "--out", str(tmp_path / "r.html"),

@@ -8,7 +8,6 @@ Each notebook is one test, so that ``pytest -n 2`` runs two notebooks at a time.
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 
@@ -57,24 +56,11 @@ def test_every_notebook_is_expected_and_stored_without_outputs():
 
 #: The notebooks that take longest, in the order they run first: ``pytest -n 2`` hands each worker
 #: two tests to start with, so one worker runs 03 then 06, and the other 01 then 02 (which reuses
-#: 01's activations from the shared cache); the short rest go to whichever worker frees up first.
+#: 01's activations from the shared cache, conftest.py's ``zoo_cache``); the short rest go to
+#: whichever worker frees up first.
 LONGEST_FIRST = ("03_calibration_in_depth", "06_negative_label_smoothing_and_inversion",
                  "01_when_does_label_smoothing_help", "02_maxsup_and_collapse")
 SCHEDULED = sorted(NOTEBOOKS, key=lambda p: (LONGEST_FIRST + (p.stem,)).index(p.stem))
-
-
-@pytest.fixture(scope="session")
-def session_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One fresh activation cache for every notebook of this run, as in a teaching session: the
-    first notebook to need a checkpoint's activations computes them, the others reload them.
-
-    Under pytest-xdist the workers share it (the cache writes each entry atomically).
-    """
-    if "PYTEST_XDIST_WORKER" not in os.environ:
-        return tmp_path_factory.mktemp("notebook-cache")
-    cache = tmp_path_factory.getbasetemp().parent / "notebook-cache"  # the run's, above each worker's
-    cache.mkdir(exist_ok=True)
-    return cache
 
 
 def _readme_verdicts() -> dict[str, str]:
@@ -89,9 +75,7 @@ def _readme_verdicts() -> dict[str, str]:
 
 
 @pytest.mark.parametrize("path", SCHEDULED, ids=[p.stem for p in SCHEDULED])
-def test_notebook_runs_prints_its_results_and_the_readme_states_its_verdicts(path, session_cache,
-                                                                            monkeypatch):
-    monkeypatch.setenv("LABVIZ_CACHE_DIR", str(session_cache))  # read by the kernel the client starts
+def test_notebook_runs_prints_its_results_and_the_readme_states_its_verdicts(path, shared_zoo_cache):
     nb = nbformat.read(path, as_version=4)
     NotebookClient(nb, timeout=600, kernel_name="python3",
                    resources={"metadata": {"path": str(path.parent)}}).execute()
@@ -107,7 +91,7 @@ def test_notebook_runs_prints_its_results_and_the_readme_states_its_verdicts(pat
         assert set(STATUS.findall(stated)) == measured, (path.stem, measured, stated)
 
 
-def test_app_notebook_is_stored_without_outputs_and_builds_the_app():
+def test_app_notebook_is_stored_without_outputs_and_builds_the_app(shared_zoo_cache):
     """``make app`` serves notebooks/app.ipynb with Voilà; here it runs headless, as Voilà runs it."""
     path = ROOT / "notebooks" / "app.ipynb"
     nb = nbformat.read(path, as_version=4)
