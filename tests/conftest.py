@@ -79,6 +79,7 @@ FILE_TIERS: dict[str, tuple[str, ...]] = {
     "test_hostile_inputs.py": ("unit", "service"),
     "test_html_report.py": ("unit", "service"),
     "test_inversion_latent.py": ("unit",),
+    "test_label_errors_batched.py": ("unit",),
     "test_label_quality.py": ("unit",),
     "test_live.py": ("unit",),
     "test_loaders.py": ("unit",),

@@ -8,7 +8,7 @@ held-out model).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,12 +22,19 @@ __all__ = [
     "BetaMixture",
     "accuracy_by_decile",
     "find_label_errors",
+    "find_label_errors_batched",
     "fit_beta_mixture",
     "label_error_pairs",
     "memorization_table",
     "non_uniformity",
     "per_sample_loss",
+    "per_sample_loss_batched",
 ]
+
+#: A source of probabilities a row chunk at a time: called, it returns ``(rows, probs)`` pairs
+#: (a slice of the samples and their probabilities, shape (rows, n_classes)) covering every
+#: sample in order, e.g. :meth:`labviz.core.predictions.Predictions.prob_chunks`.
+ChunkSource = Callable[[], Iterable[tuple[slice, NDArray[np.floating]]]]
 
 #: Probabilities are clipped at this before the log, so a zero probability gives a large finite loss.
 TINY = np.finfo(np.float64).tiny
@@ -60,6 +67,68 @@ def per_sample_loss(y: ArrayLike, probs: ArrayLike) -> NDArray[np.float64]:
     """
     labels, p = v.check_classification(y, probs, y_name="y")
     return -np.log(np.clip(p[np.arange(len(labels)), labels], TINY, None))
+
+
+def per_sample_loss_batched(y: ArrayLike, prob_chunks: ChunkSource) -> NDArray[np.float64]:
+    """:func:`per_sample_loss` from probabilities streamed a row chunk at a time.
+
+    Equal to ``per_sample_loss(y, probs)`` to the bit on the same float64 probabilities, without
+    holding them whole (10 GB at 1.28M x 1,000 in float64).
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+    prob_chunks : callable
+        Called once; returns ``(rows, probs)`` pairs covering every sample in order (e.g.
+        ``Predictions.prob_chunks``).
+
+    Returns
+    -------
+    ndarray of shape (n_samples,)
+
+    Examples
+    --------
+    >>> chunks = lambda: [(slice(0, 1), np.array([[0.5, 0.5]])), (slice(1, 2), np.array([[1.0, 0.0]]))]
+    >>> per_sample_loss_batched([0, 1], chunks).round(4).tolist()
+    [0.6931, 708.3964]
+    """
+    labels = v.check_labels(y, "y")
+    out = np.empty(len(labels))
+    seen = 0
+    for rows, chunk in _checked_chunks(prob_chunks, len(labels)):
+        own = labels[rows]
+        if own.size and own.max() >= chunk.shape[1]:
+            raise ValueError(f"`y` must be below the number of classes ({chunk.shape[1]}); got "
+                             f"{int(own.max())}.")
+        out[rows] = -np.log(np.clip(chunk[np.arange(len(own)), own].astype(np.float64), TINY, None))
+        seen = rows.stop
+    _check_covered(seen, len(labels))
+    return out
+
+
+def _checked_chunks(prob_chunks: ChunkSource, n: int
+                    ) -> Iterable[tuple[slice, NDArray[np.floating]]]:
+    """The chunks of ``prob_chunks()``, each checked to follow the previous one and to hold
+    probabilities (:func:`labviz.core._validation.check_probs_top`, no float64 copy)."""
+    if not callable(prob_chunks):
+        raise TypeError(f"`prob_chunks` must be callable (e.g. Predictions.prob_chunks); got "
+                        f"{type(prob_chunks).__name__}.")
+    start = 0
+    for rows, chunk in prob_chunks():
+        if not isinstance(rows, slice) or rows.start != start or not start < rows.stop <= n:
+            raise ValueError(f"`prob_chunks` must give consecutive row slices from {start} within "
+                             f"{n} samples; got {rows!r}.")
+        p = v.check_probs_top(chunk, "prob_chunks")[0]
+        if len(p) != rows.stop - start:
+            raise ValueError(f"`prob_chunks` must give {rows.stop - start} rows for {rows!r}; got "
+                             f"{len(p)}.")
+        start = rows.stop
+        yield rows, p
+
+
+def _check_covered(seen: int, n: int) -> None:
+    if seen != n:
+        raise ValueError(f"`prob_chunks` must cover all {n} samples; got {seen}.")
 
 
 def non_uniformity(probs: ArrayLike) -> NDArray[np.float64]:
@@ -299,10 +368,7 @@ def find_label_errors(
     else:
         id_arr = v.check_sample_ids(ids, "ids")
         v.check_same_length(y_given=labels, ids=id_arr)
-    missing = np.setdiff1d(np.arange(p.shape[1]), labels)
-    if missing.size:
-        raise ValueError(f"`y_given` must contain every class (one per column of `probs`); "
-                         f"got no samples of classes {missing.tolist()}.")
+    _check_every_class(labels, p.shape[1])
     from cleanlab.filter import find_label_issues
 
     idx = np.asarray(find_label_issues(labels, p, return_indices_ranked_by="self_confidence",
@@ -315,6 +381,90 @@ def find_label_errors(
         "predicted": p[idx].argmax(axis=1).astype(np.int64),
         "self_confidence": p[idx, labels[idx]],
     })
+
+
+def find_label_errors_batched(
+    y_given: ArrayLike, prob_chunks: ChunkSource, *, ids: ArrayLike | None = None
+) -> pd.DataFrame:
+    """Likely label errors, ranked, from probabilities streamed a row chunk at a time.
+
+    cleanlab's mini-batch confident learning
+    (``cleanlab.experimental.label_issues_batched.LabelInspector``): one pass over the chunks
+    estimates each class's confident threshold, a second scores every label (self-confidence) and
+    counts the issues; the lowest-scored labels are flagged, and then (as
+    ``find_label_issues_batched`` does) those whose given label is the argmax are dropped, row
+    chunk by row chunk. cleanlab documents it as approximating ``find_label_errors(...,
+    filter_by="low_self_confidence")`` (its issue count may differ by one through rounding). Memory
+    is a chunk of probabilities (each cast to float32, as cleanlab's batches may be) and a few
+    numbers per sample, never the (n_samples, n_classes) matrix.
+
+    Parameters
+    ----------
+    y_given : array-like of shape (n_samples,)
+        The labels under scrutiny; every class must occur.
+    prob_chunks : callable
+        Called twice; each call returns ``(rows, probs)`` pairs covering every sample in order,
+        e.g. ``Predictions.prob_chunks``. Out-of-sample probabilities, as for
+        :func:`find_label_errors`.
+    ids : array-like of shape (n_samples,), optional
+        Sample ids reported in the ``id`` column; default ``0..n_samples-1``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The columns of :func:`find_label_errors`, most likely error first.
+    """
+    from cleanlab.experimental.label_issues_batched import LabelInspector
+
+    labels = v.check_labels(y_given, "y_given")
+    n = len(labels)
+    id_arr = np.arange(n, dtype=np.int64) if ids is None else v.check_sample_ids(ids, "ids")
+    v.check_same_length(y_given=labels, ids=id_arr)
+    inspector: LabelInspector | None = None
+    seen = 0
+    for rows, p in _checked_chunks(prob_chunks, n):
+        if inspector is None:
+            _check_every_class(labels, p.shape[1])
+            inspector = LabelInspector(num_class=p.shape[1], n_jobs=1, verbose=False)
+        inspector.update_confident_thresholds(labels[rows], p.astype(np.float32, copy=False))
+        seen = rows.stop
+    _check_covered(seen, n)
+    assert inspector is not None
+    predicted = np.empty(n, dtype=np.int64)
+    own = np.empty(n)
+    given_is_top = np.empty(n, dtype=bool)
+    for rows, p in _checked_chunks(prob_chunks, n):
+        chunk = p.astype(np.float32, copy=False)
+        given = labels[rows]
+        inspector.score_label_quality(given, chunk)
+        at = (np.arange(len(given)), given)
+        own[rows] = chunk[at]
+        predicted[rows] = chunk.argmax(axis=1)
+        # find_label_issues_batched's last step (cleanlab.count._reduce_issues), a chunk at a
+        # time: a label whose probability, nudged up by 1e-6, is the row's largest is not flagged.
+        nudged = chunk.copy()
+        nudged[at] += 1e-6
+        given_is_top[rows] = nudged.argmax(axis=1) == given
+    idx = np.asarray(inspector.get_label_issues(), dtype=np.int64)
+    idx = idx[~given_is_top[idx]]
+    return pd.DataFrame({
+        "rank": np.arange(1, len(idx) + 1, dtype=np.int64),
+        "index": idx,
+        "id": id_arr[idx],
+        "given": labels[idx],
+        "predicted": predicted[idx],
+        "self_confidence": own[idx],
+    })
+
+
+def _check_every_class(labels: NDArray[np.int64], n_classes: int) -> None:
+    if labels.size and labels.max() >= n_classes:
+        raise ValueError(f"`y_given` must be below the number of classes ({n_classes}); got "
+                         f"{int(labels.max())}.")
+    missing = np.setdiff1d(np.arange(n_classes), labels)
+    if missing.size:
+        raise ValueError(f"`y_given` must contain every class (one per column of `probs`); "
+                         f"got no samples of classes {missing.tolist()}.")
 
 
 def label_error_pairs(errors: pd.DataFrame) -> pd.DataFrame:
