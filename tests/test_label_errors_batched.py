@@ -65,3 +65,15 @@ def test_chunks_must_cover_the_samples():
         lq.find_label_errors_batched(pred.y_given, pred.probs)
     with pytest.raises(ValueError, match="every class"):
         lq.find_label_errors_batched(np.zeros(300, dtype=int), pred.prob_chunks)
+
+
+def test_report_section_streams_above_the_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
+    from labviz.figures import html_report
+
+    pred = _noisy(2000, 10, seed=3)
+    monkeypatch.setattr(html_report, "BATCHED_LABEL_ERRORS", 1)
+    monkeypatch.setattr(Predictions, "probs", property(lambda self: pytest.fail("whole probs")))
+    html = html_report._label_errors(pred).body
+    assert "mini-batch" in html
+    flagged = len(lq.find_label_errors_batched(pred.y_given, pred.prob_chunks))
+    assert f"flags {flagged:,} of 2,000" in html

@@ -64,6 +64,9 @@ SECTIONS: dict[str, str] = {
 TOP_PAIRS, TOP_LABEL_ERRORS, IMAGES_PER_PAIR = 20, 50, 4
 #: Decimals of the CORP curve and band as drawn (see :func:`corp_steps`).
 CORP_DECIMALS = 3
+#: From this many probabilities (samples x classes; 512 MB as float64) the label-error candidates
+#: come from cleanlab's mini-batch confident learning over row chunks, not the whole matrix.
+BATCHED_LABEL_ERRORS = 1 << 26
 THUMBNAIL_PX = 48
 #: Figures written with ``figures_dir``, in each of these formats.
 FIGURE_FORMATS = ("pdf", "png")
@@ -296,10 +299,12 @@ def _per_class(p: Predictions) -> _Section:
 
 
 def _label_errors(p: Predictions) -> _Section:
-    from labviz.compute.label_quality import find_label_errors
+    from labviz.compute.label_quality import find_label_errors, find_label_errors_batched
 
+    batched = p.n_samples * p.n_classes >= BATCHED_LABEL_ERRORS
     try:
-        errors = find_label_errors(p.y_given, p.probs, ids=p.ids)
+        errors = (find_label_errors_batched(p.y_given, p.prob_chunks, ids=p.ids) if batched
+                  else find_label_errors(p.y_given, p.probs, ids=p.ids))
     except ValueError as exc:
         return _Section(_skipped(str(exc)))
     names = np.asarray(p.class_names, dtype=object)
@@ -312,7 +317,9 @@ def _label_errors(p: Predictions) -> _Section:
         shown["image"] = [_thumbnails(p.images, np.array([i])) for i in top["index"]]
     text = (f'<p class="legend">cleanlab\'s confident learning flags {len(errors):,} of '
             f"{p.n_samples:,} given labels ({len(errors) / max(p.n_samples, 1):.2%}) as likely "
-            "wrong. These are candidates to look at, not confirmed errors; with probabilities of "
+            "wrong" + (" (its mini-batch form, low self-confidence against per-class "
+                       "thresholds, a row chunk at a time)" if batched else "") +
+            ". These are candidates to look at, not confirmed errors; with probabilities of "
             "a model trained on these very samples, the errors it memorised go unflagged.</p>")
     if errors.empty:
         return _Section(text)

@@ -127,7 +127,7 @@ class LossHistogramDisplay:
         Arazo et al., for heavy-tailed losses).
         """
         predictions = as_predictions(predictions)
-        losses = lq.per_sample_loss(predictions.y_given, predictions.probs)
+        losses = lq.per_sample_loss_batched(predictions.y_given, predictions.prob_chunks)
         mixture = lq.fit_beta_mixture(losses, percentiles=percentiles) if fit_mixture else None
         return cls(losses=losses, flipped=predictions.flipped, mixture=mixture)
 
