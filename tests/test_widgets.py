@@ -7,8 +7,10 @@ explorer's attributes.
 
 from __future__ import annotations
 
+import base64
 import html
 import operator
+import sys
 
 import numpy as np
 import pytest
@@ -500,3 +502,39 @@ def test_plotly_module_text_is_held_once_per_kernel_not_per_figure():
     c = FigureWidget()
     assert c.get_state()["_labviz_module"] not in (ref, "")
     assert module_text(holder.text) == c.get_state()["_labviz_module"]
+
+
+def test_defer_import_runs_the_module_at_its_first_attribute(tmp_path, monkeypatch):
+    from labviz.widgets._common import defer_import
+
+    marker = tmp_path / "ran"
+    (tmp_path / "labviz_deferred_probe.py").write_text(
+        f"open({str(marker)!r}, 'w').close()\nVALUE = 42\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "labviz_deferred_probe", raising=False)
+    defer_import("labviz_deferred_probe")
+    import labviz_deferred_probe  # noqa: F401  (returns the stand-in, the code not run)
+
+    assert not marker.exists()
+    assert labviz_deferred_probe.VALUE == 42
+    assert marker.exists()
+    assert sys.modules["labviz_deferred_probe"] is not labviz_deferred_probe
+    assert sys.modules["labviz_deferred_probe"].VALUE == 42
+    defer_import("labviz_no_such_module_here")
+    assert "labviz_no_such_module_here" not in sys.modules
+
+
+def test_confusion_heat_map_is_sent_as_float32_bytes(rng):
+    from labviz.widgets.views import ConfusionView
+
+    c = 60
+    y = rng.integers(0, c, 2_000)
+    counts = confusion_matrix(y, np.where(rng.random(2_000) < 0.7, y, (y + 1) % c), n_classes=c)
+    view = ConfusionView(on_cell=lambda t, p: None)
+    view.draw(counts, [f"class {k}" for k in range(c)], "toy")
+    z = view.figure.data[0].z
+    assert z["dtype"] == "f4"  # plotly.js reads typed arrays, not nested lists
+    values = np.frombuffer(base64.b64decode(z["bdata"]), dtype=np.float32).reshape(c, c)
+    order = view._order
+    expected = counts[np.ix_(order, order)] / counts[order].sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(values, expected, rtol=1e-6)

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import html
+import importlib
+import importlib.util
 import json
+import sys
+import types
 from collections.abc import Sequence
+from importlib.machinery import ModuleSpec
 from pathlib import Path
 
 import ipywidgets as widgets
@@ -74,6 +79,43 @@ PLOTLY_MODEL_TRAITS = ("_py2js_addTraces", "_py2js_deleteTraces", "_py2js_moveTr
                        "_widget_layout")
 
 
+class _Deferred(types.ModuleType):
+    """The stand-in for a module in ``sys.modules`` that :func:`defer_import` puts there: the
+    import system reads its ``__spec__`` (which it serves at once); any other attribute imports
+    the module, which then replaces it in ``sys.modules``, and is read from that module."""
+
+    def __init__(self, spec: ModuleSpec) -> None:
+        super().__init__(spec.name)
+        self.__spec__, self.__loader__ = spec, spec.loader
+
+    def __getattr__(self, attr: str) -> object:
+        name = self.__name__
+        if sys.modules.get(name) is self:
+            del sys.modules[name]
+        module = importlib.import_module(name)
+        self.__dict__.update(module.__dict__)  # later reads skip this method
+        return getattr(module, attr)
+
+
+def defer_import(name: str) -> None:
+    """Make ``import name`` return at once, and run the module's code at the first access to
+    one of its attributes; nothing if it is imported already or not installed.
+
+    For optional imports of the libraries the widgets use that cost seconds and serve nothing
+    the explorer draws: plotly's renderers import nbformat (whose jsonschema compiles lark
+    grammars: 2.5 s) for ``fig.show()`` in a notebook, and jupyter-scatter imports seaborn (1.4 s,
+    with scipy.stats) for its density annotations. Whoever uses them gets them whole.
+    (``importlib.util.LazyLoader`` would not do: Python 3.11's import reads ``__spec__`` of a
+    module found in ``sys.modules``, which runs a lazy module's code.)
+    """
+    if name in sys.modules:
+        return
+    spec = importlib.util.find_spec(name)
+    if spec is not None:
+        sys.modules[name] = _Deferred(spec)
+
+
+defer_import("nbformat")  # before plotly's FigureWidget imports its renderers
 _PLOTLY_MODULE = str(go.FigureWidget._esm)
 
 

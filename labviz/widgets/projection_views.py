@@ -41,7 +41,7 @@ from labviz.figures.projection import (
 )
 from labviz.figures.style import SEQUENTIAL, class_color
 from labviz.compute.label_quality import non_uniformity
-from labviz.widgets._common import FigureSlot, shared_esm
+from labviz.widgets._common import FigureSlot, defer_import, shared_esm
 from labviz.widgets.state import ViewState
 
 if TYPE_CHECKING:
@@ -257,6 +257,7 @@ class ScatterProjection(ProjectionView):
 
     def __init__(self, *, on_select: OnSelect, on_clear: OnClear, on_hover: OnHover) -> None:
         super().__init__(on_select=on_select, on_clear=on_clear, on_hover=on_hover)
+        defer_import("seaborn")  # jupyter-scatter's density annotations, which we do not draw
         import jscatter  # lazy: its import takes most of a second
 
         _share_module(jscatter.widget.JupyterScatter)
