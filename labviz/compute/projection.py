@@ -329,8 +329,12 @@ def _streamed_pca(x: NDArray[np.floating], seed: int | None,
     mean32 = mean.astype(np.float32)
     step()
 
+    # one block's buffer, reused: a fresh 16 MB array per block costs its page faults each time
+    buffer = np.empty((blocks[0].stop - blocks[0].start, d), dtype=np.float32)
+
     def centred(rows: slice) -> NDArray[np.float32]:
-        return np.asarray(x[rows], dtype=np.float32) - mean32
+        return np.subtract(x[rows], mean32, out=buffer[:rows.stop - rows.start],
+                           dtype=np.float32, casting="same_kind")
 
     z: NDArray[np.float64] = np.random.default_rng(seed).standard_normal((d, width))
     for _ in range(_PCA_ITERATIONS):
