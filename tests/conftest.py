@@ -174,9 +174,18 @@ def pytest_make_collect_report(collector: pytest.Collector):
     return report
 
 
+#: Test files that take longest on one worker, run first: pytest-xdist hands out files in the
+#: order they are collected, so these start at once and the other worker takes the rest meanwhile
+#: (test_projection.py's UMAP tests compile umap's and pynndescent's numba code in a fresh venv,
+#: about 160 s here).
+START_FIRST = ("test_projection.py",)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Doctests are unit tests; any other test without a tier stops the run, before ``-m`` selects."""
+    """Doctests are unit tests; any other test without a tier stops the run, before ``-m`` selects.
+    The files of :data:`START_FIRST` move to the front."""
+    items.sort(key=lambda item: item.path.name not in START_FIRST)  # stable: the rest keep their order
     untiered = []
     for item in items:
         if isinstance(item, DoctestItem):
