@@ -75,7 +75,7 @@ _CSS = """
 body { font: 15px/1.45 system-ui, sans-serif; color: #222; max-width: 1100px; margin: 0 auto;
        padding: 0 1.5em 3em; }
 h1 { margin-bottom: .2em; } h2 { border-bottom: 1px solid #ccc; margin-top: 2em; }
-nav a { margin-right: 1em; white-space: nowrap; }
+nav { display: flex; flex-wrap: wrap; gap: .2em 1.2em; } nav a { white-space: nowrap; }
 table { border-collapse: collapse; margin: .5em 0 1em; font-variant-numeric: tabular-nums; }
 caption { caption-side: top; text-align: left; color: #555; padding-bottom: .3em; }
 th, td { padding: .2em .6em; border-bottom: 1px solid #eee; text-align: right; }
@@ -272,7 +272,7 @@ def _confusion(p: Predictions, shared: dict) -> _Section:
     shared["pairs"] = pairs
     n_wrong = int((~p.correct).sum())
     fig = ConfusionDisplay.from_predictions(p, order=True).plot(
-        title="Confusion matrix (rows: true class, share of the row; classes in clustered order)")
+        title="Confusion matrix: share of each true class")
     text = (f'<p class="legend">{n_wrong:,} of {p.n_samples:,} samples misclassified '
             f"({1 - p.accuracy:.2%}). The matrix orders the classes so that those confused with "
             "each other sit together.</p>")
