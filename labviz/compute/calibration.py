@@ -937,6 +937,10 @@ _COUNT_BLOCK = 1 << 26
 # built this many numbers at a time.
 _STATS_BLOCK = 1 << 20
 
+#: Class-wise equal-width intervals with more (replica, sample) pairs than this read the
+#: probabilities once, drawing each chunk's counts (see :func:`_streamed_classwise_replicas`).
+STREAM_CLASSWISE = _COUNT_BLOCK
+
 
 @dataclass(frozen=True)
 class Interval:
@@ -1056,6 +1060,12 @@ def calibration_interval(
         :func:`labviz.core._bootstrap.weighted_column_sums`). 1,000 replicas of 50,000 x 1,000
         probabilities take a few seconds, and nothing of shape (replicas, samples, classes) is
         held.
+        Beyond ``STREAM_CLASSWISE`` (2**26) replicas x samples, where those draw counts would
+        be held a block of replicas at a time and the probabilities read once per block, the
+        rows are read once instead: each chunk's counts for every replica are drawn on the spot
+        (the same multinomial law, other random numbers; see
+        :func:`labviz.core._bootstrap.chunk_counts`), so memory is three (n_boot, n_classes,
+        n_bins) tables and a chunk, and ``probs`` may be a float32 memory map.
       - Class-wise, equal-mass bins: each replica's rows are gathered and binned again,
         O(n_samples x n_classes) per replica (each class's edges move with the replica).
 
@@ -1183,6 +1193,17 @@ def _intervals(y_true: ArrayLike, probs: ArrayLike, specs: list[_Spec], *, n_boo
                                                      np.random.default_rng(seed))
         else:
             resampled.append(i)
+    streamed = [i for i in resampled if _streams(specs[i], len(y), n_boot)]
+    by_bins: dict[int, list[int]] = {}
+    for i in streamed:
+        by_bins.setdefault(specs[i].n_bins, []).append(i)
+    for n_bins, members in by_bins.items():
+        # One pass over the probabilities for the specs that share the bins; its own draws.
+        rng = np.random.default_rng([seed, n_bins])
+        drawn = _streamed_classwise_replicas(y, p, n_bins, [specs[i].score() for i in members],
+                                             n_boot, rng)
+        results.update(zip(members, drawn))
+    resampled = [i for i in resampled if i not in streamed]
     if resampled:
         drawn = _index_replicas(y, p, conf, hit, [specs[i] for i in resampled], n_boot,
                                 np.random.default_rng(seed))
@@ -1194,6 +1215,14 @@ def _intervals(y_true: ArrayLike, probs: ArrayLike, specs: list[_Spec], *, n_boo
         out.append(Interval(estimate=estimate, low=low, high=high, n_boot=n_boot,
                             confidence=confidence))
     return out
+
+
+def _streams(spec: _Spec, n: int, n_boot: int) -> bool:
+    """Whether a class-wise equal-width spec takes :func:`_streamed_classwise_replicas`: when the
+    draw counts of all replicas (n_boot x n) pass :data:`STREAM_CLASSWISE`, where the shared
+    counts would be held in blocks and the probabilities read once per block."""
+    return (spec.classwise and spec.strategy == "uniform"
+            and spec.metric in ("ece", "debiased_ece") and n * n_boot > STREAM_CLASSWISE)
 
 
 def _uniform_top_label_replicas(
@@ -1302,6 +1331,76 @@ class _ClasswiseReplicas:
         for start in range(0, len(counts), step):
             sub = slice(start, start + step)
             yield _classwise_weighted_stats(self.cells, counts[sub], low[sub])
+
+
+def _streamed_classwise_replicas(
+    y: NDArray[np.int64], p: NDArray, n_bins: int,
+    scores: list[Callable[[_BinStats], NDArray[np.float64]]], n_boot: int, rng: np.random.Generator,
+) -> list[tuple[float, NDArray[np.float64]]]:
+    """The estimate and ``n_boot`` replicas of each class-wise score on equal-width bins, in one
+    pass over row chunks of ``p``.
+
+    Each chunk's draw counts for every replica come from :func:`labviz.core._bootstrap.chunk_counts`
+    (the multinomial bootstrap's law, other random numbers than :func:`_index_replicas`'), so the
+    probabilities are read once whatever ``n_boot``: per chunk, the entries above the first bin
+    and each sample's own class go through :class:`labviz.core._bootstrap.Cells` (exact float64
+    sums), the first bin's column sums through one float32 product of the chunk's counts (n_boot,
+    rows) with its entries in bin 0 (rows, n_classes), summed over chunks in float64 (a relative
+    error of order 1e-6 in those sums, as :func:`labviz.core._bootstrap.weighted_column_sums`).
+    Memory: three (n_boot + 1, n_classes, n_bins) float64 tables and a chunk, never a
+    (samples, classes) float64 matrix; ``p`` may be a float32 memory map.
+    """
+    n, n_classes = p.shape
+    v.check_dense_size((n_classes, n_bins), name="n_bins", value=n_bins,
+                       what="table of per-class bins (n_classes x n_bins)")
+    edges = _uniform_edges(n_bins)
+    upper = np.float64(edges[1])
+    size = n_classes * n_bins
+    # Row n_boot weighs every sample once: the estimate, from the same sums.
+    count, conf_sum, hit_sum = (np.zeros((n_boot + 1, size)) for _ in range(3))
+    low = np.zeros((n_boot + 1, n_classes))
+    total = np.zeros(n_boot + 1)
+    # Chunks of at most _BLOCK entries of p and _BLOCK bytes of draw counts.
+    step = max(1, min(_BLOCK // n_classes, _BLOCK // (8 * n_boot)))
+    for rows, drawn in _bootstrap.chunk_counts(n, n_boot, step, rng):
+        block = p[rows]
+        m = len(block)
+        weights = np.vstack([drawn, np.ones((1, m), dtype=drawn.dtype)])
+        high = block > upper
+        r, k = np.nonzero(high)
+        values = block[r, k]
+        own = block[np.arange(m), y[rows]]
+        # One sparse sum for both: the entries above the first bin in cells [0, size), each
+        # sample's own class in cells [size, 2 size) (its counts are the hits).
+        cells = _bootstrap.Cells.group(
+            np.concatenate([r, np.arange(m)]),
+            np.concatenate([k * n_bins + _bin_index(values, edges, uniform=True),
+                            size + y[rows] * n_bins + _bin_index(own, edges, uniform=True)]),
+            np.concatenate([values, np.zeros(m)]), 2 * size, m)
+        c, t = cells.sums(weights)
+        assert t is not None
+        count += c[:, :size]
+        conf_sum += t[:, :size]
+        hit_sum += c[:, size:]
+        in_low = np.where(high, 0, block)
+        low[:n_boot] += drawn.astype(np.float32) @ in_low.astype(np.float32, copy=False)
+        low[n_boot] += in_low.sum(axis=0, dtype=np.float64)
+        total += weights.sum(axis=1, dtype=np.float64)
+    shape = (n_boot + 1, n_classes, n_bins)
+    count, conf_sum, hit_sum = count.reshape(shape), conf_sum.reshape(shape), hit_sum.reshape(shape)
+    count[..., 0] = total[:, None] - count[..., 1:].sum(axis=-1)
+    conf_sum[..., 0] = low
+    out = []
+    for score in scores:
+        values = np.concatenate([score(_BinStats(count[b], conf_sum[b], hit_sum[b])).mean(axis=-1)
+                                 for b in _row_blocks(n_boot + 1, _STATS_BLOCK // size)])
+        out.append((float(values[n_boot]), values[:n_boot]))
+    return out
+
+
+def _row_blocks(n: int, step: int) -> list[slice]:
+    step = max(1, step)
+    return [slice(start, start + step) for start in range(0, n, step)]
 
 
 def _mean_at(losses: NDArray[np.float64]) -> Callable[[NDArray[np.int64]], NDArray[np.float64]]:

@@ -142,6 +142,28 @@ def draw_counts(idx: NDArray[np.int64], n: int, out: NDArray, first: int) -> NDA
     return out
 
 
+def chunk_counts(
+    n: int, n_boot: int, step: int, rng: np.random.Generator
+) -> Iterator[tuple[slice, NDArray[np.int64]]]:
+    """Draw counts of ``n_boot`` resamples of ``range(n)`` (``n`` draws each, with replacement),
+    ``step`` samples at a time: ``(rows, counts)`` pairs, ``counts`` of shape (n_boot, rows).
+
+    The same law as :func:`draw_counts` of :func:`index_batches` (each replica's counts are
+    ``Multinomial(n, 1/n, ..., 1/n)``), drawn without holding any replica whole: the draws that
+    fall in the next chunk of ``m`` samples among ``R`` not yet visited are
+    ``Binomial(left, m / R)`` of the replica's ``left`` remaining draws, spread uniformly over the
+    chunk. O(n_boot x step) memory; other random numbers than :func:`index_batches`'.
+    """
+    left = np.full(n_boot, n, dtype=np.int64)
+    for start in range(0, n, step):
+        m = min(step, n - start)
+        rest = n - start
+        k = left.copy() if m == rest else rng.binomial(left, m / rest).astype(np.int64)
+        left -= k
+        slot = np.repeat(np.arange(n_boot) * m, k) + rng.integers(0, m, int(k.sum()))
+        yield slice(start, start + m), np.bincount(slot, minlength=n_boot * m).reshape(n_boot, m)
+
+
 @dataclass(frozen=True, eq=False)
 class Cells:
     """Sparse groups of samples: entry ``e`` puts sample ``rows[e]`` in cell ``cell_of[e]`` with
