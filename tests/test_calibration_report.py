@@ -166,3 +166,23 @@ def test_report_exports_to_png_svg_and_pdf(report, tmp_path):
     assert root.tag.endswith("svg") and "ECE_sweep" in svg.read_text()
     assert pdf.read_bytes().startswith(b"%PDF") and pdf.stat().st_size > 1000
     assert fig.to_dict() == before
+
+
+def test_large_predictions_are_read_from_a_float32_map(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Beyond MAPPED_PROBS the report reads a float32 memory map of the softmax, never the float64
+    # Predictions.probs: every estimate is the float64 one to float32 rounding (1e-6 here).
+    import labviz.figures.calibration as fc
+
+    rng = np.random.default_rng(8)
+    logits = (rng.normal(size=(600, 12)) * 3).astype(np.float32)
+    y = rng.integers(0, 12, 600)
+    small = CalibrationReportDisplay.from_predictions(
+        [Predictions.from_arrays(y_true=y, logits=logits)], n_boot=50)
+    monkeypatch.setattr(fc, "MAPPED_PROBS", 1)
+    p = Predictions.from_arrays(y_true=y, logits=logits)
+    mapped = fc.probs_of(p)
+    assert isinstance(mapped, np.memmap) and mapped.dtype == np.float32
+    assert not mapped.flags.writeable and fc.probs_of(p) is mapped
+    large = CalibrationReportDisplay.from_predictions([p], n_boot=50)
+    assert "probs" not in p.__dict__
+    np.testing.assert_allclose(large.table["estimate"], small.table["estimate"], rtol=0, atol=1e-6)

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 import math
+import tempfile
+import weakref
 from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Literal, Union
@@ -52,6 +54,36 @@ Kind = Literal["auto", "bars", "lines"]
 IntervalMethod = Literal["wilson", "clopper-pearson"]
 INTERVAL_METHODS: tuple[str, ...] = ("wilson", "clopper-pearson")
 PredictionsLike = Union[Predictions, Sequence[Predictions], Mapping[str, Predictions]]
+
+#: From this many probabilities (samples x classes; 512 MB as float64) the calibration figures
+#: read the softmax from a float32 memory map of a temporary file (:func:`probs_of`) rather than
+#: ``Predictions.probs``, a float64 array held in memory (10 GB at 1.28M x 1,000).
+MAPPED_PROBS = 1 << 26
+
+_MAPPED: weakref.WeakKeyDictionary[Predictions, NDArray[np.float32]] = weakref.WeakKeyDictionary()
+
+
+def probs_of(p: Predictions) -> NDArray[np.floating]:
+    """The probabilities the calibration figures read, shape (n_samples, n_classes).
+
+    ``p.probs`` below :data:`MAPPED_PROBS` entries or once it is built. Beyond, the softmax
+    written a row chunk at a time (``p.prob_chunks``) as float32 to a temporary ``.npy`` file,
+    memory-mapped read-only and kept while ``p`` lives: its pages are the file's, which the
+    system can drop, not anonymous memory. The file is unlinked at once (the map keeps it until
+    it is closed), so nothing is left on disk.
+    """
+    if "probs" in p.__dict__ or p.n_samples * p.n_classes < MAPPED_PROBS:
+        return p.probs
+    if p not in _MAPPED:
+        with tempfile.NamedTemporaryFile(prefix="labviz-probs-", suffix=".npy") as f:
+            out = np.lib.format.open_memmap(f.name, mode="w+", dtype=np.float32,
+                                            shape=p.logits.shape)
+            for rows, chunk in p.prob_chunks():
+                out[rows] = chunk
+            out.flush()
+            del out
+            _MAPPED[p] = np.load(f.name, mmap_mode="r")
+    return _MAPPED[p]
 
 #: Guo et al. draw the gap between accuracy and confidence in red; this is the palette's vermillion.
 GAP_COLOR = "rgba(213, 94, 0, 0.35)"
@@ -548,7 +580,7 @@ class ReliabilityDisplay:
         if given is None:
             items, keys = as_predictions_list(predictions)
             names = _resolve_names(keys or [p.name for p in items], names)
-            pairs = [(p.y_true, p.probs) for p in items]
+            pairs = [(p.y_true, probs_of(p)) for p in items]
         else:
             labels, scores = given
             arrays: list[ArrayLike]
@@ -739,7 +771,7 @@ class CorpDisplay:
         """
         items, keys = as_predictions_list(predictions)
         names = _resolve_names(keys or [p.name for p in items], names)
-        return cls(diagrams={n: corp_reliability(p.y_true, p.probs, n_boot=n_boot,
+        return cls(diagrams={n: corp_reliability(p.y_true, probs_of(p), n_boot=n_boot,
                                                  band_level=band_level, seed=seed, null=null)
                              for n, p in zip(names, items)})
 

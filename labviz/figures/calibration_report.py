@@ -33,6 +33,7 @@ from labviz.figures.calibration import (
     _diagonal,
     _resolve_names,
     bin_intervals,
+    probs_of,
 )
 from labviz.figures.style import apply_style, series_color
 from labviz.core.predictions import Predictions
@@ -67,7 +68,8 @@ def _rows(name: str, p: Predictions, *, n_boot: int, seed: int, n_bins: int) -> 
     # indices drawn once, giving what one calibration_interval call per estimator gives.
     specs = [IntervalSpec(**options, n_bins=n_bins) for options in ESTIMATORS.values()
              if options is not None]
-    intervals = iter(calibration_intervals(p.y_true, p.probs, specs, n_boot=n_boot, seed=seed))
+    probs = probs_of(p)
+    intervals = iter(calibration_intervals(p.y_true, probs, specs, n_boot=n_boot, seed=seed))
     rows = []
     for estimator, options in ESTIMATORS.items():
         if options is not None:
@@ -78,10 +80,10 @@ def _rows(name: str, p: Predictions, *, n_boot: int, seed: int, n_bins: int) -> 
                              interval=f"{ci.confidence:.0%} percentile bootstrap "
                                       f"(n_boot={ci.n_boot})"))
         elif estimator == "smooth ECE":
-            rows.append(dict(estimate=smooth_ece(p.y_true, p.probs), low=math.nan, high=math.nan,
+            rows.append(dict(estimate=smooth_ece(p.y_true, probs), low=math.nan, high=math.nan,
                              n_bins=None, interval="none (no bins; not bootstrapped)"))
         else:
-            sweep = ece_sweep(p.y_true, p.probs)
+            sweep = ece_sweep(p.y_true, probs)
             rows.append(dict(estimate=sweep.ece, low=math.nan, high=math.nan,
                              n_bins=sweep.n_bins,
                              interval="none (the bin count is chosen from the data)"))
@@ -150,7 +152,7 @@ class CalibrationReportDisplay:
                 for r in _rows(n, p, n_boot=n_boot, seed=seed, n_bins=n_bins)]
         table = pd.DataFrame(rows, columns=list(COLUMNS))
         table["n_bins"] = table["n_bins"].astype("Int64")
-        curves = {n: reliability_curve(p.y_true, p.probs, n_bins=n_bins)
+        curves = {n: reliability_curve(p.y_true, probs_of(p), n_bins=n_bins)
                   for n, p in zip(names, items)}
         return cls(table=table, curves=curves,
                    intervals={n: bin_intervals(c) for n, c in curves.items()})
