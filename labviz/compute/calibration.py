@@ -1360,8 +1360,8 @@ def _streamed_classwise_replicas(
     count, conf_sum, hit_sum = (np.zeros((n_boot + 1, size)) for _ in range(3))
     low = np.zeros((n_boot + 1, n_classes))
     total = np.zeros(n_boot + 1)
-    # Chunks of at most _BLOCK entries of p and _BLOCK bytes of draw counts.
-    step = max(1, min(_BLOCK // n_classes, _BLOCK // (8 * n_boot)))
+    # Chunks of at most _BLOCK entries of p and _BLOCK draw counts.
+    step = max(1, min(_BLOCK // n_classes, _BLOCK // n_boot))
     for rows, drawn in _bootstrap.chunk_counts(n, n_boot, step, rng):
         block = p[rows]
         m = len(block)
@@ -1370,18 +1370,12 @@ def _streamed_classwise_replicas(
         r, k = np.nonzero(high)
         values = block[r, k]
         own = block[np.arange(m), y[rows]]
-        # One sparse sum for both: the entries above the first bin in cells [0, size), each
-        # sample's own class in cells [size, 2 size) (its counts are the hits).
-        cells = _bootstrap.Cells.group(
-            np.concatenate([r, np.arange(m)]),
-            np.concatenate([k * n_bins + _bin_index(values, edges, uniform=True),
-                            size + y[rows] * n_bins + _bin_index(own, edges, uniform=True)]),
-            np.concatenate([values, np.zeros(m)]), 2 * size, m)
-        c, t = cells.sums(weights)
-        assert t is not None
-        count += c[:, :size]
-        conf_sum += t[:, :size]
-        hit_sum += c[:, size:]
+        # Summed into the tables in place: a (replicas, cells) temporary per chunk would cost
+        # n_boot x n_classes x n_bins per chunk, more than the chunk itself.
+        _bootstrap.Cells.group(r, k * n_bins + _bin_index(values, edges, uniform=True), values,
+                               size, m).add_sums(weights, count, conf_sum)
+        _bootstrap.Cells.group(np.arange(m), y[rows] * n_bins + _bin_index(own, edges, uniform=True),
+                               None, size, m).add_sums(weights, hit_sum)
         in_low = np.where(high, 0, block)
         low[:n_boot] += drawn.astype(np.float32) @ in_low.astype(np.float32, copy=False)
         low[n_boot] += in_low.sum(axis=0, dtype=np.float64)

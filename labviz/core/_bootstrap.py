@@ -222,6 +222,21 @@ class Cells:
                 total[sub] = (weighted @ w).T
         return count, total if values else None
 
+    def add_sums(self, weights: NDArray, count: NDArray[np.float64],
+                 total: NDArray[np.float64] | None = None) -> None:
+        """Add :meth:`sums` into ``count`` and (if given) ``total``, C-contiguous float64 arrays
+        of shape (n_replicas, n_cells), in place: a caller summing many chunks of samples
+        allocates no table per chunk."""
+        if len(weights) * len(self.rows) >= MIN_COMPILED:
+            _cell_sums_kernel()(np.ascontiguousarray(weights), self.rows, self.cell_of,
+                                self.values, count,
+                                np.zeros((len(weights), 0)) if total is None else total)
+            return
+        c, t = self.sums(weights, values=total is not None)
+        count += c
+        if total is not None and t is not None:
+            total += t
+
 
 @cache
 def _cell_sums_kernel() -> Any:
