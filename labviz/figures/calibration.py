@@ -82,7 +82,7 @@ def probs_of(p: Predictions) -> NDArray[np.floating]:
                 out[rows] = chunk
             out.flush()
             del out
-            _MAPPED[p] = np.load(f.name, mmap_mode="r")
+            _MAPPED[p] = np.load(f.name, mmap_mode="r", allow_pickle=False)
     return _MAPPED[p]
 
 #: Guo et al. draw the gap between accuracy and confidence in red; this is the palette's vermillion.
