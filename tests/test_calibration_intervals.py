@@ -173,22 +173,29 @@ def test_classwise_population_value_is_the_hand_worked_one():
     assert expected_calibration_error(y, p, classwise=True) == pytest.approx(CW_TRUTH, abs=0.003)
 
 
+def _classwise_coverage(n_sets: int) -> tuple[float, float]:
+    """Shares of ``n_sets`` seeded data sets of 2,000 samples whose class-wise ECE interval (200
+    replicas) covers the population value: as given, and cut to 70% of its width."""
+    rng = np.random.default_rng(0)
+    covered = narrow = 0
+    for rep in range(n_sets):
+        y, p = _draw_classwise(rng, 2000)
+        ci = calibration_interval(y, p, classwise=True, n_boot=200, seed=rep)
+        covered += ci.low <= CW_TRUTH <= ci.high
+        middle, half = (ci.low + ci.high) / 2, 0.7 * (ci.high - ci.low) / 2
+        narrow += middle - half <= CW_TRUTH <= middle + half
+    return covered / n_sets, narrow / n_sets
+
+
 def test_coverage_of_the_population_classwise_ece():
     # As the top-label test: 200 data sets of 2,000 samples, 200 replicas each (about 2 s). The
     # binomial sd of the coverage over 200 repetitions is 1.5%; we allow 3 sd below 95% plus 2% for
     # the percentile method's under-coverage of a biased plug-in estimator, and 3 sd above.
     # Measured with these seeds: 0.955 (0.935 over 400). The same intervals cut to 70% of their
     # width cover 0.825 (0.785 over 400), as the 80% intervals do (0.81): the band rejects them.
-    rng = np.random.default_rng(0)
-    covered = narrow = 0
-    for rep in range(200):
-        y, p = _draw_classwise(rng, 2000)
-        ci = calibration_interval(y, p, classwise=True, n_boot=200, seed=rep)
-        covered += ci.low <= CW_TRUTH <= ci.high
-        middle, half = (ci.low + ci.high) / 2, 0.7 * (ci.high - ci.low) / 2
-        narrow += middle - half <= CW_TRUTH <= middle + half
-    assert 0.88 <= covered / 200 <= 0.99
-    assert not 0.88 <= narrow / 200 <= 0.99
+    covered, narrow = _classwise_coverage(200)
+    assert 0.88 <= covered <= 0.99
+    assert not 0.88 <= narrow <= 0.99
 
 
 @pytest.fixture(scope="module")
@@ -533,16 +540,9 @@ def test_coverage_of_the_population_classwise_ece_streamed(monkeypatch):
     # plus the percentile method's 2% gives 0.87, and 3 sd above 1.0. Measured with these seeds:
     # 0.973; the same intervals cut to 70% of their width cover 0.813.
     monkeypatch.setattr(cal, "STREAM_CLASSWISE", 0)
-    rng = np.random.default_rng(0)
-    covered = narrow = 0
-    for rep in range(150):
-        y, p = _draw_classwise(rng, 2000)
-        ci = calibration_interval(y, p, classwise=True, n_boot=200, seed=rep)
-        covered += ci.low <= CW_TRUTH <= ci.high
-        middle, half = (ci.low + ci.high) / 2, 0.7 * (ci.high - ci.low) / 2
-        narrow += middle - half <= CW_TRUTH <= middle + half
-    assert covered / 150 >= 0.87
-    assert narrow / 150 < 0.87
+    covered, narrow = _classwise_coverage(150)
+    assert covered >= 0.87
+    assert narrow < 0.87
 
 
 def test_streamed_classwise_memory_does_not_grow_with_the_samples(monkeypatch):
