@@ -226,11 +226,13 @@ class ConfusionView:
         return self.slot.figure
 
     def draw(self, counts: NDArray[np.int64], class_names: Sequence[str], title: str) -> None:
-        """Draw ``counts`` (zoomed to the current search, if any)."""
+        """Draw ``counts`` (zoomed to the current search, if any); the clustered order is
+        computed again only when the counts change (70 ms at 1,000 classes)."""
+        if not np.array_equal(counts, self._counts):
+            c = len(counts)
+            self._order = (class_order(counts) if c > MAX_ANNOTATED_CLASSES
+                           else np.arange(c, dtype=np.int64))
         self._counts, self._names, self._title = counts, tuple(class_names), title
-        c = len(counts)
-        self._order = (class_order(counts) if c > MAX_ANNOTATED_CLASSES
-                       else np.arange(c, dtype=np.int64))
         self._redraw()
 
     def find(self, query: str) -> NDArray[np.int64]:
