@@ -18,7 +18,8 @@ counted 64k at a time (``ConfusionAccumulator``; the 1,000 x 1,000 matrix is the
 * a click on the explorer's first confused pair to the highlight, on 50,000 samples with 64-d
   features and 8 x 8 images: in Python (the handler the button runs, ``select_cell``), and in
   JupyterLab in headless Chromium, from the press on the pair's button to the first frame of the
-  WebGL scatter showing the highlight (driven with ``tests/explorer_page.py``'s helpers).
+  WebGL scatter showing the highlight (driven with ``tests/explorer_page.py``'s helpers); with
+  ``--large``, that in-page click again on 1,281,167 samples.
 """
 
 from __future__ import annotations
@@ -270,7 +271,7 @@ def pair_click_in_page(tmp: Path, n: int, c: int, *, timeout_s: float = 400) -> 
             "status": next((t for t in texts if "highlighted" in t), "")}
 
 
-def run(quick: bool = False, log=print) -> list[dict]:
+def run(quick: bool = False, log=print, large: bool = False) -> list[dict]:
     from scipy.cluster.hierarchy import leaves_list, linkage
     from scipy.spatial.distance import squareform
     from sklearn.metrics import confusion_matrix as sk_confusion
@@ -367,22 +368,26 @@ def run(quick: bool = False, log=print) -> list[dict]:
     except Exception as exc:  # recorded; the other rows stand
         rows.append(make_row("confusion-scale", f"pair click → highlight (Python) N={n}",
                              params, labviz=skipped(f"failed: {exc}")))
-    case = f"pair click → highlight painted (Chromium) N={n} C={c}"
-    with tempfile.TemporaryDirectory(prefix="labviz-bench-pairs-") as tmp:
-        try:
-            seen = pair_click_in_page(Path(tmp), n, c)
-        except Exception as exc:  # recorded; the other rows stand
-            rows.append(make_row("confusion-scale", case, params,
-                                 labviz=skipped(f"failed: {exc}")))
-            log(f"  pair click in the page: failed ({exc})")
-            return rows
-    rows.append(make_row("confusion-scale", case, {**params, "pair": seen["pair"]},
-                         labviz=_ms(seen["click_ms"]),
-                         notes=f"press on the pair's button → first frame of the scatter with "
-                               f"its highlight; status: {seen['status']}"))
-    log(f"  pair click in the page: {seen['click_ms']:.0f} ms ({seen['pair']}; {seen['status']})")
+    for m in (n, size["train"]) if large and not quick else (n,):
+        rows.append(_pair_click_in_page_row(m, c, params, log))
     return rows
 
+
+def _pair_click_in_page_row(n: int, c: int, params: dict, log) -> dict:
+    case = f"pair click → highlight painted (Chromium) N={n} C={c}"
+    params = {**params, "n_samples": n}
+    with tempfile.TemporaryDirectory(prefix="labviz-bench-pairs-") as tmp:
+        try:
+            seen = pair_click_in_page(Path(tmp), n, c, timeout_s=400 if n <= 100_000 else 1500)
+        except Exception as exc:  # recorded; the other rows stand
+            log(f"  pair click in the page N={n}: failed ({exc})")
+            return make_row("confusion-scale", case, params, labviz=skipped(f"failed: {exc}"))
+    log(f"  pair click in the page N={n}: {seen['click_ms']:.0f} ms ({seen['pair']}; "
+        f"{seen['status']})")
+    return make_row("confusion-scale", case, {**params, "pair": seen["pair"]},
+                    labviz=_ms(seen["click_ms"]),
+                    notes=f"press on the pair's button → first frame of the scatter with "
+                          f"its highlight; status: {seen['status']}")
 
 if __name__ == "__main__":
     out = run(quick="--quick" in sys.argv)

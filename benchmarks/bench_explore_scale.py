@@ -14,7 +14,7 @@ the predicted class, whose class means span a 32-d subspace with a decaying spec
   this size) beside scikit-learn's ``PCA`` (randomized, on a centred copy) and ``IncrementalPCA``
   (batches of 10,240 rows), each in its own process, time and peak RSS added; ``max_diff`` is
   each peer's largest coordinate difference from labviz's, relative to the range.
-* ``train 1.28M``: 1,281,167 x 1,000 float32 logits and 1,281,167 x 2,048 features written in
+* ``train 1.28M`` (``--large``; the quick run's 20,000 always): 1,281,167 x 1,000 float32 logits and 1,281,167 x 2,048 features written in
   chunks to ``.npy`` files under ``/tmp`` (float32 when the disk has room for them, float16
   otherwise; the row says which), then, in one fresh process, step after step with the peak
   reset before each: ``Predictions.from_path`` (memory-mapped; its validation reads every
@@ -213,7 +213,7 @@ def _t(seconds: float | None) -> Timing:
     return Timing(seconds=seconds, reps=1, all_seconds=[] if seconds is None else [seconds])
 
 
-def run(quick: bool = False, log=print) -> list[dict]:
+def run(quick: bool = False, log=print, large: bool = False) -> list[dict]:
     size = QUICK if quick else FULL
     n, c, d = size["n"], size["c"], size["d"]
     rows = []
@@ -245,6 +245,9 @@ def run(quick: bool = False, log=print) -> list[dict]:
             notes="peak RSS (inputs included) " + ", ".join(
                 f"{k} {v['peak_rss'] / 2**30:.2f} GB" for k, v in pca.items())
                   + "; max_diff: |coordinates| (signs aside) against labviz's, of the range"))
+        if not (large or quick):
+            log("  train 1.28M: not run (run.py --large)")
+            return rows
         train = tmp / "train"
         train.mkdir()
         try:
@@ -272,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--child", nargs="+")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--large", action="store_true", help="also the 1.28M training set")
     args = parser.parse_args(argv)
     if args.child:
         kind, rest = args.child[0], args.child[1:]
@@ -285,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
             out = child_train(rest[0])
         print(json.dumps(out))
         return 0
-    for row in run(quick=args.quick):
+    for row in run(quick=args.quick, large=args.large):
         print(json.dumps({k: row[k] for k in ("case", "labviz", "goals", "notes")}, default=str))
     return 0
 

@@ -6,6 +6,7 @@ Usage::
     .venv/bin/python benchmarks/run.py --quick --out /tmp/bench   # small sizes, smoke test
     .venv/bin/python benchmarks/run.py --only calibration confusion
     .venv/bin/python benchmarks/run.py --only class-load --merge   # replace one part's rows
+    .venv/bin/python benchmarks/run.py --only explore-scale html-report --large --merge
 
 Parts: calibration (vs torchmetrics, netcal, scikit-learn), calibration-ci (bootstrap intervals
 vs scipy.stats.bootstrap), calibration-report (every estimator with its interval at 50,000 x 1,000,
@@ -20,7 +21,10 @@ a 1.28M memory-mapped training set: time and peak memory, PCA beside scikit-lear
 html-report (``labviz report`` at 50,000 x 1,000 x 2,048: wall time, peak RSS, the HTML's size
 and its first figure painted in Chromium), notebooks (nbclient wall time, cold and
 warm), class-load (30 students on the classroom
-app against one kernel per visitor). Each part's rows carry their goals; a part that fails is
+app against one kernel per visitor). ``--large`` adds the cases of the 1.28M-sample ImageNet
+training set that write and read tens of GB and take minutes each (explore-scale's memory-mapped
+training set, html-report's report on it, confusion-scale's in-page pair click at 1.28M); the
+1.28M confusion matrix and figure are in every run. Each part's rows carry their goals; a part that fails is
 recorded as failed and the others still run. With ``--merge``, the other parts' rows already in
 ``--out`` are kept, with the time each part was run.
 """
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import inspect
 import json
 import sys
 import time
@@ -82,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
                         metavar="PART", help=f"parts to run, among {list(PARTS)}")
     parser.add_argument("--merge", action="store_true",
                         help="keep the other parts' rows of the results already in --out")
+    parser.add_argument("--large", action="store_true",
+                        help="add the 1.28M-sample cases (tens of GB on /tmp, tens of minutes)")
     args = parser.parse_args(argv)
 
     import torch  # imported up front so that machine_info records its thread count
@@ -94,7 +101,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{part}]", flush=True)
         t = time.perf_counter()
         try:
-            rows += PARTS[part](quick=args.quick, log=lambda s: print(s, flush=True))
+            run = PARTS[part]
+            kw = {"large": args.large} if "large" in inspect.signature(run).parameters else {}
+            rows += run(quick=args.quick, log=lambda s: print(s, flush=True), **kw)
         except Exception:  # one failing part must not lose the others' numbers
             errors[part] = traceback.format_exc(limit=3).strip().splitlines()[-1]
             traceback.print_exc()
@@ -102,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{part}] {seconds[part]:.1f} s", flush=True)
     machine["load_average_end"] = machine_info()["load_average"]
     results = {
-        "started": started, "quick": args.quick, "parts": args.only,
+        "started": started, "quick": args.quick, "large": args.large, "parts": args.only,
         "part_started": dict.fromkeys(args.only, started),
         "elapsed_s": time.perf_counter() - t0, "part_seconds": seconds,
         "machine": machine, "torch_threads": torch.get_num_threads(),
