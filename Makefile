@@ -38,15 +38,18 @@ app: setup
 	$(BIN)/labviz app
 
 # Test tiers (tests/conftest.py gives every test one). mypy runs first, so that a type error fails
-# the build before any test starts. Unit tests run on $(JOBS) cores, a test file per worker (its
-# module fixtures and numba compilations are made once); notebooks on $(JOBS) cores, a notebook per
-# worker; the service and rebuild tiers on $(JOBS) cores, a file per worker; the class load and the
-# browser tests one at a time, alone on the machine.
+# the build before any test starts. The unit, notebooks, service and rebuild tiers then run in one
+# pytest-xdist run on $(WORKERS) workers: each test file's tests on one worker (its module fixtures
+# and numba compilations are made once), each notebook on a worker of its own, the longest first
+# (tests/conftest.py's START_FIRST). Many of these tests wait on a kernel, a server or a
+# subprocess, so a third worker keeps both cores busy. The class load and the browser tests then
+# run one at a time, alone on the machine.
 # Extra pytest options: `make test PYTEST_ARGS=--durations=25`.
 JOBS        ?= 2
+WORKERS     ?= 3
 PYTEST_ARGS ?=
 PYTEST       = $(BIN)/python -m pytest $(PYTEST_ARGS)
-UNIT         = $(PYTEST) -m unit -n $(JOBS) --dist loadfile
+UNIT         = $(PYTEST) -m unit -n $(JOBS) --dist loadfile --no-loadscope-reorder
 
 # One activation cache for the tiers that run the notebooks (tests/conftest.py's zoo_cache), empty
 # at the start of every run.
@@ -55,9 +58,7 @@ export LABVIZ_TEST_ZOO_CACHE := $(CURDIR)/.test-zoo-cache
 test: setup
 	rm -rf $(LABVIZ_TEST_ZOO_CACHE)
 	$(BIN)/mypy
-	$(UNIT)
-	$(PYTEST) -m notebooks -n $(JOBS)
-	$(PYTEST) -m "service or rebuild" -n $(JOBS) --dist loadfile
+	$(PYTEST) -m "unit or notebooks or service or rebuild" -n $(WORKERS) --dist loadgroup --no-loadscope-reorder
 	$(PYTEST) -m "load or browser"
 
 test-fast: setup

@@ -24,6 +24,11 @@ A test's tier comes from :data:`FILE_TIERS` (the first tier listed for its file)
 carries another of its file's tiers as a marker (``@pytest.mark.service``). A test file missing
 from the table, a marker its file does not list, or two tier markers on one test fail the
 collection.
+
+``make test`` runs the first four tiers in one pytest-xdist run (``--dist loadgroup``), so that
+a worker waiting on a server, a kernel or a subprocess leaves the cores to the others, and the
+last two alone. Under ``loadgroup`` a test file's tests go to one worker (its module fixtures and
+numba compilations are made once), except those of :data:`SPREAD`, which go one by one.
 """
 
 from __future__ import annotations
@@ -166,6 +171,8 @@ def pytest_make_collect_report(collector: pytest.Collector):
                     problems.append(problem)
                 else:
                     node.add_marker(tier)
+                    if node.path.name not in SPREAD:
+                        node.add_marker(pytest.mark.xdist_group(node.path.stem))
         if problems:
             report.outcome = "failed"
             report.longrepr = ("every test needs exactly one tier (see tests/conftest.py):\n  "
@@ -174,18 +181,30 @@ def pytest_make_collect_report(collector: pytest.Collector):
     return report
 
 
-#: Test files that take longest on one worker, run first: pytest-xdist hands out files in the
-#: order they are collected, so these start at once and the other worker takes the rest meanwhile
-#: (test_projection.py's UMAP tests compile umap's and pynndescent's numba code in a fresh venv,
-#: about 160 s here).
-START_FIRST = ("test_projection.py",)
+#: Test files whose tests pytest-xdist's ``loadgroup`` hands out one by one: each notebook runs in
+#: a kernel of its own, and two or three at once share the cores.
+SPREAD = ("test_notebooks.py",)
+
+#: The longest tests and test files, in the order they start (an entry is part of a test id): with
+#: ``--no-loadscope-reorder`` pytest-xdist hands out groups in the order they are collected, so
+#: these start at once and the other workers take the rest meanwhile. The notebooks 03 and 06 take
+#: 40-90 s each; test_projection.py's UMAP tests compile umap's and pynndescent's numba code
+#: (55-80 s); 02 reuses 01's activations from the shared cache (``zoo_cache``); the class app and
+#: the training service wait on their workers.
+START_FIRST = ("[03_", "[06_", "test_projection.py", "[01_", "[02_", "test_class_app.py",
+               "test_training_service.py")
+
+
+def _start_rank(item: pytest.Item) -> int:
+    return next((rank for rank, part in enumerate(START_FIRST) if part in item.nodeid),
+                len(START_FIRST))
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Doctests are unit tests; any other test without a tier stops the run, before ``-m`` selects.
-    The files of :data:`START_FIRST` move to the front."""
-    items.sort(key=lambda item: item.path.name not in START_FIRST)  # stable: the rest keep their order
+    The tests of :data:`START_FIRST` move to the front."""
+    items.sort(key=_start_rank)  # stable: the rest keep their order
     untiered = []
     for item in items:
         if isinstance(item, DoctestItem):
