@@ -58,7 +58,7 @@ export LABVIZ_TEST_ZOO_CACHE := $(CURDIR)/.test-zoo-cache
 test: setup
 	rm -rf $(LABVIZ_TEST_ZOO_CACHE)
 	$(BIN)/mypy
-	$(PYTEST) -m "unit or notebooks or service or rebuild" -n $(WORKERS) --dist loadgroup --no-loadscope-reorder
+	$(PYTEST) -m "unit or notebooks or service or rebuild" -n $(WORKERS) --dist loadfile --no-loadscope-reorder
 	$(PYTEST) -m "load or browser"
 
 test-fast: setup

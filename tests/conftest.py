@@ -25,10 +25,11 @@ carries another of its file's tiers as a marker (``@pytest.mark.service``). A te
 from the table, a marker its file does not list, or two tier markers on one test fail the
 collection.
 
-``make test`` runs the first four tiers in one pytest-xdist run (``--dist loadgroup``), so that
-a worker waiting on a server, a kernel or a subprocess leaves the cores to the others, and the
-last two alone. Under ``loadgroup`` a test file's tests go to one worker (its module fixtures and
-numba compilations are made once), except those of :data:`SPREAD`, which go one by one.
+``make test`` runs the first four tiers in one pytest-xdist run, so that a worker waiting on a
+server, a kernel or a subprocess leaves the cores to the others, and the last two alone. Under
+``--dist loadfile`` a test file's tests go to one worker (its module fixtures and numba
+compilations are made once), except those of :data:`SPREAD`, which go one by one
+(:func:`pytest_xdist_make_scheduler`).
 """
 
 from __future__ import annotations
@@ -171,8 +172,6 @@ def pytest_make_collect_report(collector: pytest.Collector):
                     problems.append(problem)
                 else:
                     node.add_marker(tier)
-                    if node.path.name not in SPREAD:
-                        node.add_marker(pytest.mark.xdist_group(node.path.stem))
         if problems:
             report.outcome = "failed"
             report.longrepr = ("every test needs exactly one tier (see tests/conftest.py):\n  "
@@ -181,12 +180,28 @@ def pytest_make_collect_report(collector: pytest.Collector):
     return report
 
 
-#: Test files whose tests pytest-xdist's ``loadgroup`` hands out one by one: each notebook runs in
-#: a kernel of its own, and two or three at once share the cores.
+#: Test files whose tests pytest-xdist hands out one by one under ``--dist loadfile``: each notebook
+#: runs in a kernel of its own, and two or three at once share the cores.
 SPREAD = ("test_notebooks.py",)
 
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """``--dist loadfile``, with each test of the :data:`SPREAD` files a unit of its own."""
+    if config.getoption("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class SpreadSome(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            if nodeid.split("::", 1)[0].rsplit("/", 1)[-1] in SPREAD:
+                return nodeid
+            return super()._split_scope(nodeid)
+
+    return SpreadSome(config, log)
+
 #: The longest tests and test files, in the order they start (an entry is part of a test id): with
-#: ``--no-loadscope-reorder`` pytest-xdist hands out groups in the order they are collected, so
+#: ``--no-loadscope-reorder`` pytest-xdist hands out files in the order they are collected, so
 #: these start at once and the other workers take the rest meanwhile. The notebooks 03 and 06 take
 #: 40-90 s each; test_projection.py's UMAP tests compile umap's and pynndescent's numba code
 #: (55-80 s); 02 reuses 01's activations from the shared cache (``zoo_cache``); the class app and
