@@ -90,6 +90,7 @@ FILE_TIERS: dict[str, tuple[str, ...]] = {
     "test_live.py": ("unit",),
     "test_loaders.py": ("unit",),
     "test_loaders_fuzz.py": ("unit",),
+    "test_logits_look_like_probs.py": ("unit",),
     "test_moved.py": ("unit", "service"),
     "test_notebooks.py": ("notebooks", "unit"),
     "test_out_of_core.py": ("unit",),
