@@ -75,6 +75,25 @@ def _as_frames(
     return frames
 
 
+#: Width (and height) in pixels of one template-plane panel; at most :data:`MAX_PANEL_COLS` sit
+#: side by side, so the figure stays within a 1,200 px output.
+PANEL_PX = 360
+MAX_PANEL_COLS = 3
+#: Heights in pixels reserved above the panels: the legend's row, and the panel titles below it.
+LEGEND_PX, TITLE_PX = 40, 30
+
+
+def panel_grid(n: int) -> tuple[int, int]:
+    """Rows and columns for ``n`` panels: one row up to :data:`MAX_PANEL_COLS`, else the fewest
+    rows of at most that many columns, filled as evenly as possible (4 panels: 2 x 2).
+
+    >>> [panel_grid(n) for n in (1, 3, 4, 5, 7)]
+    [(1, 1), (1, 3), (2, 2), (2, 3), (3, 3)]
+    """
+    rows = -(-n // MAX_PANEL_COLS)
+    return rows, -(-n // rows)
+
+
 def _axis_ref(axis: str, i: int) -> str:
     return axis if i == 1 else f"{axis}{i}"
 
@@ -117,10 +136,13 @@ def template_plane_figure(
         raise ValueError(f"`titles` must have {len(frames)} entries (one per panel); got "
                          f"{1 if isinstance(titles, str) else len(titles)}.")
     n = len(frames)
-    fig = make_subplots(rows=1, cols=n, subplot_titles=list(titles), horizontal_spacing=0.06)
+    rows, cols = panel_grid(n)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=list(titles),
+                        horizontal_spacing=0.08, vertical_spacing=0.1)
     scatter = go.Scattergl if sum(len(f) for f in frames) > WEBGL_THRESHOLD else go.Scatter
     seen: set[str] = set()
     for i, frame in enumerate(frames, start=1):
+        cell = dict(row=(i - 1) // cols + 1, col=(i - 1) % cols + 1)
         for label, group in frame.groupby("label", sort=True):
             key = f"class {label}"
             fig.add_trace(scatter(
@@ -130,16 +152,21 @@ def template_plane_figure(
                 customdata=np.column_stack([group["id"], group["prediction"], group["correct"]]),
                 hovertemplate="id %{customdata[0]}<br>predicted %{customdata[1]}"
                               "<br>correct %{customdata[2]}<extra>%{fullData.name}</extra>",
-            ), row=1, col=i)
+            ), **cell)
             seen.add(key)
         templates = frame.attrs.get("templates")
         if templates is not None:
             arrows = _template_arrows(frame, templates)
             arrows.showlegend = "templates" not in seen
-            fig.add_trace(arrows, row=1, col=i)
+            fig.add_trace(arrows, **cell)
             seen.add("templates")
-        fig.update_yaxes(scaleanchor=_axis_ref("x", i), scaleratio=1, row=1, col=i)
-    fig.update_layout(width=max(420, 380 * n), height=440, legend=dict(itemsizing="constant"))
+        fig.update_yaxes(scaleanchor=_axis_ref("x", i), scaleratio=1, **cell)
+    # The legend runs along the top, above the panel titles, so it never widens the figure.
+    top = LEGEND_PX + TITLE_PX
+    fig.update_layout(width=PANEL_PX * cols + 80, height=PANEL_PX * rows + top + 55,
+                      margin=dict(t=top, b=55),
+                      legend=dict(itemsizing="constant", orientation="h", x=0, xanchor="left",
+                                  y=1 + TITLE_PX / (PANEL_PX * rows), yanchor="bottom"))
     return apply_style(fig)
 
 
