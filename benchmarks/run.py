@@ -19,7 +19,9 @@ latency), explorer-browser (what a person waits for in headless Chromium at 100k
 1M points), explore-scale (explore() at 50,000 x 1,000 x 2,048 and the metrics, PCA and explorer of
 a 1.28M memory-mapped training set: time and peak memory, PCA beside scikit-learn's),
 html-report (``labviz report`` at 50,000 x 1,000 x 2,048: wall time, peak RSS, the HTML's size
-and its first figure painted in Chromium), notebooks (nbclient wall time, cold and
+and its first figure painted in Chromium), label-errors (labviz's label-error candidates at
+50,000 x 1,000, in memory and streamed, beside cleanlab called directly), notebooks (nbclient wall
+time, cold and
 warm), class-load (30 students on the classroom
 app against one kernel per visitor). ``--large`` adds the cases of the 1.28M-sample ImageNet
 training set that write and read tens of GB and take minutes each (explore-scale's memory-mapped
@@ -53,6 +55,7 @@ import bench_explorer  # noqa: E402
 import bench_explore_scale  # noqa: E402
 import bench_explorer_browser  # noqa: E402
 import bench_html_report  # noqa: E402
+import bench_label_errors  # noqa: E402
 import bench_notebooks  # noqa: E402
 import bench_predictions  # noqa: E402
 import bench_projection  # noqa: E402
@@ -73,6 +76,7 @@ PARTS = {
     "explorer-browser": bench_explorer_browser.run,
     "explore-scale": bench_explore_scale.run,
     "html-report": bench_html_report.run,
+    "label-errors": bench_label_errors.run,
     "notebooks": bench_notebooks.run,
     "class-load": bench_class_load.run,
 }
