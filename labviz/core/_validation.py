@@ -13,6 +13,8 @@ the array.
 from __future__ import annotations
 
 import math
+import sys
+import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any, Literal, overload
 
@@ -205,11 +207,69 @@ def check_float32_range(arr: NDArray, name: str) -> NDArray[np.float32]:
 
 
 def check_logits(logits: ArrayLike, name: str = "logits") -> NDArray[np.float64]:
-    """Logits of shape (n_samples, n_classes) with at least two classes."""
+    """Logits of shape (n_samples, n_classes) with at least two classes; warns (see
+    :func:`warn_if_probabilities`) when they look like probabilities."""
+    given = getattr(logits, "dtype", None)
     arr = check_finite_float(logits, name, ndim=2)
     if arr.shape[1] < 2:
         raise ValueError(f"`{name}` must have at least 2 classes (columns); got shape {arr.shape}.")
+    warn_if_probabilities(arr, name, given_dtype=given)
     return arr
+
+
+def looks_like_probabilities(arr: NDArray, *, given_dtype: Any = None) -> bool:
+    """Whether every row of a finite real matrix is non-negative and sums to 1.
+
+    Rows may sum to 1 within :func:`prob_sum_atol` of ``given_dtype`` (the dtype the caller was
+    given, when ``arr`` is a float32 copy of float16 values), else of float32. Read a row chunk at
+    a time, and the reading stops at the first chunk with a negative entry or a row summing
+    elsewhere: real logits are answered from their first chunk.
+
+    >>> looks_like_probabilities(np.array([[0.25, 0.75], [1.0, 0.0]]))
+    True
+    >>> looks_like_probabilities(np.array([[2.0, -1.0], [0.0, 1.0]]))
+    False
+    """
+    n_classes = arr.shape[1]
+    stored = np.float16 if given_dtype == np.float16 else np.float32
+    # The sums are taken in the array's own dtype (a float64 copy of each chunk would be the
+    # largest temporary of the check), so their rounding is allowed for on top of the entries'.
+    sum_eps = float(np.finfo(arr.dtype).eps) if arr.dtype.kind == "f" else 0.0
+    atol = prob_sum_atol(np.dtype(stored), n_classes) + n_classes * sum_eps
+    ones = np.ones(n_classes, dtype=arr.dtype)
+    for rows in row_chunks(arr.shape[0], n_classes):
+        chunk = arr[rows]
+        if chunk.min() < 0 or np.abs(chunk @ ones - 1.0).max() > atol:
+            return False
+    return True
+
+
+def warn_if_probabilities(arr: NDArray, name: str = "logits", *, given_dtype: Any = None) -> None:
+    """Warn (``UserWarning``, at the caller's line outside labviz) when ``arr``, passed as logits,
+    looks like probabilities (:func:`looks_like_probabilities`).
+
+    labviz takes what it is given: the values are kept as logits, and softmax would squeeze their
+    confidences towards 1 / n_classes. The warning names ``probs=``, the argument they belong to.
+    """
+    if not looks_like_probabilities(arr, given_dtype=given_dtype):
+        return
+    n, k = arr.shape
+    top = math.e / (math.e + k - 1)  # softmax of a one-hot row: the most confident it can be
+    warnings.warn(
+        f"`{name}` look like probabilities: all {n} rows are non-negative and sum to 1. They are "
+        f"used as logits, and their softmax squeezes every confidence into "
+        f"[{1 / k:.2g}, {top:.2g}] for {k} classes, so calibration and confidence "
+        f"are wrong. If they are probabilities (e.g. scikit-learn's `predict_proba`), pass them "
+        f"as `probs=` instead.", UserWarning, stacklevel=_stacklevel_outside_labviz())
+
+
+def _stacklevel_outside_labviz() -> int:
+    """The ``stacklevel`` of the first frame, above the caller of this one, outside labviz: the
+    user's line, however many labviz functions (loaders, constructors) lie between."""
+    level, frame = 2, sys._getframe(2)
+    while frame is not None and str(frame.f_globals.get("__name__", "")).startswith("labviz."):
+        level, frame = level + 1, frame.f_back  # type: ignore[assignment]
+    return level
 
 
 def check_probs(probs: ArrayLike, name: str = "probs") -> NDArray[np.float64]:

@@ -191,7 +191,9 @@ class Predictions:
     ) -> Predictions:
         """Validate and wrap your own model's outputs, keeping your arrays rather than copies.
 
-        Give exactly one of ``logits`` or ``probs``; labviz never guesses which one it got. With
+        Give exactly one of ``logits`` or ``probs``; labviz never guesses which one it got. It
+        warns (``UserWarning``) when every row of ``logits`` is non-negative and sums to 1: such
+        values are probabilities (``predict_proba``'s output), which belong in ``probs``. With
         ``probs`` only, the logits are taken as ``log(probs)`` (softmax gives the same
         probabilities back), so temperature scaling still works.
 
@@ -249,6 +251,7 @@ class Predictions:
             if z.shape[1] < 2:
                 raise ValueError(f"`logits` must have at least 2 classes (columns); got shape "
                                  f"{z.shape}.")
+            v.warn_if_probabilities(z, "logits", given_dtype=getattr(logits, "dtype", None))
         elif probs is not None and logits is None:
             z = _log_probs(probs)
         else:
