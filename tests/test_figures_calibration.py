@@ -17,7 +17,7 @@ from labviz.compute.calibration import (
 from labviz.figures.calibration import (
     DIAGONAL_NAME,
     FULL_COUNT,
-    GAP_COLOR,
+    GAP_LINE_COLOR,
     MAX_OPACITY,
     MIN_OPACITY,
     BinIntervals,
@@ -70,7 +70,9 @@ def test_single_curve_bars_gap_diagonal_and_histogram(preds):
     base = np.asarray(gap.base, dtype=float)  # plotly stores `base` as an object array
     np.testing.assert_allclose(base, curve.accuracy[filled])
     np.testing.assert_allclose(base + np.asarray(gap.y), curve.confidence[filled])
-    assert gap.marker.color == GAP_COLOR
+    # hatched on a clear ground, so the bar under an under-confident gap keeps its own colour
+    assert gap.marker.color == "rgba(0, 0, 0, 0)" and gap.marker.pattern.shape == "/"
+    assert gap.marker.pattern.fgcolor == GAP_LINE_COLOR and gap.showlegend is not False
     (hist,) = _traces(fig, "samples")
     assert hist.yaxis == "y2" and hist.xaxis == "x2"
     np.testing.assert_allclose(hist.y, curve.count / curve.count.sum())
@@ -355,3 +357,39 @@ def test_corp_errors(preds):
         CorpDisplay.from_predictions("preds")
     with pytest.raises(ValueError, match="`n_boot` must be >= 1; got 0"):
         CorpDisplay.from_predictions(preds[0], n_boot=0)
+
+
+def test_equal_mass_bins_draw_their_edges_not_a_flat_histogram(preds):
+    fig = ReliabilityDisplay.from_predictions(preds, n_bins=6, strategy="quantile").plot()
+    # every quantile bin holds the same share: bars of it would be four equal blocks
+    assert not _traces(fig, "samples")
+    edges = _traces(fig, "bin edges")
+    assert [t.y[0] for t in edges] == ["m1", "m2", "m4"] and all(t.yaxis == "y2" for t in edges)
+    curve = reliability_curve(preds[0].y_true, preds[0].probs, n_bins=6, strategy="quantile")
+    np.testing.assert_allclose(edges[0].x, curve.edges)
+    assert fig.layout.yaxis2.title.text == "Bin edges"
+    assert fig.layout.xaxis2.title.text == "Confidence"
+
+
+def test_equal_width_histograms_of_several_models_are_outlines(preds):
+    fig = ReliabilityDisplay.from_predictions(preds, n_bins=8).plot()
+    hists = _traces(fig, "samples")
+    assert [h.marker.color for h in hists] == ["rgba(0, 0, 0, 0)"] * 3
+    assert [h.marker.line.color for h in hists] == [series_color(i) for i in range(3)]
+    (one,) = _traces(ReliabilityDisplay.from_predictions(preds[0], n_bins=8).plot(), "samples")
+    assert one.marker.color == series_color(0)
+
+
+def test_is_equal_mass_tells_quantile_from_uniform_bins(preds):
+    from labviz.figures.calibration import is_equal_mass
+
+    p = preds[0]
+    assert is_equal_mass(reliability_curve(p.y_true, p.probs, n_bins=7, strategy="quantile"))
+    assert not is_equal_mass(reliability_curve(p.y_true, p.probs, n_bins=7))
+
+
+def test_legend_sits_below_the_plot_in_a_margin_made_for_it(preds):
+    fig = ReliabilityDisplay.from_predictions(preds, n_bins=8).plot(title="t")
+    legend = fig.layout.legend
+    assert legend.orientation == "h" and legend.yref == "container" and legend.y == 0
+    assert fig.layout.margin.b >= 60 + 24 and fig.layout.height > 620

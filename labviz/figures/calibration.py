@@ -86,8 +86,46 @@ def probs_of(p: Predictions) -> NDArray[np.floating]:
     return _MAPPED[p]
 
 #: Guo et al. draw the gap between accuracy and confidence in red; this is the palette's vermillion.
-GAP_COLOR = "rgba(213, 94, 0, 0.35)"
+#: The gap box is hatched on a clear ground: where it lies over an accuracy bar (an under-confident
+#: bin) the bar's own colour shows through the hatching, rather than a blend the legend cannot name.
 GAP_LINE_COLOR = "#D55E00"
+GAP_PATTERN = dict(shape="/", fgcolor=GAP_LINE_COLOR, bgcolor="rgba(0, 0, 0, 0)", size=8,
+                   solidity=0.25, fillmode="replace")
+#: The legend runs in rows beneath the diagram, in a bottom margin sized for it, so it covers no
+#: bar and no title; rows are laid out for this width in pixels (the explorer's diagram is 520).
+LEGEND_ROW_PX = 480
+#: Pixels of one legend row, and of the x-axis ticks and title above the legend.
+LEGEND_LINE_PX, AXIS_TITLE_PX = 24, 60
+
+
+def legend_rows(names: Sequence[str]) -> int:
+    """How many rows a horizontal legend of ``names`` takes in :data:`LEGEND_ROW_PX` pixels,
+    at about 7 px a character plus 45 px of symbol and gap per entry.
+
+    >>> legend_rows(["Perfectly calibrated", "net (ECE 0.012)"])
+    1
+    """
+    rows, used = 1, 0.0
+    for name in names:
+        need = 45 + 7 * len(name)
+        if used and used + need > LEGEND_ROW_PX:
+            rows, used = rows + 1, 0.0
+        used += need
+    return rows
+
+
+def _legend_below(fig: go.Figure, height: int) -> None:
+    """Lay the legend out in rows beneath the plot and grow the figure by their height."""
+    names = [t.name for t in fig.data if t.showlegend is not False and t.name]
+    extra = LEGEND_LINE_PX * legend_rows(names)
+    fig.update_layout(
+        height=height + extra, margin=dict(b=AXIS_TITLE_PX + extra),
+        legend=dict(orientation="h", x=0, xanchor="left", yref="container", y=0,
+                    yanchor="bottom"))
+GAP_NAME = "Gap: mean confidence − accuracy"
+#: Bins whose counts differ by at most this share of the largest (and at least one sample) are
+#: taken as equal-mass: their histogram would be flat, so their bin edges are drawn instead.
+EQUAL_COUNT_TOLERANCE = 0.02
 DIAGONAL_NAME = "Perfectly calibrated"
 
 _HOVER = (
@@ -356,9 +394,10 @@ def _add_curve_traces(
         if show_gap:
             fig.add_trace(go.Bar(
                 x=centers, y=conf - acc, base=acc, width=widths,
-                name="Gap" if not several else f"{name} gap", legendgroup=name,
+                name=GAP_NAME if not several else f"{name} gap", legendgroup=name,
                 showlegend=not several,
-                marker=dict(color=GAP_COLOR, line=dict(color=GAP_LINE_COLOR, width=1)),
+                marker=dict(color="rgba(0, 0, 0, 0)", pattern=GAP_PATTERN,
+                            line=dict(color=GAP_LINE_COLOR, width=1)),
                 customdata=data, hovertemplate=_HOVER), **cell)
     else:
         if show_gap:
@@ -391,21 +430,24 @@ def reliability_figure(
     Top row: per-bin accuracy against confidence with its confidence interval as error bars, the
     gap to the ``y = x`` diagonal, and one series per model, named with its ECE (L1, from the
     curve's bins). Bins with few samples are drawn faint (and, as markers, small): see
-    :func:`count_weight`. Bottom row (shared x): the share of samples in each bin. Hovering a bin
-    shows its range, count, confidence, accuracy with its interval, and gap.
+    :func:`count_weight`. Bottom row (shared x): the share of samples in each bin, filled for one
+    model and outlined for several. Equal-mass bins (:func:`is_equal_mass`, e.g.
+    ``strategy="quantile"``) all hold the same share, so for them the bottom row shows each
+    model's bin edges as ticks instead: closely spaced edges mark where confidences crowd.
+    Hovering a bin shows its range, count, confidence, accuracy with its interval, and gap.
 
     Parameters
     ----------
     curves : ReliabilityCurve or mapping of str to ReliabilityCurve
         One curve, or several keyed by the name shown in the legend.
     kind : {"auto", "bars", "lines"}, default "auto"
-        "bars" draws accuracy as bars over the bins with the gap as red bars stacked from accuracy
-        up (or down) to the mean confidence, as in Guo et al. (2017); "lines" draws accuracy
+        "bars" draws accuracy as bars over the bins with the gap as hatched red boxes from
+        accuracy up (or down, over the bar) to the mean confidence, as in Guo et al. (2017); "lines" draws accuracy
         against mean confidence as markers and lines, the gap as a vertical band to the diagonal.
         "auto" uses bars for one curve and lines for several.
     show_gap : bool, default True
     show_histogram : bool, default True
-        Add the confidence histogram as a second row.
+        Add the confidence histogram (or, for equal-mass bins, the bin edges) as a second row.
     title : str, optional
     intervals : BinIntervals or mapping of str to BinIntervals, optional
         Per-bin intervals (from :func:`bin_intervals`), keyed like ``curves``; default the 95%
@@ -426,6 +468,7 @@ def reliability_figure(
     if kind == "auto":
         kind = "bars" if len(curves) == 1 else "lines"
     several = len(curves) > 1
+    equal_mass = all(is_equal_mass(c) for c in curves.values())
     if show_histogram:
         fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.75, 0.25],
                             vertical_spacing=0.04)
@@ -438,15 +481,18 @@ def reliability_figure(
         _add_curve_traces(fig, name, c, ivs[name], color, kind=kind, several=several,
                           show_gap=show_gap, fade=fade, cell=top)
         if show_histogram:
-            fig.add_trace(_histogram(name, c, color, several), row=2, col=1)
+            fig.add_trace(_bin_edges(name, c, color) if equal_mass
+                          else _histogram(name, c, color, several), row=2, col=1)
     fig.update_layout(
-        barmode="overlay", height=620 if show_histogram else 480, title=title,
-        legend=dict(x=0.02, y=0.98, xanchor="left", yanchor="top"),
-    )
+        barmode="overlay", title=title)
+    _legend_below(fig, 620 if show_histogram else 480)
     fig.update_xaxes(range=[0, 1])
     fig.update_yaxes(range=[0, 1], title_text="Accuracy", **top)
-    if show_histogram:
+    if show_histogram and equal_mass:
+        fig.update_yaxes(title_text="Bin edges", type="category", showgrid=False, row=2, col=1)
+    elif show_histogram:
         fig.update_yaxes(title_text="Share of samples", rangemode="tozero", row=2, col=1)
+    if show_histogram:
         fig.update_xaxes(title_text="Confidence", row=2, col=1)
     else:
         fig.update_xaxes(title_text="Confidence")
@@ -459,14 +505,46 @@ def _diagonal(showlegend: bool = True) -> go.Scatter:
                       legendgroup="diagonal", showlegend=showlegend)
 
 
+def is_equal_mass(curve: ReliabilityCurve) -> bool:
+    """Whether every non-empty bin of ``curve`` holds (about) the same number of samples.
+
+    True for equal-mass (quantile) bins: their counts differ by at most one sample or
+    :data:`EQUAL_COUNT_TOLERANCE` of the largest, so a histogram of them is flat.
+
+    >>> is_equal_mass(ReliabilityCurve(np.array([0, .5, .9, 1]), np.full(3, .8), np.full(3, .7),
+    ...                                np.array([50, 51, 50])))
+    True
+    """
+    count = curve.count[curve.count > 0]
+    if len(count) < 2:
+        return False
+    return bool(count.max() - count.min() <= max(1.0, EQUAL_COUNT_TOLERANCE * count.max()))
+
+
 def _histogram(name: str, c: ReliabilityCurve, color: str, several: bool) -> go.Bar:
+    """Share of samples per bin: filled for one model; for several, outlines in each model's
+    colour, which stay apart where translucent fills would blend into one block."""
     n = max(c.n_samples, 1)
+    marker = (dict(color="rgba(0, 0, 0, 0)", line=dict(color=color, width=2)) if several
+              else dict(color=color, line=dict(color="white", width=1)))
     return go.Bar(
         x=c.centers, y=c.count / n, width=np.diff(c.edges), name=f"{name} samples",
-        legendgroup=name, showlegend=False, opacity=0.5 if several else 0.8,
-        marker=dict(color=color), customdata=c.count,
+        legendgroup=name, showlegend=False, opacity=1.0 if several else 0.8,
+        marker=marker, customdata=c.count,
         hovertemplate=(f"<b>{name}</b><br>n = %{{customdata:,}}"
                        "<br>share %{y:.1%}<extra></extra>"))
+
+
+def _bin_edges(name: str, c: ReliabilityCurve, color: str) -> go.Scatter:
+    """Equal-mass bins as a row of ticks at their edges: every bin holds the same share, so the
+    spacing of the edges, not a bar height, shows where the confidences lie (close: many)."""
+    per_bin = int(round(c.n_samples / max(int((c.count > 0).sum()), 1)))
+    return go.Scatter(
+        x=c.edges, y=[name] * len(c.edges), mode="markers", name=f"{name} bin edges",
+        legendgroup=name, showlegend=False,
+        marker=dict(symbol="line-ns-open", size=14, color=color, line=dict(width=2, color=color)),
+        hovertemplate=(f"<b>{name}</b><br>bin edge %{{x:.3f}}<br>equal-mass bins: about "
+                       f"{per_bin:,} samples each<extra></extra>"))
 
 
 def temperature_scaling_figure(
