@@ -25,7 +25,7 @@ from labviz.compute.confusion import (
     check_block,
     class_order,
 )
-from labviz.figures.style import SEQUENTIAL, apply_style, series_color
+from labviz.figures.style import MAX_FIGURE_WIDTH, SEQUENTIAL, apply_style, series_color
 from labviz.figures.thumbnails import image_grid_figure
 from labviz.core.predictions import Predictions
 
@@ -258,7 +258,7 @@ def per_class_figure(
                      ticktext=labels[::stride], tickfont=dict(size=font), title_text="class")
     fig.update_yaxes(range=[0, 1.02], title_text="score")
     fig.update_layout(title=title, barmode="group", bargap=0.2,
-                      width=int(np.clip(24 * len(labels) * len(metrics) / 2 + 200, 500, 1400)),
+                      width=int(np.clip(24 * len(labels) * len(metrics) / 2 + 200, 500, MAX_FIGURE_WIDTH)),
                       height=420)
     return apply_style(fig)
 

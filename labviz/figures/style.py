@@ -19,6 +19,9 @@ SERIES_COLORS: tuple[str, ...] = (
 )
 #: Sequential scale for heatmaps and continuous colouring (viridis is perceptually uniform).
 SEQUENTIAL = "Viridis"
+#: The widest a labviz figure is laid out, in pixels, legend included: a JupyterLab output area
+#: is about 950-1,220 px wide, so wider figures would hide their right side.
+MAX_FIGURE_WIDTH = 1200
 
 
 def class_color(k: int) -> str:

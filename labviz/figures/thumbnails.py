@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 from numpy.typing import ArrayLike
 
 from labviz.core import _validation as v
-from labviz.figures.style import apply_style
+from labviz.figures.style import MAX_FIGURE_WIDTH, apply_style
 
 
 def _to_uint8(image: np.ndarray) -> np.ndarray:
@@ -79,7 +79,8 @@ def image_grid_figure(
         mosaic[y0:y0 + h, x0:x0 + w] = 255 - _to_uint8(img)  # dark strokes on white paper
     rgb = np.repeat(mosaic[:, :, None], 3, axis=2)
     fig = go.Figure(go.Image(z=rgb, hoverinfo="skip"))
-    scale = 3 if h <= 32 else 1
+    # small images are drawn three times their size, as far as the figure stays within bounds
+    scale = min(3 if h <= 32 else 1, (MAX_FIGURE_WIDTH - 40) / (n_cols * (w + pad) + pad))
     if titles is not None:
         for i, text in enumerate(titles):
             r, c = divmod(i, n_cols)
@@ -90,8 +91,8 @@ def image_grid_figure(
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     fig.update_layout(
-        title=title, width=max(300, n_cols * (w + pad) * scale + 40),
-        height=max(200, n_rows * (h + row_gap) * scale + (90 if title else 40)),
+        title=title, width=max(300, round((n_cols * (w + pad) + pad) * scale + 40)),
+        height=max(200, round((n_rows * (h + row_gap) + pad) * scale + (90 if title else 40))),
         margin=dict(l=10, r=10, t=50 if title else 10, b=10),
     )
     return apply_style(fig)
