@@ -9,6 +9,7 @@ from labviz.studies.verdicts import (
     judge,
     paired_effect,
     threshold_effect,
+    verdict_box,
 )
 
 
@@ -92,3 +93,46 @@ def test_bootstrap_effect_refuses_bad_input():
     with pytest.raises(ValueError, match="`statistic` must return finite values"):
         bootstrap_effect("c", lambda idx: float("nan"), 5, threshold=0, paper_says="higher",
                          measure="m", paper="p", n_boot=3)
+
+
+def _box():
+    a = _effect([1.0, 1.1, 1.2], [0.5, 0.55, 0.7])
+    b = paired_effect("teachers | students", {0: 1.0, 1: 0.5, 2: 1.2}, {0: 0.9, 1: 0.7, 2: 1.0},
+                      paper_says="lower", measure="acc <CE> − LS", paper="+0.0017",
+                      precondition=("distillation helps: +0.02", True))
+    return verdict_box("Notebook 01 & the paper", [(a, "LS wins here."), (b, "Too few seeds.")]), a, b
+
+
+def test_verdict_box_markdown_is_one_table_row_per_claim_with_its_interval():
+    box, a, b = _box()
+    lines = box.to_markdown().splitlines()
+    assert lines[0] == "**Notebook 01 & the paper**" and lines[2].startswith("| claim | verdict |")
+    rows = lines[4:]
+    assert len(rows) == 2
+    cells = [c.strip() for c in rows[0].strip("|").split(" | ")]
+    assert cells == ["claim", "reproduced", f"m = {a.mean:+.4f} [95% CI {a.low:+.4f}, {a.high:+.4f}], "
+                     "over 3 paired seeds", "p", "LS wins here."]
+    # a "|" inside a cell is escaped, so the row still has five cells
+    assert "teachers \\| students (precondition holds: distillation helps: +0.02)" in rows[1]
+    assert len(rows[1].replace("\\|", "").strip("|").split("|")) == 5
+    assert "| inconclusive |" in rows[1]
+
+
+def test_verdict_box_html_escapes_text_and_colours_each_outcome():
+    box, _, _ = _box()
+    html = box._repr_html_()
+    assert html.count("<tr>") == 3                       # the header and two claims
+    assert "Notebook 01 &amp; the paper" in html and "acc &lt;CE&gt; − LS" in html
+    assert "<CE>" not in html
+    assert "#d4edda" in html and "#fff3cd" in html and "#f8d7da" not in html
+    assert "95% interval lies above 0" in html
+
+
+def test_verdict_box_refuses_bad_entries():
+    box, a, _ = _box()
+    with pytest.raises(ValueError, match="`entries` must hold at least one"):
+        verdict_box("t", [])
+    with pytest.raises(TypeError, match="`entries\\[1\\]` must be an \\(Effect, str\\) pair; got"):
+        verdict_box("t", [(a, "ok"), (a,)])
+    with pytest.raises(TypeError, match="`entries\\[0\\]` must be an \\(Effect, str\\) pair"):
+        verdict_box("t", [("claim", "meaning")])

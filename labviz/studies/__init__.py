@@ -10,7 +10,8 @@ tested code.
 - :mod:`~labviz.studies.calibration_depth` and :mod:`~labviz.studies.fooling`: notebook 03;
 - :mod:`~labviz.studies.noisy_labels` (04), :mod:`~labviz.studies.label_errors` (05),
   :mod:`~labviz.studies.inversion` (06), :mod:`~labviz.studies.non_uniformity` (07);
-- :mod:`~labviz.studies.verdicts`: the verdict every notebook prints, shared.
+- :mod:`~labviz.studies.verdicts`: the verdict every notebook prints, shared, and the box of
+  verdicts that ends each notebook (:func:`~labviz.studies.verdicts.verdict_box`).
 
 A *family* is the manifest's ``family`` field: "ce", "ls0.1", "maxsup0.1", "ls-0.1", "ls-sweep",
 "noisy", "student", "kd-ce", "kd-ls". Everything public is also importable from here.
@@ -93,8 +94,10 @@ from labviz.studies.verdicts import (
     Outcome,
     Status,
     Verdict,
+    VerdictBox,
     bootstrap_effect,
     judge,
     paired_effect,
     threshold_effect,
+    verdict_box,
 )

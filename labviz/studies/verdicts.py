@@ -3,7 +3,7 @@ direction, beside the paper's own number."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -219,3 +219,112 @@ def bootstrap_effect(
                   low=float(low), high=float(high), paper=paper,
                   precondition=None if precondition is None else (precondition[0], bool(precondition[1])),
                   over=f"a bootstrap of {n_samples} samples (one run)")
+
+
+# ----- the verdict box that ends a notebook ---------------------------------------------------------
+#: Background colour of each outcome's label in the HTML box; dark text stays readable on each.
+_OUTCOME_COLOURS: dict[str, str] = {"reproduced": "#d4edda", "opposite": "#f8d7da",
+                                    "inconclusive": "#fff3cd"}
+
+
+def _effect_text(effect: Effect) -> str:
+    over = effect.over or f"{len(effect.seeds)} paired seeds"
+    return (f"{effect.measure} = {effect.mean:+.4f} [95% CI {effect.low:+.4f}, {effect.high:+.4f}], "
+            f"over {over}")
+
+
+def _md_cell(text: str) -> str:
+    # A "|" would end the Markdown cell, and a line break would end the row.
+    return " ".join(text.replace("|", "\\|").split())
+
+
+@dataclass(frozen=True)
+class VerdictBox:
+    """A notebook's verdicts in one box: each claim, its outcome, the effect with its 95% interval
+    beside the paper's number, and one plain sentence of what it means at this scale.
+
+    It renders as HTML in JupyterLab (``_repr_html_``) and as a Markdown table
+    (:meth:`to_markdown`); build it with :func:`verdict_box`.
+    """
+
+    title: str
+    effects: tuple[Effect, ...]
+    meanings: tuple[str, ...]
+
+    def rows(self) -> list[dict[str, str]]:
+        """One dict per claim: ``claim``, ``verdict``, ``effect``, ``paper`` and ``meaning``."""
+        rows = []
+        for effect, meaning in zip(self.effects, self.meanings, strict=True):
+            claim = effect.claim
+            if effect.precondition is not None:
+                text, ok = effect.precondition
+                claim += f" (precondition {'holds' if ok else 'fails'}: {text})"
+            rows.append({"claim": claim, "verdict": effect.outcome, "effect": _effect_text(effect),
+                         "paper": effect.paper, "meaning": meaning})
+        return rows
+
+    def to_markdown(self) -> str:
+        """The box as a Markdown table, under its title in bold.
+
+        >>> e = paired_effect("LS lowers ECE", {0: 0.05, 1: 0.06, 2: 0.05}, {0: 0.03, 1: 0.03, 2: 0.02},
+        ...                   paper_says="lower", measure="ECE, CE − LS", paper="+0.126")
+        >>> print(verdict_box("01", [(e, "LS calibrates better here.")]).to_markdown())
+        **01**
+        <BLANKLINE>
+        | claim | verdict | effect [95% CI] | paper | what it means here |
+        |---|---|---|---|---|
+        | LS lowers ECE | reproduced | ECE, CE − LS = +0.0267 [95% CI +0.0123, +0.0410], over 3 paired seeds | +0.126 | LS calibrates better here. |
+        """
+        lines = [f"**{_md_cell(self.title)}**", "",
+                 "| claim | verdict | effect [95% CI] | paper | what it means here |",
+                 "|---|---|---|---|---|"]
+        lines += ["| " + " | ".join(_md_cell(row[k]) for k in ("claim", "verdict", "effect", "paper",
+                                                                "meaning")) + " |"
+                  for row in self.rows()]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        cells = []
+        for row in self.rows():
+            colour = _OUTCOME_COLOURS[row["verdict"]]
+            cells.append(
+                "<tr>"
+                f"<td style='text-align:left'>{escape(row['claim'])}</td>"
+                f"<td style='text-align:left'><span style='background:{colour};color:#1a1a1a;"
+                f"padding:1px 6px;border-radius:3px;white-space:nowrap'><b>{escape(row['verdict'])}"
+                "</b></span></td>"
+                f"<td style='text-align:left'>{escape(row['effect'])}</td>"
+                f"<td style='text-align:left'>{escape(row['paper'])}</td>"
+                f"<td style='text-align:left'>{escape(row['meaning'])}</td></tr>")
+        head = "".join(f"<th style='text-align:left'>{h}</th>" for h in
+                       ("claim", "verdict", "effect [95% CI]", "paper", "what it means here"))
+        return ("<div class='labviz-verdicts' style='border:2px solid #4a6fa5;border-radius:6px;"
+                "padding:8px 12px;margin:8px 0'>"
+                f"<div style='font-weight:bold;font-size:1.1em;margin-bottom:6px'>{escape(self.title)}"
+                f"</div><table><thead><tr>{head}</tr></thead><tbody>{''.join(cells)}</tbody></table>"
+                "<div style='font-size:0.9em;margin-top:6px'>An effect is signed so that &gt; 0 is the "
+                "paper's direction: <i>reproduced</i> when its 95% interval lies above 0, "
+                "<i>opposite</i> when below, <i>inconclusive</i> when it straddles 0 or a "
+                "precondition fails.</div></div>")
+
+
+def verdict_box(title: str, entries: Sequence[tuple[Effect, str]]) -> VerdictBox:
+    """Gather a notebook's verdicts into one :class:`VerdictBox`.
+
+    Parameters
+    ----------
+    title : str
+        Shown above the table, e.g. the notebook and the paper.
+    entries : sequence of (Effect, str)
+        Each measured effect with one plain sentence of what it means at this scale.
+    """
+    if not entries:
+        raise ValueError("`entries` must hold at least one (effect, meaning) pair; got none.")
+    for i, entry in enumerate(entries):
+        if (not isinstance(entry, tuple) or len(entry) != 2 or not isinstance(entry[0], Effect)
+                or not isinstance(entry[1], str)):
+            raise TypeError(f"`entries[{i}]` must be an (Effect, str) pair; got {entry!r:.80}.")
+    return VerdictBox(title=str(title), effects=tuple(e for e, _ in entries),
+                      meanings=tuple(m for _, m in entries))
