@@ -80,6 +80,7 @@ FILE_TIERS: dict[str, tuple[str, ...]] = {
     "test_explorer_webgl.py": ("unit",),
     "test_export.py": ("unit", "service"),
     "test_figures_calibration.py": ("unit",),
+    "test_figures_layout.py": ("unit",),
     "test_files_safety.py": ("unit", "service"),
     "test_generative.py": ("unit", "service"),
     "test_hostile_inputs.py": ("unit", "service"),
