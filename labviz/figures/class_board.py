@@ -63,7 +63,8 @@ def board_figure(runs: pd.DataFrame, *, title: str | None = None) -> go.Figure:
                  f"{'s' if n_students != 1 else ''}")
     for col in range(1, len(BOARD_PANELS) + 1):
         fig.update_xaxes(title_text="α", row=1, col=col)
-    fig.update_layout(title=title, width=1200, height=420, uirevision="board",
+    # the top margin keeps the title clear of the panel titles beneath it
+    fig.update_layout(title=title, width=1200, height=440, margin=dict(t=80), uirevision="board",
                       legend=dict(title="loss"))
     return apply_style(fig)
 
