@@ -33,13 +33,13 @@ def test_every_old_path_warns_and_gives_the_moved_module(old, new, monkeypatch):
 def test_from_import_of_an_old_module_warns_at_the_users_line():
     code = ("import warnings; warnings.simplefilter('error')\n"
             "try:\n"
-            "    from labviz import calibration\n"
+            "    from labviz import training\n"
             "except DeprecationWarning as w:\n"
             "    print(w)\n"
-            "import labviz.compute.calibration\n")
+            "import labviz.zoo.training\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == ("`labviz.calibration` is deprecated and will be removed in labviz "
-                                  "0.3; import `labviz.compute.calibration` instead.")
+    assert out.stdout.strip() == ("`labviz.training` is deprecated and will be removed in labviz "
+                                  "0.3; import `labviz.zoo.training` instead.")
 
 
 def test_an_old_path_and_its_new_one_share_names(monkeypatch):
