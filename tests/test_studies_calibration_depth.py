@@ -147,3 +147,33 @@ def test_binning_by_size_refuses_bad_sizes(ce_zoo):
         studies.binning_by_size(["ce"], "fake", sizes=(600,))
     with pytest.raises(ValueError, match="`sizes` must be integers of at least 2; got \\[1\\]"):
         studies.binning_by_size(["ce"], "fake", sizes=(1,))
+
+
+def _report():
+    nan = float("nan")
+    return pd.DataFrame({
+        "model": ["CE", "CE", "CE", "LS", "LS", "LS"],
+        "estimator": ["ECE (equal-width)", "smooth ECE", "NLL"] * 2,
+        "estimate": [0.04, 0.03, 0.35, 0.07, 0.06, 0.40],
+        "low": [0.035, nan, 0.33, 0.065, nan, 0.38], "high": [0.045, nan, 0.37, 0.075, nan, 0.42],
+        "n_bins": [15, None, None, 15, None, None],
+        "interval": ["95% percentile bootstrap (n_boot=1000)", "none (no bins; not bootstrapped)",
+                     "95% percentile bootstrap (n_boot=1000)"] * 2})
+
+
+def test_estimator_table_is_one_row_per_estimator_and_says_the_interval_once():
+    out = studies.estimator_table(_report(), digits=3)
+    assert list(out.columns) == ["estimator", "bins", "CE", "LS"]
+    assert out.estimator.tolist() == ["ECE (equal-width)", "smooth ECE", "NLL"]
+    assert out.CE.tolist() == ["0.040 [0.035, 0.045]", "0.030 [—]", "0.350 [0.330, 0.370]"]
+    assert out.bins.tolist() == ["15", "—", "—"]
+    note = out.attrs["note"]
+    assert note.count("percentile bootstrap") == 1
+    assert "—: no interval for smooth ECE (no bins; not bootstrapped)" in note
+    assert not any("bootstrap" in c for c in out.to_numpy().ravel())
+
+
+def test_estimator_table_names_missing_columns():
+    with pytest.raises(ValueError, match="`report` must have the columns of a calibration report; "
+                                         ".*missing \\['interval'\\]"):
+        studies.estimator_table(_report().drop(columns="interval"))

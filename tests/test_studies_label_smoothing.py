@@ -153,3 +153,47 @@ def test_confidence_gap_table_one_row_per_checkpoint_per_family(gap_zoo):
 def test_confidence_gap_table_unknown_family_is_refused():
     with pytest.raises(ValueError, match="`family` must name a zoo family"):
         studies.confidence_gap_table(["no-such-family"])
+
+
+def test_distillation_summary_names_students_and_shows_no_temperature_for_the_student_alone():
+    t = pd.DataFrame({"teacher_kind": ["none", "none", "ls", "ls"], "temperature": [np.nan, np.nan, 1.0, 1.0],
+                      "seed": [0, 1, 0, 1], "val_accuracy": [0.70, 0.80, 0.75, 0.85],
+                      "test_accuracy": [0.71, 0.81, 0.76, 0.86]})
+    out = studies.distillation_summary(t, digits=3)
+    assert out.student.tolist() == ["alone (no teacher)", "distilled from the LS α=0.1 teacher"]
+    assert out["T"].tolist() == ["—", "1"]
+    assert out.n.tolist() == [2, 2]
+    assert out["test accuracy"].tolist() == ["0.760 ± 0.071", "0.810 ± 0.071"]
+    assert "the student alone" in out.attrs["note"]
+
+
+def test_labelled_uses_display_names_and_keeps_the_note():
+    t = pd.DataFrame({"family": ["ls0.1", "ls-0.1", "ce+ts", "new"], "x": [1, 2, 3, 4]})
+    t.attrs["note"] = "a note"
+    out = studies.labelled(t)
+    assert list(out.columns) == ["loss", "x"]
+    assert out.loss.tolist() == ["LS α=0.1", "LS α=−0.1", "CE + temperature scaling", "new"]
+    assert out.attrs["note"] == "a note"
+    with pytest.raises(ValueError, match="`column` must name a column of `table`; got 'fam'"):
+        studies.labelled(t, "fam")
+
+
+def test_table_note_defines_plus_minus_and_the_dash():
+    t = pd.DataFrame({"n": [3, 3], "ECE": ["0.040 ± 0.005", "0.050 ± 0.004"], "T": [1.5, np.nan]})
+    note = studies.table_note(t)
+    assert "± is one sample standard deviation (ddof=1) over the seeds, counted in column n" in note
+    assert "—: no value" in note
+    assert studies.table_note(pd.DataFrame({"x": [1.0]})) == ""
+    t.attrs["note"] = "T: —, the student alone."
+    assert studies.table_note(t).startswith("T: —, the student alone.") and "—: no value" not in studies.table_note(t)
+
+
+def test_show_table_prints_the_title_and_formats_temperatures_and_gaps(capsys, monkeypatch):
+    shown = []
+    import IPython.display
+    monkeypatch.setattr(IPython.display, "display", shown.append)
+    studies.show_table("t", pd.DataFrame({"T": [1.0, 1.6883], "k": [1.0, 2.0], "ece": [0.04123, np.nan]}))
+    assert capsys.readouterr().out == "TABLE: t\n"
+    html = shown[0].to_html()
+    assert ">1.00<" in html and ">1.69<" in html and ">2<" in html and ">0.0412<" in html
+    assert ">—<" in html and "nan" not in html and "—: no value" in html

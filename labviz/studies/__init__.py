@@ -21,10 +21,12 @@ from labviz.studies._common import (
     FAMILY_LABELS,
     FASHION,
     by_seed,
+    labelled,
     mean_sd,
     members,
     show_table,
     summarize,
+    table_note,
 )
 from labviz.studies.calibration_depth import (
     ECE_BINNINGS,
@@ -34,6 +36,7 @@ from labviz.studies.calibration_depth import (
     ece_variants,
     ece_variants_table,
     ece_variants_wide,
+    estimator_table,
     family_ranking,
     same_side_share,
     temperature_scaling_table,
@@ -61,6 +64,7 @@ from labviz.studies.label_smoothing import (
     TRIPLES,
     calibration_table,
     confidence_gap_table,
+    distillation_summary,
     distillation_table,
     ls_grid,
     ls_sweep_table,

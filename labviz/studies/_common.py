@@ -18,8 +18,24 @@ FAMILY_LABELS: dict[str, str] = {
     "student": "student alone", "kd-ce": "student of CE teacher", "kd-ls": "student of LS teacher",
     "nls-sched": "LS α=−0.1 scheduled, unfloored", "nls-sched-floor": "LS α=−0.1 scheduled",
     "tstudent": "tiny student alone", "tkd-ce": "tiny student of CE teacher",
-    "tkd-ls": "tiny student of LS teacher",
+    "tkd-ls": "tiny student of LS teacher", "ce+ts": "CE + temperature scaling",
 }
+
+
+def labelled(table: pd.DataFrame, column: str = "family") -> pd.DataFrame:
+    """``table`` with its family codes replaced by display names (:data:`FAMILY_LABELS`), in a
+    column named "loss" at the same place, for printing; codes without a name are kept.
+
+    >>> labelled(pd.DataFrame({"family": ["ls0.1", "ls-0.1", "other"], "ece": [0.1, 0.2, 0.3]})).loss.tolist()
+    ['LS α=0.1', 'LS α=−0.1', 'other']
+    """
+    if column not in table.columns:
+        raise ValueError(f"`column` must name a column of `table`; got {column!r}, "
+                         f"columns {list(table.columns)}.")
+    out = table.copy()
+    out[column] = out[column].map(lambda f: FAMILY_LABELS.get(f, f))
+    out.attrs = dict(table.attrs)
+    return out.rename(columns={column: "loss"})
 
 
 def members(family: str, dataset: str = FASHION) -> list[str]:
@@ -61,19 +77,68 @@ def summarize(table: pd.DataFrame, by: str | Sequence[str], metrics: Sequence[st
     return pd.DataFrame(rows)
 
 
-def show_table(title: str, table: pd.DataFrame) -> None:
-    """Print ``TABLE: title`` and display ``table`` (rich in JupyterLab, plain text elsewhere).
+#: Columns that hold fitted temperatures, printed with two decimals (T = 1.69, not 1.6883).
+_TEMPERATURE_COLUMNS = ("T", "temperature", "fitted T")
+#: Said beneath every table that holds a "mean ± sd" cell.
+PLUS_MINUS_NOTE = "mean ± sd: ± is one sample standard deviation (ddof=1) over the seeds"
 
-    The notebook tests look for these titles, so every key result a notebook states is checked to
-    have been produced.
+
+def table_note(table: pd.DataFrame) -> str:
+    """The note printed beneath ``table``: ``table.attrs["note"]`` (set by the table's builder),
+    then what "±" means when a cell holds one, then what "—" means when a cell is missing.
+
+    >>> table_note(pd.DataFrame({"n": [3], "ECE": ["0.040 ± 0.005"]}))
+    'mean ± sd: ± is one sample standard deviation (ddof=1) over the seeds, counted in column n.'
+    """
+    parts = [str(table.attrs["note"])] if table.attrs.get("note") else []
+    cells = [str(c) for c in table.to_numpy().ravel()]
+    if any(" ± " in c for c in cells):
+        counted = next((c for c in ("n", "seeds", "n_seeds") if c in table.columns), None)
+        parts.append(PLUS_MINUS_NOTE + (f", counted in column {counted}" if counted else "") + ".")
+    if table.isna().to_numpy().any() and not table.attrs.get("note"):
+        parts.append("—: no value for this row.")
+    return " ".join(parts)
+
+
+def _formats(table: pd.DataFrame, digits: int) -> dict[str, str]:
+    """Per float column: 2 decimals for temperatures, none for whole numbers, else ``digits``."""
+    formats = {}
+    for col in table.columns:
+        if not pd.api.types.is_float_dtype(table[col]):
+            continue
+        values = table[col].dropna().to_numpy()
+        if str(col) in _TEMPERATURE_COLUMNS:
+            formats[col] = "{:.2f}"
+        elif values.size and np.all(values == np.round(values)) and np.all(np.abs(values) < 1e6):
+            formats[col] = "{:.0f}"
+        else:
+            formats[col] = f"{{:.{digits}f}}"
+    return formats
+
+
+def show_table(title: str, table: pd.DataFrame, digits: int = 4) -> None:
+    """Print ``TABLE: title`` and display ``table`` (rich in JupyterLab, plain text elsewhere),
+    with :func:`table_note` beneath it.
+
+    Missing values show as "—"; floats get ``digits`` decimals, temperatures two, whole numbers
+    none. The notebook tests look for the titles, so every key result a notebook states is
+    checked to have been produced.
     """
     print(f"TABLE: {title}")
+    note = table_note(table)
     try:
         from IPython.display import display
     except ImportError:  # outside IPython
-        print(table.to_string(index=False))
+        print(table.to_string(index=False, na_rep="—"))
+        if note:
+            print(note)
     else:
-        display(table.style.hide(axis="index").format(precision=4))
+        styler = table.style.hide(axis="index").format(_formats(table, digits), na_rep="—")
+        if note:
+            styler = styler.set_caption(note).set_table_styles(
+                [{"selector": "caption", "props": "caption-side: bottom; text-align: left; "
+                                                  "font-size: 0.9em; padding-top: 4px;"}])
+        display(styler)
 
 
 def by_seed(table: pd.DataFrame, column: str, **where: object) -> dict[int, float]:

@@ -297,3 +297,66 @@ def binning_by_size(families: Sequence[str], dataset: str = FASHION, *,
                              "relative_range": (max(values) - min(values)) / ref if ref else np.nan,
                              "same_side": same_side_share(y[idx], probs[idx])})
     return pd.DataFrame(rows)
+
+
+def estimator_table(report: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
+    """A calibration report's long table (one row per model and estimator) laid out for reading:
+    one row per estimator, one column per model, each cell ``"estimate [low, high]"``.
+
+    How the intervals were made is said once, in ``attrs["note"]`` (which
+    :func:`~labviz.studies._common.show_table` prints beneath the table), not on every row; an
+    estimator without an interval shows "—" in place of it, and the note says why.
+
+    Parameters
+    ----------
+    report : pandas.DataFrame
+        Columns ``model``, ``estimator``, ``estimate``, ``low``, ``high``, ``n_bins`` and
+        ``interval`` (the text saying how the interval was made), as
+        ``CalibrationReportDisplay.table`` holds them.
+    digits : int, default 4
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``estimator``, ``bins`` and one per model, in the report's order.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"model": ["CE", "CE"], "estimator": ["ECE", "smooth ECE"],
+    ...                   "estimate": [0.04, 0.03], "low": [0.03, float("nan")],
+    ...                   "high": [0.05, float("nan")], "n_bins": [15, None],
+    ...                   "interval": ["95% bootstrap", "none (no bins)"]})
+    >>> out = estimator_table(t, digits=2)
+    >>> out.to_dict("records")
+    [{'estimator': 'ECE', 'bins': '15', 'CE': '0.04 [0.03, 0.05]'}, {'estimator': 'smooth ECE', 'bins': '—', 'CE': '0.03 [—]'}]
+    >>> out.attrs["note"]
+    'Each cell: estimate [95% interval]. Intervals: 95% bootstrap. —: no interval for smooth ECE (no bins). Bins —: not a binned estimator.'
+    """
+    missing = {"model", "estimator", "estimate", "low", "high", "n_bins", "interval"} - set(report.columns)
+    if missing:
+        raise ValueError(f"`report` must have the columns of a calibration report; got {list(report.columns)},"
+                         f" missing {sorted(missing)}.")
+
+    def cell(row: pd.Series) -> str:
+        interval = ("—" if pd.isna(row.low) or pd.isna(row.high)
+                    else f"{row.low:.{digits}f}, {row.high:.{digits}f}")
+        return f"{row.estimate:.{digits}f} [{interval}]"
+
+    estimators = list(dict.fromkeys(report.estimator))
+    models = list(dict.fromkeys(report.model))
+    out = pd.DataFrame({"estimator": estimators})
+    bins = report.groupby("estimator", sort=False).n_bins.agg(
+        lambda s: ", ".join(dict.fromkeys(f"{b:g}" for b in s.dropna())) or "—")
+    out["bins"] = out.estimator.map(bins)
+    for model in models:
+        part = report[report.model == model].set_index("estimator")
+        out[model] = out.estimator.map(part.apply(cell, axis=1))
+    has_ci = report.low.notna() & report.high.notna()
+    how = "; ".join(dict.fromkeys(report.interval[has_ci]))
+    why_not = "; ".join(f"{e} ({t.removeprefix('none (').removesuffix(')')})"
+                        for e, t in dict.fromkeys(zip(report.estimator[~has_ci], report.interval[~has_ci],
+                                                      strict=True)))
+    out.attrs["note"] = ("Each cell: estimate [95% interval]." + (f" Intervals: {how}." if how else "")
+                         + (f" —: no interval for {why_not}." if why_not else "")
+                         + (" Bins —: not a binned estimator." if (out.bins == "—").any() else ""))
+    return out

@@ -234,6 +234,34 @@ def transfer_distillation_table(dataset: str = FASHION) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def distillation_summary(distillation: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
+    """:func:`transfer_distillation_table` per student kind and temperature, ready to read.
+
+    One row for the student alone, then one per teacher and T: ``student`` (a display name),
+    ``T`` ("—" for the student alone, who has no teacher to soften), ``n`` (seeds), and the
+    validation and test accuracy as ``"mean ± sd"`` over the seeds.
+
+    >>> t = pd.DataFrame({"teacher_kind": ["none", "none", "ce", "ce"], "temperature": [np.nan, np.nan, 2.0, 2.0],
+    ...                   "seed": [0, 1, 0, 1], "val_accuracy": [0.7, 0.8, 0.8, 0.9],
+    ...                   "test_accuracy": [0.7, 0.8, 0.8, 0.9]})
+    >>> distillation_summary(t, digits=2).to_dict("records")[1]
+    {'student': 'distilled from the CE teacher', 'T': '2', 'n': 2, 'val accuracy': '0.85 ± 0.07', 'test accuracy': '0.85 ± 0.07'}
+    """
+    names = {"none": "alone (no teacher)", "ce": "distilled from the CE teacher",
+             "ls": "distilled from the LS α=0.1 teacher"}
+    rows = []
+    for (kind, temperature), part in distillation.groupby(["teacher_kind", "temperature"], dropna=False,
+                                                          sort=False):
+        rows.append({"student": names.get(str(kind), str(kind)),
+                     "T": "—" if pd.isna(temperature) else f"{temperature:g}", "n": len(part),
+                     "val accuracy": mean_sd(part.val_accuracy, digits),
+                     "test accuracy": mean_sd(part.test_accuracy, digits)})
+    out = pd.DataFrame(rows)
+    out.attrs["note"] = ("T: the distillation temperature; —: the student alone learns from the labels "
+                         "only, with no teacher to soften.")
+    return out
+
+
 def soft_target_table(teachers: Sequence[str], temperatures: Sequence[float] = (1.0, 2.0, 4.0, 8.0), *,
                       n_images: int | None = None) -> pd.DataFrame:
     """What a teacher hands its student at each temperature: its mass on the wrong classes, and
