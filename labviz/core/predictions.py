@@ -191,11 +191,9 @@ class Predictions:
     ) -> Predictions:
         """Validate and wrap your own model's outputs, keeping your arrays rather than copies.
 
-        Give exactly one of ``logits`` or ``probs``; labviz never guesses which one it got. It
-        warns (``UserWarning``) when every row of ``logits`` is non-negative and sums to 1: such
-        values are probabilities (``predict_proba``'s output), which belong in ``probs``. With
-        ``probs`` only, the logits are taken as ``log(probs)`` (softmax gives the same
-        probabilities back), so temperature scaling still works.
+        Give exactly one of ``logits`` or ``probs``; labviz never guesses which (it warns when all
+        rows of ``logits`` look like probabilities, as ``predict_proba`` gives). ``probs`` are kept
+        as the logits ``log(probs)`` (softmax gives them back), so temperature scaling still works.
 
         **What is copied.** An array is stored as you give it (your object itself; a
         ``np.memmap``, such as ``np.load(path, mmap_mode="r")`` returns, stays memory-mapped)

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 def explore(
     sources: Source | Sequence[Source],
     *,
-    split: Split = "test",
+    split: Split | None = None,
     method: Method = "pca",
     color: ColorBy = "class",
     classes: Sequence[int] | None = None,
@@ -65,8 +65,10 @@ def explore(
         Zoo checkpoint names (see :func:`labviz.zoo.names`) and/or :class:`labviz.Predictions`
         holding ``features`` (your own model). The first is shown, the second (if any) beside it;
         the others can be picked in the controls.
-    split : {"train", "val", "test"}
-        The split of zoo checkpoints (``Predictions`` objects have one set of samples).
+    split : {"train", "val", "test"}, optional
+        The split of zoo checkpoints; default "test". Only zoo checkpoints have splits (a
+        ``Predictions`` holds one set of samples): with none among ``sources``, giving a split
+        raises ValueError, and the explorer shows no split control.
     method : {"pca", "umap", "tsne"}
         Projection method; projections are cached on disk, so only the first use is slow.
     color : {"class", "prediction", "given", "correct", "confidence", "flipped", "non_uniformity"}

@@ -128,12 +128,12 @@ class Explorer:
 
     projection: ProjectionView
 
-    def __init__(self, sources: Source | Sequence[Source], *, split: Split = "test",
+    def __init__(self, sources: Source | Sequence[Source], *, split: Split | None = None,
                  method: Method = "pca", color: ColorBy = "class",
                  classes: Sequence[int] | None = None, n_bins: int = 15,
                  backend: Backend = "auto", max_thumbnails: int = 32) -> None:
         self.data = ExplorerData(check_sources(sources))
-        self._split: Split = v.check_option(split, "split", SPLITS)
+        self._split: Split = "test" if split is None else self.data.check_split(split, SPLITS)
         self._method: Method = v.check_option(method, "method", METHODS)
         self.state = ViewState()
         self.state.color = v.check_option(color, "color", COLOR_BY)
@@ -165,7 +165,7 @@ class Explorer:
     def _build_widgets(self, labels: list[str]) -> None:
         cv = Controls(labels=labels, checkpoint=self._checkpoint, compare=self._compare,
                       split=self._split, splits=SPLITS, method=self._method, methods=METHODS,
-                      color=self.state.color, colors=COLOR_BY)
+                      color=self.state.color, colors=COLOR_BY, has_split=self.data.has_splits)
         self.controls_view, self.controls = cv, cv.widgets
         cv.on_change({
             "checkpoint": self.set_checkpoint, "split": self.set_split, "method": self.set_method,
@@ -292,9 +292,10 @@ class Explorer:
         self.reliability.draw(self.curves, f"Reliability: {summary.heading}")
         self.samples.draw_table(self.per_class, f"Per class, {summary.heading}")
         panel, ids = self.state.panels[0], self.state.highlighted_ids
-        self.samples.draw_thumbnails(panel.predictions, len(ids),
-                                     panel.rows_of(ids[:self.max_thumbnails]),
-                                     self.data.thumbnails(panel.predictions))
+        self.samples.draw_thumbnails(
+            panel.predictions, len(ids), panel.rows_of(ids[:self.max_thumbnails]),
+            self.data.thumbnails(panel.predictions),
+            self._probabilities.confidence(panel.predictions, self.state.temperature))
 
     # ----- handlers: selection ------------------------------------------------------------------
     def select_cell(self, true_class: int, pred_class: int) -> NDArray[np.int64]:
@@ -439,13 +440,11 @@ class Explorer:
         self._reload()
 
     def set_split(self, split: Split) -> None:
-        """Show zoo checkpoints on another split (the selection is cleared)."""
-        self._split = v.check_option(split, "split", SPLITS)
+        """Show zoo checkpoints on another split (the selection is cleared). Only zoo checkpoints
+        have splits: with none among the sources, this raises ValueError."""
+        self._split = self.data.check_split(split, SPLITS)
         self.controls_view.show("split", split)
         self._reload()
-        if not any(isinstance(s, str) for s in self.data.sources.values()):
-            self._say("The split applies to zoo checkpoints; these Predictions have one set of "
-                      "samples.", "warn")
 
     def set_method(self, method: Method) -> None:
         """Project with another method (computed once, then cached on disk). From

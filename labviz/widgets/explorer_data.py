@@ -52,8 +52,12 @@ def check_sources(sources: object, name: str = "sources") -> dict[str, Source]:
             label = s
         elif isinstance(s, Predictions):
             if s.features is None:
-                raise ValueError(f"`{name}[{i}]` must hold features (penultimate "
-                                 "activations) to be projected; got features=None.")
+                raise ValueError(
+                    f"`{name}[{i}]` must hold features (penultimate activations) to be "
+                    "projected; got features=None. Pass them when building it: "
+                    "`labviz.Predictions.from_arrays(y_true=y, probs=p, features=h)` with `h` "
+                    "of shape (n_samples, n_features) (with a torch model, "
+                    "`Predictions.from_model(model, loader, feature_layer=...)` records them).")
             label = s.name or f"model {i + 1}"
         else:
             raise TypeError(f"`{name}` must hold zoo checkpoint names or Predictions; got "
@@ -132,6 +136,22 @@ class ExplorerData:
                             f"got {type(label).__name__}.")
         v.check_option(label, name, list(self.sources))
         return label
+
+    @property
+    def has_splits(self) -> bool:
+        """Whether a zoo checkpoint is among the sources: only those have splits."""
+        return any(isinstance(s, str) for s in self.sources.values())
+
+    def check_split(self, split: object, splits: Sequence[str]) -> Split:
+        """``split``, one of ``splits`` that applies to the sources, or a ValueError naming
+        the argument ``split``."""
+        v.check_option(split, "split", splits)
+        if not self.has_splits:
+            raise ValueError(
+                f"`split` applies to zoo checkpoints only; got split={split!r} with no zoo "
+                "checkpoint among the sources (a Predictions holds one set of samples: build one "
+                "per split and explore that one). Leave `split` out.")
+        return split  # type: ignore[return-value]  # one of ``splits``
 
     def predictions(self, label: str, split: Split) -> Predictions:
         """The predictions of source ``label`` (or of zoo checkpoint ``label``, e.g. a series

@@ -42,6 +42,22 @@ NO_COMPARE = "(none)"
 #: Range of the temperature slider (a log slider, base 2); "Fitted T" may set T outside it.
 T_RANGE: tuple[float, float] = (0.25, 4.0)
 _COLOR_LABELS = {"non_uniformity": "non-uniformity"}
+#: The classes list shows up to this many rows at once (it scrolls beyond) ...
+MAX_CLASS_ROWS = 10
+#: ... and is wide enough for names of up to this many characters (longer ones scroll sideways).
+MAX_CLASS_NAME_CHARS = 32
+#: Page styles, scoped to the explorer. Chromium paints the chosen options of an unfocused
+#: multiple select grey, grey text on grey when every class is chosen; a background image is
+#: the one paint it lets a page set there. Thumbnails are captioned figures in a wrapping row.
+EXPLORER_CSS = """<style>
+.labviz-classes select option { color: #1a1a1a; }
+.labviz-classes select option:checked {
+  background: linear-gradient(#d6e4f5, #d6e4f5); color: #1a1a1a; }
+.labviz-thumbs { display: flex; flex-wrap: wrap; gap: 4px; }
+.labviz-thumbs figure { margin: 0; width: 92px; text-align: center; }
+.labviz-thumbs figcaption { font-size: 11px; line-height: 1.25; color: #1a1a1a; }
+.labviz-thumbs .wrong { color: #b2182b; }
+</style>"""
 
 
 def slider_range_note(temperature: float) -> str:
@@ -63,22 +79,28 @@ class Controls:
 
     def __init__(self, *, labels: Sequence[str], checkpoint: str, compare: str | None,
                  split: str, splits: Sequence[str], method: str, methods: Sequence[str],
-                 color: str, colors: Sequence[str]) -> None:
+                 color: str, colors: Sequence[str], has_split: bool = True) -> None:
         style = {"description_width": "initial"}
+        # "split" only means something for zoo checkpoints, "beside it" only with a second source
+        def shown(when: bool) -> widgets.Layout:
+            return widgets.Layout(display=None if when else "none")
+
         self.widgets: dict[str, widgets.Widget] = {
             "checkpoint": widgets.Dropdown(options=list(labels), value=checkpoint,
                                            description="checkpoint", style=style),
             "compare": widgets.Dropdown(options=[NO_COMPARE, *labels],
                                         value=compare or NO_COMPARE,
-                                        description="beside it", style=style),
+                                        description="beside it", style=style,
+                                        layout=shown(len(labels) > 1)),
             "split": widgets.Dropdown(options=list(splits), value=split, description="split",
-                                      style=style),
+                                      style=style,
+                                      layout=shown(has_split)),
             "method": widgets.Dropdown(options=list(methods), value=method,
                                        description="projection", style=style),
             "color": widgets.Dropdown(options=[(_COLOR_LABELS.get(k, k), k) for k in colors],
                                       value=color, description="colour by", style=style),
             "classes": widgets.SelectMultiple(options=[], rows=5, description="classes",
-                                              style=style),
+                                              style=style),  # sized by show_classes
             "snapshot": widgets.SelectionSlider(options=[("-", 0)], description="snapshot",
                                                 continuous_update=False, style=style,
                                                 layout=widgets.Layout(width="420px")),
@@ -124,9 +146,17 @@ class Controls:
             self.widgets[name].value = value
 
     def show_classes(self, class_names: Sequence[str], classes: Sequence[int]) -> None:
+        """List ``class_names``, choosing ``classes``: every name in full up to
+        :data:`MAX_CLASS_NAME_CHARS` characters, and up to :data:`MAX_CLASS_ROWS` rows at once."""
+        box = self.widgets["classes"]
+        chars = min(max(len(n) for n in class_names), MAX_CLASS_NAME_CHARS)
         with self.quiet():
-            self.widgets["classes"].options = [(n, k) for k, n in enumerate(class_names)]
-            self.widgets["classes"].value = tuple(classes)
+            box.options = [(n, k) for k, n in enumerate(class_names)]
+            box.value = tuple(classes)
+            box.rows = min(len(class_names), MAX_CLASS_ROWS)
+        # the description ("classes") takes about 60 px; a character of the list about 8 px
+        box.layout.width = f"{60 + 8 * chars + 30}px"
+        box.add_class("labviz-classes")
 
     def show_series(self, series: Series | None, index: int | None, checkpoint: str) -> None:
         """Set the snapshot slider and the play button to ``series``, at member ``index``, and
@@ -386,9 +416,10 @@ class SamplesView:
             .replace("<td>", '<td style="padding:1px 6px">'))
 
     def draw_thumbnails(self, p: Predictions, n_highlighted: int, rows: NDArray[np.intp],
-                        uris: ThumbnailURIs | None) -> None:
+                        uris: ThumbnailURIs | None, confidence: NDArray[np.floating]) -> None:
         """Images of the samples of ``p`` at ``rows`` (the first of ``n_highlighted``
-        highlighted), or a hint when nothing is highlighted."""
+        highlighted), captioned with their labels and ``confidence`` (of every sample of ``p``,
+        shape (n_samples,)), or a hint when nothing is highlighted."""
         if not n_highlighted:
             self.thumbnails_html.value = message_html(
                 "Click a confusion cell or a reliability bin, or lasso points, to see their "
@@ -400,12 +431,8 @@ class SamplesView:
             self.thumbnails_html.value = message_html(
                 f"{head}. These predictions carry no images (build them with images=...).")
             return
-        names = p.class_names
-        imgs = "".join(
-            f'<img src="{uris[int(p.ids[k])]}" title="id {int(p.ids[k])}: true '
-            f'{html.escape(names[p.y_true[k]])}, predicted {html.escape(names[p.y_pred[k]])}" '
-            'style="margin:1px">' for k in rows)
-        self.thumbnails_html.value = f"<b>{html.escape(head)}</b><br>{imgs}"
+        self.thumbnails_html.value = (f"<b>{html.escape(head)}</b>"
+                                      + thumbnail_grid(p, rows, uris, confidence))
 
     def show_sample(self, p: Predictions, row: int, confidence: float, temperature: float,
                     uris: ThumbnailURIs | None) -> None:
@@ -417,6 +444,30 @@ class SamplesView:
                 f"{confidence:.3f}{at}")
         img = f'<img src="{uri}" width="96"><br>' if uri is not None else ""
         self.hover_html.value = img + text
+
+
+def thumbnail_grid(p: Predictions, rows: NDArray[np.intp], uris: ThumbnailURIs,
+                   confidence: NDArray[np.floating]) -> str:
+    """HTML of the images of ``p``'s samples at ``rows``, each captioned with its true and
+    predicted class and the confidence (``confidence[row]``); a wrong prediction in red.
+
+    The full names are in each image's tooltip; the caption clips names longer than 12
+    characters."""
+    names, cells = p.class_names, []
+    for k in rows:
+        sample_id, true, pred = int(p.ids[k]), names[p.y_true[k]], names[p.y_pred[k]]
+        wrong = ' class="wrong"' if p.y_true[k] != p.y_pred[k] else ""
+        tip = html.escape(f"id {sample_id}: true {true}, predicted {pred}, "
+                          f"confidence {confidence[k]:.3f}", quote=True)
+        cells.append(
+            f'<figure title="{tip}"><img src="{uris[sample_id]}" width="84"><figcaption>'
+            f"true {html.escape(_clip(true))}<br><span{wrong}>pred {html.escape(_clip(pred))}"
+            f"</span><br>{confidence[k]:.2f}</figcaption></figure>")
+    return f'<div class="labviz-thumbs">{"".join(cells)}</div>'
+
+
+def _clip(name: str, n: int = 12) -> str:
+    return name if len(name) <= n else name[:n - 1] + "…"
 
 
 def explorer_layout(controls: Controls, *, status: widgets.HTML,
@@ -437,6 +488,7 @@ def explorer_layout(controls: Controls, *, status: widgets.HTML,
         widgets.HBox([confusion.widget, reliability.widget]),
         widgets.HBox([samples.table_html, samples.thumbnails_html]),
         probe,
+        widgets.HTML(EXPLORER_CSS),
     ])
     page.add_class("labviz-explorer")
     return page
