@@ -171,6 +171,8 @@ def test_estimator_table_is_one_row_per_estimator_and_says_the_interval_once():
     assert note.count("percentile bootstrap") == 1
     assert "—: no interval for smooth ECE (no bins; not bootstrapped)" in note
     assert not any("bootstrap" in c for c in out.to_numpy().ravel())
+    swept = _report().assign(n_bins=[15, 9, None, 15, 12, None])
+    assert studies.estimator_table(swept).bins.tolist() == ["15", "9, 12", "—"]
 
 
 def test_estimator_table_names_missing_columns():

@@ -345,8 +345,10 @@ def estimator_table(report: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
     estimators = list(dict.fromkeys(report.estimator))
     models = list(dict.fromkeys(report.model))
     out = pd.DataFrame({"estimator": estimators})
+    # One count when every model shares it; else each model's, in the models' column order.
     bins = report.groupby("estimator", sort=False).n_bins.agg(
-        lambda s: ", ".join(dict.fromkeys(f"{b:g}" for b in s.dropna())) or "—")
+        lambda s: "—" if s.isna().all() else f"{s.iloc[0]:g}" if s.nunique() == 1
+        else ", ".join("—" if pd.isna(b) else f"{b:g}" for b in s))
     out["bins"] = out.estimator.map(bins)
     for model in models:
         part = report[report.model == model].set_index("estimator")
