@@ -77,7 +77,7 @@ def test_thumbnails_are_captioned_with_labels_and_confidence(own):
     assert html.count("<figcaption>") == 3
     rows = np.searchsorted(own.ids, ids[:3])
     for k in rows:
-        assert f"{own.confidence[k]:.2f}</figcaption>" in html
+        assert f"{own.confidence[k]:.3f}</figcaption>" in html
     assert "true digit 1<br><span>pred digit 1</span>" in html
 
 
@@ -97,7 +97,7 @@ def test_captions_follow_the_temperature(own):
     row = int(np.searchsorted(own.ids, ids[0]))
     z = own.logits[row] / 4.0
     conf = np.exp(z - z.max()).max() / np.exp(z - z.max()).sum()
-    assert f"{conf:.2f}</figcaption>" in ex.samples.thumbnails_html.value
+    assert f"{conf:.3f}</figcaption>" in ex.samples.thumbnails_html.value
 
 
 def test_explore_without_features_names_the_argument_and_the_call():
@@ -106,3 +106,9 @@ def test_explore_without_features_names_the_argument_and_the_call():
                                          r"Pass them when building it: `labviz\.Predictions\."
                                          r"from_arrays\(y_true=y, probs=p, features=h\)`"):
         explore(p)
+
+
+def test_rows_wrap_in_a_narrow_output_rather_than_hide_their_right_side(own):
+    rows = [w for w in explore(own).widget.children if type(w).__name__ == "HBox"]
+    assert len(rows) == 7
+    assert {r.layout.flex_flow for r in rows} == {"row wrap"}

@@ -462,7 +462,7 @@ def thumbnail_grid(p: Predictions, rows: NDArray[np.intp], uris: ThumbnailURIs,
         cells.append(
             f'<figure title="{tip}"><img src="{uris[sample_id]}" width="84"><figcaption>'
             f"true {html.escape(_clip(true))}<br><span{wrong}>pred {html.escape(_clip(pred))}"
-            f"</span><br>{confidence[k]:.2f}</figcaption></figure>")
+            f"</span><br>{confidence[k]:.3f}</figcaption></figure>")
     return f'<div class="labviz-thumbs">{"".join(cells)}</div>'
 
 
@@ -478,15 +478,20 @@ def explorer_layout(controls: Controls, *, status: widgets.HTML,
     the hovered sample, the temperature, the confusion matrix beside the reliability diagram, the
     per-class table beside the highlighted images, and the (invisible) WebGL probe."""
     c = controls
+
+    def row(*children: widgets.Widget) -> widgets.HBox:
+        # a row too wide for the output area wraps, rather than hiding what is on its right
+        return widgets.HBox(list(children), layout=widgets.Layout(flex_flow="row wrap"))
+
     page = widgets.VBox([
         status,
-        widgets.HBox([c["checkpoint"], c["compare"], c["split"]]),
-        widgets.HBox([c["method"], c["color"], c["classes"]]),
-        widgets.HBox([c["play"], c["snapshot"], c.series_html]),
-        widgets.HBox([projection, samples.hover_html]),
-        widgets.HBox([c["temperature"], c["fitted_temperature"]]),
-        widgets.HBox([confusion.widget, reliability.widget]),
-        widgets.HBox([samples.table_html, samples.thumbnails_html]),
+        row(c["checkpoint"], c["compare"], c["split"]),
+        row(c["method"], c["color"], c["classes"]),
+        row(c["play"], c["snapshot"], c.series_html),
+        row(projection, samples.hover_html),
+        row(c["temperature"], c["fitted_temperature"]),
+        row(confusion.widget, reliability.widget),
+        row(samples.table_html, samples.thumbnails_html),
         probe,
         widgets.HTML(EXPLORER_CSS),
     ])
