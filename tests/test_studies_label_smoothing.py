@@ -192,8 +192,10 @@ def test_show_table_prints_the_title_and_formats_temperatures_and_gaps(capsys, m
     shown = []
     import IPython.display
     monkeypatch.setattr(IPython.display, "display", shown.append)
-    studies.show_table("t", pd.DataFrame({"T": [1.0, 1.6883], "k": [1.0, 2.0], "ece": [0.04123, np.nan]}))
+    studies.show_table("t", pd.DataFrame({"T": [1.0, 1.6883], "k": [1.0, 2.0], "ece": [0.04123, np.nan],
+                                          "alpha": [0.0, 0.05]}))
     assert capsys.readouterr().out == "TABLE: t\n"
     html = shown[0].to_html()
     assert ">1.00<" in html and ">1.69<" in html and ">2<" in html and ">0.0412<" in html
+    assert ">0.05<" in html and ">0.0500<" not in html
     assert ">—<" in html and "nan" not in html and "—: no value" in html

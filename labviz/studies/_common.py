@@ -79,6 +79,8 @@ def summarize(table: pd.DataFrame, by: str | Sequence[str], metrics: Sequence[st
 
 #: Columns that hold fitted temperatures, printed with two decimals (T = 1.69, not 1.6883).
 _TEMPERATURE_COLUMNS = ("T", "temperature", "fitted T")
+#: Columns that hold a smoothing weight α, printed as written (0.05, not 0.0500).
+_ALPHA_COLUMNS = ("alpha", "α", "LS α")
 #: Said beneath every table that holds a "mean ± sd" cell.
 PLUS_MINUS_NOTE = "mean ± sd: ± is one sample standard deviation (ddof=1) over the seeds"
 
@@ -101,7 +103,8 @@ def table_note(table: pd.DataFrame) -> str:
 
 
 def _formats(table: pd.DataFrame, digits: int) -> dict[str, str]:
-    """Per float column: 2 decimals for temperatures, none for whole numbers, else ``digits``."""
+    """Per float column: 2 decimals for temperatures, α as written, none for whole numbers, else
+    ``digits``."""
     formats = {}
     for col in table.columns:
         if not pd.api.types.is_float_dtype(table[col]):
@@ -109,6 +112,8 @@ def _formats(table: pd.DataFrame, digits: int) -> dict[str, str]:
         values = table[col].dropna().to_numpy()
         if str(col) in _TEMPERATURE_COLUMNS:
             formats[col] = "{:.2f}"
+        elif str(col) in _ALPHA_COLUMNS:
+            formats[col] = "{:g}"
         elif values.size and np.all(values == np.round(values)) and np.all(np.abs(values) < 1e6):
             formats[col] = "{:.0f}"
         else:
@@ -120,8 +125,8 @@ def show_table(title: str, table: pd.DataFrame, digits: int = 4) -> None:
     """Print ``TABLE: title`` and display ``table`` (rich in JupyterLab, plain text elsewhere),
     with :func:`table_note` beneath it.
 
-    Missing values show as "—"; floats get ``digits`` decimals, temperatures two, whole numbers
-    none. The notebook tests look for the titles, so every key result a notebook states is
+    Missing values show as "—"; floats get ``digits`` decimals, temperatures two, α as written,
+    whole numbers none. The notebook tests look for the titles, so every key result a notebook states is
     checked to have been produced.
     """
     print(f"TABLE: {title}")
