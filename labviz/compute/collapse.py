@@ -538,7 +538,8 @@ def _features_and_labels(
     p = as_predictions(source, name)
     if p.features is None:
         raise ValueError(f"`{name}` must hold features when it is a Predictions; got none in "
-                         f"{p.name!r}.")
+                         f"{p.name!r}. Build it with `Predictions.from_arrays(..., features=h)`, "
+                         "`h` the penultimate activations of shape (n_samples, n_features).")
     return p.features, (p.y_true if labels == "true" else p.y_given)
 
 
