@@ -72,7 +72,8 @@ def test_float16_probabilities_are_recognised_within_their_rounding():
         Predictions.from_arrays(y_true=[0, 1, 2, 0, 1], logits=p16)
 
 
-def test_functions_taking_logits_warn_too(predict_proba):
+def test_functions_taking_logits_warn_naming_the_log(predict_proba):
     y, p = predict_proba
-    with pytest.warns(UserWarning, match=WARNING):
+    with pytest.warns(UserWarning, match=r"`logits` look like probabilities.*pass `np\.log\(probs\)` "
+                                         r"as `logits` \(softmax gives them back\)\.$"):
         fit_temperature(p, y)

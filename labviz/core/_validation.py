@@ -213,7 +213,9 @@ def check_logits(logits: ArrayLike, name: str = "logits") -> NDArray[np.float64]
     arr = check_finite_float(logits, name, ndim=2)
     if arr.shape[1] < 2:
         raise ValueError(f"`{name}` must have at least 2 classes (columns); got shape {arr.shape}.")
-    warn_if_probabilities(arr, name, given_dtype=given)
+    # these functions have no `probs` argument: log-probabilities are the logits they want
+    warn_if_probabilities(arr, name, given_dtype=given,
+                          fix=f"pass `np.log(probs)` as `{name}` (softmax gives them back)")
     return arr
 
 
@@ -244,12 +246,14 @@ def looks_like_probabilities(arr: NDArray, *, given_dtype: Any = None) -> bool:
     return True
 
 
-def warn_if_probabilities(arr: NDArray, name: str = "logits", *, given_dtype: Any = None) -> None:
+def warn_if_probabilities(arr: NDArray, name: str = "logits", *, given_dtype: Any = None,
+                          fix: str = "pass them as `probs=` instead") -> None:
     """Warn (``UserWarning``, at the caller's line outside labviz) when ``arr``, passed as logits,
     looks like probabilities (:func:`looks_like_probabilities`).
 
     labviz takes what it is given: the values are kept as logits, and softmax would squeeze their
-    confidences towards 1 / n_classes. The warning names ``probs=``, the argument they belong to.
+    confidences towards 1 / n_classes. The warning ends with ``fix``: what to pass instead (by
+    default ``probs=``, the argument probabilities belong to).
     """
     if not looks_like_probabilities(arr, given_dtype=given_dtype):
         return
@@ -259,8 +263,8 @@ def warn_if_probabilities(arr: NDArray, name: str = "logits", *, given_dtype: An
         f"`{name}` look like probabilities: all {n} rows are non-negative and sum to 1. They are "
         f"used as logits, and their softmax squeezes every confidence into "
         f"[{1 / k:.2g}, {top:.2g}] for {k} classes, so calibration and confidence "
-        f"are wrong. If they are probabilities (e.g. scikit-learn's `predict_proba`), pass them "
-        f"as `probs=` instead.", UserWarning, stacklevel=_stacklevel_outside_labviz())
+        f"are wrong. If they are probabilities (e.g. scikit-learn's `predict_proba`), {fix}.",
+        UserWarning, stacklevel=_stacklevel_outside_labviz())
 
 
 def _stacklevel_outside_labviz() -> int:
