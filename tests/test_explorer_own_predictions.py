@@ -11,7 +11,9 @@ import pytest
 
 from labviz.core.predictions import Predictions
 from labviz.widgets import explore
-from labviz.widgets.views import MAX_CLASS_ROWS
+from labviz.widgets.explorer import SPLITS
+from labviz.widgets.explorer_data import ExplorerData, check_sources
+from labviz.widgets.views import MAX_CLASS_ROWS, Controls
 
 
 def _own(rng, n=120, n_classes=10, name="mlp", names=None):
@@ -28,11 +30,13 @@ def own():
     return _own(np.random.default_rng(0))
 
 
-def test_split_and_beside_it_are_hidden_for_one_own_predictions(own):
+def test_split_beside_it_and_snapshots_are_hidden_for_one_own_predictions(own):
     ex = explore(own)
-    assert ex.controls["split"].layout.display == "none"
-    assert ex.controls["compare"].layout.display == "none"
+    for name in ("split", "compare", "snapshot", "play"):
+        assert ex.controls[name].layout.display == "none", name
+    assert ex.controls_view.series_html.layout.display == "none"
     assert ex.controls["method"].layout.display is None
+    assert ex.controls["snapshot"].layout.width == "420px"
 
 
 def test_beside_it_is_shown_with_a_second_model(own):
@@ -112,3 +116,14 @@ def test_rows_wrap_in_a_narrow_output_rather_than_hide_their_right_side(own):
     rows = [w for w in explore(own).widget.children if type(w).__name__ == "HBox"]
     assert len(rows) == 7
     assert {r.layout.flex_flow for r in rows} == {"row wrap"}
+
+
+def test_a_zoo_checkpoint_keeps_its_split_and_snapshot_controls():
+    data = ExplorerData(check_sources(["digits-ce-s0"]))  # reads the manifest, loads nothing
+    assert data.has_splits and data.check_split("val", SPLITS) == "val"
+    cv = Controls(labels=["digits-ce-s0"], checkpoint="digits-ce-s0", compare=None, split="val",
+                  splits=SPLITS, method="pca", methods=["pca"], color="class", colors=["class"],
+                  zoo=data.has_splits)
+    for name in ("split", "snapshot", "play"):
+        assert cv[name].layout.display is None, name
+    assert cv["compare"].layout.display == "none"  # one source: nothing to put beside it

@@ -165,7 +165,7 @@ class Explorer:
     def _build_widgets(self, labels: list[str]) -> None:
         cv = Controls(labels=labels, checkpoint=self._checkpoint, compare=self._compare,
                       split=self._split, splits=SPLITS, method=self._method, methods=METHODS,
-                      color=self.state.color, colors=COLOR_BY, has_split=self.data.has_splits)
+                      color=self.state.color, colors=COLOR_BY, zoo=self.data.has_splits)
         self.controls_view, self.controls = cv, cv.widgets
         cv.on_change({
             "checkpoint": self.set_checkpoint, "split": self.set_split, "method": self.set_method,

@@ -79,11 +79,13 @@ class Controls:
 
     def __init__(self, *, labels: Sequence[str], checkpoint: str, compare: str | None,
                  split: str, splits: Sequence[str], method: str, methods: Sequence[str],
-                 color: str, colors: Sequence[str], has_split: bool = True) -> None:
+                 color: str, colors: Sequence[str], zoo: bool = True) -> None:
         style = {"description_width": "initial"}
-        # "split" only means something for zoo checkpoints, "beside it" only with a second source
-        def shown(when: bool) -> widgets.Layout:
-            return widgets.Layout(display=None if when else "none")
+
+        # Controls that cannot apply are not shown: the split and the snapshots exist for zoo
+        # checkpoints only (``zoo``: one is among the sources), "beside it" needs a second source.
+        def shown(when: bool, **layout: str) -> widgets.Layout:
+            return widgets.Layout(display=None if when else "none", **layout)
 
         self.widgets: dict[str, widgets.Widget] = {
             "checkpoint": widgets.Dropdown(options=list(labels), value=checkpoint,
@@ -93,8 +95,7 @@ class Controls:
                                         description="beside it", style=style,
                                         layout=shown(len(labels) > 1)),
             "split": widgets.Dropdown(options=list(splits), value=split, description="split",
-                                      style=style,
-                                      layout=shown(has_split)),
+                                      style=style, layout=shown(zoo)),
             "method": widgets.Dropdown(options=list(methods), value=method,
                                        description="projection", style=style),
             "color": widgets.Dropdown(options=[(_COLOR_LABELS.get(k, k), k) for k in colors],
@@ -103,8 +104,9 @@ class Controls:
                                               style=style),  # sized by show_classes
             "snapshot": widgets.SelectionSlider(options=[("-", 0)], description="snapshot",
                                                 continuous_update=False, style=style,
-                                                layout=widgets.Layout(width="420px")),
-            "play": widgets.Play(min=0, max=0, interval=900, description="play"),
+                                                layout=shown(zoo, width="420px")),
+            "play": widgets.Play(min=0, max=0, interval=900, description="play",
+                                 layout=shown(zoo)),
             "temperature": widgets.FloatLogSlider(
                 value=1.0, base=2.0, min=np.log2(T_RANGE[0]), max=np.log2(T_RANGE[1]), step=1 / 16,
                 description="temperature T", readout_format=".3f", continuous_update=False,
@@ -112,7 +114,7 @@ class Controls:
             "fitted_temperature": widgets.Button(description="Fitted T"),
         }
         widgets.jslink((self.widgets["play"], "value"), (self.widgets["snapshot"], "index"))
-        self.series_html = widgets.HTML()
+        self.series_html = widgets.HTML(layout=shown(zoo))
         self._quiet = False  # True while the explorer sets control values itself
 
     def __getitem__(self, name: str) -> widgets.Widget:
