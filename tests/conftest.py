@@ -18,7 +18,7 @@ the first; ``pytest -m "service or rebuild"`` selects two):
 ``load``
     A class of students on the classroom app at once (``class_load.run_class``): run alone.
 ``browser``
-    Drives pages in a real Chromium with Playwright, as a person would: one test at a time.
+    Drives pages in a real Chromium with Playwright, as a person would: run alone.
 
 A test's tier comes from :data:`FILE_TIERS` (the first tier listed for its file), unless the test
 carries another of its file's tiers as a marker (``@pytest.mark.service``). A test file missing
@@ -26,10 +26,9 @@ from the table, a marker its file does not list, or two tier markers on one test
 collection.
 
 ``make test`` runs the first four tiers in one pytest-xdist run, so that a worker waiting on a
-server, a kernel or a subprocess leaves the cores to the others; beside it, one process runs the
-browser tests one at a time (they mostly wait on pages and servers); the class load runs last,
-alone. Under ``--dist loadfile`` a test file's tests go to one worker (its module fixtures and
-numba compilations are made once), except those of :data:`SPREAD`, which go one by one
+server, a kernel or a subprocess leaves the cores to the others, and the last two alone. Under
+``--dist loadfile`` a test file's tests go to one worker (its module fixtures and numba
+compilations are made once), except those of :data:`SPREAD`, which go one by one
 (:func:`pytest_xdist_make_scheduler`).
 """
 
