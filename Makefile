@@ -37,14 +37,14 @@ lab: setup
 app: setup
 	$(BIN)/labviz app
 
-# Test tiers (tests/conftest.py gives every test one). mypy runs first, so that a type error fails
-# the build before any test starts. The unit, notebooks, service and rebuild tiers then run in one
-# pytest-xdist run on $(WORKERS) workers: each test file's tests on one worker (its module fixtures
-# and numba compilations are made once), each notebook on a worker of its own, the longest first
-# (tests/conftest.py's START_FIRST); many of these tests wait on a kernel, a server or a
-# subprocess, so a third worker keeps both cores busy. The class load and the browser tests then
-# run one at a time, alone on the machine: beside the parallel tiers, a timing-sensitive service
-# test (a worker killed and replaced) failed. Extra pytest options:
+# Test tiers (tests/conftest.py gives every test one). The unit, notebooks, service and rebuild
+# tiers run in one pytest-xdist run on $(WORKERS) workers, with mypy beside them (its report
+# follows theirs; a type error fails the build): each test file's tests on one worker (its module
+# fixtures and numba compilations are made once), each notebook on a worker of its own, the
+# longest first (tests/conftest.py's START_FIRST); many of these tests wait on a kernel, a server
+# or a subprocess, so a third worker keeps both cores busy. The class load and the browser tests
+# then run one at a time, alone on the machine: beside the parallel tiers, a timing-sensitive
+# service test (a worker killed and replaced) failed. Extra pytest options:
 # `make test PYTEST_ARGS=--durations=25`.
 JOBS        ?= 2
 WORKERS     ?= 3
@@ -57,9 +57,12 @@ UNIT         = $(PYTEST) -m unit -n $(JOBS) --dist loadfile --no-loadscope-reord
 export LABVIZ_TEST_ZOO_CACHE := $(CURDIR)/.test-zoo-cache
 
 test: setup
-	rm -rf $(LABVIZ_TEST_ZOO_CACHE)
-	$(BIN)/mypy
-	$(PYTEST) -m "unit or notebooks or service or rebuild" -n $(WORKERS) --dist loadfile --no-loadscope-reorder
+	rm -rf $(LABVIZ_TEST_ZOO_CACHE) && mkdir $(LABVIZ_TEST_ZOO_CACHE)
+	$(BIN)/mypy > $(LABVIZ_TEST_ZOO_CACHE)/mypy.log 2>&1 & typing=$$!; \
+	  $(PYTEST) -m "unit or notebooks or service or rebuild" -n $(WORKERS) --dist loadfile \
+	    --no-loadscope-reorder; tests=$$?; \
+	  wait $$typing; typed=$$?; cat $(LABVIZ_TEST_ZOO_CACHE)/mypy.log; \
+	  test $$typed -eq 0 && test $$tests -eq 0
 	$(PYTEST) -m "load or browser"
 
 test-fast: setup

@@ -23,8 +23,9 @@ SWEEP_LABELS: dict[str, tuple[str, str]] = {
     "intra": ("Intra-class variation, train (↓)", "intra-class variation"),
     "nc1": ("NC1, train (↓ more collapsed)", "NC1"),
 }
-#: Width and height in pixels of one panel; at most three panels share a row.
-PANEL_WIDTH, PANEL_HEIGHT, MAX_COLS = 340, 300, 3
+#: Width and height in pixels of one panel; at most three panels share a row (three: 970 px, within
+#: the 1,020 px of JupyterLab's output area in a 1,200 px window).
+PANEL_WIDTH, PANEL_HEIGHT, MAX_COLS = 290, 300, 3
 
 
 def _check_table(table: object, x: str, metrics: Sequence[str]) -> pd.DataFrame:
