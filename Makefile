@@ -43,8 +43,10 @@ app: setup
 # fixtures and numba compilations are made once), each notebook on a worker of its own, the
 # longest first (tests/conftest.py's START_FIRST); many of these tests wait on a kernel, a server
 # or a subprocess, so a third worker keeps both cores busy. The class load and the browser tests
-# then run one at a time, alone on the machine: beside the parallel tiers, a timing-sensitive
-# service test (a worker killed and replaced) failed. Extra pytest options:
+# then run one at a time: they use about half a core, and beside them, under `nice`, the tests
+# marked `background` (conftest.py's BACKGROUND: long, CPU-bound, timing nothing) take the rest
+# (their report follows). The timing-sensitive service tests stay in the first run: beside the
+# browser tests, a worker killed and replaced did not come back in time. Extra pytest options:
 # `make test PYTEST_ARGS=--durations=25`.
 JOBS        ?= 2
 WORKERS     ?= 3
@@ -53,17 +55,22 @@ PYTEST       = $(BIN)/python -m pytest $(PYTEST_ARGS)
 UNIT         = $(PYTEST) -m unit -n $(JOBS) --dist loadfile --no-loadscope-reorder
 
 # One activation cache for the tiers that run the notebooks (tests/conftest.py's zoo_cache), empty
-# at the start of every run.
+# at the start of every run; mypy's and the background's reports wait there.
 export LABVIZ_TEST_ZOO_CACHE := $(CURDIR)/.test-zoo-cache
+LOGS := $(LABVIZ_TEST_ZOO_CACHE)
 
 test: setup
-	rm -rf $(LABVIZ_TEST_ZOO_CACHE) && mkdir $(LABVIZ_TEST_ZOO_CACHE)
-	$(BIN)/mypy > $(LABVIZ_TEST_ZOO_CACHE)/mypy.log 2>&1 & typing=$$!; \
-	  $(PYTEST) -m "unit or notebooks or service or rebuild" -n $(WORKERS) --dist loadfile \
-	    --no-loadscope-reorder; tests=$$?; \
-	  wait $$typing; typed=$$?; cat $(LABVIZ_TEST_ZOO_CACHE)/mypy.log; \
+	rm -rf $(LOGS) && mkdir $(LOGS)
+	$(BIN)/mypy > $(LOGS)/mypy.log 2>&1 & typing=$$!; \
+	  $(PYTEST) -m "(unit or notebooks or service or rebuild) and not background" -n $(WORKERS) \
+	    --dist loadfile --no-loadscope-reorder; tests=$$?; \
+	  wait $$typing; typed=$$?; cat $(LOGS)/mypy.log; \
 	  test $$typed -eq 0 && test $$tests -eq 0
-	$(PYTEST) -m "load or browser"
+	nice -n 19 $(PYTEST) -m background -n $(JOBS) --dist loadfile --no-loadscope-reorder \
+	  -p no:cacheprovider --basetemp=$(LOGS)/background > $(LOGS)/background.log 2>&1 & beside=$$!; \
+	  $(PYTEST) -m "load or browser"; alone=$$?; \
+	  wait $$beside; besides=$$?; echo "--- beside them: the background tests"; \
+	  cat $(LOGS)/background.log; test $$alone -eq 0 && test $$besides -eq 0
 
 test-fast: setup
 	$(UNIT)

@@ -26,10 +26,15 @@ from the table, a marker its file does not list, or two tier markers on one test
 collection.
 
 ``make test`` runs the first four tiers in one pytest-xdist run, so that a worker waiting on a
-server, a kernel or a subprocess leaves the cores to the others, and the last two alone. Under
-``--dist loadfile`` a test file's tests go to one worker (its module fixtures and numba
+server, a kernel or a subprocess leaves the cores to the others, and the last two one test at a
+time. Under ``--dist loadfile`` a test file's tests go to one worker (its module fixtures and numba
 compilations are made once), except those of :data:`SPREAD`, which go one by one
 (:func:`pytest_xdist_make_scheduler`).
+
+The browser and load tests use about half a core. The tests of :data:`BACKGROUND` (long, busy on
+the CPU, and timing nothing) carry the marker ``background`` besides their tier: ``make test``
+runs them beside the browser and load tests, under ``nice``, so that these keep the cores they
+ask for and the idle rest does the background's work.
 """
 
 from __future__ import annotations
@@ -121,27 +126,60 @@ FILE_TIERS: dict[str, tuple[str, ...]] = {
 }
 
 
+#: Tests run beside the browser and load tiers (``make test``): per test file, the parts of the
+#: test ids chosen (None: the whole file). Each is long and busy on the CPU, and none times
+#: anything or is needed by a browser test (notebook 01, whose executed copy the browser test of
+#: its layout opens, stays in the first run). Measured alone on a quiet machine: test_projection's
+#: UMAP tests compile umap's and pynndescent's numba code (40 s with numba's cache on disk, more
+#: in a fresh environment); notebooks 03, 06, 04 and 02 take 58, 49, 16 and 12 s from an empty
+#: activation cache.
+BACKGROUND: dict[str, tuple[str, ...] | None] = {
+    "test_projection.py": None,
+    "test_notebooks.py": ("[03_", "[06_", "[04_", "[02_"),
+    "test_benchmarks_smoke.py": None,
+    "test_report.py": None,
+}
+
+
+def _in_background(item: pytest.Item) -> bool:
+    parts = BACKGROUND.get(item.path.name, ())
+    return parts is None or any(part in item.nodeid for part in parts)
+
+
 def _selected_tiers(config: pytest.Config) -> frozenset[str] | None:
-    """The tiers ``-m`` selects when it names one or joins several with ``or``, else None."""
-    names = [name.strip() for name in config.getoption("markexpr", "").split(" or ")]
+    """The tiers ``-m`` selects when it names one or joins several with ``or`` (in parentheses
+    before ``and not background`` too), all of them for ``-m background``, else None."""
+    expr = config.getoption("markexpr", "").strip()
+    if expr == "background":
+        return frozenset(TIERS)
+    expr = expr.removesuffix(" and not background").strip().removeprefix("(").removesuffix(")")
+    names = [name.strip() for name in expr.split(" or ")]
     return frozenset(names) if names and set(names) <= set(TIERS) else None
 
 
+def _background_only(config: pytest.Config) -> bool:
+    return config.getoption("markexpr", "").strip() == "background"
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    """Under ``-m`` for tiers other than unit, leave the package's doctests (all unit) out of the
-    default paths: collecting them imports every labviz module."""
+    """Under ``-m`` for tiers other than unit, or for the background, leave the package's doctests
+    (all unit, none in the background) out of the default paths: collecting them imports every
+    labviz module."""
     tiers = _selected_tiers(config)
-    if (tiers is not None and "unit" not in tiers
+    if (tiers is not None and ("unit" not in tiers or _background_only(config))
             and config.args_source == pytest.Config.ArgsSource.TESTPATHS):
         config.args[:] = [arg for arg in config.args if Path(arg).resolve() != TESTS.parent / "labviz"]
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
-    """Under ``-m`` for some tiers, skip importing the test files that hold no test of them."""
+    """Under ``-m`` for some tiers, or for the background, skip importing the test files that hold
+    no test of them."""
     selected = _selected_tiers(config)
     tiers = FILE_TIERS.get(collection_path.name)
     if selected is None or tiers is None or collection_path.parent != TESTS:
         return None
+    if _background_only(config):
+        return True if collection_path.name not in BACKGROUND else None
     return True if selected.isdisjoint(tiers) else None
 
 
@@ -207,12 +245,12 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
 
 #: The longest tests and test files, in the order they start (an entry is part of a test id): with
 #: ``--no-loadscope-reorder`` pytest-xdist hands out files in the order they are collected, so
-#: these start at once and the other workers take the rest meanwhile. The notebooks 03 and 06 take
-#: 40-90 s each; test_projection.py's UMAP tests compile umap's and pynndescent's numba code
-#: (55-80 s); 02 reuses 01's activations from the shared cache (``zoo_cache``); the class app and
-#: the training service wait on their workers.
-START_FIRST = ("[03_", "[06_", "test_projection.py", "[01_", "[02_", "test_class_app.py",
-               "test_training_service.py")
+#: these start at once and the other workers take the rest meanwhile: in the background, UMAP's
+#: compilations and the notebooks 03 and 06; in the first run, notebook 01 (whose activations 02
+#: reuses from the shared cache, ``zoo_cache``), the class app and the training service, which
+#: wait on their workers, and the live classroom's notebook.
+START_FIRST = ("test_projection.py", "[03_", "[06_", "[01_", "test_class_app.py",
+               "test_training_service.py", "[08_")
 
 
 def _start_rank(item: pytest.Item) -> int:
@@ -223,10 +261,13 @@ def _start_rank(item: pytest.Item) -> int:
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Doctests are unit tests; any other test without a tier stops the run, before ``-m`` selects.
-    The tests of :data:`START_FIRST` move to the front."""
+    The tests of :data:`START_FIRST` move to the front, and those of :data:`BACKGROUND` get the
+    marker ``background``."""
     items.sort(key=_start_rank)  # stable: the rest keep their order
     untiered = []
     for item in items:
+        if item.path.parent == TESTS and _in_background(item):
+            item.add_marker("background")
         if isinstance(item, DoctestItem):
             item.add_marker("unit")
         elif not any(m.name in TIERS for m in item.iter_markers()):
