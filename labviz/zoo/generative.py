@@ -39,7 +39,7 @@ from torch import nn
 from labviz.core import _validation as v
 from labviz.core import files
 from labviz.zoo.splits import source, split_indices
-from labviz.zoo.store import read_labviz_safetensors, zoo_dir
+from labviz.zoo.store import missing_hint, read_labviz_safetensors, zoo_dir
 
 MANIFEST = "generative.json"
 FORMAT = "labviz-generator"
@@ -308,7 +308,8 @@ def read_manifest(folder: Path | None = None) -> list[dict[str, Any]]:
     """The generator manifest's entries (``generative.json`` in :func:`labviz.zoo.zoo_dir`)."""
     return files.read_manifest((folder or zoo_dir()) / MANIFEST, required=REQUIRED_FIELDS,
                                kind="generator",
-                               build_hint="build it with `labviz.zoo.generative.build_generator()`")
+                               build_hint=missing_hint("build it with "
+                                                       "`labviz.zoo.generative.build_generator()`", folder))
 
 
 def entry(name: str = DEFAULT_NAME, folder: Path | None = None) -> dict[str, Any]:

@@ -19,9 +19,9 @@ if TYPE_CHECKING:  # torch and the models load only when a checkpoint does
 
     from labviz.zoo.models import SmallCNN
 
-__all__ = ["MANIFEST", "REQUIRED_FIELDS", "Entry", "entry", "load", "load_checkpoint", "names",
-           "read_labviz_safetensors", "read_manifest", "snapshots", "verify", "write_manifest",
-           "zoo_dir"]
+__all__ = ["CHECKOUT_DIR", "MANIFEST", "PACKAGED_DIR", "REQUIRED_FIELDS", "ZOO_DIR_ENV", "Entry", "entry",
+           "load", "load_checkpoint", "missing_hint", "names", "read_labviz_safetensors",
+           "read_manifest", "snapshots", "verify", "where_looked", "write_manifest", "zoo_dir"]
 
 #: A manifest entry: the checkpoint's name, file, sha256, recipe fields and metrics.
 Entry = dict[str, Any]
@@ -32,18 +32,54 @@ REQUIRED_FIELDS = (
     "teacher", "train_seconds", "test_accuracy", "test_ece",
 )
 REBUILD = "`labviz zoo build`"
+ZOO_DIR_ENV = "LABVIZ_ZOO_DIR"
+#: Where an installed wheel keeps the zoo: ``data/checkpoints``, shipped as ``labviz.zoo.checkpoints``.
+PACKAGED_DIR = Path(__file__).resolve().with_name("checkpoints")
+#: Where a checkout (an editable install) keeps the zoo.
+CHECKOUT_DIR = Path(__file__).resolve().parents[2] / "data" / "checkpoints"
 
 
 def zoo_dir() -> Path:
-    """``$LABVIZ_ZOO_DIR``, else the repository's ``data/checkpoints``."""
-    env = os.environ.get("LABVIZ_ZOO_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "data" / "checkpoints"
+    """The zoo's folder: ``$LABVIZ_ZOO_DIR`` if set, else the first of the wheel's packaged zoo
+    (:data:`PACKAGED_DIR`) and the checkout's ``data/checkpoints`` (:data:`CHECKOUT_DIR`) that
+    holds a manifest.
+
+    With neither, the folder a new zoo is built into: the checkout's ``data/checkpoints`` in a
+    checkout, else the packaged folder. Reading a manifest that is not there then raises
+    ``FileNotFoundError`` naming every place looked in (:func:`where_looked`).
+    """
+    env = os.environ.get(ZOO_DIR_ENV)
+    if env:
+        return Path(env)
+    for folder in (PACKAGED_DIR, CHECKOUT_DIR):
+        if (folder / MANIFEST).is_file():
+            return folder
+    in_checkout = (CHECKOUT_DIR.parents[1] / "pyproject.toml").is_file()
+    return CHECKOUT_DIR if in_checkout else PACKAGED_DIR
+
+
+def where_looked() -> str:
+    """The places :func:`zoo_dir` searches, in order, for messages about a missing zoo."""
+    env = os.environ.get(ZOO_DIR_ENV)
+    if env:
+        return f"${ZOO_DIR_ENV}={env}"
+    return (f"${ZOO_DIR_ENV} (unset), {PACKAGED_DIR} (an installed wheel's zoo) and "
+            f"{CHECKOUT_DIR} (a checkout's zoo)")
+
+
+def missing_hint(what: str, folder: Path | None) -> str:
+    """``what`` (how to build a missing manifest), plus where :func:`zoo_dir` looked when it chose
+    the folder (``folder`` is None)."""
+    if folder is not None:
+        return what
+    return f"{what}, or set ${ZOO_DIR_ENV} to a folder holding it (looked in {where_looked()})"
 
 
 def read_manifest(folder: Path | None = None) -> list[Entry]:
     """The manifest's entries (a list of dicts), validated for the required fields."""
     return files.read_manifest((folder or zoo_dir()) / MANIFEST, required=REQUIRED_FIELDS,
-                               kind="zoo", build_hint=f"build the zoo with {REBUILD}")
+                               kind="zoo",
+                               build_hint=missing_hint(f"build the zoo with {REBUILD}", folder))
 
 
 def write_manifest(entries: list[Entry], folder: Path) -> None:
