@@ -5,27 +5,43 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.labviz-installed
 KERNEL := $(VENV)/share/jupyter/kernels/labviz/kernel.json
-# torch is pinned and installed first, so that no other package pulls a multi-GB CUDA build.
+# The exact tested set: every package at the version the tests ran with (`make lock` remakes it from
+# pyproject.toml's ranges, keeping these versions where they still fit).
+LOCK   := requirements.lock
+# torch is pinned (as in the lock) and installed first, so that no other package pulls a multi-GB
+# CUDA build.
 TORCH  := torch==2.13.0
 # uv installs in seconds what pip installs in minutes. It searches /opt/wheels where that exists
 # (a machine's own wheels, such as torch's CPU build, which it then prefers).
 UV         := uv==0.13.9
 FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels)
-INSTALL     = $(BIN)/uv pip install --python $(BIN)/python --quiet $(FIND_LINKS)
+INSTALL     = $(BIN)/uv pip install --python $(BIN)/python --quiet --no-build $(FIND_LINKS)
 
-.PHONY: setup system lab app test test-fast zoo figures bench clean
+.PHONY: setup system lab app test test-fast test-min lock zoo figures bench clean
 
 setup: system $(STAMP) $(KERNEL)
 
 system:
 	@bash .ci/system-packages.sh
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet $(UV)
 	$(INSTALL) $(TORCH)
-	$(INSTALL) -e '.[test]'
+	$(INSTALL) -r $(LOCK) -e '.[test]'
 	touch $(STAMP)
+
+# Remake the lock after a change to pyproject.toml's ranges (`make lock UPGRADE=--upgrade` moves every
+# package to its newest release). It is resolved with torch's CPU build (from /opt/wheels, whose
+# wheel has no CUDA packages to lock) and written as the plain version, which PyPI has too.
+UPGRADE ?=
+lock:
+	test -x $(BIN)/uv || { test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); \
+	  $(BIN)/python -m pip install --quiet $(UV); }
+	echo '$(TORCH)+cpu' > $(VENV)/torch-cpu.txt
+	$(BIN)/uv pip compile pyproject.toml --all-extras --python $(BIN)/python --quiet $(FIND_LINKS) \
+	  -c $(VENV)/torch-cpu.txt --custom-compile-command 'make lock' $(UPGRADE) -o $(LOCK)
+	sed -i 's/^\(torch==.*\)+cpu$$/\1/' $(LOCK)
 
 $(KERNEL): $(STAMP)
 	$(BIN)/python -m ipykernel install --sys-prefix --name labviz --display-name "Python (labviz)" >/dev/null
@@ -75,6 +91,27 @@ test: setup
 test-fast: setup
 	$(UNIT)
 
+# The unit tier on the lowest versions pyproject.toml declares, in a venv of its own: uv resolves
+# each declared range to its lowest release with a wheel for this Python (sdists are not built), and
+# takes the other packages at their newest. torch from PyPI is a CUDA build of several GB, so torch
+# comes from /opt/wheels' lowest CPU build (TORCH_MIN=torch==X.Y.Z+cpu names another);
+# $(MIN_VENV)/min.lock records what was installed.
+MIN_VENV  := .venv-min
+MIN_BIN   := $(MIN_VENV)/bin
+CPU_TORCH := $(firstword $(sort $(wildcard /opt/wheels/torch-*+cpu-*.whl)))
+TORCH_MIN ?= $(if $(CPU_TORCH),torch==$(word 2,$(subst -, ,$(notdir $(CPU_TORCH)))),$(TORCH))
+MIN_UV     = $(MIN_BIN)/uv pip
+test-min:
+	test -x $(MIN_BIN)/python || $(PYTHON) -m venv $(MIN_VENV)
+	test -x $(MIN_BIN)/uv || $(MIN_BIN)/python -m pip install --quiet $(UV)
+	echo '$(TORCH_MIN)' > $(MIN_VENV)/torch.txt
+	$(MIN_UV) compile pyproject.toml --extra test --python $(MIN_BIN)/python --quiet $(FIND_LINKS) \
+	  --resolution lowest-direct --no-build -c $(MIN_VENV)/torch.txt -o $(MIN_VENV)/min.lock
+	$(MIN_UV) sync $(MIN_VENV)/min.lock --python $(MIN_BIN)/python --quiet --no-build $(FIND_LINKS)
+	$(MIN_UV) install --python $(MIN_BIN)/python --quiet --no-deps -e .
+	$(MIN_BIN)/python -m pytest $(PYTEST_ARGS) -m unit -n $(JOBS) --dist loadfile \
+	  --no-loadscope-reorder -p no:cacheprovider
+
 zoo: setup
 	$(BIN)/labviz zoo build
 
@@ -85,4 +122,4 @@ bench: setup
 	$(BIN)/python benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .test-zoo-cache
+	rm -rf $(VENV) $(MIN_VENV) .pytest_cache .test-zoo-cache
