@@ -121,6 +121,7 @@ FILE_TIERS: dict[str, tuple[str, ...]] = {
     "test_studies_verdicts.py": ("unit",),
     "test_training.py": ("unit",),
     "test_training_service.py": ("service",),
+    "test_wheel.py": ("service", "unit"),
     "test_widgets.py": ("unit",),
     "test_zoo.py": ("unit", "rebuild", "service"),
 }
