@@ -1,4 +1,5 @@
-"""The zoo: real checkpoints that labviz trains on real data, ships in ``data/checkpoints``, and
+"""The zoo: real checkpoints that labviz trains on real data, ships in ``data/checkpoints`` (and in
+its wheel, as the package data ``labviz.zoo.checkpoints``; :func:`zoo_dir` finds either), and
 rebuilds with one command (``labviz zoo build`` or ``make zoo``).
 
 Each checkpoint is a **safetensors** file (weights, plus the training-set indices and the labels it
