@@ -40,13 +40,16 @@ CHECKOUT_DIR = Path(__file__).resolve().parents[2] / "data" / "checkpoints"
 
 
 def zoo_dir() -> Path:
-    """The zoo's folder: ``$LABVIZ_ZOO_DIR`` if set, else the first of the wheel's packaged zoo
-    (:data:`PACKAGED_DIR`) and the checkout's ``data/checkpoints`` (:data:`CHECKOUT_DIR`) that
-    holds a manifest.
+    """The zoo's folder: ``$LABVIZ_ZOO_DIR`` if set, else the first that holds a manifest of the
+    wheel's packaged zoo (``labviz.zoo.store.PACKAGED_DIR``) and the checkout's ``data/checkpoints``
+    (``labviz.zoo.store.CHECKOUT_DIR``).
 
-    With neither, the folder a new zoo is built into: the checkout's ``data/checkpoints`` in a
-    checkout, else the packaged folder. Reading a manifest that is not there then raises
-    ``FileNotFoundError`` naming every place looked in (:func:`where_looked`).
+    Returns
+    -------
+    Path
+        With no manifest in either, the folder a new zoo is built into: the checkout's
+        ``data/checkpoints`` in a checkout, else the packaged folder. Reading a manifest that is
+        not there then raises ``FileNotFoundError`` naming every place looked in.
     """
     env = os.environ.get(ZOO_DIR_ENV)
     if env:
