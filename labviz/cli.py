@@ -150,6 +150,7 @@ def _app(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the ``labviz`` command with ``argv`` (default: ``sys.argv[1:]``); return its exit status."""
     parser = argparse.ArgumentParser(prog="labviz", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 

@@ -160,6 +160,7 @@ class LiveRun:
 
     @property
     def label(self) -> str:
+        """The run's name in the views' status line: "run <id>: <its settings>"."""
         return f"run {self.run_id}: {self.config.describe()}"
 
     def row(self) -> dict:

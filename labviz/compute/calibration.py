@@ -382,10 +382,12 @@ class ReliabilityCurve:
 
     @property
     def n_bins(self) -> int:
+        """Number of bins, empty ones included."""
         return len(self.count)
 
     @property
     def n_samples(self) -> int:
+        """Number of samples over all bins."""
         return int(self.count.sum())
 
     @property
@@ -1553,7 +1555,7 @@ def ece_sweep(
     --------
     Confidences 0.6, 0.7, 0.8, 0.9 with outcomes wrong, right, wrong, right: two bins give
     accuracies (1/2, 1/2), monotone; three give (0, 1, 1/2), not. So b* = 2, and
-    ECE = (|0.5 - 0.65| + |0.5 - 0.85|) / 2 = 0.25.
+    ``ECE = (|0.5 - 0.65| + |0.5 - 0.85|) / 2 = 0.25``.
 
     >>> probs = [[0.6, 0.4], [0.7, 0.3], [0.8, 0.2], [0.9, 0.1]]
     >>> r = ece_sweep([1, 0, 1, 0], probs)

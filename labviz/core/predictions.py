@@ -44,6 +44,7 @@ class Predictions:
     Attributes
     ----------
     logits : ndarray of shape (n_samples, n_classes)
+    n_samples, n_classes : int
     y_true : ndarray of shape (n_samples,)
         The true labels.
     y_given : ndarray of shape (n_samples,)

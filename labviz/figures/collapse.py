@@ -241,6 +241,7 @@ class TemplatePlaneDisplay:
         return cls(frames=frames, classes=tuple(frames[0].attrs["classes"]), titles=names)
 
     def plot(self, *, marker_size: float = 4) -> go.Figure:
+        """Draw the template planes, one panel per frame; see :func:`template_plane_figure`."""
         return template_plane_figure(list(self.frames), self.classes, titles=self.titles,
                                      marker_size=marker_size)
 
@@ -305,6 +306,7 @@ class CollapseMetricsDisplay:
         return cls(table=cc.collapse_table(predictions, group_by=group_by, labels=labels))
 
     def plot(self) -> go.Figure:
+        """Draw the metrics per model; see :func:`collapse_metrics_figure`."""
         return collapse_metrics_figure(self.table)
 
 
@@ -357,12 +359,14 @@ class ClassCosineDisplay:
 
     @classmethod
     def from_predictions(cls, predictions: Predictions, *, labels: cc.Labels = "true") -> ClassCosineDisplay:
+        """From one Predictions with features; class means by the true labels (or ``labels="given"``)."""
         predictions = as_predictions(predictions)
         feats, y = cc._features_and_labels(predictions, None, labels, "predictions")
         matrix = cc.class_mean_cosine(feats, y, n_classes=predictions.n_classes)
         return cls(matrix=matrix, class_names=predictions.class_names, name=predictions.name)
 
     def plot(self) -> go.Figure:
+        """Draw the cosine matrix as a heatmap; see :func:`class_cosine_figure`."""
         return class_cosine_figure(self.matrix, self.class_names, title=self.name)
 
 
@@ -438,4 +442,5 @@ class MisclassifiedConfidenceDisplay:
         return cls(confidences={k: cc.misclassified_confidence(p) for k, p in zip(names, preds)})
 
     def plot(self, *, n_bins: int = 20) -> go.Figure:
+        """Draw the histograms of misclassified confidence; see :func:`misclassified_confidence_figure`."""
         return misclassified_confidence_figure(self.confidences, n_bins=n_bins)

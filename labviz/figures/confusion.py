@@ -293,6 +293,7 @@ class ConfusionDisplay:
 
     @property
     def n_classes(self) -> int:
+        """Number of classes (rows of ``counts``)."""
         return self.counts.shape[0]
 
     @classmethod

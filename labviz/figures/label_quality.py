@@ -132,6 +132,7 @@ class LossHistogramDisplay:
         return cls(losses=losses, flipped=predictions.flipped, mixture=mixture)
 
     def plot(self, *, n_bins: int = 50) -> go.Figure:
+        """Draw the loss histogram (and the mixture's components); see :func:`loss_histogram_figure`."""
         return loss_histogram_figure(self.losses, self.flipped, self.mixture, n_bins=n_bins)
 
 
@@ -200,6 +201,7 @@ class NonUniformityDisplay:
         })
 
     def plot(self) -> go.Figure:
+        """Draw accuracy by non-uniformity decile; see :func:`non_uniformity_by_decile_figure`."""
         return non_uniformity_by_decile_figure(self.tables)
 
 
@@ -284,6 +286,7 @@ class LabelErrorDisplay:
         return cls(errors=errors, images=predictions.images, class_names=predictions.class_names)
 
     def plot(self, *, max_images: int = 32, n_cols: int = 8) -> go.Figure:
+        """Draw the candidates' images in a grid of ``n_cols`` columns, at most ``max_images``."""
         if self.images is None:
             raise ValueError("`images` must be present to draw a gallery; got None (build the "
                              "Predictions with images).")

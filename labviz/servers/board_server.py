@@ -107,11 +107,13 @@ class BoardServer:
 
     @property
     def host(self) -> str:
+        """The address the server listens on."""
         address = self._httpd.server_address[0]  # str for the IPv4 and IPv6 servers used here
         return address if isinstance(address, str) else bytes(address).decode()
 
     @property
     def port(self) -> int:
+        """The port the server listens on."""
         return self._httpd.server_address[1]
 
     def url(self, host: str | None = None) -> str:

@@ -47,7 +47,7 @@ def ece_variants(y_true: np.ndarray, probs: np.ndarray) -> pd.DataFrame:
     Examples
     --------
     With 5 bins the two samples fall in different bins: ECE = (0.1 + 0.7) / 2; with one bin
-    it is |0.8 − 0.5|.
+    it is ``|0.8 − 0.5|``.
 
     >>> t = ece_variants([0, 1], [[0.9, 0.1], [0.7, 0.3]])
     >>> len(t), t.variant[0], round(float(t.value[0]), 6), t.variant[13], round(float(t.value[13]), 6)

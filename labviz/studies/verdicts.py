@@ -75,6 +75,7 @@ class Effect:
 
     @property
     def outcome(self) -> Outcome:
+        """The verdict: "reproduced", "opposite" or "inconclusive" (see the class docstring)."""
         if self.precondition is not None and not self.precondition[1]:
             return "inconclusive"
         if self.low > 0:

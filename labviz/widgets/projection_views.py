@@ -12,6 +12,7 @@ confusion matrix, the reliability diagram, the samples) never see which one it i
   is its selection (the other points fade).
 * :class:`DensityProjection`: a density raster (a 2-D histogram) for browsers without WebGL.
   It cannot be lassoed; confusion cells and reliability bins still highlight.
+
 :class:`WebGLProbe` reports from the page whether WebGL is there, and
 :func:`projection_view_class` picks the view for a backend, a number of points and the page.
 """

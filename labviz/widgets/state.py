@@ -57,6 +57,7 @@ class Panel:
 
     @property
     def ids(self) -> NDArray[np.int64]:
+        """The sample ids of the panel's rows, in row order."""
         return self.frame["id"].to_numpy()
 
     def rows_of(self, ids: NDArray[np.int64]) -> NDArray[np.intp]:
@@ -106,6 +107,7 @@ class ViewState:
         self._highlight_rows: dict[int, tuple[Panel, NDArray[np.intp]]] = {}
 
     def set_highlight(self, ids: NDArray[np.int64]) -> None:
+        """Highlight the samples ``ids`` in every panel."""
         self.highlighted_ids = ids
         self._highlight_rows.clear()
 

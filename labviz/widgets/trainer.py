@@ -225,6 +225,7 @@ class LiveTrainer:
             f"estimated {_duration(seconds)} on this machine ({config.train_size:,} training images)")
 
     def classes(self) -> tuple[int, int, int]:
+        """The three classes chosen for the template plane."""
         c = self.controls
         return int(c["class_a"].value), int(c["class_b"].value), int(c["class_c"].value)
 

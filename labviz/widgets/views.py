@@ -255,6 +255,7 @@ class ConfusionView:
 
     @property
     def figure(self) -> go.FigureWidget:
+        """The confusion matrix's figure."""
         return self.slot.figure
 
     def draw(self, counts: NDArray[np.int64], class_names: Sequence[str], title: str) -> None:
@@ -376,9 +377,11 @@ class ReliabilityView:
 
     @property
     def figure(self) -> go.FigureWidget:
+        """The reliability diagram's figure."""
         return self.slot.figure
 
     def draw(self, curves: Mapping[str, ReliabilityCurve], title: str) -> None:
+        """Draw ``curves`` (one per model) under ``title``."""
         self._curves = curves
         fig = reliability_figure(curves, title=title)
         fig.update_layout(width=520, height=500)
@@ -410,6 +413,7 @@ class SamplesView:
         self.hover_html = widgets.HTML(layout=widgets.Layout(min_width="140px"))
 
     def draw_table(self, table: pd.DataFrame, heading: str) -> None:
+        """Show the per-class ``table`` under ``heading``."""
         self.table_html.value = (
             f"<b>{html.escape(heading)}</b> (confidence: mean top-1 confidence of the samples "
             "predicted as the class, to compare with its precision)"

@@ -114,6 +114,7 @@ class Decoder(nn.Module):
         )
 
     def logits(self, z: torch.Tensor) -> torch.Tensor:
+        """Pixel logits of the images decoded from ``z``, shape (n, 1, 28, 28)."""
         return self.net(z)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -211,6 +212,7 @@ class VAEConfig:
             v.check_int(c, "channels", minimum=1)
 
     def key(self) -> str:
+        """A short hash of the configuration, naming its trained files."""
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -51,7 +51,7 @@ def label_smoothing_loss(logits: torch.Tensor, y: torch.Tensor, alpha: float, *,
 
     With α < 0 the wrong classes get negative targets ``α/K``, and ``−(α/K)·log p_k`` falls without
     bound as ``p_k → 0``: the loss has no minimum, and an unregularised net drives its logits to
-    infinity (ours reached |z| ≈ 1e10 and 58% test accuracy). So for negative targets we floor
+    infinity (ours reached ``|z| ≈ 1e10`` and 58% test accuracy). So for negative targets we floor
     ``log p_k`` at ``log NLS_FLOOR``: a wrong class stops being pushed down once ``p_k < 1e-6``.
     Above the floor the loss and its gradient are exactly those of negative label smoothing.
     ``floor=None`` trains negative label smoothing as written, unbounded.
@@ -108,6 +108,7 @@ class NoisyLabels:
 
     @property
     def rate(self) -> float:
+        """The share of labels flipped."""
         return float(self.flipped.mean())
 
 
