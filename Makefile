@@ -17,7 +17,7 @@ UV         := uv==0.13.9
 FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels)
 INSTALL     = $(BIN)/uv pip install --python $(BIN)/python --quiet --no-build $(FIND_LINKS)
 
-.PHONY: setup system lab app test test-fast test-min lock zoo figures bench clean
+.PHONY: setup system lab app test test-fast test-min lock zoo figures docs bench clean
 
 setup: system $(STAMP) $(KERNEL)
 
@@ -117,6 +117,18 @@ zoo: setup
 
 figures: setup
 	$(BIN)/labviz figures --out figures
+
+# The documentation site, offline, into docs/_build/html, with warnings as errors (a broken
+# cross-reference or a public name without a docstring fails it). It renders the notebooks as
+# `make test` executed them ($(DOCS_NOTEBOOKS), written by tests/test_notebooks.py); a notebook
+# with no executed copy there is executed once first, on the activation cache. Nothing is fetched.
+DOCS_NOTEBOOKS ?= $(LABVIZ_TEST_ZOO_CACHE)/executed
+SPHINX = $(BIN)/python -m sphinx -b html -W --keep-going -q -d docs/_build/doctrees docs docs/_build/html
+
+docs: setup
+	$(BIN)/python docs/execute_notebooks.py $(DOCS_NOTEBOOKS)
+	LABVIZ_EXECUTED_NOTEBOOKS=$(DOCS_NOTEBOOKS) $(SPHINX)
+	@echo "The docs: file://$(CURDIR)/docs/_build/html/index.html"
 
 bench: setup
 	$(BIN)/python benchmarks/run.py
