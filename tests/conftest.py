@@ -78,6 +78,7 @@ FILE_TIERS: dict[str, tuple[str, ...]] = {
     "test_collapse.py": ("unit",),
     "test_confusion.py": ("unit",),
     "test_datasets.py": ("unit", "service"),
+    "test_docs_browser.py": ("browser",),
     "test_distributed.py": ("unit", "service"),
     "test_environment.py": ("unit",),
     "test_explorer_browser.py": ("browser",),
