@@ -21,7 +21,8 @@ from labviz.widgets import app, explore, live
 
 if TYPE_CHECKING:
     from labviz import classroom, compute, core, figures, servers, studies, widgets, zoo
-    from labviz.compute import calibration, collapse, confusion, label_quality, projection
+    from labviz.compute import (calibration, collapse, confusion, label_quality, neighbours,
+                                projection, regions)
     from labviz.figures.export import export, export_many
     from labviz.figures.html_report import write_report
 
@@ -42,6 +43,8 @@ SUBMODULES: dict[str, str] = {
     "projection": "labviz.compute.projection",
     "collapse": "labviz.compute.collapse",
     "label_quality": "labviz.compute.label_quality",
+    "neighbours": "labviz.compute.neighbours",
+    "regions": "labviz.compute.regions",
 }
 #: Functions reachable as ``labviz.<name>``, imported on first use (the exporter loads asyncio).
 FUNCTIONS: dict[str, str] = {

@@ -1,4 +1,5 @@
-"""Layer 2, compute: calibration, confusion, projection, collapse, label quality and inversion.
+"""Layer 2, compute: calibration, confusion, projection, collapse, label quality, inversion,
+neighbours (cosine k-NN index and per-sample scores) and regions (clusters ranked by ECE, error slices).
 
 Each module is an attribute of this package, imported on first use (PEP 562):
 ``labviz.compute.calibration`` works after a bare ``import labviz``.
@@ -10,7 +11,7 @@ import importlib
 from types import ModuleType
 
 MODULES = ("calibration", "collapse", "confusion", "distributed", "inversion", "label_quality",
-           "projection")
+           "neighbours", "projection", "regions")
 #: ``distributed`` needs the ``distributed`` extra, so ``import *`` leaves it out.
 __all__ = [m for m in MODULES if m != "distributed"]
 

@@ -29,7 +29,8 @@ Arrays = dict[str, np.ndarray]
 
 #: The cache folder's subfolders that labviz owns (every ``cached_arrays`` namespace in the package).
 #: :func:`clear_cache` touches nothing else, so the cache root can be shared with the user's files.
-NAMESPACES: tuple[str, ...] = ("activations", "datasets", "inversions", "probes", "projections")
+NAMESPACES: tuple[str, ...] = ("activations", "datasets", "inversions", "neighbours", "probes",
+                               "projections", "regions")
 
 # A temporary file untouched this long belongs to a crashed write, not to one in progress.
 _STALE_TMP_SECONDS = 600
