@@ -246,6 +246,7 @@ def _nndescent_graph(x: NDArray[np.float32], k: int, seed: int | None,
 
 
 def features_digest(features: NDArray) -> str:
+    """sha256 of ``features``, dtype and shape included, read a row chunk at a time: its cache key."""
     h = hashlib.sha256()
     for start in range(0, features.shape[0], _CHUNK):
         h.update(np.ascontiguousarray(features[start:start + _CHUNK]).data.cast("B"))
