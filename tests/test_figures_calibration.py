@@ -17,6 +17,8 @@ from labviz.compute.calibration import (
 from labviz.figures.calibration import (
     DIAGONAL_NAME,
     FULL_COUNT,
+    CLEAR,
+    GAP_FILL,
     GAP_LINE_COLOR,
     MAX_OPACITY,
     MIN_OPACITY,
@@ -70,8 +72,11 @@ def test_single_curve_bars_gap_diagonal_and_histogram(preds):
     base = np.asarray(gap.base, dtype=float)  # plotly stores `base` as an object array
     np.testing.assert_allclose(base, curve.accuracy[filled])
     np.testing.assert_allclose(base + np.asarray(gap.y), curve.confidence[filled])
-    # hatched on a clear ground, so the bar under an under-confident gap keeps its own colour
-    assert gap.marker.color == "rgba(0, 0, 0, 0)" and gap.marker.pattern.shape == "/"
+    # hatched; clear where it lies over its bar (under-confident), so the bar keeps its colour,
+    # and on a pale red ground where it stands on white (over-confident)
+    over = curve.confidence[filled] > curve.accuracy[filled]
+    assert list(gap.marker.color) == [GAP_FILL if o else CLEAR for o in over]
+    assert gap.marker.pattern.shape == "/"
     assert gap.marker.pattern.fgcolor == GAP_LINE_COLOR and gap.showlegend is not False
     (hist,) = _traces(fig, "samples")
     assert hist.yaxis == "y2" and hist.xaxis == "x2"
@@ -393,3 +398,25 @@ def test_legend_sits_below_the_plot_in_a_margin_made_for_it(preds):
     legend = fig.layout.legend
     assert legend.orientation == "h" and legend.yref == "container" and legend.y == 0
     assert fig.layout.margin.b >= 60 + 24 and fig.layout.height > 620
+
+
+def test_an_all_wrong_selection_shows_its_gap_not_a_calibrated_look():
+    # every sample wrong: accuracy 0 in every bin, so the accuracy bars have no height; the
+    # diagram must still show accuracy at 0 and the gap as miscalibration up to the confidence
+    rng = np.random.default_rng(0)
+    probs = rng.dirichlet(np.ones(4), size=400)
+    y_true = (probs.argmax(axis=1) + 1) % 4
+    curve = reliability_curve(y_true, probs, n_bins=10)
+    filled = curve.count > 0
+    fig = reliability_figure({"net": curve})
+    (acc,) = _traces(fig, "net (ECE")
+    assert np.all(np.asarray(acc.y) == 0)
+    (marks,) = _traces(fig, "net accuracy")
+    assert marks.mode == "markers" and marks.marker.symbol == "line-ew"
+    np.testing.assert_allclose(marks.y, 0.0)
+    np.testing.assert_allclose(marks.x, curve.centers[filled])
+    assert marks.marker.line.width >= 2 and marks.marker.line.color == acc.marker.color
+    assert marks.cliponaxis is False  # a line at 0 is drawn whole, not half under the axis
+    (gap,) = _traces(fig, "Gap")
+    assert list(gap.marker.color) == [GAP_FILL] * int(filled.sum())  # every bin over-confident
+    assert marks.legendgroup == acc.legendgroup == gap.legendgroup == "net"

@@ -168,3 +168,18 @@ def test_sweep_figure_rejects_a_missing_column():
         fsweep.sweep_figure(_sweep(), metrics=["accuracy", "brier"])
     with pytest.raises(TypeError, match="`table` must be a pandas DataFrame; got dict"):
         fsweep.sweep_figure({"alpha": [0.0]})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("n_classes", [4, 150])
+def test_a_confusion_title_sits_below_plotlys_toolbar(n_classes):
+    # the toolbar (modebar) appears on hover at the top right, MODEBAR_PX tall: a long title
+    # kept on the plot's top edge, under a margin that holds both, is never covered by it
+    from labviz.figures.style import MODEBAR_PX, TITLE_PX
+
+    counts = np.random.default_rng(0).integers(0, 50, (n_classes, n_classes))
+    fig = fconf.confusion_figure(counts, title="toy: confusion (1,000,000 samples)")
+    title = fig.layout.title
+    assert title.yref == "paper" and title.y == 1 and title.yanchor == "bottom"
+    assert fig.layout.margin.t >= MODEBAR_PX + TITLE_PX
+    untitled = fconf.confusion_figure(counts)
+    assert untitled.layout.margin.t is None  # the template's margin: no title, nothing to clear

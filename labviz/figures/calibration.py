@@ -89,8 +89,16 @@ def probs_of(p: Predictions) -> NDArray[np.floating]:
 #: The gap box is hatched on a clear ground: where it lies over an accuracy bar (an under-confident
 #: bin) the bar's own colour shows through the hatching, rather than a blend the legend cannot name.
 GAP_LINE_COLOR = "#D55E00"
-GAP_PATTERN = dict(shape="/", fgcolor=GAP_LINE_COLOR, bgcolor="rgba(0, 0, 0, 0)", size=8,
-                   solidity=0.25, fillmode="replace")
+GAP_PATTERN = dict(shape="/", fgcolor=GAP_LINE_COLOR, size=8, solidity=0.25,
+                   fillmode="overlay")
+#: The ground of an over-confident gap box, which stands on white above its bar: a pale vermillion,
+#: so that it reads as miscalibration and not as accuracy (an all-wrong bin has no bar at all).
+#: An under-confident box lies over its bar and stays clear.
+GAP_FILL = "rgba(213, 94, 0, 0.18)"
+CLEAR = "rgba(0, 0, 0, 0)"
+#: The accuracy of each bin is also marked by a line across the bin, so that an accuracy of 0 (a
+#: bar of no height) is still seen; its thickness in pixels.
+ACCURACY_MARK_PX = 3
 #: The legend runs in rows beneath the diagram, in a bottom margin sized for it, so it covers no
 #: bar and no title; rows are laid out for this width in pixels (the explorer's diagram is 520).
 LEGEND_ROW_PX = 480
@@ -396,9 +404,10 @@ def _add_curve_traces(
                 x=centers, y=conf - acc, base=acc, width=widths,
                 name=GAP_NAME if not several else f"{name} gap", legendgroup=name,
                 showlegend=not several,
-                marker=dict(color="rgba(0, 0, 0, 0)", pattern=GAP_PATTERN,
-                            line=dict(color=GAP_LINE_COLOR, width=1)),
+                marker=dict(color=np.where(conf > acc, GAP_FILL, CLEAR).tolist(),
+                            pattern=GAP_PATTERN, line=dict(color=GAP_LINE_COLOR, width=1)),
                 customdata=data, hovertemplate=_HOVER), **cell)
+        fig.add_trace(_accuracy_marks(name, centers, acc, data, color, opacity), **cell)
     else:
         if show_gap:
             # One trace of vertical segments from (conf, acc) to the diagonal at (conf, conf).
@@ -412,6 +421,18 @@ def _add_curve_traces(
             x=conf, y=acc, mode="markers+lines", name=label, legendgroup=name,
             line=dict(color=color, width=2), marker=dict(color=color, size=size, opacity=opacity),
             **extra), **cell)
+
+
+def _accuracy_marks(name: str, centers: NDArray[np.float64], acc: NDArray[np.float64],
+                    data: np.ndarray, color: str, opacity: NDArray[np.float64]) -> go.Scatter:
+    """A line across each bin at its accuracy, in the curve's colour: the top of its bar, and
+    the one mark of a bin whose accuracy is 0. Hovering or clicking it is hovering or clicking
+    the bin (same ``customdata``)."""
+    return go.Scatter(
+        x=centers, y=acc, mode="markers", name=f"{name} accuracy", legendgroup=name,
+        showlegend=False, cliponaxis=False, customdata=data, hovertemplate=_HOVER,
+        marker=dict(symbol="line-ew", size=22, opacity=opacity,
+                    line=dict(color=color, width=ACCURACY_MARK_PX)))
 
 
 def reliability_figure(
@@ -441,8 +462,10 @@ def reliability_figure(
     curves : ReliabilityCurve or mapping of str to ReliabilityCurve
         One curve, or several keyed by the name shown in the legend.
     kind : {"auto", "bars", "lines"}, default "auto"
-        "bars" draws accuracy as bars over the bins with the gap as hatched red boxes from
-        accuracy up (or down, over the bar) to the mean confidence, as in Guo et al. (2017); "lines" draws accuracy
+        "bars" draws accuracy as bars over the bins, each topped by a line at its accuracy (the
+        one mark of a bin whose accuracy is 0), with the gap as hatched red boxes from accuracy
+        up (on a pale red ground) or down (over the bar, clear) to the mean confidence, as in
+        Guo et al. (2017); "lines" draws accuracy
         against mean confidence as markers and lines, the gap as a vertical band to the diagonal.
         "auto" uses bars for one curve and lines for several.
     show_gap : bool, default True

@@ -59,7 +59,7 @@ def board_figure(runs: pd.DataFrame, *, title: str | None = None) -> go.Figure:
     n_students = runs["name"].nunique()
     if title is None:
         title = ("The class's runs: none yet (each finished run appears here)" if runs.empty else
-                 f"The class's runs: {len(runs)} by {n_students} student"
+                 f"The class's runs: {len(runs):,} by {n_students:,} student"
                  f"{'s' if n_students != 1 else ''}")
     for col in range(1, len(BOARD_PANELS) + 1):
         fig.update_xaxes(title_text="α", row=1, col=col)

@@ -275,7 +275,7 @@ def collapse_metrics_figure(table: pd.DataFrame) -> go.Figure:
                 x=[str(group)], y=[mean], name=str(group), legendgroup=str(group),
                 showlegend=col == 1, marker_color=series_color(i),
                 error_y=dict(type="data", array=[0.0 if np.isnan(sd) else sd], visible=True),
-                hovertemplate=f"{group}<br>mean %{{y:.4g}} ± {sd:.3g} (n={int(rows.at[group, 'n'])})"
+                hovertemplate=f"{group}<br>mean %{{y:.4g}} ± {sd:.3g} (n={int(rows.at[group, 'n']):,})"
                               "<extra></extra>",
             ), row=1, col=col)
         fig.add_trace(go.Scatter(
@@ -415,7 +415,7 @@ def misclassified_confidence_figure(
     for i, (name, conf) in enumerate(series.items()):
         mean = f", mean {conf.mean():.2f}" if conf.size else ""
         fig.add_trace(go.Histogram(
-            x=conf, name=f"{name} (n={conf.size}{mean})", histnorm="probability",
+            x=conf, name=f"{name} (n={conf.size:,}{mean})", histnorm="probability",
             xbins=dict(start=0.0, end=1.0, size=1.0 / n_bins), marker_color=series_color(i),
             opacity=0.55,
         ))

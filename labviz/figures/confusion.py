@@ -25,7 +25,15 @@ from labviz.compute.confusion import (
     check_block,
     class_order,
 )
-from labviz.figures.style import MAX_FIGURE_WIDTH, SEQUENTIAL, apply_style, series_color
+from labviz.figures.style import (
+    MAX_FIGURE_WIDTH,
+    MODEBAR_PX,
+    SEQUENTIAL,
+    TITLE_PX,
+    apply_style,
+    clear_of_modebar,
+    series_color,
+)
 from labviz.figures.thumbnails import image_grid_figure
 from labviz.core.predictions import Predictions
 
@@ -186,7 +194,7 @@ def confusion_figure(
             xgap=1 if n <= 50 else 0, ygap=1 if n <= 50 else 0,
         )
     if n <= MAX_ANNOTATED_CLASSES:
-        fmt = (lambda x: f"{x:d}") if normalize is None else (lambda x: f"{x:.2f}")
+        fmt = (lambda x: f"{x:,d}") if normalize is None else (lambda x: f"{x:.2f}")
         heatmap.text = [[fmt(z[i, j]) if cm[i, j] else "" for j in range(n)] for i in range(n)]
         heatmap.texttemplate = "%{text}"
         heatmap.textfont = dict(size=11 if n <= 10 else 9)
@@ -205,8 +213,11 @@ def confusion_figure(
     fig.update_yaxes(title_text="true class", autorange="reversed", scaleanchor="x",
                      scaleratio=1, constrain="domain", **ticks)
     side = int(np.clip(28 * n + 160, 420, 900))
-    fig.update_layout(title=title, width=side + 120, height=side + (40 if title else 0))
+    fig.update_layout(title=title, width=side + 120,
+                      height=side + (MODEBAR_PX + TITLE_PX - 10 if title else 0))
     fig = apply_style(fig)
+    if title:
+        clear_of_modebar(fig)
     if n > MAX_DETAILED_CLASSES:
         # room for the longest tick label (about 0.6 em a character) and the axis title
         room = int(np.clip(0.6 * font * max(len(x) for x in labels[::stride]) + 40, 80, 260))
@@ -384,7 +395,7 @@ class ConfusionDisplay:
                              "build the Predictions with `images=...`.")
         pos = np.flatnonzero((self.y_true == t) & (self.y_pred == p))
         head = (f"true {self.class_names[t]} → predicted {self.class_names[p]}: "
-                f"{len(pos)} sample{'s' if len(pos) != 1 else ''}")
+                f"{len(pos):,} sample{'s' if len(pos) != 1 else ''}")
         if len(pos) == 0:
             fig = go.Figure()
             fig.add_annotation(text="no samples in this cell", showarrow=False,
@@ -395,6 +406,6 @@ class ConfusionDisplay:
             return apply_style(fig)
         shown = pos[:max_images]
         if len(pos) > len(shown):
-            head += f" (first {len(shown)} shown)"
+            head += f" (first {len(shown):,} shown)"
         return image_grid_figure(self.images[shown], titles=[f"id {i}" for i in self.ids[shown]],
                                  title=head)

@@ -79,10 +79,10 @@ def loss_histogram_figure(
     bins = dict(start=lo, end=hi + width * 1e-9, size=width)
     fig = go.Figure()
     if flipped is None:
-        fig.add_trace(go.Histogram(x=x, xbins=bins, name=f"all (n={x.size})", marker_color=CLEAN_COLOR))
+        fig.add_trace(go.Histogram(x=x, xbins=bins, name=f"all (n={x.size:,})", marker_color=CLEAN_COLOR))
     else:
         for mask, name, color in ((~flip, "clean label", CLEAN_COLOR), (flip, "flipped label", NOISY_COLOR)):
-            fig.add_trace(go.Histogram(x=x[mask], xbins=bins, name=f"{name} (n={int(mask.sum())})",
+            fig.add_trace(go.Histogram(x=x[mask], xbins=bins, name=f"{name} (n={int(mask.sum()):,})",
                                        marker_color=color, opacity=0.6))
     if mixture is not None:
         g_lo, g_hi = max(lo, mixture.loss_min), min(hi, mixture.loss_max)

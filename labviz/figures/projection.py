@@ -102,7 +102,7 @@ def _marker_size(n: int) -> float:
 
 def _traces(
     frame: pd.DataFrame, color: str | np.ndarray, names: dict[int, str], scatter: type, size: float,
-    color_title: str, color_range: tuple[float, float],
+    color_title: str, color_range: tuple[float, float], colorscale: str = SEQUENTIAL,
 ) -> list[go.Scatter | go.Scattergl]:
     x, y = frame["x"].to_numpy(), frame["y"].to_numpy()
     custom = point_customdata(frame, names)
@@ -119,7 +119,7 @@ def _traces(
     if isinstance(color, np.ndarray):  # a score per sample, on its own range
         hover = _HOVER.replace("<extra>", f"<br>{color_title}: %{{marker.color:.4g}}<extra>")
         return [trace(everything, color_title, dict(
-            color=color, colorscale=SEQUENTIAL, cmin=color_range[0], cmax=color_range[1],
+            color=color, colorscale=colorscale, cmin=color_range[0], cmax=color_range[1],
             colorbar=dict(title=dict(text=color_title), thickness=14),
         ), color_title, hover)]
 
@@ -154,7 +154,7 @@ def _highlight_trace(
         mask = np.isin(frame["id"].to_numpy(), wanted)
         n_missing = len(np.setdiff1d(wanted, frame["id"].to_numpy()))
         if n_missing:
-            warnings.warn(f"{n_missing} of the `highlight_ids` are not in the frame; "
+            warnings.warn(f"{n_missing:,} of the `highlight_ids` are not in the frame; "
                           "they are not drawn.", stacklevel=3)
     return scatter(
         x=frame["x"].to_numpy()[mask], y=frame["y"].to_numpy()[mask], mode="markers",
@@ -198,6 +198,7 @@ def projection_figure(
     class_names: Sequence[str] | None = None,
     title: str = "",
     highlight_ids: ArrayLike | None = None,
+    colorscale: str = SEQUENTIAL,
 ) -> go.Figure:
     """Scatter plot of a 2-D projection.
 
@@ -224,6 +225,9 @@ def projection_figure(
         Sample ids drawn as black rings in a last trace named ``"highlight"``. The trace is
         always present (empty without ids) so a widget can update its ``x``, ``y`` and
         ``customdata`` in place. Ids not in the frame are skipped with a warning.
+    colorscale : str, default :data:`~labviz.figures.style.SEQUENTIAL`
+        The scale of a score array, e.g. :data:`~labviz.figures.style.DIVERGING` with a range
+        symmetric about 0 for a signed score.
 
     Returns
     -------
@@ -247,7 +251,9 @@ def projection_figure(
     names = _class_names(frame, class_names)
     scatter = go.Scattergl if len(frame) > WEBGL_THRESHOLD else go.Scatter
     size = _marker_size(len(frame))
-    fig = go.Figure(_traces(frame, color, names, scatter, size, color_title, score_range))
+    colorscale = v.check_str(colorscale, "colorscale")
+    fig = go.Figure(_traces(frame, color, names, scatter, size, color_title, score_range,
+                            colorscale))
     fig.add_trace(_highlight_trace(frame, highlight_ids, names, scatter, size))
     xt, yt = _axis_titles(frame)
     fig.update_xaxes(title_text=xt)
@@ -321,7 +327,7 @@ def density_figure(
         fig.add_trace(go.Heatmap(
             x=centres[0], y=centres[1], z=shown, customdata=z, name=name, colorscale=scale,
             showscale=False, zmin=0.0, zmax=max(float(np.nanmax(shown, initial=0.0)), 1.0),
-            hovertemplate="%{customdata:d} points<extra>" + name + "</extra>",
+            hovertemplate="%{customdata:,d} points<extra>" + name + "</extra>",
             reversescale=False))
     fig.update_xaxes(range=list(x_range))
     fig.update_yaxes(range=list(y_range), scaleanchor="x", scaleratio=1)

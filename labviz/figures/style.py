@@ -19,9 +19,28 @@ SERIES_COLORS: tuple[str, ...] = (
 )
 #: Sequential scale for heatmaps and continuous colouring (viridis is perceptually uniform).
 SEQUENTIAL = "Viridis"
+#: Diverging scale for a signed score centred at zero (e.g. a local calibration gap): negative
+#: cool (blue), positive warm (red), white at zero when the range is symmetric.
+DIVERGING = "RdBu_r"
 #: The widest a labviz figure is laid out, in pixels, legend included: a JupyterLab output area
 #: is about 950-1,220 px wide, so wider figures would hide their right side.
 MAX_FIGURE_WIDTH = 1200
+
+
+#: Height in pixels of the band plotly's toolbar (the modebar) takes at the top right of a
+#: figure while the pointer is over it; a title kept below it is never covered.
+MODEBAR_PX = 32
+#: Height in pixels of a one-line title at the template's 16 px, with its padding.
+TITLE_PX = 28
+
+
+def clear_of_modebar(fig: go.Figure) -> go.Figure:
+    """Set ``fig``'s title on the plot's top edge, under a top margin that holds it and, above
+    it, plotly's toolbar (:data:`MODEBAR_PX`), so the toolbar shown on hover does not cover a
+    long title; returns ``fig``, changed in place."""
+    fig.update_layout(margin=dict(t=MODEBAR_PX + TITLE_PX),
+                      title=dict(yref="paper", y=1, yanchor="bottom", pad=dict(b=6)))
+    return fig
 
 
 def class_color(k: int) -> str:

@@ -27,8 +27,9 @@ def message_html(text: str, *, kind: str = "info") -> str:
 
 
 def samples(n: int) -> str:
-    """``"1 sample"``, ``"2 samples"``."""
-    return f"{n} sample{'s' if n != 1 else ''}"
+    """``"1 sample"``, ``"15,269 samples"``: every count the widgets print has thousands
+    separators, as plotly's hover templates (``%{customdata:,}``) write them."""
+    return f"{n:,} sample{'s' if n != 1 else ''}"
 
 
 #: The stand-in module of :func:`shared_esm`.

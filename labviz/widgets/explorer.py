@@ -47,7 +47,7 @@ from labviz.compute.confusion import confusion_matrix
 from labviz.compute.projection import METHODS, Method
 from labviz.core import _validation as v
 from labviz.core.predictions import Predictions, Split
-from labviz.widgets._common import message_html
+from labviz.widgets._common import message_html, samples
 from labviz.widgets._deprecated import EXPLORER_ALIASES, add_deprecated_aliases
 from labviz.widgets.background import BackgroundProjection
 from labviz.widgets.explorer_data import ExplorerData, Source, check_sources
@@ -79,6 +79,7 @@ from labviz.widgets.views import (
     SamplesView,
     explorer_layout,
     slider_range_note,
+    status_line,
 )
 
 if TYPE_CHECKING:
@@ -173,7 +174,7 @@ class Explorer:
             "color": self.set_color, "classes": self.set_classes, "snapshot": self.set_snapshot,
             "temperature": self.set_temperature})
         cv["fitted_temperature"].on_click(lambda _button: self.use_fitted_temperature())
-        self.status_html = widgets.HTML()
+        self.status_html = status_line()
         self.confusion = ConfusionView(on_cell=self.select_cell)
         self.reliability = ReliabilityView(on_bin=self.select_bin)
         self.samples = SamplesView()
@@ -277,7 +278,7 @@ class Explorer:
         p = panel.predictions
         counts = confusion_matrix(p.y_true[mask], p.y_pred[mask], n_classes=p.n_classes)
         self.confusion.draw(counts, p.class_names,
-                            f"{panel.name}: confusion ({int(mask.sum())} samples)")
+                            f"{panel.name}: confusion ({samples(int(mask.sum()))})")
         self.confusion.draw_pairs(p, mask, self.data.thumbnails(p))
         self._draw_selection_views()
         if note := single_class_note(self.state):

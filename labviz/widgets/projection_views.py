@@ -300,7 +300,9 @@ class ScatterProjection(ProjectionView):
             frame["x"].to_numpy(), frame["y"].to_numpy(),
             x_scale=state.ranges[0], y_scale=state.ranges[1],
             height=500, width=_width(state) - 40, axes=True, axes_grid=False,
-            legend=True, legend_position="top-right", lasso_initiator=False,
+            # jupyter-scatter draws the y axis on the right: a legend there would stand
+            # between the points and the axis' labels
+            legend=True, legend_position="top-left", lasso_initiator=False,
             opacity_unselected=0.25, transition_points_duration=ANIMATION_MS,
             tooltip=False,
         )

@@ -293,7 +293,7 @@ class LiveTrainer:
                                                  f"board: {exc}", kind="warn")
             return
         self.board_html.value = message_html(
-            f"On the class's board as {self.board_name}: {n} run{'s' if n != 1 else ''}.{note}",
+            f"On the class's board as {self.board_name}: {n:,} run{'s' if n != 1 else ''}.{note}",
             kind=kind)
 
     def _on_cancel(self, run_id: int) -> None:

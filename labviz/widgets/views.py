@@ -60,6 +60,17 @@ EXPLORER_CSS = """<style>
 </style>"""
 
 
+#: The status line's reserved height: one line of message, taken before there is anything to
+#: say, so that a first message (a click's) moves nothing below it, not the confusion row under
+#: the pointer.
+STATUS_HEIGHT = "32px"
+
+
+def status_line() -> widgets.HTML:
+    """The explorer's status line: empty, but as tall as one line of message from the start."""
+    return widgets.HTML(layout=widgets.Layout(min_height=STATUS_HEIGHT))
+
+
 def slider_range_note(temperature: float) -> str:
     """What to add to a note about ``temperature`` when the slider cannot show it (else "")."""
     lo, hi = T_RANGE
@@ -318,14 +329,14 @@ class ConfusionView:
             return None, ""
         self.found = find_classes(self._names, query)
         if not self.found.size:
-            return None, f"No class name contains {query!r}; showing all {c} classes."
+            return None, f"No class name contains {query!r}; showing all {c:,} classes."
         shown = self.found[:self.MAX_FOUND]
         block = class_neighbourhood(self._order, shown, radius=self.SEARCH_RADIUS)
         names = ", ".join(self._names[k] for k in shown)
-        more = f" and {len(self.found) - len(shown)} more" if len(self.found) > len(shown) else ""
-        return block, (f"{len(self.found)} class{'es' if len(self.found) != 1 else ''} match "
+        more = f" and {len(self.found) - len(shown):,} more" if len(self.found) > len(shown) else ""
+        return block, (f"{len(self.found):,} class{'es' if len(self.found) != 1 else ''} match "
                        f"{query!r}: {names}{more}; shown with their neighbours in the clustered "
-                       f"order ({len(block)} classes).")
+                       f"order ({len(block):,} classes).")
 
     def draw_pairs(self, p: Predictions, mask: NDArray[np.bool_],
                    uris: ThumbnailURIs | None) -> None:
@@ -344,7 +355,7 @@ class ConfusionView:
         for k, (t, c, count) in enumerate(zip(self.pairs["true"], self.pairs["pred"],
                                               self.pairs["count"])):
             self.pair_buttons[k].description = (
-                f"{p.class_names[t]} → {p.class_names[c]}: {count}")
+                f"{p.class_names[t]} → {p.class_names[c]}: {int(count):,}")
             first = ids[(yt == t) & (yp == c)][:self.PAIR_IMAGES] if uris is not None else ()
             self._pair_images[k].value = "".join(
                 f'<img src="{uris[int(i)]}" title="id {int(i)}" width="32" style="margin:1px">'
@@ -431,12 +442,13 @@ class SamplesView:
                 "Click a confusion cell or a reliability bin, or lasso points, to see their "
                 "images.")
             return
-        head = (f"{samples(n_highlighted)} highlighted"
-                + (f" (first {len(rows)} shown)" if len(rows) < n_highlighted else ""))
-        if uris is None:
+        head = f"{samples(n_highlighted)} highlighted"
+        if uris is None:  # nothing is shown, so no "first k shown" either
             self.thumbnails_html.value = message_html(
                 f"{head}. These predictions carry no images (build them with images=...).")
             return
+        if len(rows) < n_highlighted:
+            head += f" (first {len(rows):,} shown)"
         self.thumbnails_html.value = (f"<b>{html.escape(head)}</b>"
                                       + thumbnail_grid(p, rows, uris, confidence))
 
