@@ -15,7 +15,7 @@ TORCH  := torch==2.13.0
 # (a machine's own wheels, such as torch's CPU build, which it then prefers).
 UV         := uv==0.13.9
 FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels)
-INSTALL     = $(BIN)/uv pip install --python $(BIN)/python --quiet --no-build $(FIND_LINKS)
+INSTALL     = $(BIN)/uv pip install --python $(BIN)/python --quiet $(FIND_LINKS)
 
 .PHONY: setup system lab app test test-fast test-min lock zoo figures docs bench clean
 
