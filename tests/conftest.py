@@ -135,12 +135,13 @@ FILE_TIERS: dict[str, tuple[str, ...]] = {
 #: its layout opens, stays in the first run). Measured alone on a quiet machine: test_projection's
 #: UMAP tests compile umap's and pynndescent's numba code (40 s with numba's cache on disk, more
 #: in a fresh environment); notebooks 03, 06, 04 and 02 take 58, 49, 16 and 12 s from an empty
-#: activation cache.
+#: activation cache; test_wheel's builds a wheel and installs it (about 40 s).
 BACKGROUND: dict[str, tuple[str, ...] | None] = {
     "test_projection.py": None,
     "test_notebooks.py": ("[03_", "[06_", "[04_", "[02_"),
     "test_benchmarks_smoke.py": None,
     "test_report.py": None,
+    "test_wheel.py": ("test_the_wheel", "test_an_installed_wheel"),
 }
 
 
