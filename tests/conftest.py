@@ -83,6 +83,7 @@ FILE_TIERS: dict[str, tuple[str, ...]] = {
     "test_environment.py": ("unit",),
     "test_explorer_browser.py": ("browser",),
     "test_explorer_calibration.py": ("unit",),
+    "test_explorer_finds.py": ("unit",),
     "test_explorer_layout.py": ("unit",),
     "test_explorer_own_predictions.py": ("unit",),
     "test_explorer_webgl.py": ("unit",),
