@@ -11,6 +11,9 @@ from pathlib import Path
 
 DOCS = Path(__file__).resolve().parent
 sys.path.insert(0, str(DOCS / "_ext"))
+# myst-nb reads notebooks with nbformat, whose jsonschema compiles rfc3987-syntax's lark grammar
+# on import (about 2.5 s of every build) for an "iri" format check no notebook schema uses.
+sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
 import labviz  # noqa: E402
 
@@ -43,7 +46,7 @@ myst_enable_extensions = ["colon_fence", "deflist"]
 myst_heading_anchors = 3
 
 # ----- API reference ------------------------------------------------------------------------------
-autosummary_generate = True
+autosummary_generate = ["api.md"]  # the only page with autosummary tables; not the notebooks
 autosummary_imported_members = False
 autodoc_default_options = {"members": True, "undoc-members": True, "show-inheritance": True}
 autodoc_typehints = "none"  # numpydoc's Parameters sections give the types
@@ -57,11 +60,12 @@ numpydoc_xref_param_type = False
 # ----- HTML: pydata-sphinx-theme, every asset on the machine ------------------------------------
 html_theme = "pydata_sphinx_theme"
 html_title = f"labviz {release}"
-html_static_path: list[str] = []
+html_static_path = ["_static"]
+html_css_files = ["labviz.css"]
 html_theme_options = {
     "navigation_with_keys": False,
     "show_prev_next": True,
-    "secondary_sidebar_items": ["page-toc", "sourcelink"],
+    "secondary_sidebar_items": {"notebooks/*": []},
     "footer_start": ["copyright"],
     "footer_end": [],
 }

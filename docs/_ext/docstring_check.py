@@ -46,6 +46,8 @@ def check_docstring(app: Sphinx, what: str, name: str, obj: Any, options: Any,
                     lines: list[str]) -> None:
     """Warn (an error under ``-W``) when a public callable or class ``name`` has no docstring."""
     public = not any(part.startswith("_") for part in name.split("."))
+    if what in ("function", "class", "exception") and getattr(obj, "__module__", None) != name.rpartition(".")[0]:
+        return  # imported here (autodoc leaves it out): checked where it is defined
     if what in CHECKED and public and not any(line.strip() for line in lines):
         if what == "property" and _in_attributes_section(name):
             return

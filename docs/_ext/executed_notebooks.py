@@ -36,20 +36,26 @@ WIDGET_NOTE = ('<p class="labviz-widget-note"><em>An interactive widget: it runs
                'Open this notebook in JupyterLab (<code>make lab</code>) to use it.</em></p>')
 
 
-def _figure_html(spec: dict[str, Any]) -> str:
+def _figure_html(spec: dict[str, Any], div_id: str) -> str:
+    # A fixed id (plotly's default is random) keeps an unchanged notebook's page unchanged, so
+    # that Sphinx does not rewrite it.
     html = pio.to_html(spec, include_plotlyjs=False, include_mathjax=False, full_html=False,
-                       config={"responsive": True})
+                       config={"responsive": True}, div_id=div_id, validate=False)
     return f'<div {FIGURE_MARK}>{html}</div>'
 
 
-def prepare(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Turn ``nb``'s plotly and widget outputs into offline HTML, in place; return ``nb``."""
+def prepare(nb: nbformat.NotebookNode, name: str) -> nbformat.NotebookNode:
+    """Turn the plotly and widget outputs of notebook ``nb`` (file stem ``name``) into offline
+    HTML, in place; return ``nb``."""
     nb.metadata.pop("widgets", None)
+    figures = 0
     for cell in nb.cells:
+        cell.get("metadata", {}).pop("execution", None)  # kernel timestamps
         for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
             data = out.get("data", {})
             if PLOTLY_JSON in data:
-                out["data"] = {"text/html": _figure_html(data[PLOTLY_JSON])}
+                figures += 1
+                out["data"] = {"text/html": _figure_html(data[PLOTLY_JSON], f"{name}-figure-{figures}")}
             elif WIDGET_VIEW in data:
                 out["data"] = {"text/html": WIDGET_NOTE}
     return nb
@@ -69,11 +75,15 @@ def copy_notebooks(app: Sphinx) -> None:
     out = Path(app.srcdir) / "notebooks"
     out.mkdir(exist_ok=True)
     for path in SOURCES:
-        nb = prepare(nbformat.read(folder / path.name, as_version=4))
+        executed, target = folder / path.name, out / path.name
+        if target.exists() and target.stat().st_mtime >= executed.stat().st_mtime:
+            continue  # prepared from this copy already
+        nb = prepare(nbformat.read(executed, as_version=4), path.stem)
         text = json.dumps(nb, ensure_ascii=False, indent=1) + "\n"
-        target = out / path.name
         if not target.exists() or target.read_text(encoding="utf-8") != text:
             target.write_text(text, encoding="utf-8")
+        else:
+            target.touch()  # unchanged: Sphinx keeps its page
 
 
 def add_plotly_js(app: Sphinx, pagename: str, templatename: str, context: dict[str, Any],
