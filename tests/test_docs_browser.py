@@ -9,6 +9,7 @@ and ``blob:``) URLs may load, anything else is aborted and fails the test.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from test_browser import chromium_page
@@ -46,13 +47,13 @@ def _site_page(path: Path) -> str:
     return path.as_uri()
 
 
-def _record_requests(page) -> tuple[list[str], list[str]]:
+def _record_requests(page: Any) -> tuple[list[str], list[str]]:
     """Record every request of ``page``'s browser and abort those that would leave the machine;
     return the lists, filled as pages load, of those requests and of the page's errors."""
     leaked: list[str] = []
     errors: list[str] = []
 
-    def route(r) -> None:
+    def route(r: Any) -> None:
         if r.request.url.startswith(LOCAL_SCHEMES):
             r.continue_()
         else:
@@ -66,7 +67,7 @@ def _record_requests(page) -> tuple[list[str], list[str]]:
     return leaked, errors
 
 
-def test_docs_index_and_notebook_page_render_offline_with_interactive_figures(tmp_path):
+def test_docs_index_and_notebook_page_render_offline_with_interactive_figures(tmp_path: Path) -> None:
     index, notebook = _site_page(SITE / "index.html"), _site_page(NOTEBOOK_PAGE)
     with chromium_page(tmp_path, width=1280, height=900) as page:
         leaked, errors = _record_requests(page)
