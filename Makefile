@@ -59,19 +59,24 @@ app: setup
 # fixtures and numba compilations are made once), each notebook on a worker of its own, the
 # longest first (tests/conftest.py's START_FIRST); many of these tests wait on a kernel, a server
 # or a subprocess, so a third worker keeps both cores busy. The class load and the browser tests
-# then run one at a time: they use about half a core, and beside them, under `nice`, the tests
-# marked `background` (conftest.py's BACKGROUND: long, CPU-bound, timing nothing) take the rest
-# (their report follows). The timing-sensitive service tests stay in the first run: beside the
-# browser tests, a worker killed and replaced did not come back in time. Extra pytest options:
+# then run one at a time. They use about half a core: beside them, one test at a time on one
+# thread and under `nice`, run the tests marked `background` (conftest.py's BACKGROUND: long,
+# CPU-bound, timing nothing), then the docs build from the notebooks' executed copies; their
+# report follows. Two at a time there slowed the browser tests by 40% (a notebook's kernel is a
+# session of its own, which `nice` does not reach). The timing-sensitive service tests stay in
+# the first run: beside the browser tests, a worker killed and replaced did not come back in
+# time. Last, the built docs in Chromium. Extra pytest options:
 # `make test PYTEST_ARGS=--durations=25`.
 JOBS        ?= 2
 WORKERS     ?= 3
 PYTEST_ARGS ?=
 PYTEST       = $(BIN)/python -m pytest $(PYTEST_ARGS)
 UNIT         = $(PYTEST) -m unit -n $(JOBS) --dist loadfile --no-loadscope-reorder
+BESIDE       = env OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 nice -n 19
 
 # One activation cache for the tiers that run the notebooks (tests/conftest.py's zoo_cache), empty
-# at the start of every run; mypy's and the background's reports wait there.
+# at the start of every run; the executed notebooks, and mypy's and the background's reports,
+# wait there.
 export LABVIZ_TEST_ZOO_CACHE := $(CURDIR)/.test-zoo-cache
 LOGS := $(LABVIZ_TEST_ZOO_CACHE)
 
@@ -82,11 +87,13 @@ test: setup
 	    --dist loadfile --no-loadscope-reorder; tests=$$?; \
 	  wait $$typing; typed=$$?; cat $(LOGS)/mypy.log; \
 	  test $$typed -eq 0 && test $$tests -eq 0
-	nice -n 19 $(PYTEST) -m background -n $(JOBS) --dist loadfile --no-loadscope-reorder \
-	  -p no:cacheprovider --basetemp=$(LOGS)/background > $(LOGS)/background.log 2>&1 & beside=$$!; \
-	  $(PYTEST) -m "load or browser"; alone=$$?; \
-	  wait $$beside; besides=$$?; echo "--- beside them: the background tests"; \
+	{ $(BESIDE) $(PYTEST) -m background -p no:cacheprovider --basetemp=$(LOGS)/background && \
+	  LABVIZ_EXECUTED_NOTEBOOKS=$(LOGS)/executed $(BESIDE) $(SPHINX); } > $(LOGS)/background.log 2>&1 & \
+	  beside=$$!; \
+	  $(PYTEST) -m "load or browser" --ignore=tests/test_docs_browser.py; alone=$$?; \
+	  wait $$beside; besides=$$?; echo "--- beside them: the background tests, then make docs"; \
 	  cat $(LOGS)/background.log; test $$alone -eq 0 && test $$besides -eq 0
+	$(PYTEST) tests/test_docs_browser.py
 
 test-fast: setup
 	$(UNIT)
