@@ -102,6 +102,7 @@ FILE_TIERS: dict[str, tuple[str, ...]] = {
     "test_loaders_fuzz.py": ("unit",),
     "test_logits_look_like_probs.py": ("unit",),
     "test_moved.py": ("unit", "service"),
+    "test_neighbours.py": ("unit",),
     "test_notebook_layout.py": ("browser",),
     "test_notebooks.py": ("notebooks", "unit"),
     "test_out_of_core.py": ("unit",),
