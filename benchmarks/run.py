@@ -20,12 +20,15 @@ latency), explorer-browser (what a person waits for in headless Chromium at 100k
 a 1.28M memory-mapped training set: time and peak memory, PCA beside scikit-learn's),
 html-report (``labviz report`` at 50,000 x 1,000 x 2,048: wall time, peak RSS, the HTML's size
 and its first figure painted in Chromium), label-errors (labviz's label-error candidates at
-50,000 x 1,000, in memory and streamed, beside cleanlab called directly), notebooks (nbclient wall
+50,000 x 1,000, in memory and streamed, beside cleanlab called directly), neighbours (the
+cosine neighbour index, one query, the per-sample scores, regions and error slices at 100k x 64,
+beside exact search; ``--large`` adds 1M x 64 and 50k x 2,048), notebooks (nbclient wall
 time, cold and
 warm), class-load (30 students on the classroom
 app against one kernel per visitor). ``--large`` adds the cases of the 1.28M-sample ImageNet
 training set that write and read tens of GB and take minutes each (explore-scale's memory-mapped
-training set, html-report's report on it, confusion-scale's in-page pair click at 1.28M); the
+training set, html-report's report on it, confusion-scale's in-page pair click at 1.28M, and
+neighbours' 1M case); the
 1.28M confusion matrix and figure are in every run. Each part's rows carry their goals; a part that fails is
 recorded as failed and the others still run. With ``--merge``, the other parts' rows already in
 ``--out`` are kept, with the time each part was run.
@@ -56,6 +59,7 @@ import bench_explore_scale  # noqa: E402
 import bench_explorer_browser  # noqa: E402
 import bench_html_report  # noqa: E402
 import bench_label_errors  # noqa: E402
+import bench_neighbours  # noqa: E402
 import bench_notebooks  # noqa: E402
 import bench_predictions  # noqa: E402
 import bench_projection  # noqa: E402
@@ -77,6 +81,7 @@ PARTS = {
     "explore-scale": bench_explore_scale.run,
     "html-report": bench_html_report.run,
     "label-errors": bench_label_errors.run,
+    "neighbours": bench_neighbours.run,
     "notebooks": bench_notebooks.run,
     "class-load": bench_class_load.run,
 }
