@@ -199,7 +199,7 @@ def _drop_self(ind: NDArray, sim: NDArray, rows: NDArray[np.intp], k: int
             sim[keep].reshape(len(rows), k).astype(np.float32))
 
 
-def _exact_rows(x: NDArray[np.float32], rows: slice, kk: int
+def _exact_rows(x: NDArray[np.float32], rows: slice | NDArray[np.intp], kk: int
                 ) -> tuple[NDArray[np.intp], NDArray[np.float32]]:
     """The ``kk`` largest dot products of unit rows ``x[rows]`` with all rows of ``x``, largest
     first: column blocks of about :data:`_BLOCK_ENTRIES` similarities, a running top-k."""
@@ -253,6 +253,11 @@ def _nndescent_graph(x: NDArray[np.float32], k: int, seed: int | None,
     order = np.argsort(-sim, axis=1, kind="stable")[:, :k + 1]
     ind = np.take_along_axis(ind, order, axis=1)
     sim = np.take_along_axis(sim, order, axis=1)
+    # NNDescent marks the neighbours it did not find with -1: search those rows exactly
+    short = np.flatnonzero((ind < 0).any(axis=1))
+    for start in range(0, len(short), 1024):
+        rows = short[start:start + 1024]
+        ind[rows], sim[rows] = _exact_rows(x, rows, k + 1)
     return _drop_self(ind, sim, np.arange(len(x)), k)
 
 
