@@ -229,6 +229,7 @@ def _explore_in_page(page, tmp: Path, *, errors: list[str], lasso: bool, started
     x, y = _cell_centre(heatmap, row, confusion)
     page.mouse.move(x, y)  # plotly.js reports a click on the point it hovers
     page.wait_for_timeout(300)
+    heatmap_y = heatmap.bounding_box()["y"]
     canvas = page.locator(CANVAS).first
     watch_paint(page, canvas, name="click", min_pixels=20, timeout_ms=int(timeout_s * 1000))
     page.mouse.click(x, y)
@@ -240,6 +241,8 @@ def _explore_in_page(page, tmp: Path, *, errors: list[str], lasso: bool, started
     out["cell_count"] = confusion["counts"][row][row]
     out["selection_after_click"] = widget_states(page, SCATTER, ["selection"])[0]["selection"]
     out["texts_after_click"] = page.evaluate(JS_TEXTS)
+    # what the status line's first message did to the page below it (a second click's target)
+    out["heatmap_moved_px"] = heatmap.bounding_box()["y"] - heatmap_y
 
     if lasso:
         canvas.scroll_into_view_if_needed()

@@ -51,6 +51,8 @@ def _check_highlight_and_lasso(seen: dict) -> None:
     label = seen["cell_label"]
     assert any(f"Cell true {label} → predicted {label}: {cell.size} samples" in text
                for text in seen["texts_after_click"]["texts"])
+    # the status line's space was reserved: its first message moved the confusion rows by 0 px
+    assert seen["heatmap_moved_px"] == 0
     # the lasso's selection reached the reliability diagram
     n_lasso = selection_label(seen["reliability_title_after_lasso"])
     assert n_lasso == seen["selection_after_lasso"] > 0 and n_lasso != cell.size

@@ -51,6 +51,7 @@ from labviz.widgets._common import message_html, samples
 from labviz.widgets._deprecated import EXPLORER_ALIASES, add_deprecated_aliases
 from labviz.widgets.background import BackgroundProjection
 from labviz.widgets.explorer_data import ExplorerData, Source, check_sources
+from labviz.widgets.finds import Finds
 from labviz.widgets.projection_views import (
     NO_WEBGL_NOTE,
     PlotlyProjection,
@@ -68,10 +69,11 @@ from labviz.widgets.selections import (
     sample_row,
 )
 from labviz.widgets.state import COLOR_BY, ColorBy, ViewState
-from labviz.widgets.summary import single_class_note, summarize_selection
+from labviz.widgets.summary import no_flipped_note, single_class_note, summarize_selection
 from labviz.widgets.temperature import ScaledProbabilities
 from labviz.widgets.views import (
     NO_COMPARE,
+    NO_SERIES_NOTE,
     T_RANGE,
     ConfusionView,
     Controls,
@@ -125,6 +127,8 @@ class Explorer:
         The epoch snapshots or LS sweep of the shown checkpoint, and the member on the left.
     webgl : bool or None
         Whether the page has WebGL, as its probe reported (None before a page showed it).
+    finds : Finds
+        A clicked point's neighbours, score colourings, regions and error slices.
     """
 
     projection: ProjectionView
@@ -178,12 +182,14 @@ class Explorer:
         self.confusion = ConfusionView(on_cell=self.select_cell)
         self.reliability = ReliabilityView(on_bin=self.select_bin)
         self.samples = SamplesView()
+        self.finds = Finds(self.state, self._probabilities, select=self._select, say=self._say,
+                           thumbnails=self.data.thumbnails, projection=lambda: self.projection)
         self.probe = WebGLProbe()
         self.probe.observe(lambda change: self._on_webgl(change["new"]), "webgl")
         self._projection_box = widgets.Box()
         self.widget = explorer_layout(cv, status=self.status_html, projection=self._projection_box,
                                       confusion=self.confusion, reliability=self.reliability,
-                                      samples=self.samples, probe=self.probe)
+                                      samples=self.samples, probe=self.probe, finds=self.finds.view)
 
     @property
     def predictions(self) -> list[Predictions]:
@@ -222,7 +228,7 @@ class Explorer:
         if type(getattr(self, "projection", None)) is kind:  # (none before the first view)
             return False
         self.projection = kind(on_select=self.select_points, on_clear=self.clear_selection,
-                               on_hover=self.show_thumbnail)
+                               on_hover=self.show_thumbnail, on_point=self.finds.show_neighbours)
         self._projection_box.children = (self.projection.widget,)
         return True
 
@@ -273,7 +279,8 @@ class Explorer:
     # ----- drawing ------------------------------------------------------------------------------
     def _draw_all(self, *, animate: bool = False) -> None:
         """Draw every view (``animate``: a snapshot step, on the same axes)."""
-        self.projection.draw(self.state, animate=animate)
+        self.finds.draw_projection(animate=animate)  # with the score coloured by
+        self.finds.draw_lists()
         panel, mask = self.state.panels[0], self.state.class_mask(0)
         p = panel.predictions
         counts = confusion_matrix(p.y_true[mask], p.y_pred[mask], n_classes=p.n_classes)
@@ -316,18 +323,14 @@ class Explorer:
         return self._select(cell_selection(self.state, true_class, pred_class))
 
     def select_bin(self, model: str, bin_index: int) -> NDArray[np.int64]:
-        """Highlight the samples of one reliability bin everywhere (what a click on a bin does).
-
-        The bin's samples are those the diagram counts in it, at the current temperature
-        (:func:`~labviz.widgets.selections.bin_selection`): a bin of a selection's diagram
-        narrows the selection; :meth:`clear_selection` goes back to all samples.
+        """Highlight the samples the diagram counts in one bin, at the current temperature (what
+        a click on a bin does; :func:`~labviz.widgets.selections.bin_selection`). A bin of a
+        selection's diagram narrows the selection; :meth:`clear_selection` goes back to all.
 
         Parameters
         ----------
-        model : str
-            The curve's name: one of ``curves`` (a panel's model).
-        bin_index : int
-            The bin, in ``[0, n_bins)``.
+        model, bin_index : str, int
+            The curve's name (one of ``curves``: a panel's model), and the bin, in ``[0, n_bins)``.
 
         Returns
         -------
@@ -423,6 +426,7 @@ class Explorer:
         self.state.temperature = t
         self.controls_view.show("temperature", t)
         self._draw_selection_views()
+        self.finds.on_temperature()
         self._say(" ".join(x for x in (note, self._summary.temperature_note()) if x), kind)
 
     # ----- handlers: controls -------------------------------------------------------------------
@@ -463,10 +467,9 @@ class Explorer:
         """Colour the projections by something else; the selection is kept."""
         self.state.color = v.check_option(color, "color", COLOR_BY)
         self.controls_view.show("color", color)
-        self.projection.draw(self.state)
-        if color == "flipped" and not any(p.flipped.any() for p in self.predictions):
-            self._say(f"No flipped labels on the {self._split} split: labels are noisy only on "
-                      "the train split of the noisy runs.")
+        self.finds.draw_projection()  # a score not computed yet: by class until it is built
+        if note := no_flipped_note(color, self.predictions, self._split):
+            self._say(note)
 
     def set_classes(self, classes: Sequence[int]) -> None:
         """Show only the samples of these true classes (the selection is cleared)."""
@@ -485,9 +488,7 @@ class Explorer:
         members were projected and aligned, on axes covering them all, when the checkpoint was
         loaded: only trace data changes (animated for SVG scatters)."""
         if self.series is None:
-            self._say(f"{self._checkpoint} has no epoch snapshots or α sweep: there is nothing "
-                      "to step through. The noisy-label runs (e.g. *-ce-noise0.4-s0) have "
-                      "snapshots.", "warn")
+            self._say(NO_SERIES_NOTE.format(checkpoint=self._checkpoint), "warn")
             return
         left = self.data.member_panel(self.series, index, self._checkpoint, self._split,
                                       self._method)  # checks index

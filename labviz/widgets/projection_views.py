@@ -1,8 +1,9 @@
 """The explorer's projection panels, one class per way of drawing them.
 
 Each view draws every panel of a :class:`~labviz.widgets.state.ViewState` and reports what the
-user does through three callbacks: ``on_select(ids)`` (a lasso or box selection), ``on_clear()``
-(a deselection) and ``on_hover(sample_id)``. The explorer picks the view; the other views (the
+user does through its callbacks: ``on_select(ids)`` (a lasso or box selection), ``on_clear()``
+(a deselection), ``on_hover(sample_id)`` and ``on_point(sample_id)`` (a click on one point of
+the left panel: a plotly click, or a jupyter-scatter selection of one point). The explorer picks the view; the other views (the
 confusion matrix, the reliability diagram, the samples) never see which one it is.
 
 * :class:`PlotlyProjection`: plotly ``FigureWidget`` panels, rings around highlighted points and
@@ -40,7 +41,7 @@ from labviz.figures.projection import (
     point_customdata,
     projection_figure,
 )
-from labviz.figures.style import SEQUENTIAL, class_color
+from labviz.figures.style import DIVERGING, SEQUENTIAL, class_color
 from labviz.compute.label_quality import non_uniformity
 from labviz.widgets._common import FigureSlot, defer_import, shared_esm
 from labviz.widgets.state import ViewState
@@ -66,7 +67,35 @@ def _non_uniformity(p: Predictions) -> NDArray[np.float64]:
     return out
 
 
-_COLOR_TITLES = {"class": "true label", "given": "given label", "non_uniformity": "non-uniformity"}
+_COLOR_TITLES = {"class": "true label", "given": "given label", "non_uniformity": "non-uniformity",
+                 "label_disagreement": "label disagreement",
+                 "local_gap": "local gap (confidence − accuracy)"}
+
+
+def score_colors(state: ViewState, i: int
+                 ) -> tuple[NDArray[np.float64], tuple[float, float], str, str] | None:
+    """The score panel ``i`` is coloured by, in row order, with its colour range, scale and title;
+    None for a colouring by category (or a score not computed yet, drawn by class meanwhile).
+
+    The local gap is drawn on a diverging scale symmetric about 0 (over-confident warm,
+    under-confident cool); the other scores on the sequential scale over [0, 1]."""
+    panel, color = state.panels[i], state.color
+    title = _COLOR_TITLES.get(color, color)
+    if color == "non_uniformity":
+        return _non_uniformity(panel.predictions), (0.0, 1.0), SEQUENTIAL, title
+    values = panel.scores.get(color)
+    if color == "confidence" and values is None:
+        values = panel.frame["confidence"].to_numpy(dtype=np.float64)
+    if values is None:
+        return None
+    if color == "local_gap":
+        # symmetric, so that white is 0; in steps of 0.05 so that small moves keep the scale
+        m = max(0.05, float(np.ceil(np.abs(values).max() / 0.05)) * 0.05)
+        return values, (-m, m), DIVERGING, title
+    return values, (0.0, 1.0), SEQUENTIAL, title
+
+#: Colourings by a per-sample score that needs the neighbour index (drawn by class until then).
+_SCORES = ("label_disagreement", "local_gap")
 
 #: The callbacks' results are ignored (the explorer's handlers return the ids they selected).
 OnSelect = Callable[[NDArray[np.int64]], object]
@@ -96,8 +125,10 @@ class WebGLProbe(anywidget.AnyWidget):
 class ProjectionView:
     """The interface of a projection view (see the module docstring)."""
 
-    def __init__(self, *, on_select: OnSelect, on_clear: OnClear, on_hover: OnHover) -> None:
+    def __init__(self, *, on_select: OnSelect, on_clear: OnClear, on_hover: OnHover,
+                 on_point: OnHover | None = None) -> None:
         self.on_select, self.on_clear, self.on_hover = on_select, on_clear, on_hover
+        self.on_point: OnHover = on_point or (lambda _sample_id: None)
         self.widget = widgets.HBox()
 
     def draw(self, state: ViewState, *, animate: bool = False) -> None:
@@ -112,8 +143,10 @@ class ProjectionView:
 class _FigurePanels(ProjectionView):
     """A view of one plotly figure per panel, in ``slots``; ``figures`` are their widgets."""
 
-    def __init__(self, *, on_select: OnSelect, on_clear: OnClear, on_hover: OnHover) -> None:
-        super().__init__(on_select=on_select, on_clear=on_clear, on_hover=on_hover)
+    def __init__(self, *, on_select: OnSelect, on_clear: OnClear, on_hover: OnHover,
+                 on_point: OnHover | None = None) -> None:
+        super().__init__(on_select=on_select, on_clear=on_clear, on_hover=on_hover,
+                         on_point=on_point)
         self.slots: list[FigureSlot] = []
 
     @property
@@ -138,8 +171,10 @@ class PlotlyProjection(_FigurePanels):
     """Plotly panels; ``figures`` holds one ``FigureWidget`` per panel, whose last trace,
     ``"highlight"``, rings the highlighted samples (``customdata[:, 0]`` is the sample id)."""
 
-    def __init__(self, *, on_select: OnSelect, on_clear: OnClear, on_hover: OnHover) -> None:
-        super().__init__(on_select=on_select, on_clear=on_clear, on_hover=on_hover)
+    def __init__(self, *, on_select: OnSelect, on_clear: OnClear, on_hover: OnHover,
+                 on_point: OnHover | None = None) -> None:
+        super().__init__(on_select=on_select, on_clear=on_clear, on_hover=on_hover,
+                         on_point=on_point)
         self._pending: dict[int, list[int]] = {}  # lasso ids gathered per panel, trace by trace
 
     def draw(self, state: ViewState, *, animate: bool = False) -> None:
@@ -150,10 +185,15 @@ class PlotlyProjection(_FigurePanels):
     def _figure(self, state: ViewState, i: int) -> go.Figure:
         panel = state.panels[i]
         mask = state.class_mask(i)
-        color = (_non_uniformity(panel.predictions)[mask] if state.color == "non_uniformity"
-                 else state.color)
-        fig = projection_figure(panel.frame[mask], color=color, color_title="non-uniformity",
-                                color_range=(0.0, 1.0), title=panel.title)
+        score = score_colors(state, i)
+        if score is None:
+            fig = projection_figure(panel.frame[mask],
+                                    color="class" if state.color in _SCORES else state.color,
+                                    title=panel.title)
+        else:
+            values, limits, scale, name = score
+            fig = projection_figure(panel.frame[mask], color=values[mask], color_title=name,
+                                    color_range=limits, colorscale=scale, title=panel.title)
         fig.update_xaxes(range=state.ranges[0], autorange=False)
         fig.update_yaxes(range=state.ranges[1], autorange=False)
         # a new view resets the user's zoom; a click or a slider step keeps it
@@ -170,6 +210,7 @@ class PlotlyProjection(_FigurePanels):
                 trace.on_selection(self._on_selection)
                 trace.on_deselect(self._on_deselect)
                 trace.on_hover(self._on_hover)
+                trace.on_click(self._on_click)
         self._draw_rings(state, i)
 
     def draw_highlight(self, state: ViewState) -> None:
@@ -213,6 +254,10 @@ class PlotlyProjection(_FigurePanels):
         if points.point_inds and self._panel_of(trace) == 0:
             self.on_hover(int(trace.customdata[points.point_inds[0]][0]))
 
+    def _on_click(self, trace: BaseTraceType, points: Points, state: InputDeviceState) -> None:
+        if points.point_inds and self._panel_of(trace) == 0:
+            self.on_point(int(trace.customdata[points.point_inds[0]][0]))
+
 
 # ----- jupyter-scatter ----------------------------------------------------------------------------
 def scatter_colors(state: ViewState, i: int
@@ -234,9 +279,14 @@ def scatter_colors(state: ViewState, i: int
         codes = np.where(flags == entries[0][0], 0, 1).astype(np.int8)
         values = pd.Categorical.from_codes(codes, categories=labels)
         return pd.Series(values), {name: c for _, name, c in entries}, None
-    score = (_non_uniformity(p) if color == "non_uniformity"
-             else panel.frame["confidence"].to_numpy(dtype=np.float64))
-    return pd.Series(score), SEQUENTIAL.lower(), (0.0, 1.0)
+    score = score_colors(state, i)
+    if score is None:  # a score not computed yet: by class meanwhile
+        codes = panel.frame["label"].to_numpy()
+        values = pd.Categorical.from_codes(codes, categories=names)
+        return pd.Series(values), {n: class_color(k) for k, n in enumerate(names)}, None
+    values, limits, scale, _ = score
+    # matplotlib's names, which jupyter-scatter reads: "viridis", "RdBu_r"
+    return pd.Series(values), scale if scale == DIVERGING else scale.lower(), limits
 
 
 def _share_module(widget_class: type[anywidget.AnyWidget]) -> None:
@@ -256,8 +306,10 @@ class ScatterProjection(ProjectionView):
     (a drag draws one), and a lasso's points come back through the ``selection`` trait.
     """
 
-    def __init__(self, *, on_select: OnSelect, on_clear: OnClear, on_hover: OnHover) -> None:
-        super().__init__(on_select=on_select, on_clear=on_clear, on_hover=on_hover)
+    def __init__(self, *, on_select: OnSelect, on_clear: OnClear, on_hover: OnHover,
+                 on_point: OnHover | None = None) -> None:
+        super().__init__(on_select=on_select, on_clear=on_clear, on_hover=on_hover,
+                         on_point=on_point)
         defer_import("seaborn")  # jupyter-scatter's density annotations, which we do not draw
         import jscatter  # lazy: its import takes most of a second
 
@@ -316,6 +368,8 @@ class ScatterProjection(ProjectionView):
     def _color(self, scatter: Scatter, state: ViewState, i: int) -> None:
         values, cmap, norm = scatter_colors(state, i)
         title = _COLOR_TITLES.get(state.color, state.color)  # the legend's, else "Color"
+        if norm is None and state.color in _SCORES:
+            title = _COLOR_TITLES["class"]  # the score is not computed yet
         if norm is None:
             scatter.color(by=values, map=cmap, labeling={"variable": title})
         else:
@@ -341,7 +395,10 @@ class ScatterProjection(ProjectionView):
             return  # the page echoing the highlight this view set
         self._set_selection[i] = None
         if rows.size:
-            self.on_select(np.sort(state.panels[i].ids[rows]))
+            ids = np.sort(state.panels[i].ids[rows])
+            self.on_select(ids)
+            if rows.size == 1 and i == 0:  # a click on one point
+                self.on_point(int(ids[0]))
         else:
             self.on_clear()
 

@@ -20,9 +20,9 @@ from labviz.core.predictions import Predictions
 
 #: What the projections' colour can show.
 ColorBy = Literal["class", "prediction", "given", "correct", "confidence", "flipped",
-                  "non_uniformity"]
+                  "non_uniformity", "label_disagreement", "local_gap"]
 COLOR_BY: tuple[str, ...] = ("class", "prediction", "given", "correct", "confidence", "flipped",
-                             "non_uniformity")
+                             "non_uniformity", "label_disagreement", "local_gap")
 #: A projection's x or y range, (low, high).
 Range = tuple[float, float]
 
@@ -42,12 +42,17 @@ class Panel:
     predictions : Predictions
     frame : pandas.DataFrame
         ``labviz.compute.projection.projection_frame`` rows of ``predictions``, in the same order.
+    scores : dict of str to ndarray of shape (n_samples,)
+        Per-sample scores to colour by, in row order, by colouring name (``"confidence"`` at the
+        explorer's temperature, ``"label_disagreement"``, ``"local_gap"``); written by
+        :meth:`labviz.widgets.finds.Finds.attach`, absent until computed.
     """
 
     name: str
     title: str
     predictions: Predictions
     frame: pd.DataFrame
+    scores: dict[str, NDArray[np.float64]] = field(default_factory=dict, repr=False)
     _sorted: tuple[NDArray[np.int64], NDArray[np.intp]] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -86,7 +91,8 @@ class ViewState:
         The selection's sample ids, sorted and unique; empty for none.
     temperature : float
         Probabilities are ``softmax(logits / temperature)``.
-    color : {"class", "prediction", "given", "correct", "confidence", "flipped", "non_uniformity"}
+    color : {"class", "prediction", "given", "correct", "confidence", "flipped", "non_uniformity", \
+             "label_disagreement", "local_gap"}
         What the projections' colour shows.
     ranges : tuple of two (low, high) pairs
         The projections' fixed x and y ranges (they cover every series member).

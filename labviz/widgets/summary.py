@@ -11,6 +11,7 @@ The numbers come from the compute layer (:mod:`labviz.compute.calibration`,
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +23,7 @@ from labviz.compute.calibration import (
     reliability_curve_binary,
 )
 from labviz.compute.confusion import per_class_table
+from labviz.core.predictions import Predictions
 from labviz.widgets._common import samples
 from labviz.widgets.state import ViewState
 from labviz.widgets.temperature import ScaledProbabilities
@@ -110,3 +112,12 @@ def single_class_note(state: ViewState) -> str:
         return ""
     return (f"Only one class ({p.class_names[present[0]]}) is in view: the confusion matrix and "
             "the per-class table have a single row, and colours by class show one colour.")
+
+
+def no_flipped_note(color: str, models: Sequence[Predictions], split: str) -> str:
+    """What the status line says when the projections are coloured by ``"flipped"`` but no
+    label of ``models`` is flipped (else "")."""
+    if color != "flipped" or any(p.flipped.any() for p in models):
+        return ""
+    return (f"No flipped labels on the {split} split: labels are noisy only on the train split "
+            "of the noisy runs.")

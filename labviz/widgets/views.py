@@ -33,15 +33,20 @@ from labviz.figures.calibration import reliability_figure
 from labviz.figures.confusion import MAX_ANNOTATED_CLASSES, confusion_figure
 from labviz.figures.projection import ThumbnailURIs
 from labviz.widgets._common import FigureSlot, message_html, same_structure, samples
+from labviz.widgets.finds_view import FindsView
 
 if TYPE_CHECKING:
     from labviz.zoo import Series
 
 #: The "compare" dropdown's entry for a single panel.
 NO_COMPARE = "(none)"
+#: The status line when the snapshot slider moves on a checkpoint without a series.
+NO_SERIES_NOTE = ("{checkpoint} has no epoch snapshots or α sweep: there is nothing to step "
+                  "through. The noisy-label runs (e.g. *-ce-noise0.4-s0) have snapshots.")
 #: Range of the temperature slider (a log slider, base 2); "Fitted T" may set T outside it.
 T_RANGE: tuple[float, float] = (0.25, 4.0)
-_COLOR_LABELS = {"non_uniformity": "non-uniformity"}
+_COLOR_LABELS = {"non_uniformity": "non-uniformity", "label_disagreement": "label disagreement",
+                 "local_gap": "local calibration gap"}
 #: The classes list shows up to this many rows at once (it scrolls beyond) ...
 MAX_CLASS_ROWS = 10
 #: ... and is wide enough for names of up to this many characters (longer ones scroll sideways).
@@ -491,10 +496,12 @@ def _clip(name: str, n: int = 12) -> str:
 def explorer_layout(controls: Controls, *, status: widgets.HTML,
                     projection: widgets.Box, confusion: ConfusionView,
                     reliability: ReliabilityView, samples: SamplesView,
-                    probe: widgets.Widget) -> widgets.VBox:
+                    probe: widgets.Widget, finds: FindsView | None = None) -> widgets.VBox:
     """The explorer's page, top to bottom: the status line, the controls, the projection beside
     the hovered sample, the temperature, the confusion matrix beside the reliability diagram, the
-    per-class table beside the highlighted images, and the (invisible) WebGL probe."""
+    per-class table beside the highlighted images, the finds (a clicked point's neighbours, the
+    regions and the error slices: last, so that what they show moves nothing above) and the
+    (invisible) WebGL probe."""
     c = controls
 
     def row(*children: widgets.Widget) -> widgets.HBox:
@@ -510,6 +517,7 @@ def explorer_layout(controls: Controls, *, status: widgets.HTML,
         row(c["temperature"], c["fitted_temperature"]),
         row(confusion.widget, reliability.widget),
         row(samples.table_html, samples.thumbnails_html),
+        *([finds.widget] if finds is not None else []),
         probe,
         widgets.HTML(EXPLORER_CSS),
     ])
