@@ -9,7 +9,8 @@ Each case runs in a fresh Python process with an empty cache and records:
 * exact search, the peer: the seconds of the exact blocked search (``_exact_rows``) of
   ``N_EXACT`` query rows against all N, scaled to N rows (its cost is linear in the rows).
   Those rows' exact neighbours also give the index's recall@10.
-* one query (``index.query(i, 10)``): the median over 1,000 random samples.
+* one query (``index.query(i, 10)``): the median over 1,000 random samples; and, for
+  comparison, one sample's exact neighbours searched on the spot with no index (median of 20).
 * the per-sample scores (``label_disagreement`` and ``local_calibration_gap``, k=10) of all N.
 * the regions (``find_regions``, default number, 1,000 bootstrap replicas each) with peak RSS,
   and the error slices.
@@ -106,6 +107,12 @@ def child(n: int, d: int) -> dict:
     ind, _ = nb._exact_rows(x, rows, K + 1)
     exact_s = time.perf_counter() - t
     out["exact_s"] = exact_s * n / (rows.stop - rows.start)
+    one = []
+    for i in range(20):  # one sample's exact neighbours, searched on the spot: no index
+        t = time.perf_counter()
+        nb._exact_rows(x, slice(i, i + 1), K + 1)
+        one.append(time.perf_counter() - t)
+    out["exact_query_s"] = float(np.median(one))
     del x
     hits = 0
     for i, row in enumerate(ind):
@@ -171,7 +178,8 @@ def run(quick: bool = False, log=print, large: bool = False) -> list[dict]:
             log(f"  N={n:,} d={d}: index ({res['method']}) {build['seconds']:.1f}s peak "
                 f"{_mb(build['peak_rss'])} (+{_mb(build['added'])}), {_mb(res['index_bytes'])} "
                 f"held; numba warm-up {res['warmup_s']:.1f}s; cached reload "
-                f"{res['cached_s']:.2f}s; exact search {res['exact_s']:.1f}s (extrapolated); "
+                f"{res['cached_s']:.2f}s; exact search {res['exact_s']:.1f}s (extrapolated), one "
+                f"exact query {res['exact_query_s'] * 1e3:.1f} ms; "
                 f"recall@10 {res['recall10']:.3f}; query {res['query_s'] * 1e6:.0f} us (max "
                 f"{res['query_max_s'] * 1e6:.0f} us); scores {res['scores_s']:.2f}s; regions "
                 f"({res['n_regions']}) {res['regions']['seconds']:.1f}s peak "
