@@ -219,3 +219,14 @@ def test_the_build_button_computes_the_regions_in_the_background():
     assert ex.finds.wait(120) and finds_of(p) is not None
     assert ex.finds.view.region_buttons[0].layout.display is None
     assert ex.finds.view.build_button.layout.display == "none"
+
+
+def test_the_temperature_slider_recolours_a_projection_coloured_by_confidence(toy):
+    ex = explore(toy)
+    ex.set_color("confidence")
+    ex.controls["temperature"].value = 2.0  # the slider
+    trace = ex.projection_figures[0].data[0]
+    ids = np.asarray(trace.customdata)[:, 0].astype(int)
+    expected = top_probability(toy.logits, temperature=2.0)[ids - 7]
+    np.testing.assert_allclose(np.asarray(trace.marker.color), expected)
+    assert not np.allclose(expected, toy.confidence[ids - 7])
