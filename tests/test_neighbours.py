@@ -158,6 +158,24 @@ def test_regions_of_two_blobs_rank_the_over_confident_one_first():
     assert second["gap"] == pytest.approx(-0.1) and second["size"] == 40
 
 
+def test_region_ece_and_interval_are_calibration_interval_s():
+    from labviz.compute.calibration import calibration_interval
+
+    x = _blobs([60, 60])
+    gen = np.random.default_rng(3)
+    y = gen.integers(0, 3, 120)
+    pred = np.where(gen.random(120) < 0.7, y, (y + 1) % 3)
+    p = _predictions(x, y, pred, gen.uniform(0.4, 1.0, 120))
+    labels = rg.cluster_features(x, n_regions=2, cache=False)
+    table = rg.region_table(p, labels, n_boot=300, seed=5).set_index("region")
+    for r in (0, 1):
+        members = np.flatnonzero(labels == r)
+        ci = calibration_interval(y[members], p.probs[members], n_boot=300, seed=5)
+        got = table.loc[r]
+        assert (got["ece"], got["ece_low"], got["ece_high"]) == pytest.approx(
+            (ci.estimate, ci.low, ci.high))
+
+
 def test_regions_are_cached(monkeypatch):
     x = _blobs([30, 30])
     calls = []

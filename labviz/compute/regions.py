@@ -228,7 +228,10 @@ def region_table(
     -------
     pandas.DataFrame
         Columns :data:`REGION_COLUMNS`, ranked by ``ece`` (largest first); empty regions are
-        left out.
+        left out. A region's ``ece``, ``ece_low`` and ``ece_high`` are those of
+        ``calibration_interval(y_true[members], probs[members], n_bins=n_bins, n_boot=n_boot,
+        confidence=confidence, seed=seed)``, computed from the confidences and correctness
+        alone (no probability matrix is sliced).
     """
     p = as_predictions(predictions)
     lab = _check_labels(labels, p.n_samples, "labels")
@@ -250,7 +253,7 @@ def region_table(
         c, h = conf[members], hit[members]
         estimate, replicas = _uniform_top_label_replicas(
             c, h, n_bins, lambda stats: _ce_from_stats(stats, "l1"), n_boot,
-            np.random.default_rng([seed, r]))
+            np.random.default_rng(seed))
         low, high = _bootstrap.percentile_interval(replicas, level)
         mean_conf, acc = float(c.mean()), float(h.mean())
         rows.append((r, len(members), estimate, low, high, mean_conf, acc, mean_conf - acc,
