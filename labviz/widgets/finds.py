@@ -147,6 +147,7 @@ class Finds:
         self._thread: threading.Thread | None = None
         self._then: list[Callable[[], object]] = []
         self._lock = threading.RLock()  # a callback run when a build is done may build again
+        self._gaps: dict[int, tuple[float, Predictions, NDArray[np.float64]]] = {}
 
     # ----- building -------------------------------------------------------------------------------
     def _missing(self) -> list[Predictions]:
@@ -236,9 +237,20 @@ class Finds:
             elif color == "label_disagreement":
                 panel.scores[color] = found.disagreement
             else:
-                panel.scores[color] = local_calibration_gap(
-                    None, found.index, k=N_NEIGHBOURS, confidence=self._confidence(p),
-                    correct=p.correct)
+                panel.scores[color] = self._local_gap(p, found)
+
+    def _local_gap(self, p: Predictions, found: FeatureFinds) -> NDArray[np.float64]:
+        """``p``'s local gap at the temperature; the last temperature's kept per model (0.5 s at
+        1M samples: a change of colouring and back costs nothing)."""
+        t = self.state.temperature
+        hit = self._gaps.get(id(p))
+        if hit is None or hit[0] != t or hit[1] is not p:
+            gap = local_calibration_gap(None, found.index, k=N_NEIGHBOURS,
+                                        confidence=self._confidence(p), correct=p.correct)
+            live = {id(panel.predictions) for panel in self.state.panels}
+            self._gaps = {k: h for k, h in self._gaps.items() if k in live}  # on screen only
+            hit = self._gaps[id(p)] = (t, p, gap)
+        return hit[2]
 
     def draw_projection(self, *, animate: bool = False) -> None:
         """Draw the projections, with the score they are coloured by (:meth:`attach`)."""
