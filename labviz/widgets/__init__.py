@@ -57,7 +57,10 @@ def explore(
     a lasso or box selection in a projection updates the reliability diagram and the per-class
     table for that selection; a slider steps through a checkpoint's epoch snapshots or its LS
     sweep on fixed, aligned axes; with two checkpoints, the projections sit side by side (aligned
-    by Procrustes on shared sample ids) and share the highlight.
+    by Procrustes on shared sample ids) and share the highlight. Clicking a point lists its
+    nearest neighbours in feature space; regions of feature space ranked by calibration error,
+    and error slices, are listed, and a click on one selects its samples
+    (:mod:`labviz.widgets.finds`, built in the background on first need).
 
     Parameters
     ----------
@@ -71,8 +74,13 @@ def explore(
         raises ValueError, and the explorer shows no split control.
     method : {"pca", "umap", "tsne"}
         Projection method; projections are cached on disk, so only the first use is slow.
-    color : {"class", "prediction", "given", "correct", "confidence", "flipped", "non_uniformity"}
-        What the projection's colour shows.
+    color : {"class", "prediction", "given", "correct", "confidence", "flipped", "non_uniformity", \
+             "label_disagreement", "local_gap"}
+        What the projection's colour shows. ``"label_disagreement"``: the share of a sample's
+        10 nearest neighbours (cosine, penultimate features) whose given label differs from its
+        own; ``"local_gap"``: mean confidence minus accuracy among them, on a diverging scale
+        centred at 0 (over-confident warm, under-confident cool). Both need the neighbour index,
+        built in the background (the projection is coloured by class until it is ready).
     classes : sequence of int, optional
         Show only samples of these true classes (default: all).
     n_bins : int
