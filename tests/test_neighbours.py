@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.stats  # noqa: F401  (loaded at collection, as sklearn.cluster: not in the first test)
+import sklearn.cluster  # noqa: F401
 from sklearn.neighbors import NearestNeighbors
 
 import labviz
