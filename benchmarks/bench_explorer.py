@@ -11,6 +11,11 @@ computes a new softmax of both models' logits), the "Fitted T" button (these Pre
 validation set, so T is fitted on the N shown samples of the left model; the remembered fit is
 forgotten before each press, so every press fits), and a click on the fullest reliability bin of
 the left model (chosen on the diagram of all samples; a repeated click selects the same samples).
+
+The finds rows (``labviz.widgets.finds``), once the models' neighbour index, regions and slices
+are built (the build itself is ``bench_neighbours``'): a click on a point (its 10 neighbours
+listed), a click on the region of largest ECE (its samples selected) and a colouring by the local
+calibration gap and back (the gap computed at the current temperature for both models).
 """
 
 from __future__ import annotations
@@ -74,6 +79,15 @@ def run(quick: bool = False, log=print) -> list[dict]:
                 target.extend([label, int(np.argmax(ex.curves[label].count))])
             assert ex.select_bin(*target).size
 
+        ex.finds.build()
+        ex.finds.wait()
+        point = int(a.ids[n // 3])
+
+        def local_gap_and_back():
+            ex.set_color("local_gap")
+            ex.set_color("class")
+            ex.finds._gaps.clear()  # time the gap, not the remembered one
+
         handlers = {
             "select_cell": lambda: ex.select_cell(3, 5),
             "select_points (10% lasso)": lambda: ex.select_points(lasso),
@@ -83,6 +97,9 @@ def run(quick: bool = False, log=print) -> list[dict]:
             "use_fitted_temperature (button)": fitted_t,
             "select_bin (reliability click)": bin_click,
             "set_classes (5 of 10)": lambda: ex.set_classes([0, 1, 2, 3, 4]),
+            "show_neighbours (point click)": lambda: ex.finds.show_neighbours(point),
+            "select_region (region click)": lambda: ex.finds.select_region(0),
+            "set_color local_gap and back": local_gap_and_back,
         }
         for name, fn in handlers.items():
             t = best_of(fn, **kw)
