@@ -110,6 +110,7 @@ FILE_TIERS: dict[str, tuple[str, ...]] = {
     "test_predictions.py": ("unit",),
     "test_projection.py": ("unit",),
     "test_properties.py": ("unit",),
+    "test_readme.py": ("unit",),
     "test_report.py": ("service", "unit"),
     "test_scan.py": ("unit",),
     "test_server.py": ("unit", "service"),

@@ -63,15 +63,32 @@ LONGEST_FIRST = ("03_calibration_in_depth", "06_negative_label_smoothing_and_inv
 SCHEDULED = sorted(NOTEBOOKS, key=lambda p: (LONGEST_FIRST + (p.stem,)).index(p.stem))
 
 
-def _readme_verdicts() -> dict[str, str]:
-    """Notebook stem -> the verdict word(s) in the README's table."""
-    rows = {}
-    for line in (ROOT / "README.md").read_text().splitlines():
-        m = re.match(r"\|\s*\[?`?(\d\d_[a-z_]+)", line)
-        if m:
-            cells = [c.strip() for c in line.strip("|").split("|")]
-            rows[m.group(1)] = cells[3].lower()
+#: The tables of verdicts: the README's short one and the docs' with every effect.
+VERDICT_TABLES = (ROOT / "README.md", ROOT / "docs" / "notebooks.md")
+
+
+def _stated_verdicts(path: Path) -> dict[str, str]:
+    """Notebook stem -> the verdict word(s) in the column "verdicts at this scale" of ``path``."""
+    rows, column = {}, None
+    for line in path.read_text().splitlines():
+        if not line.startswith("|"):
+            column = None
+            continue
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if column is None and "verdicts at this scale" in cells:
+            column = cells.index("verdicts at this scale")
+        m = re.match(r"\[?`?(\d\d_[a-z_]+)", cells[0])
+        if m and column is not None:
+            rows[m.group(1)] = cells[column].lower()
     return rows
+
+
+@pytest.mark.unit
+def test_the_readme_and_the_docs_state_the_same_verdicts_for_every_notebook():
+    readme, docs = (_stated_verdicts(table) for table in VERDICT_TABLES)
+    assert set(readme) == set(docs) == {p.stem for p in NOTEBOOKS}
+    for stem, stated in readme.items():
+        assert set(STATUS.findall(stated)) == set(STATUS.findall(docs[stem])), stem
 
 
 @pytest.mark.parametrize("path", SCHEDULED, ids=[p.stem for p in SCHEDULED])
@@ -89,9 +106,10 @@ def test_notebook_runs_prints_its_results_and_the_readme_states_its_verdicts(pat
     if has_verdict:
         assert VERDICT.search(out), f"{path.name} printed no verdict"
         measured = set(VERDICT.findall(out))
-        stated = _readme_verdicts().get(path.stem, "")
-        assert stated, f"README has no row for {path.stem}"
-        assert set(STATUS.findall(stated)) == measured, (path.stem, measured, stated)
+        for table in VERDICT_TABLES:
+            stated = _stated_verdicts(table).get(path.stem, "")
+            assert stated, f"{table.name} has no row for {path.stem}"
+            assert set(STATUS.findall(stated)) == measured, (table.name, path.stem, measured, stated)
 
 
 def test_app_notebook_is_stored_without_outputs_and_builds_the_app(shared_zoo_cache):
