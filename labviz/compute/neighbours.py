@@ -63,15 +63,17 @@ DEFAULT_NEIGHBORS = 20
 #: Neighbours per sample the scores use by default.
 DEFAULT_K = 10
 #: ``method="auto"`` searches exactly below this many samples, with NNDescent from there.
-EXACT_BELOW = 20_000
+EXACT_BELOW = 50_000
 #: NNDescent builds a graph this many times wider than the neighbours kept, for recall.
 _BUILD_WIDTH = 2
 #: Bump when the index code changes in a way that makes old cache entries wrong.
 _CACHE_VERSION = 1
 #: Similarities held at once by the exact search (float32 entries): 64 MB.
 _BLOCK_ENTRIES = 1 << 24
-#: Rows per chunk when normalising or scoring.
+#: Rows per chunk when scoring.
 _CHUNK = 65_536
+#: Entries per row chunk when reading features: 2**22 float32 entries are 16 MB.
+_CHUNK_ENTRIES = 1 << 22
 
 
 # ----- the index --------------------------------------------------------------------------------
@@ -178,12 +180,13 @@ def normalised(features: NDArray[np.floating]) -> NDArray[np.float32]:
 
     A new (n_samples, n_features) float32 array: the one copy the index needs.
     """
-    n = features.shape[0]
+    n, d = features.shape
     out = np.empty(features.shape, dtype=np.float32)
-    for start in range(0, n, _CHUNK):
-        block = np.asarray(features[start:start + _CHUNK], dtype=np.float32)
+    step = max(1, _CHUNK_ENTRIES // max(d, 1))
+    for start in range(0, n, step):
+        block = np.asarray(features[start:start + step], dtype=np.float32)
         norm = np.sqrt(np.einsum("ij,ij->i", block, block, dtype=np.float64))
-        out[start:start + _CHUNK] = block / np.where(norm > 0, norm, 1.0).astype(np.float32)[:, None]
+        out[start:start + step] = block / np.where(norm > 0, norm, 1.0).astype(np.float32)[:, None]
     return out
 
 
@@ -264,8 +267,9 @@ def _nndescent_graph(x: NDArray[np.float32], k: int, seed: int | None,
 def features_digest(features: NDArray) -> str:
     """sha256 of ``features``, dtype and shape included, read a row chunk at a time: its cache key."""
     h = hashlib.sha256()
-    for start in range(0, features.shape[0], _CHUNK):
-        h.update(np.ascontiguousarray(features[start:start + _CHUNK]).data.cast("B"))
+    step = max(1, _CHUNK_ENTRIES // max(features.shape[1], 1))
+    for start in range(0, features.shape[0], step):
+        h.update(np.ascontiguousarray(features[start:start + step]).data.cast("B"))
     h.update(f"{features.dtype.str}{features.shape}".encode())
     return h.hexdigest()
 

@@ -17,7 +17,8 @@ The clustering
 --------------
 scikit-learn's ``MiniBatchKMeans`` on L2-normalised features (k-means on the unit sphere ranks
 like cosine similarity, the neighbours' metric in :mod:`labviz.compute.neighbours`), with a
-fixed seed, fitted on a seeded random sample of at most :data:`FIT_SAMPLE` rows; every sample is
+fixed seed, fitted on a seeded random sample of at most :data:`FIT_SAMPLE` rows (and
+:data:`FIT_ENTRIES` entries); every sample is
 then assigned to its nearest centre, a row chunk at a time, so memory-mapped features are read
 in chunks and nothing larger than the sample is copied. Why k-means: it is fast at 1M points
 on 2 cores, deterministic with a seed, needs no neighbour graph, and every sample gets a region
@@ -59,8 +60,11 @@ from labviz.core.predictions import Predictions
 #: Called with the fraction done, a float in [0, 1], from the thread that computes.
 Progress = Callable[[float], None]
 
-#: k-means is fitted on a seeded sample of at most this many rows.
+#: k-means is fitted on a seeded sample of at most this many rows ...
 FIT_SAMPLE = 100_000
+#: ... and at most this many entries (rows x features; 2**25 float32 entries are 128 MB): 16,384
+#: rows of 2,048 features.
+FIT_ENTRIES = 1 << 25
 #: Without ``n_regions``, regions hold about this many samples or more ...
 MIN_REGION_SIZE = 500
 #: ... and there are at most this many.
@@ -73,7 +77,8 @@ SLICE_COLUMNS: tuple[str, ...] = ("region", "name", "size", "error_rate", "error
                                   "error_high", "overall_error_rate", "true_class", "true_name",
                                   "predicted_class", "predicted_name")
 _CACHE_VERSION = 1
-_CHUNK = 65_536
+#: Entries per row chunk when assigning samples to regions: 2**22 float32 entries are 16 MB.
+_CHUNK_ENTRIES = 1 << 22
 
 
 def default_n_regions(n_samples: int) -> int:
@@ -123,8 +128,9 @@ def _check_progress(progress: object) -> Progress | None:
 def _assign(feats: NDArray, centres: NDArray[np.float32]) -> NDArray[np.int32]:
     """The nearest centre (largest dot product with the normalised row) of every row, by chunks."""
     out = np.empty(feats.shape[0], dtype=np.int32)
-    for start in range(0, feats.shape[0], _CHUNK):
-        out[start:start + _CHUNK] = (normalised(feats[start:start + _CHUNK]) @ centres.T).argmax(1)
+    step = max(1, _CHUNK_ENTRIES // max(feats.shape[1], len(centres)))
+    for start in range(0, feats.shape[0], step):
+        out[start:start + step] = (normalised(feats[start:start + step]) @ centres.T).argmax(1)
     return out
 
 
@@ -171,7 +177,8 @@ def cluster_features(
         from sklearn.cluster import MiniBatchKMeans
 
         rng = np.random.default_rng(seed)
-        rows = np.sort(rng.choice(n, FIT_SAMPLE, replace=False)) if n > FIT_SAMPLE else slice(None)
+        size = max(k, min(FIT_SAMPLE, FIT_ENTRIES // feats.shape[1]))
+        rows = np.sort(rng.choice(n, size, replace=False)) if n > size else slice(None)
         sample = normalised(feats[rows])
         report(0.1)
         from threadpoolctl import threadpool_limits
