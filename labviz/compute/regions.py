@@ -35,6 +35,11 @@ and ``ece_high`` (top-label ECE on ``n_bins`` equal-width bins, the estimator of
 interval of :func:`labviz.compute.calibration.calibration_interval`, drawn per (bin, correct)
 cell), ``confidence`` (mean), ``accuracy``, ``gap`` (``confidence - accuracy``: > 0
 over-confident), ``error_rate``.
+
+Measured (2 shared cores, ``benchmarks/bench_neighbours.py``; default number of regions, 1,000
+bootstrap replicas each): 1M x 64, 64 regions in 2.2 s, +42 MB peak RSS (load 1-4); 100k x 64,
+3.7 s, +46 MB (load 5-8); 50k x 2,048, 11 s, +336 MB (load 1.3). The error slices take under
+0.1 s.
 """
 
 from __future__ import annotations
