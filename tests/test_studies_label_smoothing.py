@@ -32,7 +32,7 @@ def fake_zoo(monkeypatch, rng):
 
     for s in (0, 1):
         add(f"ce-s{s}", "ce", s, sharp=3.0)
-        for a, sharp in ((0.02, 2.5), (0.05, 1.5), (0.1, 1.0)):
+        for a, sharp in ((0.005, 3.2), (0.01, 3.0), (0.02, 2.5), (0.05, 1.5), (0.1, 1.0)):
             add(f"ls{a}-s{s}", "ls0.1" if a == 0.1 else "ls-grid", s, alpha=a, sharp=sharp)
         add(f"tstudent-s{s}", "tstudent", s, val_accuracy=0.70 + s / 100, test_accuracy=0.71 + s / 100)
         for t in (1.0, 4.0):
@@ -62,8 +62,11 @@ def test_tightness_table_measures_each_checkpoint_in_both_spaces(fake_zoo):
 
 
 def test_ls_grid_finds_seeds_with_every_alpha_whatever_their_family(fake_zoo):
+    assert zoo.LS_GRID_ALPHAS == (0.005, 0.01, 0.02, 0.05, 0.1)  # the default, fixed in advance
     grid = studies.ls_grid("fake")
-    assert grid == {s: {0.02: f"ls0.02-s{s}", 0.05: f"ls0.05-s{s}", 0.1: f"ls0.1-s{s}"} for s in (0, 1)}
+    assert grid == {s: {a: f"ls{a}-s{s}" for a in zoo.LS_GRID_ALPHAS} for s in (0, 1)}
+    assert studies.ls_grid("fake", alphas=(0.02, 0.1)) == {s: {0.02: f"ls0.02-s{s}", 0.1: f"ls0.1-s{s}"}
+                                                           for s in (0, 1)}
     assert studies.ls_grid("fake", alphas=(0.02, 0.3)) == {}
 
 
@@ -73,7 +76,7 @@ def test_tuned_ls_table_chooses_alpha_on_validation_ece_only(fake_zoo):
     for s in (0, 1):
         val = {a: expected_calibration_error(preds[(f"ls{a}-s{s}", "val")].y_true,
                                              preds[(f"ls{a}-s{s}", "val")].probs, n_bins=15)
-               for a in (0.02, 0.05, 0.1)}
+               for a in zoo.LS_GRID_ALPHAS}
         best = min(val, key=val.get)
         assert t.at[s, "alpha"] == best and t.at[s, "val_ece_by_alpha"] == pytest.approx(val)
         test = preds[(f"ls{best}-s{s}", "test")]

@@ -61,7 +61,7 @@ def test_manifest_has_every_required_entry():
         assert sorted(e["seed"] for e in family(loss, alpha)) == seeds, (loss, alpha)
     for alpha in (0.2, 0.3):
         assert len(family("ls", alpha)) == 1
-    for alpha in (0.02, 0.05, 0.1):  # the α grid
+    for alpha in zoo.LS_GRID_ALPHAS:  # the α grid
         assert {0, 1, 2, 3, 4} <= {e["seed"] for e in family("ls", alpha)}, alpha
     noisy = [e for e in MANIFEST if e["dataset"] == "fashion-mnist" and e["noise_rate"] == 0.4]
     assert len({e["epoch"] for e in noisy}) >= 5
@@ -139,19 +139,22 @@ def test_noisy_run_learns_early_and_memorizes_late():
     assert acc[-1] < acc[peak] - 0.05
 
 
-#: Training time of the whole zoo, classifiers and the VAE prior: the measured sum is 7,783 s for the
-#: classifiers (3,795 s of it the 113 runs of the ten-seed CE/LS families, the LS α grid and the
+#: Training time of the whole zoo, classifiers and the VAE prior: the measured sum is 8,647 s for the
+#: classifiers (4,659 s of it the 123 runs of the ten-seed CE/LS families, the LS α grid and the
 #: transfer-set students, 507 s the 6 scheduled negative-LS runs) plus 256 s for the VAE, so a full
-#: `make zoo --jobs 2` trains for about 67 min. The cap keeps that under 90 min with room for timing
+#: `make zoo --jobs 2` trains for about 74 min. The cap keeps that under 90 min with room for timing
 #: noise only.
-TRAIN_SECONDS_CAP = 8100
+TRAIN_SECONDS_CAP = 9700
+#: The zoo's files: 43.4 MB, 5.8 MB of it the α grid's runs at 0.005 and 0.01 (the wheel that carries
+#: them is about 30 MB, under PyPI's 100 MB per file).
+ZOO_BYTES_CAP = 45e6
 
 
 def test_zoo_limits():
     from labviz.zoo import generative
 
     everything = MANIFEST + generative.read_manifest()
-    assert sum(e["bytes"] for e in everything) <= 40e6
+    assert sum(e["bytes"] for e in everything) <= ZOO_BYTES_CAP
     seconds = sum(e["train_seconds"] or 0 for e in everything)
     assert seconds <= TRAIN_SECONDS_CAP
     assert seconds / 2 <= 90 * 60  # wall time of a build on two cores

@@ -159,7 +159,8 @@ def tightness_table(families: Sequence[str], dataset: str = FASHION, *,
     return pd.DataFrame(rows)
 
 
-def ls_grid(dataset: str = FASHION, alphas: Sequence[float] = (0.02, 0.05, 0.1)) -> dict[int, dict[float, str]]:
+def ls_grid(dataset: str = FASHION,
+            alphas: Sequence[float] = zoo.LS_GRID_ALPHAS) -> dict[int, dict[float, str]]:
     """Seed -> α -> zoo name of the final label-smoothing checkpoints of the main architecture,
     for the seeds that have every α of ``alphas`` (whatever their manifest family)."""
     found: dict[int, dict[float, str]] = {}
@@ -171,7 +172,7 @@ def ls_grid(dataset: str = FASHION, alphas: Sequence[float] = (0.02, 0.05, 0.1))
             if len(by_alpha) == len(set(alphas))}
 
 
-def tuned_ls_table(dataset: str = FASHION, alphas: Sequence[float] = (0.02, 0.05, 0.1), *,
+def tuned_ls_table(dataset: str = FASHION, alphas: Sequence[float] = zoo.LS_GRID_ALPHAS, *,
                    n_bins: int = 15) -> pd.DataFrame:
     """Müller et al.'s Table 3 per seed, with α chosen on validation data as the paper tuned it.
 
