@@ -40,19 +40,20 @@ Gaussian clusters, a hard case for an approximate search: no structure within a 
 ``benchmarks/bench_neighbours.py``; exact times for all samples are the measured time of 1,000
 query rows scaled to N (the cost is linear in the rows):
 
-* 1M x 64: exact 9,000-9,500 s (2.5 h; load 1-8), so out. NNDescent 156 s (load 1.2-3.6;
-  556 s at load 6-8), +2.0 GB peak RSS (the 256 MB normalised copy and NNDescent's heaps), plus
-  28-78 s of numba compilation once per process; recall@10 against exact search 0.86. The
-  graph kept (20 neighbours) is 160 MB, reloaded from the cache in 0.4 s.
-* 100k x 64: exact 85 s (load 3.5; 189 s at load 5-8); NNDescent 17 s, +213 MB (load 3.5;
-  56 s at load 5-8), recall@10 0.98.
-* 50k x 64: exact 11 s (load 1.3; 45 s at load 6); NNDescent 13-16 s (load 6) plus the
-  compilation, recall@20 0.99.
-* 50k x 2,048: exact 144 s (load 5-6); NNDescent 63 s, +820 MB, recall@10 0.90.
+* 1M x 64: exact 5,300-9,500 s (1.5-2.6 h; load 1-8), so out. NNDescent (40 trees) 228 s,
+  +2.2 GB peak RSS (the 256 MB normalised copy and NNDescent's heaps; 3.0 GB for the whole
+  process), recall@10 against exact search 0.90 (load 2.7); with pynndescent's 21 trees 156 s
+  and 0.86 (load 1.2-3.6; 556 s at load 6-8). Plus 28-78 s of numba compilation once per
+  process. The graph kept (20 neighbours) is 160 MB, reloaded from the cache in 0.4 s.
+* 100k x 64: exact 85 s (load 3.5; 189 s at load 5-8); NNDescent (21 trees) 17 s, +213 MB
+  (load 3.5; 56 s at load 5-8), recall@10 0.98.
+* 50k x 64: exact 11 s (load 1.3; 45 s at load 6); NNDescent (21 trees) 13-16 s (load 6)
+  plus the compilation, recall@20 0.99.
+* 50k x 2,048: exact 144 s (load 5-6); NNDescent (21 trees) 63 s, +820 MB, recall@10 0.90.
 * A query (:meth:`NeighbourIndex.query`, k=10) takes 2-4 us at every size (the slowest of 1,000:
   4 ms); one sample's exact neighbours searched on the spot with no index take 12-27 ms at
-  1M x 64, 8 ms at 100k x 64 and 14-47 ms at 50k x 2,048. Both scores for all samples (k=10): 0.29 s at 1M, 0.04 s
-  at 100k.
+  1M x 64, 8 ms at 100k x 64 and 14-47 ms at 50k x 2,048. Both scores for all samples
+  (k=10): 0.29-0.31 s at 1M, 0.04 s at 100k.
 
 So NNDescent serves 1M and exact search does not; below 50k exact search costs less than
 NNDescent's compilation alone, and is exact.

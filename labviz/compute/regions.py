@@ -37,7 +37,7 @@ cell), ``confidence`` (mean), ``accuracy``, ``gap`` (``confidence - accuracy``: 
 over-confident), ``error_rate``.
 
 Measured (2 shared cores, ``benchmarks/bench_neighbours.py``; default number of regions, 1,000
-bootstrap replicas each): 1M x 64, 64 regions in 2.2 s, +42 MB peak RSS (load 1-4); 100k x 64,
+bootstrap replicas each): 1M x 64, 64 regions in 1.9-2.2 s, +42 MB peak RSS (load 1-4); 100k x 64,
 1.4 s, +29 MB (load 3.5); 50k x 2,048, 11 s, +336 MB (load 1.3). The error slices take under
 0.1 s.
 """
