@@ -1,4 +1,4 @@
-"""Neighbours, scores and regions at explorer scale (``labviz.compute.neighbours`` and ``.regions``).
+"""Neighbours, scores and regions at explorer scale (labviz.compute.neighbours and .regions).
 
 Each case runs in a fresh Python process with an empty cache and records:
 
@@ -45,7 +45,7 @@ LIMIT_SCORES_S = 10.0
 
 
 def make_case(n: int, d: int, seed: int = 0) -> dict[str, np.ndarray]:
-    """10 Gaussian clusters in ``d`` dimensions (float32), labels, logits and flipped given labels."""
+    """10 Gaussian clusters in ``d`` dimensions (float32), labels, logits, 10% of labels flipped."""
     rng = np.random.default_rng(seed)
     y = rng.integers(0, 10, n)
     centres = rng.normal(scale=4.0 * np.sqrt(64 / d), size=(10, d)).astype(np.float32)

@@ -152,7 +152,8 @@ def test_regions_of_two_blobs_rank_the_over_confident_one_first():
     assert list(regions.table.columns) == list(rg.REGION_COLUMNS)
     np.testing.assert_array_equal(np.sort(regions.members(int(first["region"]))),
                                   np.arange(40, 80))
-    assert regions.labels[0] == second["region"] and (regions.labels[:40] == regions.labels[0]).all()
+    assert regions.labels[0] == second["region"]
+    assert (regions.labels[:40] == regions.labels[0]).all()
     assert first["ece"] == pytest.approx(0.4) and first["gap"] == pytest.approx(0.4)
     assert first["ece_low"] < 0.4 < first["ece_high"]
     assert second["ece"] == pytest.approx(0.1)
@@ -230,8 +231,8 @@ def small():
      r"`method` must be one of \['auto', 'exact', 'nndescent'\]; got 'annoy'"),
     (lambda x, i: nb.neighbour_index(x, progress=1, cache=False), TypeError,
      r"`progress` must be a callable"),
-    (lambda x, i: nb.neighbour_index(Predictions.from_arrays(y_true=[0, 1], logits=[[2, 0], [0, 2]]),
-                                     cache=False), ValueError,
+    (lambda x, i: nb.neighbour_index(
+        Predictions.from_arrays(y_true=[0, 1], logits=[[2, 0], [0, 2]]), cache=False), ValueError,
      r"`predictions` must hold features"),
     (lambda x, i: i.query(12), ValueError, r"`i` must be <= 11; got 12"),
     (lambda x, i: i.query(0, 4), ValueError,

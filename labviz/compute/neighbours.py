@@ -291,7 +291,7 @@ def _nndescent_graph(x: NDArray[np.float32], k: int, seed: int | None,
 
 
 def features_digest(features: NDArray) -> str:
-    """sha256 of ``features``, dtype and shape included, read a row chunk at a time: its cache key."""
+    """sha256 of ``features``, dtype and shape included, a row chunk at a time: the cache key."""
     h = hashlib.sha256()
     step = max(1, _CHUNK_ENTRIES // max(features.shape[1], 1))
     for start in range(0, features.shape[0], step):
@@ -448,7 +448,8 @@ def label_disagreement(
     [0.5, 0.5, 1.0]
     """
     given = arrays_given(predictions, "predictions", {"y_given": y_given})
-    y = as_predictions(predictions).y_given if given is None else v.check_labels(given[0], "y_given")
+    y = (as_predictions(predictions).y_given if given is None
+         else v.check_labels(given[0], "y_given"))
     index = _check_index(index, len(y))
     k = index.check_k(k)
     out = np.empty(index.n_samples)
