@@ -336,8 +336,8 @@ def run_explorer(tmp: Path, n: int, *, where: str = "lab", webgl: bool = True, l
 
 
 def selection_label(title: str) -> int:
-    """The sample count a reliability title names ("Reliability: selection of 1234 samples")."""
-    match = re.search(r"selection of (\d+) sample", title)
+    """The sample count a reliability title names ("Reliability: selection of 1,234 samples")."""
+    match = re.search(r"selection of (\d[\d,]*) sample", title)
     if match is None:
         raise AssertionError(f"the reliability title names no selection: {title!r}")
-    return int(match.group(1))
+    return int(match.group(1).replace(",", ""))

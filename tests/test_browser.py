@@ -427,9 +427,9 @@ def test_clicking_a_confusion_cell_highlights_its_samples_in_the_projection(tmp_
 
     # the status line names the clicked cell: the chosen diagonal one, so the click landed there
     status = "\n".join(seen["after"]["texts"])
-    match = re.search(r"Cell true (.+?) → predicted (.+?): (\d+) samples? highlighted", status)
+    match = re.search(r"Cell true (.+?) → predicted (.+?): (\d[\d,]*) samples? highlighted", status)
     assert match is not None, status
-    assert match.groups() == (name, name, str(n_cell))
+    assert match.groups() == (name, name, f"{n_cell:,}")
 
     shot = seen["screenshot"]
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

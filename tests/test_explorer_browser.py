@@ -49,7 +49,7 @@ def _check_highlight_and_lasso(seen: dict) -> None:
     # the page's selection is the cell, every sample of it (rows of the only panel)
     assert sorted(seen["selection_after_click"]) == cell.tolist()
     label = seen["cell_label"]
-    assert any(f"Cell true {label} → predicted {label}: {cell.size} samples" in text
+    assert any(f"Cell true {label} → predicted {label}: {cell.size:,} samples" in text
                for text in seen["texts_after_click"]["texts"])
     # the status line's space was reserved: its first message moved the confusion rows by 0 px
     assert seen["heatmap_moved_px"] == 0
