@@ -61,8 +61,8 @@ app: setup
 # or a subprocess, so a third worker keeps both cores busy. The class load and the browser tests
 # then run one at a time. They use about half a core: beside them, one test at a time on one
 # thread and under `nice`, run the tests marked `background` (conftest.py's BACKGROUND: long,
-# CPU-bound, timing nothing), then the docs build from the notebooks' executed copies; their
-# report follows. Two at a time there slowed the browser tests by 40% (a notebook's kernel is a
+# CPU-bound, timing nothing; their notebooks first), and their report follows. The docs are
+# built after the browser tests, once every notebook's executed copy is there. Two at a time there slowed the browser tests by 40% (a notebook's kernel is a
 # session of its own, which `nice` does not reach). The timing-sensitive service tests stay in
 # the first run: beside the browser tests, a worker killed and replaced did not come back in
 # time. Last, the built docs in Chromium. Extra pytest options:
@@ -87,12 +87,15 @@ test: setup
 	    --dist loadfile --no-loadscope-reorder; tests=$$?; \
 	  wait $$typing; typed=$$?; cat $(LOGS)/mypy.log; \
 	  test $$typed -eq 0 && test $$tests -eq 0
-	{ $(BESIDE) $(PYTEST) -m background -p no:cacheprovider --basetemp=$(LOGS)/background && \
-	  LABVIZ_EXECUTED_NOTEBOOKS=$(LOGS)/executed $(BESIDE) $(SPHINX); } > $(LOGS)/background.log 2>&1 & \
-	  beside=$$!; \
+	$(BESIDE) $(PYTEST) -m background -p no:cacheprovider --basetemp=$(LOGS)/background \
+	  > $(LOGS)/background.log 2>&1 & beside=$$!; \
 	  $(PYTEST) -m "load or browser" --ignore=tests/test_docs_browser.py; alone=$$?; \
-	  wait $$beside; besides=$$?; echo "--- beside them: the background tests, then make docs"; \
-	  cat $(LOGS)/background.log; test $$alone -eq 0 && test $$besides -eq 0
+	  for nb in notebooks/[0-9][0-9]_*.ipynb; do \
+	    while [ ! -f $(LOGS)/executed/$${nb#notebooks/} ] && kill -0 $$beside 2>/dev/null; do sleep 2; done; \
+	  done; \
+	  LABVIZ_EXECUTED_NOTEBOOKS=$(LOGS)/executed $(SPHINX); docs=$$?; \
+	  wait $$beside; besides=$$?; echo "--- beside them: the background tests"; \
+	  cat $(LOGS)/background.log; test $$alone -eq 0 && test $$docs -eq 0 && test $$besides -eq 0
 	$(PYTEST) tests/test_docs_browser.py
 
 test-fast: setup

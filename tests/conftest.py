@@ -252,11 +252,12 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
 
 #: The longest tests and test files, in the order they start (an entry is part of a test id): with
 #: ``--no-loadscope-reorder`` pytest-xdist hands out files in the order they are collected, so
-#: these start at once and the other workers take the rest meanwhile: in the background, UMAP's
-#: compilations and the notebooks 03 and 06; in the first run, notebook 01 (whose activations 02
-#: reuses from the shared cache, ``zoo_cache``), the class app and the training service, which
-#: wait on their workers, and the live classroom's notebook.
-START_FIRST = ("test_projection.py", "[03_", "[06_", "[01_", "test_class_app.py",
+#: these start at once and the other workers take the rest meanwhile: in the background, its
+#: notebooks (the docs build waits for their executed copies) and UMAP's compilations; in the
+#: first run, notebook 01 (whose activations 02 reuses from the shared cache, ``zoo_cache``), the
+#: class app and the training service, which wait on their workers, and the live classroom's
+#: notebook.
+START_FIRST = ("[03_", "[06_", "[04_", "[02_", "test_projection.py", "[01_", "test_class_app.py",
                "test_training_service.py", "[08_")
 
 
