@@ -61,12 +61,12 @@ app: setup
 # or a subprocess, so a third worker keeps both cores busy. The class load and the browser tests
 # then run one at a time. They use about half a core: beside them, one test at a time on one
 # thread and under `nice`, run the tests marked `background` (conftest.py's BACKGROUND: long,
-# CPU-bound, timing nothing; their notebooks first), and their report follows. The docs are
-# built after the browser tests, once every notebook's executed copy is there. Two at a time there slowed the browser tests by 40% (a notebook's kernel is a
-# session of its own, which `nice` does not reach). The timing-sensitive service tests stay in
-# the first run: beside the browser tests, a worker killed and replaced did not come back in
-# time. Last, the built docs in Chromium. Extra pytest options:
-# `make test PYTEST_ARGS=--durations=25`.
+# CPU-bound, timing nothing; their notebooks first), and their report follows. Two at a time
+# there slowed the browser tests by 40% (a notebook's kernel is a session of its own, which
+# `nice` does not reach). The timing-sensitive service tests stay in the first run: beside the
+# browser tests, a worker killed and replaced did not come back in time. The docs are built
+# after the browser tests, once every notebook's executed copy is there, and opened in Chromium
+# last. Extra pytest options: `make test PYTEST_ARGS=--durations=25`.
 JOBS        ?= 2
 WORKERS     ?= 3
 PYTEST_ARGS ?=
