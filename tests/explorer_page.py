@@ -26,6 +26,7 @@ import re
 import secrets
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -71,6 +72,8 @@ y, logits, features = synthetic({n})
 p = labviz.Predictions.from_arrays(y_true=y, logits=logits, features=features, name="synthetic")
 del logits, features"""
 CELL_EXPLORE = "ex = labviz.explore(p)\nex"
+#: What :func:`run_explorer` calls last: ``after(page, kernel_memory) -> dict``.
+After = Callable[..., dict]
 
 
 def synthetic(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -203,7 +206,7 @@ def _wait_hoverable(page, timeout_s: float) -> None:
 
 def _explore_in_page(page, tmp: Path, *, errors: list[str], lasso: bool, started: float | None,
                      timeout_s: float, server_pid: int | None = None,
-                     lasso_steps: int = LASSO_STEPS) -> dict:
+                     lasso_steps: int = LASSO_STEPS, after: After | None = None) -> dict:
     """With the explorer's cell running (or the Voilà page loading): time the first paint, a
     cell click and a lasso of ``lasso_steps`` mouse moves. ``errors`` collects the page's
     uncaught errors meanwhile."""
@@ -266,6 +269,8 @@ def _explore_in_page(page, tmp: Path, *, errors: list[str], lasso: bool, started
             t for t in texts["titles"] if t.startswith("Reliability"))
         out["selection_after_lasso"] = len(
             widget_states(page, SCATTER, ["selection"])[0]["selection"])
+    if after is not None:
+        out.update(after(page, lambda: kernel_memory(tmp, server_pid)))
     out["memory_after"] = tab_memory(page)
     out["kernel_rss_after_mb"] = _kernel_rss_mb(tmp, server_pid)
     return out
@@ -273,10 +278,12 @@ def _explore_in_page(page, tmp: Path, *, errors: list[str], lasso: bool, started
 
 def run_explorer(tmp: Path, n: int, *, where: str = "lab", webgl: bool = True, lasso: bool = True,
                  lasso_steps: int = LASSO_STEPS, screenshot: Path | None = None,
-                 timeout_s: float = 240) -> dict:
+                 timeout_s: float = 240, after: After | None = None) -> dict:
     """Serve the explorer on ``n`` synthetic samples in JupyterLab (``where="lab"``) or Voilà
     (``"voila"``), drive it in headless Chromium and return the timings and the page's state
-    (see the module docstring). Without WebGL, only the page's texts are returned."""
+    (see the module docstring). Without WebGL, only the page's texts are returned. ``after``,
+    if given, is called last with the page and a function returning the kernel's memory
+    (:func:`kernel_memory`), and what it returns is added (e.g. :func:`click_region`)."""
     source = write_notebook(tmp / f"explore-{n}.ipynb", n)
     errors: list[str] = []
     if where == "lab":
@@ -303,7 +310,7 @@ def run_explorer(tmp: Path, n: int, *, where: str = "lab", webgl: bool = True, l
                         timeout_ms=int(timeout_s * 1000))
             started = run_cell(page, 1)
             out = _explore_in_page(page, tmp, errors=errors, lasso=lasso, started=started,
-                                   timeout_s=timeout_s, lasso_steps=lasso_steps)
+                                   timeout_s=timeout_s, lasso_steps=lasso_steps, after=after)
             _wait_idle(page, timeout_s)
             if screenshot is not None:
                 page.mouse.move(1, 1)
@@ -330,7 +337,7 @@ def run_explorer(tmp: Path, n: int, *, where: str = "lab", webgl: bool = True, l
                         timeout_ms=int(timeout_s * 1000))
             return _explore_in_page(page, tmp, errors=errors, lasso=lasso, started=0.0,
                                     timeout_s=timeout_s, server_pid=proc.pid,
-                                    lasso_steps=lasso_steps)
+                                    lasso_steps=lasso_steps, after=after)
     finally:
         server.stop_server(proc)
 
@@ -341,3 +348,153 @@ def selection_label(title: str) -> int:
     if match is None:
         raise AssertionError(f"the reliability title names no selection: {title!r}")
     return int(match.group(1).replace(",", ""))
+
+
+# ----- the finds: a clicked point's neighbours, a region's samples --------------------------------
+#: Region buttons of the finds' list: "region 12: ECE 0.041 [0.031, 0.052], 15,321 samples, ...".
+REGION_BUTTON = re.compile(r"^region (\d+): ECE ")
+
+# Watch, on every frame, for a text of the explorer (an HTML widget's) starting with `prefix` that
+# was not there when armed; record the page time of the first frame that holds it, and the text.
+JS_WATCH_TEXT = """([name, prefix]) => {
+    const texts = () => {
+        const root = document.querySelector('.labviz-explorer');
+        return root ? Array.from(root.querySelectorAll('.widget-html-content'), e => e.innerText)
+                    : [];
+    };
+    const before = new Set(texts().filter(t => t.startsWith(prefix)));
+    const w = {seenAt: null, text: null};
+    (window.__lvText = window.__lvText || {})[name] = w;
+    const check = () => {
+        const hit = texts().find(t => t.startsWith(prefix) && !before.has(t));
+        if (hit !== undefined) { w.seenAt = performance.now(); w.text = hit; return; }
+        requestAnimationFrame(check);
+    };
+    requestAnimationFrame(check);
+}"""
+
+
+def kernel_memory(tmp: Path, server_pid: int | None = None) -> dict:
+    """The resident set (``rss_mb``) and its peak over the process's life (``peak_mb``, Linux's
+    VmHWM) of this run's kernels (see :func:`_kernel_rss_mb`), in MB."""
+    import psutil
+
+    if server_pid is not None:
+        procs = psutil.Process(server_pid).children(recursive=True)
+    else:
+        procs = [p for p in psutil.process_iter(["cmdline"])
+                 if str(tmp) in " ".join(p.info["cmdline"] or [])]
+    rss = peak = 0.0
+    for proc in procs:
+        try:
+            if "ipykernel" not in " ".join(proc.cmdline()):
+                continue
+            rss += proc.memory_info().rss / 2**20
+            status = Path(f"/proc/{proc.pid}/status").read_text()
+        except (psutil.NoSuchProcess, OSError):
+            continue
+        hwm = re.search(r"VmHWM:\s+(\d+) kB", status)
+        peak += int(hwm.group(1)) / 1024 if hwm else 0.0
+    return {"rss_mb": rss, "peak_mb": peak}
+
+
+def _status_text(page) -> str:
+    """The status line's text (the explorer's first HTML widget)."""
+    return page.evaluate("""() => {
+        const el = document.querySelector('.labviz-explorer .widget-html-content');
+        return el ? el.innerText : ''; }""")
+
+
+def _hover_point(page, timeout_s: float, avoid: tuple[int, ...] = ()) -> tuple[float, float, int]:
+    """A page position over a point of the scatter and the point's row: the first of a grid of
+    positions where hovering reports a point not in ``avoid``."""
+    canvas = page.locator(CANVAS).first
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    grid = [(fx, fy) for fy in np.linspace(0.2, 0.8, 7) for fx in np.linspace(0.2, 0.8, 7)]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for fx, fy in grid:
+            x, y = box["x"] + fx * box["width"], box["y"] + fy * box["height"]
+            page.mouse.move(x, y)
+            page.wait_for_timeout(50)
+            row = widget_states(page, SCATTER, ["hovering"])[0]["hovering"]
+            if row is not None and row >= 0 and row not in avoid:
+                return x, y, int(row)
+        page.wait_for_timeout(500)
+    raise AssertionError(f"hovering the scatter reported no new point within {timeout_s:.0f} s")
+
+
+def click_point(page, *, timeout_s: float, avoid: tuple[int, ...] = ()) -> dict:
+    """Click a point of the scatter (one not in ``avoid``) and wait for the finds to list its
+    neighbours.
+
+    Returns
+    -------
+    dict
+        ``row`` (the clicked point's row), ``list_ms`` (page time from the press to the first
+        frame holding the new list: a click before the neighbour index exists waits for its
+        build), ``list_text`` (the list's text) and ``status`` (the status line then).
+    """
+    x, y, row = _hover_point(page, timeout_s, avoid)
+    page.evaluate(JS_RECORD_POINTER)
+    page.evaluate(JS_WATCH_TEXT, ["neighbours", "Nearest "])
+    page.mouse.click(x, y)
+    page.wait_for_function("() => window.__lvText.neighbours.seenAt !== null",
+                           timeout=timeout_s * 1000, polling=100)
+    seen = page.evaluate("() => window.__lvText.neighbours")
+    return {"row": row, "list_ms": seen["seenAt"] - page.evaluate("() => window.__lvPointer.down"),
+            "list_text": seen["text"], "status": _status_text(page)}
+
+
+def show_regions(page, *, timeout_s: float) -> dict:
+    """Click "find regions and error slices" and wait for the regions' list.
+
+    Returns
+    -------
+    dict
+        ``regions_ms``: page time from the press to the list's first region button shown.
+    """
+    page.evaluate(JS_RECORD_POINTER)
+    button = page.get_by_role("button", name="find regions and error slices")
+    button.scroll_into_view_if_needed()
+    button.click()
+    page.get_by_role("button", name=REGION_BUTTON).first.wait_for(state="visible",
+                                                                  timeout=timeout_s * 1000)
+    shown = page.evaluate("() => performance.now()")
+    return {"regions_ms": shown - page.evaluate("() => window.__lvPointer.down")}
+
+
+def click_region(page, *, rank: int = 0, timeout_s: float) -> dict:
+    """Click the region ranked ``rank`` in the finds' list (which must be shown) and wait for the
+    scatter to paint its highlight and the reliability diagram to name it.
+
+    Returns
+    -------
+    dict
+        ``region`` (its number, from the button), ``region_ms`` (page time from the press to the
+        first frame of the canvas showing the highlight), ``region_reliability_ms`` (to the frame
+        whose reliability title names the selection), ``selection_after_region`` (the scatter's
+        selected rows), ``reliability_title_after_region`` and ``status_after_region``.
+    """
+    button = page.get_by_role("button", name=REGION_BUTTON).nth(rank)
+    match = REGION_BUTTON.match(button.inner_text().strip())
+    assert match is not None, button.inner_text()
+    region = int(match.group(1))
+    canvas = page.locator(CANVAS).first
+    page.evaluate(JS_RECORD_POINTER)
+    watch_paint(page, canvas, name="region", min_pixels=20, timeout_ms=int(timeout_s * 1000))
+    page.evaluate(JS_WATCH_TITLE, "selection of")
+    button.click()
+    painted = wait_for_paint(page, name="region", timeout_ms=int(timeout_s * 1000))
+    down = page.evaluate("() => window.__lvPointer.down")
+    page.wait_for_function("() => window.__lvTitle.seenAt !== null", timeout=timeout_s * 1000)
+    titled = page.evaluate("() => window.__lvTitle.seenAt")
+    page.wait_for_function(
+        "text => (document.querySelector('.labviz-explorer .widget-html-content') || {})"
+        ".innerText.startsWith(text)", arg=f"Region {region}:", timeout=timeout_s * 1000)
+    title = next(t for t in page.evaluate(JS_TEXTS)["titles"] if t.startswith("Reliability"))
+    return {"region": region, "region_ms": painted["painted_at"] - down,
+            "region_reliability_ms": titled - down,
+            "selection_after_region": widget_states(page, SCATTER, ["selection"])[0]["selection"],
+            "reliability_title_after_region": title, "status_after_region": _status_text(page)}
