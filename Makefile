@@ -59,20 +59,21 @@ app: setup
 # fixtures and numba compilations are made once), each notebook on a worker of its own, the
 # longest first (tests/conftest.py's START_FIRST); many of these tests wait on a kernel, a server
 # or a subprocess, so a third worker keeps both cores busy. The class load and the browser tests
-# then run one at a time. They use about half a core: beside them, one test at a time on one
-# thread and under `nice`, run the tests marked `background` (conftest.py's BACKGROUND: long,
-# CPU-bound, timing nothing; their notebooks first), and their report follows. Two at a time
-# there slowed the browser tests by 40% (a notebook's kernel is a session of its own, which
-# `nice` does not reach). The timing-sensitive service tests stay in the first run: beside the
-# browser tests, a worker killed and replaced did not come back in time. The docs are built
-# after the browser tests, once every notebook's executed copy is there, and opened in Chromium
-# last. Extra pytest options: `make test PYTEST_ARGS=--durations=25`.
+# then run one at a time. They use about half a core: beside them, on $(JOBS) workers of one
+# thread each, run the tests marked `background` (conftest.py's BACKGROUND: long, CPU-bound,
+# timing nothing; their notebooks first), then the docs build, which needs every notebook's
+# executed copy; their report follows. They run at the lowest priority, as a scheduling group
+# of their own (tests/beside.sh; their notebooks' kernels likewise, tests/test_notebooks.py),
+# so that the browser tests keep the cores they ask for. The timing-sensitive service tests stay
+# in the first run: beside the browser tests, a worker killed and replaced did not come back in
+# time. The built docs are opened in Chromium last. Extra pytest options:
+# `make test PYTEST_ARGS=--durations=25`.
 JOBS        ?= 2
 WORKERS     ?= 3
 PYTEST_ARGS ?=
 PYTEST       = $(BIN)/python -m pytest $(PYTEST_ARGS)
 UNIT         = $(PYTEST) -m unit -n $(JOBS) --dist loadfile --no-loadscope-reorder
-BESIDE       = env OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 nice -n 19
+BESIDE       = env OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 tests/beside.sh
 
 # One activation cache for the tiers that run the notebooks (tests/conftest.py's zoo_cache), empty
 # at the start of every run; the executed notebooks, and mypy's and the background's reports,
@@ -87,15 +88,13 @@ test: setup
 	    --dist loadfile --no-loadscope-reorder; tests=$$?; \
 	  wait $$typing; typed=$$?; cat $(LOGS)/mypy.log; \
 	  test $$typed -eq 0 && test $$tests -eq 0
-	$(BESIDE) $(PYTEST) -m background -p no:cacheprovider --basetemp=$(LOGS)/background \
-	  > $(LOGS)/background.log 2>&1 & beside=$$!; \
-	  $(PYTEST) -m "load or browser" --ignore=tests/test_docs_browser.py; alone=$$?; \
-	  for nb in notebooks/[0-9][0-9]_*.ipynb; do \
-	    while [ ! -f $(LOGS)/executed/$${nb#notebooks/} ] && kill -0 $$beside 2>/dev/null; do sleep 2; done; \
-	  done; \
-	  LABVIZ_EXECUTED_NOTEBOOKS=$(LOGS)/executed $(SPHINX); docs=$$?; \
-	  wait $$beside; besides=$$?; echo "--- beside them: the background tests"; \
-	  cat $(LOGS)/background.log; test $$alone -eq 0 && test $$docs -eq 0 && test $$besides -eq 0
+	{ $(BESIDE) $(PYTEST) -m background -n $(JOBS) --dist loadfile --no-loadscope-reorder \
+	    -p no:cacheprovider --basetemp=$(LOGS)/background; echo $$? > $(LOGS)/background.rc; \
+	  LABVIZ_EXECUTED_NOTEBOOKS=$(LOGS)/executed $(BESIDE) $(SPHINX); } > $(LOGS)/background.log 2>&1 & \
+	  beside=$$!; $(PYTEST) -m "load or browser" --ignore=tests/test_docs_browser.py; alone=$$?; \
+	  wait $$beside; docs=$$?; echo "--- beside them: the background tests, then the docs build"; \
+	  cat $(LOGS)/background.log; \
+	  test $$alone -eq 0 && test $$docs -eq 0 && test "$$(cat $(LOGS)/background.rc)" -eq 0
 	$(PYTEST) tests/test_docs_browser.py
 
 test-fast: setup

@@ -33,8 +33,9 @@ compilations are made once), except those of :data:`SPREAD`, which go one by one
 
 The browser and load tests use about half a core. The tests of :data:`BACKGROUND` (long, busy on
 the CPU, and timing nothing) carry the marker ``background`` besides their tier: ``make test``
-runs them beside the browser and load tests, under ``nice``, so that these keep the cores they
-ask for and the idle rest does the background's work.
+runs them beside the browser and load tests, on two workers at the lowest priority
+(``tests/beside.sh``), so that these keep the cores they ask for and the idle rest does the
+background's work.
 """
 
 from __future__ import annotations

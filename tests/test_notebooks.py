@@ -8,6 +8,7 @@ Each notebook is one test, so that ``pytest -n 2`` runs two notebooks at a time.
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -91,11 +92,25 @@ def test_the_readme_and_the_docs_state_the_same_verdicts_for_every_notebook():
         assert set(STATUS.findall(stated)) == set(STATUS.findall(docs[stem])), stem
 
 
+def _share_niceness(client: NotebookClient) -> None:
+    """Give a kernel started by a test under ``nice`` (``make test``'s background tests) that
+    niceness. A kernel is a session of its own, and on Linux with autogroup scheduling a session
+    is a scheduling group of its own, which its niceness alone does not lower against the other
+    sessions: the group's niceness, ``/proc/<pid>/autogroup``, does."""
+    niceness = os.nice(0)
+    process = getattr(client.km.provisioner, "process", None)
+    group = Path(f"/proc/{getattr(process, 'pid', 0)}/autogroup")
+    if niceness > 0 and group.exists():
+        group.write_text(str(niceness))
+
+
 @pytest.mark.parametrize("path", SCHEDULED, ids=[p.stem for p in SCHEDULED])
 def test_notebook_runs_prints_its_results_and_the_readme_states_its_verdicts(path, shared_zoo_cache):
     nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    client = NotebookClient(nb, timeout=600, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    client.on_notebook_start = lambda notebook: _share_niceness(client)
+    client.execute()
     executed = shared_zoo_cache / "executed"  # for the browser test of the executed notebook
     executed.mkdir(exist_ok=True)
     nbformat.write(nb, executed / path.name)
