@@ -58,6 +58,8 @@ from labviz.studies.label_errors import (
     flagged_rate_table,
     mean_probs_predictions,
     named_classes,
+    neighbour_overlap,
+    top_disagreement,
     within_group_share,
 )
 from labviz.studies.label_smoothing import (

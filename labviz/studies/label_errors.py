@@ -1,4 +1,5 @@
-"""Confident learning on a real test set (Northcutt et al. 2021; notebook 05)."""
+"""Confident learning on a real test set (Northcutt et al. 2021; notebook 05), and a second,
+independent signal beside it: labels that disagree with their neighbours' in feature space."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike, NDArray
 
+from labviz.core import _validation as v
+from labviz.core._bootstrap import BLOCK, chunk_counts, percentile_interval
 from labviz.core.predictions import Predictions
 
 
@@ -80,8 +84,6 @@ def flagged_rate_table(errors: Mapping[str, pd.DataFrame], n_samples: int, *,
     >>> t[["n_flagged", "rate", "share_in_reference"]].values.tolist()
     [[2.0, 0.02, 0.5], [1.0, 0.01, 1.0]]
     """
-    from labviz.core import _validation as v
-
     n_samples = v.check_int(n_samples, "n_samples", minimum=1)
     if not isinstance(errors, Mapping) or not errors:
         raise TypeError(f"`errors` must be a non-empty mapping of name to DataFrame; got "
@@ -131,3 +133,168 @@ def within_group_share(errors: pd.DataFrame, classes: Sequence[int]) -> float:
     given, predicted = errors["given"].to_numpy(), errors["predicted"].to_numpy()
     inside = np.isin(given, group) & np.isin(predicted, group)
     return float(inside.mean())
+
+
+def _top_weights(scores: NDArray[np.float64], n_top: int) -> NDArray[np.float64]:
+    """Each sample's share of a place among the ``n_top`` highest ``scores``: 1 above the cut, 0
+    below it, and the places left at the cut shared evenly by the samples tied there (what a
+    random tie break flags on average). Sums to ``n_top``."""
+    if n_top == 0:
+        return np.zeros(len(scores))
+    cut = np.partition(scores, len(scores) - n_top)[len(scores) - n_top]
+    above, tied = scores > cut, scores == cut
+    weights = above.astype(np.float64)
+    weights[tied] = (n_top - int(above.sum())) / int(tied.sum())
+    return weights
+
+
+def neighbour_overlap(
+    disagreement: ArrayLike,
+    candidates: ArrayLike,
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> dict[str, float]:
+    """How many of confident learning's candidates the neighbours' disagreement flags too.
+
+    The disagreement ranking flags as many samples as there are candidates, highest
+    disagreement first; samples tied at the cut share the places left evenly (each counts
+    ``places / tied``: the overlap a random tie break gives on average, so the result does not
+    depend on the samples' order). Then
+
+    * ``share``: the flagged weight among the candidates over the number of candidates, the share
+      of the candidates the ranking also flags;
+    * ``chance``: the flagged weight over all samples, the share a ranking blind to the labels
+      would flag of any set (the flagged rate, ``n_candidates / n_samples`` on the full set);
+    * ``lift = share / chance``: how many times more often than chance.
+
+    The intervals are percentile bootstraps over the samples (``n_boot`` resamples drawn with
+    replacement, seeded), both lists held fixed: they say how much the numbers move with which
+    samples are drawn, not how much another model, another ``k`` or rerunning confident learning
+    would move them. Resamples that draw no candidate are left out (their share is undefined).
+
+    Parameters
+    ----------
+    disagreement : array-like of shape (n_samples,)
+        Finite scores, higher = more suspect, e.g.
+        :func:`labviz.compute.neighbours.label_disagreement`.
+    candidates : array-like of bool, shape (n_samples,)
+        True for confident learning's candidates (e.g. ``np.isin(ids, errors["id"])`` of
+        :func:`labviz.compute.label_quality.find_label_errors`); at least one, not all.
+    n_boot : int, default 1000
+    seed : int, default 0
+    confidence : float, default 0.95
+        In (0, 1).
+
+    Returns
+    -------
+    dict of str to float
+        ``n_samples``, ``n_candidates``, ``share``, ``share_low``, ``share_high``, ``chance``,
+        ``lift``, ``lift_low``, ``lift_high``.
+
+    Examples
+    --------
+    >>> d = np.array([1.0, 0.9, 0.1, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+    >>> c = np.array([True, False, True, False, False, False, False, False, False, False])
+    >>> o = neighbour_overlap(d, c, n_boot=200)
+    >>> o["share"], o["chance"], o["lift"]
+    (0.5, 0.2, 2.5)
+    """
+    scores = v.check_finite_float(disagreement, "disagreement", ndim=1)
+    cand = v.as_array(candidates, "candidates")
+    if cand.dtype != bool or cand.ndim != 1:
+        raise TypeError(f"`candidates` must be a boolean mask of shape (n_samples,); got "
+                        f"{v.describe(cand)}.")
+    n = v.check_same_length(disagreement=scores, candidates=cand)
+    n_cand = int(cand.sum())
+    if not 0 < n_cand < n:
+        raise ValueError(f"`candidates` must flag at least one sample and not all {n}; got "
+                         f"{n_cand}.")
+    n_boot = v.check_int(n_boot, "n_boot", minimum=2)
+    seed = v.check_int(seed, "seed", minimum=0)
+    confidence = v.check_float(confidence, "confidence")
+    if not 0 < confidence < 1:
+        raise ValueError(f"`confidence` must be in (0, 1); got {confidence}.")
+
+    weights = _top_weights(scores, n_cand)
+    # per sample: flagged weight if a candidate, is a candidate, flagged weight
+    columns = np.stack([weights * cand, cand.astype(np.float64), weights], axis=1)
+    sums = np.zeros((n_boot, 3))
+    rng = np.random.default_rng(seed)
+    for rows, counts in chunk_counts(n, n_boot, max(1, BLOCK // n_boot), rng):
+        sums += counts @ columns[rows]
+    drawn = sums[:, 1] > 0
+    share_r = sums[drawn, 0] / sums[drawn, 1]
+    chance_r = sums[drawn, 2] / n
+    lift_r = np.divide(share_r, chance_r, out=np.full_like(share_r, np.nan), where=chance_r > 0)
+    share = float(weights[cand].sum() / n_cand)
+    chance = n_cand / n
+    share_low, share_high = percentile_interval(share_r, confidence)
+    lift_low, lift_high = percentile_interval(lift_r[np.isfinite(lift_r)], confidence)
+    return {"n_samples": float(n), "n_candidates": float(n_cand), "share": share,
+            "share_low": share_low, "share_high": share_high, "chance": chance,
+            "lift": share / chance, "lift_low": lift_low, "lift_high": lift_high}
+
+
+def top_disagreement(
+    disagreement: ArrayLike,
+    y_given: ArrayLike,
+    neighbour_labels: ArrayLike,
+    *,
+    exclude: ArrayLike | None = None,
+    n: int = 32,
+) -> pd.DataFrame:
+    """The ``n`` samples whose neighbours disagree most with their label, and what the
+    neighbours say instead, in the columns :func:`~labviz.figures.label_quality.label_error_gallery_figure`
+    reads.
+
+    Parameters
+    ----------
+    disagreement : array-like of shape (n_samples,)
+        Higher = more suspect (:func:`labviz.compute.neighbours.label_disagreement`).
+    y_given : array-like of int, shape (n_samples,)
+    neighbour_labels : array-like of int, shape (n_samples, k)
+        Each sample's neighbours' given labels, e.g. ``y_given[index.indices[:, :k]]``; only the
+        rows returned are read.
+    exclude : array-like of bool, shape (n_samples,), optional
+        Samples to leave out (e.g. confident learning's candidates, to see what only the
+        neighbours find).
+    n : int, default 32
+
+    Returns
+    -------
+    pandas.DataFrame
+        At most ``n`` rows, highest disagreement first (ties in sample order): ``index``
+        (position), ``given``, ``predicted`` (the neighbours' most common label, the lowest class
+        on a tie) and ``disagreement``.
+
+    Examples
+    --------
+    >>> t = top_disagreement([0.0, 1.0, 0.5], [0, 1, 1], [[0, 0], [0, 0], [1, 2]], n=2)
+    >>> t.values.tolist()
+    [[1.0, 1.0, 0.0, 1.0], [2.0, 1.0, 1.0, 0.5]]
+    """
+    scores = v.check_finite_float(disagreement, "disagreement", ndim=1)
+    y = v.as_array(y_given, "y_given")
+    labels = v.as_array(neighbour_labels, "neighbour_labels")
+    if labels.ndim != 2 or labels.dtype.kind not in "iu" or y.dtype.kind not in "iu":
+        raise TypeError(f"`y_given` must be integer labels of shape (n_samples,) and "
+                        f"`neighbour_labels` of shape (n_samples, k); got {v.describe(y)} and "
+                        f"{v.describe(labels)}.")
+    v.check_same_length(disagreement=scores, y_given=y, neighbour_labels=labels)
+    n = v.check_int(n, "n", minimum=1)
+    keep = np.ones(len(scores), dtype=bool)
+    if exclude is not None:
+        ex = v.as_array(exclude, "exclude")
+        if ex.dtype != bool or ex.shape != scores.shape:
+            raise TypeError(f"`exclude` must be a boolean mask of shape {scores.shape}; got "
+                            f"{v.describe(ex)}.")
+        keep = ~ex
+    pos = np.flatnonzero(keep)
+    rows = pos[np.argsort(-scores[pos], kind="stable")[:n]]
+    n_classes = int(max(labels[rows].max(initial=0), y.max())) + 1
+    majority = [int(np.bincount(labels[r], minlength=n_classes).argmax()) for r in rows]
+    return pd.DataFrame({"index": rows.astype(np.int64), "given": y[rows].astype(np.int64),
+                         "predicted": np.asarray(majority, dtype=np.int64),
+                         "disagreement": scores[rows]})
