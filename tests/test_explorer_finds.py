@@ -5,6 +5,8 @@ clicks). The models' finds are built once per module (they are kept per Predicti
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -13,7 +15,7 @@ from labviz.compute.neighbours import label_disagreement, local_calibration_gap
 from labviz.core._numeric import top_probability
 from labviz.figures.style import DIVERGING
 from labviz.widgets import finds as finds_module
-from labviz.widgets.finds import N_NEIGHBOURS, finds_of
+from labviz.widgets.finds import N_NEIGHBOURS, finds_of, regions_of
 from labviz.widgets.projection_views import scatter_colors
 
 N, K = 600, 4
@@ -109,7 +111,8 @@ def test_before_the_index_exists_a_click_says_so_and_lists_them_when_built():
     assert ex.finds.wait(120)
     assert ex.finds.neighbours.tolist() == _brute_force(p, 5, N_NEIGHBOURS)
     assert "<img" not in ex.finds.view.neighbours_html.value  # no images: labels only
-    assert ex.status == f"Neighbours, regions and error slices of {N} samples ready."
+    assert ex.status.startswith(f"Neighbours, regions and error slices of {N} samples ready "
+                                "(index ")
 
 
 # ----- colours ----------------------------------------------------------------------------------
@@ -211,14 +214,66 @@ def test_region_handlers_check_their_arguments(built):
     assert ex.finds.view.build_button.layout.display == "none"  # built: the lists instead
 
 
-def test_the_build_button_computes_the_regions_in_the_background():
+def test_the_build_button_computes_the_regions_in_the_background_without_the_index():
     p = _predictions(seed=4, images=False)
     ex = explore(p)
-    assert finds_of(p) is None and ex.status == ""  # nothing is computed until asked
+    assert regions_of(p) is None and ex.status == ""  # nothing is computed until asked
     ex.finds.view.build_button.click()
-    assert ex.finds.wait(120) and finds_of(p) is not None
+    assert ex.finds.wait(120) and regions_of(p) is not None
+    assert finds_of(p) is None  # the index waits for a click on a point or a score colour
     assert ex.finds.view.region_buttons[0].layout.display is None
     assert ex.finds.view.build_button.layout.display == "none"
+    assert ex.status.startswith(f"Regions and error slices of {N} samples ready (regions ")
+    ex.finds.view.region_buttons[0].click()
+    table = regions_of(p).regions.table
+    assert ex.state.highlighted_ids.size == table["size"].iloc[0]
+
+
+def _held_index(monkeypatch) -> threading.Event:
+    """Hold every neighbour index's build until the returned event is set."""
+    release, build = threading.Event(), finds_module.neighbour_index
+
+    def held(*args, **kwargs):
+        assert release.wait(30)
+        return build(*args, **kwargs)
+
+    monkeypatch.setattr(finds_module, "neighbour_index", held)
+    return release
+
+
+def test_a_click_lists_the_regions_before_the_index_is_built(monkeypatch):
+    p = _predictions(seed=5, images=False)
+    ex = explore(p)
+    release = _held_index(monkeypatch)
+    ex.finds.show_neighbours(int(p.ids[3]))
+    shown = ex.finds.view.region_buttons[0]
+    for _ in range(200):  # the regions take well under a second here
+        if shown.layout.display is None:
+            break
+        threading.Event().wait(0.05)
+    assert shown.layout.display is None and finds_of(p) is None
+    assert "once the neighbour index is built" in ex.finds.view.neighbours_html.value
+    release.set()
+    assert ex.finds.wait(120)
+    assert ex.finds.neighbours.tolist() == _brute_force(p, 3, N_NEIGHBOURS)
+
+
+def test_a_click_during_a_regions_build_gets_its_neighbours_when_the_index_follows(monkeypatch):
+    p = _predictions(seed=6, images=False)
+    ex = explore(p)
+    release, find = threading.Event(), finds_module.find_regions
+
+    def held(*args, **kwargs):
+        assert release.wait(30)
+        return find(*args, **kwargs)
+
+    monkeypatch.setattr(finds_module, "find_regions", held)
+    ex.finds.view.build_button.click()  # the regions alone
+    ex.finds.show_neighbours(int(p.ids[8]))  # asks for the index meanwhile
+    release.set()
+    assert ex.finds.wait(120)
+    assert finds_of(p) is not None
+    assert ex.finds.neighbours.tolist() == _brute_force(p, 8, N_NEIGHBOURS)
 
 
 def test_the_temperature_slider_recolours_a_projection_coloured_by_confidence(toy):

@@ -7,7 +7,10 @@ the penultimate features, cached on disk) and :mod:`labviz.compute.regions` (k-m
 with their ECE and its 95% interval; error slices by Wilson interval). :class:`Finds` computes
 them for the models on screen in a background thread when something needs them first (a click
 on a point, a colouring by a score, the "find regions and error slices" button), with its
-progress in the status line; they are kept per model (:func:`finds_of`) for the life of its Predictions.
+progress in the status line; they are kept per model (:func:`finds_of`, :func:`regions_of`) for
+the life of its Predictions. The regions come first: they take seconds where the index takes
+minutes (1M x 64: 2 s against 230 s), so their list is shown while the index is built, and the
+button, which needs no index, builds them alone.
 Its handlers (:meth:`Finds.show_neighbours`, :meth:`Finds.select_region`,
 :meth:`Finds.select_slice`) are what a click does, and select through the explorer's one
 selection path, as a lasso does. :class:`~labviz.widgets.finds_view.FindsView` draws them.
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -58,9 +62,30 @@ N_NEIGHBOURS = DEFAULT_K
 REGION_BOOTSTRAPS = 1000
 #: Progress is reported each time it has grown by this many percent.
 PROGRESS_STEP = 5
+#: The regions' share of a whole build's progress (computed first, in about 1% of its time).
+REGIONS_SHARE = 0.05
 
 Say = Callable[[str, str], None]
 Select = Callable[[Selection], NDArray[np.int64]]
+
+
+@dataclass(frozen=True, eq=False)
+class RegionFinds:
+    """The regions of one model's features and its error slices.
+
+    Attributes
+    ----------
+    regions : Regions
+        :func:`~labviz.compute.regions.find_regions`, ranked by ECE.
+    slices : pandas.DataFrame
+        :func:`~labviz.compute.regions.error_slices` of those regions, ranked.
+    seconds : float
+        Wall time of their build (or of reading the clustering from the disk cache).
+    """
+
+    regions: Regions
+    slices: pd.DataFrame
+    seconds: float
 
 
 @dataclass(frozen=True, eq=False)
@@ -77,31 +102,62 @@ class FeatureFinds:
         :func:`~labviz.compute.regions.find_regions`, ranked by ECE.
     slices : pandas.DataFrame
         :func:`~labviz.compute.regions.error_slices` of those regions, ranked.
+    seconds : float
+        Wall time of the index's build (or of reading it from the disk cache) and of the
+        disagreement.
     """
 
     index: NeighbourIndex
     disagreement: NDArray[np.float64]
     regions: Regions
     slices: pd.DataFrame
+    seconds: float
 
 
 _FOUND: weakref.WeakKeyDictionary[Predictions, FeatureFinds] = weakref.WeakKeyDictionary()
+_REGIONS: weakref.WeakKeyDictionary[Predictions, RegionFinds] = weakref.WeakKeyDictionary()
 
 
 def finds_of(p: Predictions) -> FeatureFinds | None:
-    """The finds of ``p``, if they were computed in this process (else None)."""
+    """The finds of ``p``, index included, if they were computed in this process (else None)."""
     return _FOUND.get(p)
 
 
-def compute_finds(p: Predictions, progress: Callable[[float], None]) -> FeatureFinds:
-    """The index (70 % of the progress), the disagreement, the regions and the slices of ``p``;
-    kept for :func:`finds_of`."""
-    index = neighbour_index(p, progress=lambda f: progress(0.7 * f))
-    regions = find_regions(p, n_boot=REGION_BOOTSTRAPS, progress=lambda f: progress(0.7 + 0.3 * f))
-    found = FeatureFinds(index=index, disagreement=label_disagreement(p, index, k=N_NEIGHBOURS),
-                         regions=regions, slices=error_slices(p, regions))
-    _FOUND[p] = found
+def regions_of(p: Predictions) -> RegionFinds | None:
+    """The regions and slices of ``p``, if they were computed in this process (else None)."""
+    return _REGIONS.get(p)
+
+
+def compute_regions(p: Predictions, progress: Callable[[float], None]) -> RegionFinds:
+    """The regions and the slices of ``p`` (those kept, if computed); kept for
+    :func:`regions_of`."""
+    found = _REGIONS.get(p)
+    if found is None:
+        start = time.perf_counter()
+        regions = find_regions(p, n_boot=REGION_BOOTSTRAPS, progress=progress)
+        found = RegionFinds(regions=regions, slices=error_slices(p, regions),
+                            seconds=time.perf_counter() - start)
+        _REGIONS[p] = found
+    progress(1.0)
     return found
+
+
+def compute_finds(p: Predictions, progress: Callable[[float], None],
+                  on_regions: Callable[[], object] | None = None) -> FeatureFinds:
+    """The regions and slices of ``p`` (:func:`compute_regions`; :data:`REGIONS_SHARE` of the
+    progress), then ``on_regions()``, then its index and disagreement; kept for
+    :func:`finds_of`."""
+    found = compute_regions(p, lambda f: progress(REGIONS_SHARE * f))
+    if on_regions is not None:
+        on_regions()
+    start = time.perf_counter()
+    index = neighbour_index(
+        p, progress=lambda f: progress(REGIONS_SHARE + (1 - REGIONS_SHARE) * f))
+    full = FeatureFinds(index=index, disagreement=label_disagreement(p, index, k=N_NEIGHBOURS),
+                        regions=found.regions, slices=found.slices,
+                        seconds=time.perf_counter() - start)
+    _FOUND[p] = full
+    return full
 
 
 def _share(progress: Callable[[float], None], i: int, n: int, done: float) -> None:
@@ -141,62 +197,86 @@ class Finds:
         self.state, self._probabilities, self._select, self._say = state, probabilities, select, say
         self._thumbnails, self._projection = thumbnails, projection
         self.view = FindsView(on_region=self.select_region, on_slice=self.select_slice,
-                              on_neighbours=self.select_neighbours, on_build=self.build)
+                              on_neighbours=self.select_neighbours, on_build=self.build_regions)
         self.neighbours = np.zeros(0, dtype=np.int64)
         self._clicked: int | None = None
         self._thread: threading.Thread | None = None
         self._then: list[Callable[[], object]] = []
         self._lock = threading.RLock()  # a callback run when a build is done may build again
+        self._want_index = False  # whether a build asked for since the last one needs the index
         self._gaps: dict[int, tuple[float, Predictions, NDArray[np.float64]]] = {}
 
     # ----- building -------------------------------------------------------------------------------
-    def _missing(self) -> list[Predictions]:
+    def _missing(self, index: bool = True) -> list[Predictions]:
+        """The panels' models with features whose finds (``index``), or regions, are missing."""
+        have = finds_of if index else regions_of
         return [panel.predictions for panel in self.state.panels
-                if finds_of(panel.predictions) is None and panel.predictions.features is not None]
+                if have(panel.predictions) is None and panel.predictions.features is not None]
 
     def ready(self) -> bool:
-        """Whether every panel's finds are computed."""
+        """Whether every panel's finds, index included, are computed."""
         return not self._missing()
 
-    def build(self, then: Callable[[], object] | None = None) -> None:
-        """Compute the finds of the panels' models in a thread (nothing if they exist), then call
-        ``then()`` (at once if there is nothing to compute)."""
-        missing = self._missing()
+    def build(self, then: Callable[[], object] | None = None, *, index: bool = True) -> None:
+        """Compute the finds of the panels' models in a thread (nothing if they exist): their
+        regions and slices, then, with ``index``, their neighbour index; then call ``then()``
+        (at once if there is nothing to compute). A build asked for while one runs follows it."""
         with self._lock:
             if then is not None:
                 self._then.append(then)
+            self._want_index = self._want_index or index
             thread = self._thread
             if (thread is not None and thread.is_alive()
                     and thread is not threading.current_thread()):
-                return  # the running build calls ``then`` too
+                return  # the running build looks again when it is done
+            missing = self._missing(self._want_index)
             if not missing:
+                self._want_index = False
                 self._finish()
                 return
-            self._thread = threading.Thread(target=self._work, args=(missing,), daemon=True,
-                                            name="labviz-finds")
+            self._thread = threading.Thread(target=self._work, args=(missing, self._want_index),
+                                            daemon=True, name="labviz-finds")
             self._thread.start()
 
-    def _work(self, models: list[Predictions]) -> None:
+    def build_regions(self) -> None:
+        """Compute the regions and slices of the panels' models, not their index, in a thread
+        (what the "find regions and error slices" button does)."""
+        self.build(index=False)
+
+    def _work(self, models: list[Predictions], index: bool) -> None:
         n = sum(p.n_samples for p in models)
         said = -PROGRESS_STEP
+        what = "the regions, then the neighbour index," if index else "the regions"
 
         def progress(done: float) -> None:
             nonlocal said
             if int(100 * done) >= said + PROGRESS_STEP:
                 said = int(100 * done)
-                self._say(f"Building the neighbour index and the regions of {samples(n)} in the "
-                          f"background: {said}% (cached on disk afterwards).", "busy")
+                self._say(f"Building {what} of {samples(n)} in the background: {said}% (cached "
+                          "on disk afterwards).", "busy")
 
         try:
+            seconds = [0.0, 0.0]  # the regions', the index's
             for i, p in enumerate(models):
-                compute_finds(p, functools.partial(_share, progress, i, len(models)))
+                share = functools.partial(_share, progress, i, len(models))
+                if index:
+                    found = compute_finds(p, share, on_regions=self.draw_lists)
+                    seconds[1] += found.seconds
+                else:
+                    found = compute_regions(p, share)
+                    self.draw_lists()
+                seconds[0] += found.seconds
         except Exception as exc:  # reported, never lost in the thread
-            self._then.clear()
-            self._say(f"The neighbour index failed: {exc}", "warn")
+            with self._lock:
+                self._then.clear()
+                self._want_index = False
+            self._say(f"The {'neighbour index' if index else 'regions'} failed: {exc}", "warn")
             return
-        self._say(f"Neighbours, regions and error slices of {samples(n)} ready.", "info")
-        with self._lock:
-            self._finish()
+        self._say(f"Neighbours, regions and error slices of {samples(n)} ready (index "
+                  f"{seconds[1]:.1f} s, regions {seconds[0]:.1f} s)." if index else
+                  f"Regions and error slices of {samples(n)} ready (regions {seconds[0]:.1f} s).",
+                  "info")
+        self.build(index=False)  # what was asked for meanwhile (an index), else the callbacks
 
     def _finish(self) -> None:
         then, self._then = self._then, []
@@ -207,11 +287,18 @@ class Finds:
             f()
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Wait for a build running, if any; True when none is running."""
-        thread = self._thread
-        if thread is not None:
-            thread.join(timeout)
-        return thread is None or not thread.is_alive()
+        """Wait for the builds running, if any (one may follow another); True when none is
+        running."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            thread = self._thread
+            if thread is None:
+                return True
+            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                return False
+            if self._thread is thread:
+                return True
 
     def _confidence(self, p: Predictions) -> NDArray[np.float64]:
         return self._probabilities.confidence(p, self.state.temperature)
@@ -266,13 +353,13 @@ class Finds:
     def draw_lists(self) -> None:
         """List the left panel's regions and slices (or say why not)."""
         p = self.state.panels[0].predictions
-        found = finds_of(p)
+        found = regions_of(p)
         if found is None:
             note = ("These predictions have no features: no neighbours, regions or slices."
                     if p.features is None else
                     "Regions of feature space ranked by calibration error, and error slices: "
-                    "computed in the background (with the neighbour index, which a click on a "
-                    "point also builds), then cached on disk.")
+                    "computed in the background in seconds (a click on a point builds them "
+                    "too, before the neighbour index), then cached on disk.")
             self.view.draw_lists(None, None, note, can_build=p.features is not None)
         else:
             self.view.draw_lists(found.regions.table, found.slices)
@@ -372,9 +459,9 @@ class Finds:
                  f"{row['overall_error_rate']:.1%} overall).",
             f"Empty selection: slice {row['name']} has no samples."))
 
-    def _found(self, handler: str) -> tuple[Predictions, FeatureFinds]:
+    def _found(self, handler: str) -> tuple[Predictions, RegionFinds]:
         p = self.state.panels[0].predictions
-        found = finds_of(p)
+        found = regions_of(p)
         if found is None:
             raise ValueError(f"`{handler}` needs the regions of {p.name}, which are not computed "
                              "yet: call `finds.build()` and `finds.wait()` first.")
