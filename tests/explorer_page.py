@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 from browser_tools import (
     browser_page,
+    paint_report,
     run_cell,
     tab_memory,
     wait_for_paint,
@@ -465,6 +466,20 @@ def show_regions(page, *, timeout_s: float) -> dict:
     return {"regions_ms": shown - page.evaluate("() => window.__lvPointer.down")}
 
 
+def _hold_still(page, canvas, timeout_s: float, quiet_ms: int = 400) -> None:
+    """Wait until ``canvas`` shows no change for ``quiet_ms``: a watch armed on a canvas still
+    drawing (an animation, a hover ring going) would time that, not the action after it."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        watch_paint(page, canvas, name="still", timeout_ms=quiet_ms + 1000)
+        page.wait_for_timeout(quiet_ms)
+        report = paint_report(page, name="still")
+        page.evaluate("() => { window.__labvizPaint.still.stopped = true; }")
+        if report["painted_at"] is None:
+            return
+    raise AssertionError(f"the scatter kept changing for {timeout_s:.0f} s")
+
+
 def click_region(page, *, rank: int = 0, timeout_s: float) -> dict:
     """Click the region ranked ``rank`` in the finds' list (which must be shown) and wait for the
     scatter to paint its highlight and the reliability diagram to name it.
@@ -483,6 +498,8 @@ def click_region(page, *, rank: int = 0, timeout_s: float) -> dict:
     region = int(match.group(1))
     canvas = page.locator(CANVAS).first
     page.evaluate(JS_RECORD_POINTER)
+    button.hover()  # off the scatter: its hovered point's ring goes before the watch starts
+    _hold_still(page, canvas, timeout_s)
     watch_paint(page, canvas, name="region", min_pixels=20, timeout_ms=int(timeout_s * 1000))
     page.evaluate(JS_WATCH_TITLE, "selection of")
     button.click()
