@@ -260,12 +260,11 @@ class Finds:
             for i, p in enumerate(models):
                 share = functools.partial(_share, progress, i, len(models))
                 if index:
-                    found = compute_finds(p, share, on_regions=self.draw_lists)
-                    seconds[1] += found.seconds
+                    seconds[1] += compute_finds(p, share, on_regions=self.draw_lists).seconds
                 else:
-                    found = compute_regions(p, share)
+                    compute_regions(p, share)
                     self.draw_lists()
-                seconds[0] += found.seconds
+                seconds[0] += _REGIONS[p].seconds
         except Exception as exc:  # reported, never lost in the thread
             with self._lock:
                 self._then.clear()
