@@ -179,3 +179,117 @@ def test_estimator_table_names_missing_columns():
     with pytest.raises(ValueError, match="`report` must have the columns of a calibration report; "
                                          ".*missing \\['interval'\\]"):
         studies.estimator_table(_report().drop(columns="interval"))
+
+
+# ----- where the miscalibration lives -------------------------------------------------------------
+def test_gap_table_by_hand():
+    from labviz.studies.calibration_depth import _gap_table
+
+    # region 0: d = 0.2, 0.4 (over-confident); region 1: d = -0.1, -0.1, -0.1, 0.1 (under); overall
+    # Σd = 0.6 - 0.2 = 0.4 > 0, so the model is over-confident and region 0 carries 0.6 / 0.4 of it
+    d = np.array([0.2, 0.4, -0.1, -0.1, -0.1, 0.1])
+    labels = np.array([0, 0, 1, 1, 1, 1])
+    y = np.array([1, 1, 0, 0, 2, 2])
+    t = _gap_table(d, labels, y, ("a", "b", "c"), 0.95)
+    assert t.attrs == {"direction": 1, "gap": pytest.approx(0.4 / 6)}
+    assert t["region"].tolist() == [0, 1]
+    assert t["classes"].tolist() == ["b", "a and c"]
+    assert t["majority_share"].tolist() == [1.0, 0.5]
+    assert t["size"].tolist() == [2, 4]
+    np.testing.assert_allclose(t["sample_share"], [2 / 6, 4 / 6])
+    np.testing.assert_allclose(t["gap"], [0.3, -0.05])
+    np.testing.assert_allclose(t["mass_share"], [1.5, -0.5])
+    # t interval of region 1: sd = 0.1, t(0.975, 3) = 3.182446 -> half width 0.159122
+    assert t.loc[1, "gap_low"] == pytest.approx(-0.05 - 3.182446 * 0.1 / 2, abs=1e-6)
+    assert t.loc[1, "gap_high"] == pytest.approx(-0.05 + 3.182446 * 0.1 / 2, abs=1e-6)
+    # region 0: sd = 0.141421, t(0.975, 1) = 12.7062 -> half width 1.27062: zero inside
+    assert t["side"].tolist() == [0, 0]
+
+
+def test_gap_table_sides_follow_the_models_direction():
+    from labviz.studies.calibration_depth import _gap_table
+
+    # an under-confident model (Σd < 0): a tight negative region is on its side (+1), a tight
+    # positive one on the other side (-1)
+    d = np.array([-0.30, -0.31, -0.29, -0.30, 0.10, 0.11, 0.09, 0.10])
+    t = _gap_table(d, np.repeat([0, 1], 4), np.zeros(8, dtype=int), ("a",), 0.95)
+    assert t.attrs["direction"] == -1
+    assert t.set_index("region")["side"].to_dict() == {0: 1, 1: -1}
+    assert t["region"].tolist() == [0, 1]  # the model's-side mass first
+
+
+def test_region_gaps_finds_the_miscalibrated_cluster():
+    # two well-separated clusters of features; the model is right everywhere with confidence
+    # exp(3)/(exp(3)+2) = 0.9094 in cluster 0 (under-confident by 0.0906), and wrong in half of
+    # cluster 1 with the same confidence (over-confident by 0.4094)
+    rng = np.random.default_rng(0)
+    n = 200
+    feats = np.concatenate([rng.normal([5, 0, 0], 0.1, (n, 3)), rng.normal([0, 5, 0], 0.1, (n, 3))])
+    y = np.zeros(2 * n, dtype=int)
+    y[n:] = 1
+    pred = y.copy()
+    pred[n::2] = 2
+    logits = np.zeros((2 * n, 3))
+    logits[np.arange(2 * n), pred] = 3.0
+    p = Predictions.from_arrays(y_true=y, logits=logits, features=feats)
+    t = studies.region_gaps(p, n_regions=2, cache=False)
+    conf = np.exp(3) / (np.exp(3) + 2)
+    assert t.attrs["direction"] == 1
+    assert t["classes"].tolist() == ["b", "a"] or t["classes"].tolist() == ["1", "0"]
+    np.testing.assert_allclose(t["gap"], [conf - 0.5, conf - 1.0])
+    np.testing.assert_allclose(t["mass_share"], [(conf - 0.5) / (2 * conf - 1.5),
+                                                 (conf - 1.0) / (2 * conf - 1.5)])
+    assert t["side"].tolist() == [1, -1]
+    c = studies.concentration(t)
+    assert c["worst_mass_share"] == pytest.approx(t.loc[0, "mass_share"])
+    assert (c["worst_sample_share"], c["side_share"], c["other_side_share"]) == (0.5, 0.5, 0.5)
+
+
+def test_region_gaps_and_concentration_name_bad_arguments():
+    p = Predictions.from_arrays(y_true=[0, 1, 0], logits=3 * np.eye(2)[[0, 1, 1]],
+                                features=np.eye(3))
+    with pytest.raises(ValueError, match="`confidence` must be in"):
+        studies.region_gaps(p, confidence=1.5, cache=False)
+    with pytest.raises(ValueError, match="`worst` must be in"):
+        studies.concentration(pd.DataFrame(), worst=0)
+    with pytest.raises(ValueError, match="`gaps` must be a non-empty"):
+        studies.concentration(pd.DataFrame({"size": []}))
+
+
+def test_concentration_counts_the_worst_tenth_rounded_up():
+    # 11 regions: ceil(1.1) = 2 worst; the other side's mass makes the share exceed 1
+    g = pd.DataFrame({"size": 10, "sample_share": 1 / 11,
+                      "mass_share": [0.6, 0.5] + [0.0] * 8 + [-0.1], "side": [1, 1] + [0] * 8 + [-1]})
+    c = studies.concentration(g)
+    assert c["worst_mass_share"] == pytest.approx(1.1)
+    assert c["worst_sample_share"] == pytest.approx(2 / 11)
+    assert c["other_side_share"] == pytest.approx(1 / 11)
+
+
+def test_concentration_effects_are_paired_t_intervals():
+    summary = pd.DataFrame({"family": ["ce"] * 3 + ["ls0.1"] * 3, "seed": [0, 1, 2] * 2,
+                            "worst_mass_share": [0.4, 0.5, 0.6, 0.2, 0.2, 0.3],
+                            "worst_sample_share": 0.1, "side_share": 1.0, "other_side_share": 0.0})
+    e = studies.concentration_effects(summary).set_index("measure")
+    row = e.loc["share of the mass in the worst 10% of regions"]
+    # differences 0.2, 0.3, 0.3: mean 0.26667, sd 0.057735, t(0.975, 2) = 4.302653
+    assert row["effect"] == pytest.approx(0.8 / 3)
+    assert row["high"] - row["effect"] == pytest.approx(4.302653 * 0.057735 / np.sqrt(3), abs=1e-5)
+    assert row["n"] == 3 and row["CE"] == "0.5000 ± 0.1000"
+    with pytest.raises(ValueError, match="`baseline` must be a family"):
+        studies.concentration_effects(summary, baseline="maxsup0.1")
+
+
+def test_miscalibration_regions_and_where_it_lives(two_family_zoo, monkeypatch, rng):
+    _, preds = two_family_zoo
+    for key, p in list(preds.items()):  # give every fake model features: one cluster per class
+        feats = np.eye(3)[p.y_true] * 5 + rng.normal(0, 0.1, (p.n_samples, 3))
+        preds[key] = Predictions.from_arrays(y_true=p.y_true, logits=p.logits, features=feats,
+                                             class_names=("a", "b", "c"))
+    regions, summary = studies.miscalibration_regions(["ce", "ls0.1"], "fake", cache=False)
+    assert summary["n_regions"].tolist() == [2] * 4  # 300 samples -> clip(0, 2, 64) = 2 regions
+    assert regions.groupby("name")["worst"].sum().tolist() == [1] * 4
+    np.testing.assert_allclose(regions.groupby("name")["mass_share"].sum(), 1.0)
+    lives = studies.where_it_lives(regions)
+    assert set(lives["family"]) == {"ce", "ls0.1"}
+    assert (lives.groupby("family")["seeds"].sum() == 2).all()

@@ -33,13 +33,18 @@ from labviz.studies.calibration_depth import (
     EVAL_SIZES,
     binning_by_size,
     binning_spread,
+    concentration,
+    concentration_effects,
     ece_variants,
     ece_variants_table,
     ece_variants_wide,
     estimator_table,
     family_ranking,
+    miscalibration_regions,
+    region_gaps,
     same_side_share,
     temperature_scaling_table,
+    where_it_lives,
 )
 from labviz.studies.fooling import (
     probe_arrays,

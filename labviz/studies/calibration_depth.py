@@ -362,3 +362,270 @@ def estimator_table(report: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
                          + (f" —: no interval for {why_not}." if why_not else "")
                          + (" Bins —: not a binned estimator." if (out.bins == "—").any() else ""))
     return out
+
+
+# ----- where the miscalibration lives: regions of the feature space -------------------------------
+#: The concentration measure, fixed before looking: the share of a model's miscalibration mass
+#: carried by its worst ``WORST_REGIONS`` of regions (at least one region).
+WORST_REGIONS = 0.10
+#: A true class names a region when it holds at least this share of the region's samples.
+NAMING_SHARE = 0.25
+#: Columns of :func:`region_gaps`, in order.
+REGION_GAP_COLUMNS: tuple[str, ...] = (
+    "region", "classes", "majority_share", "size", "sample_share", "gap", "gap_low", "gap_high",
+    "side", "mass_share")
+
+
+def _region_classes(y: np.ndarray, class_names: Sequence[str]) -> tuple[str, float]:
+    """The classes holding at least :data:`NAMING_SHARE` of ``y`` (most frequent first, joined
+    with " and "), and the majority class's share."""
+    counts = np.bincount(y, minlength=len(class_names))
+    order = np.argsort(-counts, kind="stable")
+    shares = counts[order] / counts.sum()
+    named = [class_names[c] for c, s in zip(order, shares, strict=True) if s >= NAMING_SHARE]
+    return " and ".join(named or [class_names[order[0]]]), float(shares[0])
+
+
+def region_gaps(predictions: object, *, n_regions: int | None = None, random_state: int = 0,
+                confidence: float = 0.95, cache: bool = True) -> pd.DataFrame:
+    """A model's regions of the feature space with their *signed* calibration gap.
+
+    The regions are :func:`labviz.compute.regions.cluster_features`' (k-means of the
+    L2-normalised penultimate features; ``n_samples // 500`` of them, clipped to 2..64). Per
+    region, the gap is the mean over its samples of ``d_i = confidence_i − correct_i`` (> 0:
+    over-confident there), with a Student t interval on that mean (the ``d_i`` are bounded and a
+    region holds hundreds of them). The model's *direction* ``s`` is the sign of its overall gap
+    (+1 over-confident, −1 under-confident); its *miscalibration mass* is ``s · Σ_i d_i``, and a
+    region's share of it is ``s · Σ_{i in region} d_i / (s · Σ_i d_i)``: negative for a region
+    miscalibrated the other way, and the shares sum to 1.
+
+    Parameters
+    ----------
+    predictions : Predictions
+        With features, shape (n_samples, n_features).
+    n_regions : int or None
+        None: ``clip(n_samples // 500, 2, 64)``.
+    random_state : int, default 0
+        Seed of the clustering.
+    confidence : float, default 0.95
+        Coverage of the gap intervals, in (0, 1).
+    cache : bool, default True
+        Keep the region labels on disk (:func:`~labviz.compute.regions.cluster_features`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per non-empty region, columns :data:`REGION_GAP_COLUMNS`, the largest share of the
+        mass first: ``classes`` names the region by its true classes (those holding at least
+        :data:`NAMING_SHARE` of it, most frequent first), ``majority_share`` is the share of its
+        most frequent true class, ``sample_share`` its share of the samples, ``gap`` with
+        ``gap_low`` and ``gap_high`` the signed gap and its interval (NaN for a one-sample
+        region), ``side`` +1 when the interval excludes zero on the model's side, −1 when on the
+        other side, else 0. ``attrs["direction"]`` is ``s`` and ``attrs["gap"]`` the overall gap.
+    """
+    from labviz.compute.regions import cluster_features
+    from labviz.core._inputs import as_predictions
+
+    p = as_predictions(predictions)
+    level = float(confidence)
+    if not 0 < level < 1:
+        raise ValueError(f"`confidence` must be in (0, 1); got {confidence!r}.")
+    labels = cluster_features(p, n_regions=n_regions, random_state=random_state, cache=cache)
+    return _gap_table(np.asarray(p.confidence, dtype=np.float64) - p.correct, labels, p.y_true,
+                      p.class_names, level)
+
+
+def _gap_table(d: np.ndarray, labels: np.ndarray, y_true: np.ndarray,
+               class_names: Sequence[str], level: float) -> pd.DataFrame:
+    """:func:`region_gaps`' table from ``d = confidence − correct`` and the region labels."""
+    from scipy import stats
+
+    total = float(d.sum())
+    direction = 1.0 if total >= 0 else -1.0
+    rows = []
+    for r in np.unique(labels):
+        members_ = labels == r
+        dr, m = d[members_], int(members_.sum())
+        gap = float(dr.mean())
+        half = (float(stats.t.ppf((1 + level) / 2, m - 1) * dr.std(ddof=1) / np.sqrt(m))
+                if m > 1 else np.nan)
+        low, high = gap - half, gap + half
+        side = (0 if m < 2 else 1 if direction * low > 0 and direction * high > 0
+                else -1 if direction * low < 0 and direction * high < 0 else 0)
+        classes, majority = _region_classes(y_true[members_], class_names)
+        rows.append((int(r), classes, majority, m, m / len(d), gap, low, high, side,
+                     float(dr.sum()) / total if total else np.nan))
+    table = pd.DataFrame(rows, columns=list(REGION_GAP_COLUMNS))
+    table = table.sort_values(["mass_share", "region"], ascending=[False, True], kind="stable",
+                              ignore_index=True)
+    table.attrs.update(direction=int(direction), gap=total / len(d))
+    return table
+
+
+def concentration(gaps: pd.DataFrame, *, worst: float = WORST_REGIONS) -> dict[str, float]:
+    """How concentrated a model's miscalibration is, from its :func:`region_gaps` table.
+
+    Parameters
+    ----------
+    gaps : pandas.DataFrame
+        From :func:`region_gaps` (largest share of the mass first).
+    worst : float, default 0.10
+        The share of the regions that are "worst": ``ceil(worst · n_regions)``, at least 1.
+
+    Returns
+    -------
+    dict
+        ``worst_mass_share`` (the measure: the share of the miscalibration mass carried by the
+        worst regions; 1 if they carry all of it, about their sample share if it is spread evenly,
+        above 1 when other regions are miscalibrated the other way), ``worst_sample_share`` (their
+        share of the samples), ``side_share`` (share of the samples in regions whose interval
+        excludes zero on the model's side) and ``other_side_share`` (... on the other side).
+
+    Examples
+    --------
+    Ten regions of 100 samples; the model is over-confident by 0.3 in one region and 0.1 in
+    another, and well calibrated elsewhere: the worst region (ceil(10% of 10) = 1) carries 3/4
+    of the mass while holding a tenth of the samples.
+
+    >>> g = pd.DataFrame({"size": [100] * 10, "sample_share": [0.1] * 10,
+    ...                   "mass_share": [0.75, 0.25] + [0.0] * 8, "side": [1, 1] + [0] * 8})
+    >>> {k: round(v, 4) for k, v in concentration(g).items()}
+    {'worst_mass_share': 0.75, 'worst_sample_share': 0.1, 'side_share': 0.2, 'other_side_share': 0.0}
+    """
+    if not 0 < worst <= 1:
+        raise ValueError(f"`worst` must be in (0, 1]; got {worst!r}.")
+    missing = {"size", "sample_share", "mass_share", "side"} - set(gaps.columns)
+    if missing or gaps.empty:
+        raise ValueError(f"`gaps` must be a non-empty region_gaps table; got columns "
+                         f"{list(gaps.columns)} and {len(gaps)} rows.")
+    top = gaps.nlargest(max(1, int(np.ceil(worst * len(gaps) - 1e-9))), "mass_share", keep="first")
+    share = gaps["sample_share"]
+    return {"worst_mass_share": float(top["mass_share"].sum()),
+            "worst_sample_share": float(top["sample_share"].sum()),
+            "side_share": float(share[gaps["side"] == 1].sum()),
+            "other_side_share": float(share[gaps["side"] == -1].sum())}
+
+
+def miscalibration_regions(families: Sequence[str] = ("ce", "ls0.1"), dataset: str = FASHION, *,
+                           worst: float = WORST_REGIONS, random_state: int = 0,
+                           cache: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`region_gaps` and :func:`concentration` of every checkpoint of ``families`` (test).
+
+    ``random_state`` and ``cache`` are :func:`region_gaps`'; ``worst`` is :func:`concentration`'s.
+
+    Returns
+    -------
+    regions : pandas.DataFrame
+        The :func:`region_gaps` rows of every checkpoint, preceded by ``family``, ``name`` and
+        ``seed``, with ``rank`` (0 = the largest share of the model's mass) and ``worst`` (True for
+        the model's worst ``ceil(worst · n_regions)`` regions).
+    summary : pandas.DataFrame
+        One row per checkpoint: ``family``, ``name``, ``seed``, ``gap`` (overall), ``direction``,
+        ``n_regions`` and the keys of :func:`concentration`.
+    """
+    parts, rows = [], []
+    for family in families:
+        for name in members(family, dataset):
+            p = zoo.predictions(name, "test", with_images=False)
+            gaps = region_gaps(p, random_state=random_state, cache=cache)
+            seed = zoo.entry(name)["seed"]
+            n_worst = max(1, int(np.ceil(worst * len(gaps) - 1e-9)))
+            part = gaps.assign(rank=np.arange(len(gaps)), worst=np.arange(len(gaps)) < n_worst)
+            for col, value in (("seed", seed), ("name", name), ("family", family)):
+                part.insert(0, col, value)
+            parts.append(part)
+            rows.append({"family": family, "name": name, "seed": seed, "gap": gaps.attrs["gap"],
+                         "direction": gaps.attrs["direction"], "n_regions": len(gaps),
+                         **concentration(gaps, worst=worst)})
+    return pd.concat(parts, ignore_index=True), pd.DataFrame(rows)
+
+
+def where_it_lives(regions: pd.DataFrame, *, top: int = 3, digits: int = 3) -> pd.DataFrame:
+    """The classes that name each family's worst regions, and how often, over its seeds.
+
+    Parameters
+    ----------
+    regions : pandas.DataFrame
+        The first table of :func:`miscalibration_regions`.
+    top : int, default 3
+        Names kept per family, the most frequent first.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per family and name: ``family``, ``classes``, ``seeds`` (how many of the family's
+        seeds have a worst region of that name, of ``n``), ``n``, then over those regions
+        ``gap`` and ``mass_share`` (each region's share of its model's mass) as mean ± sd, and
+        ``sample_share`` (mean).
+
+    Examples
+    --------
+    >>> r = pd.DataFrame({"family": "ce", "seed": [0, 1, 1], "worst": [True, True, False],
+    ...                   "classes": ["Shirt", "Shirt", "Bag"], "gap": [0.1, 0.2, 0.0],
+    ...                   "mass_share": [0.5, 0.7, 0.0], "sample_share": [0.1, 0.1, 0.9]})
+    >>> where_it_lives(r).to_dict("records")  # doctest: +NORMALIZE_WHITESPACE
+    [{'family': 'ce', 'classes': 'Shirt', 'seeds': 2, 'n': 2, 'gap': '0.150 ± 0.071',
+      'mass_share': '0.600 ± 0.141', 'sample_share': 0.1}]
+    """
+    rows = []
+    for family, part in regions.groupby("family", sort=False):
+        named = [(classes, g) for classes, g in part[part["worst"]].groupby("classes", sort=False)]
+        # the names found on the most seeds first; among those, the most mass
+        named.sort(key=lambda item: (-item[1]["seed"].nunique(), -item[1]["mass_share"].sum()))
+        for classes, g in named[:top]:
+            rows.append({"family": family, "classes": classes, "seeds": int(g["seed"].nunique()),
+                         "n": int(part["seed"].nunique()), "gap": mean_sd(g["gap"], digits),
+                         "mass_share": mean_sd(g["mass_share"], digits),
+                         "sample_share": float(g["sample_share"].mean())})
+    return pd.DataFrame(rows)
+
+
+#: The :func:`concentration` keys :func:`concentration_effects` compares, with their names.
+CONCENTRATION_MEASURES: tuple[tuple[str, str], ...] = (
+    ("worst_mass_share", "share of the mass in the worst 10% of regions"),
+    ("worst_sample_share", "share of the samples in those regions"),
+    ("side_share", "share of samples in regions miscalibrated the model's way (95% interval)"),
+    ("other_side_share", "share of samples in regions miscalibrated the other way (95% interval)"),
+)
+
+
+def concentration_effects(summary: pd.DataFrame, *, treated: str = "ce", baseline: str = "ls0.1",
+                          digits: int = 4) -> pd.DataFrame:
+    """``treated − baseline`` for every concentration measure, paired by seed, with a 95% t interval.
+
+    The effect and its interval are :func:`~labviz.studies.verdicts.paired_effect`'s (Student's
+    t on the mean of the per-seed differences), printed as measurements, not verdicts.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        The second table of :func:`miscalibration_regions`.
+    treated, baseline : str
+        Families of ``summary``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per measure of :data:`CONCENTRATION_MEASURES`: ``measure``, the two families'
+        values as mean ± sd (columns named by :data:`FAMILY_LABELS`), ``n`` (paired seeds),
+        ``effect`` (mean difference), ``low`` and ``high``.
+    """
+    from labviz.studies._common import by_seed
+    from labviz.studies.verdicts import paired_effect
+
+    for family, arg in ((treated, "treated"), (baseline, "baseline")):
+        if family not in set(summary["family"]):
+            raise ValueError(f"`{arg}` must be a family of `summary`, one of "
+                             f"{sorted(set(summary['family']))}; got {family!r}.")
+    rows = []
+    for key, text in CONCENTRATION_MEASURES:
+        t, b = by_seed(summary, key, family=treated), by_seed(summary, key, family=baseline)
+        e = paired_effect("", b, t, paper_says="higher", measure=key, paper="")
+        rows.append({"measure": text, FAMILY_LABELS.get(treated, treated): mean_sd(list(t.values()), digits),
+                     FAMILY_LABELS.get(baseline, baseline): mean_sd(list(b.values()), digits),
+                     "n": len(e.seeds), "effect": e.mean, "low": e.low, "high": e.high})
+    out = pd.DataFrame(rows)
+    out.attrs["note"] = (f"effect: {FAMILY_LABELS.get(treated, treated)} − "
+                         f"{FAMILY_LABELS.get(baseline, baseline)}, paired by seed; low, high: its "
+                         "95% Student t interval over the n seeds.")
+    return out
