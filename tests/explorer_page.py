@@ -357,11 +357,12 @@ REGION_BUTTON = re.compile(r"^region (\d+): ECE ")
 
 # Watch, on every frame, for a text of the explorer (an HTML widget's) starting with `prefix` that
 # was not there when armed; record the page time of the first frame that holds it, and the text.
+# (textContent, not innerText: reading innerText every frame would force a layout every frame.)
 JS_WATCH_TEXT = """([name, prefix]) => {
     const texts = () => {
         const root = document.querySelector('.labviz-explorer');
-        return root ? Array.from(root.querySelectorAll('.widget-html-content'), e => e.innerText)
-                    : [];
+        return root ? Array.from(root.querySelectorAll('.widget-html-content'),
+                                 e => e.textContent.trim()) : [];
     };
     const before = new Set(texts().filter(t => t.startsWith(prefix)));
     const w = {seenAt: null, text: null};
@@ -426,9 +427,11 @@ def _hover_point(page, timeout_s: float, avoid: tuple[int, ...] = ()) -> tuple[f
     raise AssertionError(f"hovering the scatter reported no new point within {timeout_s:.0f} s")
 
 
-def click_point(page, *, timeout_s: float, avoid: tuple[int, ...] = ()) -> dict:
-    """Click a point of the scatter (one not in ``avoid``) and wait for the finds to list its
-    neighbours.
+def click_point(page, *, timeout_s: float, avoid: tuple[int, ...] = (),
+                hover_ms: int = 1000) -> dict:
+    """Click a point of the scatter (one not in ``avoid``), ``hover_ms`` after the pointer
+    reached it (as a person's click follows a pause: the hover's own work is done then), and
+    wait for the finds to list its neighbours.
 
     Returns
     -------
@@ -438,6 +441,7 @@ def click_point(page, *, timeout_s: float, avoid: tuple[int, ...] = ()) -> dict:
         build), ``list_text`` (the list's text) and ``status`` (the status line then).
     """
     x, y, row = _hover_point(page, timeout_s, avoid)
+    page.wait_for_timeout(hover_ms)
     page.evaluate(JS_RECORD_POINTER)
     page.evaluate(JS_WATCH_TEXT, ["neighbours", "Nearest "])
     page.mouse.click(x, y)
