@@ -6,6 +6,8 @@ results are read off the traits and the explorer's attributes.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -81,6 +83,46 @@ def test_the_page_echoing_a_highlight_does_not_replace_the_cell_selection(toy):
     w = _scatter(ex)
     w.selection = np.asarray(w.selection)[::-1].copy()  # the same rows, sent back by the page
     assert ex.status == status and ex.state.highlighted_ids.tolist() == ids.tolist()
+
+
+def test_a_lasso_is_not_sent_back_to_the_page_that_drew_it(toy, monkeypatch):
+    ex = explore(toy, backend="webgl")
+    scatter, sent = ex.projection.scatters[0], []
+    monkeypatch.setattr(scatter, "selection", lambda rows=None: sent.append(rows))
+    rows = np.arange(3, 90, 3)
+    _scatter(ex).selection = rows[::-1].astype(np.uint32)  # the page's lasso, in its order
+    assert ex.state.highlighted_ids.tolist() == toy.ids[rows].tolist()
+    assert sent == []  # the page shows it already
+    ex.select_cell(0, 0)  # a highlight the page does not show is sent
+    assert len(sent) == 1 and sent[0].tolist() == ex.state.highlight_rows(0).tolist()
+    _scatter(ex).selection = rows.astype(np.uint32)  # the same lasso again: selected again
+    assert ex.state.highlighted_ids.tolist() == toy.ids[rows].tolist() and len(sent) == 1
+
+
+def test_the_scatter_page_module_lassoes_without_redrawing_the_points():
+    import jscatter
+
+    from labviz.widgets.projection_views import SCATTER_PATCHES, scatter_module
+
+    # the module as installed (an explorer in this process replaces the class's own)
+    source = Path(jscatter.__file__).with_name("bundle.js").read_text(encoding="utf-8")
+    changed = scatter_module(source)
+    for old, new in SCATTER_PATCHES:
+        assert changed.count(new) == 1
+    assert "if (mouseDown && !lassoActive) {" in changed
+    assert changed.index("const labvizLassoTrace") < changed.index("var createLasso")
+    with pytest.warns(RuntimeWarning, match="lasso redraws every point"):
+        assert scatter_module("export default {};") == "export default {};"
+
+
+def test_a_sorted_lasso_is_kept_and_an_unsorted_one_sorted(toy):
+    from labviz.widgets.selections import points_selection
+
+    ex = explore(toy, backend="webgl")
+    ids = toy.ids[[4, 9, 30]]
+    kept = points_selection(ex.state, ids)
+    assert kept.ids.tolist() == ids.tolist() and kept.ids is not ids
+    assert points_selection(ex.state, ids[[2, 0, 2, 1]]).ids.tolist() == ids.tolist()
 
 
 def test_hover_shows_the_sample_and_classes_filter_the_points(toy):

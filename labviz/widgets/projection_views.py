@@ -21,7 +21,9 @@ confusion matrix, the reliability diagram, the samples) never see which one it i
 from __future__ import annotations
 
 import html
+import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anywidget
@@ -289,12 +291,61 @@ def scatter_colors(state: ViewState, i: int
     return pd.Series(values), scale if scale == DIVERGING else scale.lower(), limits
 
 
+#: What :func:`scatter_module` changes in jupyter-scatter's page module (regl-scatterplot's code in
+#: it): each text is found once and replaced. The objects it calls are in ``scatter_lasso.js``.
+SCATTER_PATCHES: tuple[tuple[str, str], ...] = (
+    # the mouse moves of a lasso redraw nothing (regl-scatterplot redraws every point on each)
+    ("    if (mouseDown) {\n      draw = true;\n    }\n  };\n  const blurHandler",
+     "    if (mouseDown && !lassoActive) {\n      draw = true;\n    }\n  };\n  const blurHandler"),
+    # the lasso's path is drawn on a 2-D canvas over the scatter instead, as it grows
+    ("        extendLasso(pointNorm(currMousePos));\n",
+     "        extendLasso(pointNorm(currMousePos));\n"
+     "        labvizLassoTrace.extend(element, currMousePos);\n"),
+    ("      startLasso(point);\n",
+     "      startLasso(point);\n      labvizLassoTrace.start(element, currMousePos);\n"),
+    ("  const clear = () => {\n    lassoPos = [];\n",
+     "  const clear = () => {\n    labvizLassoTrace.clear(element);\n    lassoPos = [];\n"),
+    # "Drawing n points…" over the scatter from its render until its first frame
+    ("  render() {\n    if (!window.jupyterScatter) {\n",
+     "  render() {\n    this.labvizNote = (this.model.get(\"points\") || []).length > 0\n"
+     "      ? labvizDrawing.show(this.el, this.model.get(\"points\").length) : null;\n"
+     "    if (!window.jupyterScatter) {\n"),
+    ("        this.scatterplot.draw(this.points, options).then(() => {\n",
+     "        this.scatterplot.draw(this.points, options).then(() => {\n"
+     "          if (this.labvizNote) labvizDrawing.hide(this.labvizNote);\n"),
+)
+_SCATTER_PROLOGUE = Path(__file__).with_name("scatter_lasso.js")
+
+
+def scatter_module(source: str) -> str:
+    """jupyter-scatter's page module ``source`` with a lasso that redraws no point while it is
+    drawn (its path is drawn on a 2-D canvas over the scatter; the points inside it are selected
+    on release, as before) and a "Drawing n points…" line over the scatter until its first frame.
+
+    In software WebGL a million points take 1.4-1.9 s of CPU a frame, and regl-scatterplot
+    redraws them on every mouse move of a lasso. Where one of :data:`SCATTER_PATCHES` is not
+    found exactly once (another jupyter-scatter version), ``source`` is returned unchanged, with a
+    warning: everything works, the lasso redraws.
+    """
+    missing = [old for old, _ in SCATTER_PATCHES if source.count(old) != 1]
+    if missing:
+        warnings.warn(f"labviz: this jupyter-scatter's page module differs from the one labviz "
+                      f"changes ({len(missing)} of {len(SCATTER_PATCHES)} places not found): a "
+                      "lasso redraws every point on each mouse move.", RuntimeWarning, stacklevel=2)
+        return source
+    for old, new in SCATTER_PATCHES:
+        source = source.replace(old, new, 1)
+    return _SCATTER_PROLOGUE.read_text(encoding="utf-8") + "\n" + source
+
+
 def _share_module(widget_class: type[anywidget.AnyWidget]) -> None:
-    """Give an anywidget class (jupyter-scatter's, which ``jscatter.Scatter`` builds itself) the
-    page module of :func:`~labviz.widgets._common.shared_esm`, once: loaded once per page, and
-    never past anywidget's time limit. Its module has no ``initialize``, so nothing is replayed."""
+    """Give jupyter-scatter's anywidget class (which ``jscatter.Scatter`` builds itself) its page
+    module changed by :func:`scatter_module`, in the module of
+    :func:`~labviz.widgets._common.shared_esm`, once: loaded once per page, and never past
+    anywidget's time limit. Its module has no ``initialize``, so nothing is replayed."""
     if not getattr(widget_class, "_labviz_shared_esm", False):
-        widget_class._esm = shared_esm(str(widget_class._esm), widget_class.__name__)
+        widget_class._esm = shared_esm(scatter_module(str(widget_class._esm)),
+                                       widget_class.__name__)
         widget_class._labviz_shared_esm = True
 
 
@@ -318,7 +369,8 @@ class ScatterProjection(ProjectionView):
         self.scatters: list[Scatter] = []
         self._key: tuple[str, int] | None = None
         self._frames: list[pd.DataFrame] = []
-        self._set_selection: list[NDArray[np.intp] | None] = []  # what this view last selected
+        # the rows each scatter's page selection holds, sorted (None: not known yet)
+        self._shown: list[NDArray[np.intp] | None] = []
         self._state: ViewState | None = None
         self.titles = [widgets.HTML() for _ in range(2)]
 
@@ -328,7 +380,7 @@ class ScatterProjection(ProjectionView):
         if key != self._key:
             self.scatters = [self._new_scatter(state, i) for i in range(len(state.panels))]
             self._frames = [p.frame for p in state.panels]
-            self._set_selection = [None] * len(state.panels)
+            self._shown = [None] * len(state.panels)
             self.widget.children = tuple(
                 widgets.VBox([self.titles[i], s.widget]) for i, s in enumerate(self.scatters))
             self._key = key
@@ -381,7 +433,13 @@ class ScatterProjection(ProjectionView):
         self._state = state
         for i, s in enumerate(self.scatters):
             rows = state.highlight_rows(i)
-            self._set_selection[i] = rows
+            shown = self._shown[i]
+            if shown is not None and np.array_equal(rows, shown):
+                # the page shows it already (its own lasso): sending it back would cost the page
+                # another pass over the selection and a redraw of every point (1-2 s at 1M
+                # points in software WebGL), and 4 bytes a point on the wire
+                continue
+            self._shown[i] = rows
             s.selection(rows if rows.size else None)
 
     def _on_selection(self, i: int, selected: ArrayLike | None) -> None:
@@ -389,11 +447,11 @@ class ScatterProjection(ProjectionView):
         if state is None:  # (the scatters come from a draw, which sets the state first)
             return
         rows = (np.zeros(0, dtype=np.intp) if selected is None
-                else np.asarray(selected, dtype=np.intp))
-        mine = self._set_selection[i]
-        if mine is not None and np.array_equal(np.sort(rows), mine):
+                else np.sort(np.asarray(selected, dtype=np.intp)))
+        shown = self._shown[i]
+        if shown is not None and np.array_equal(rows, shown):
             return  # the page echoing the highlight this view set
-        self._set_selection[i] = None
+        self._shown[i] = rows
         if rows.size:
             ids = np.sort(state.panels[i].ids[rows])
             self.on_select(ids)
