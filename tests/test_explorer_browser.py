@@ -6,7 +6,9 @@ Voilà app. A click on the largest diagonal confusion cell must highlight exactl
 samples in the page (the scatter model's ``selection``, read in the page, against the cell's
 samples recomputed here from the same seeded data), paint the canvas and name the cell in the
 status line; a lasso over the canvas must reach the reliability diagram, whose title names as many
-samples as the page's selection holds; the page must raise no error. Without WebGL, the status
+samples as the page's selection holds; in JupyterLab, a click on the top region of the finds'
+list (after "find regions and error slices") must highlight exactly that region's samples (its
+k-means cluster, recomputed here); the page must raise no error. Without WebGL, the status
 line says so and density rasters replace the scatter. The timings are printed (``-s``); the
 benchmark (``benchmarks/bench_explorer_browser.py``) records them at 100k and 1M. With
 ``LABVIZ_SCREENSHOT_OUT`` set, the explorer's screenshot is copied there (the README's
@@ -20,7 +22,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-from explorer_page import run_explorer, selection_label, synthetic
+from explorer_page import click_region, run_explorer, selection_label, show_regions, synthetic
 from test_browser import BROWSER_MARKS, _hard_timeout
 
 N = 100_000
@@ -58,12 +60,36 @@ def _check_highlight_and_lasso(seen: dict) -> None:
     assert n_lasso == seen["selection_after_lasso"] > 0 and n_lasso != cell.size
 
 
+def _regions_and_a_click(page, _kernel_memory) -> dict:
+    """After the lasso: list the regions, click the top one."""
+    return {**show_regions(page, timeout_s=120), **click_region(page, timeout_s=120)}
+
+
+def _check_region(seen: dict) -> None:
+    """The region click highlighted exactly the region's samples: the kernel's k-means cluster,
+    recomputed here from the same features (seeded, deterministic)."""
+    from labviz.compute.regions import cluster_features
+
+    print(f"  regions listed {seen['regions_ms']:.0f} ms after the button, region click → "
+          f"highlight painted {seen['region_ms']:.0f} ms")
+    _, _, features = synthetic(N)
+    members = np.flatnonzero(cluster_features(features, cache=False) == seen["region"])
+    assert members.size > 100
+    assert sorted(seen["selection_after_region"]) == members.tolist()
+    assert seen["status_after_region"].startswith(
+        f"Region {seen['region']}: {members.size:,} samples highlighted")
+    assert selection_label(seen["reliability_title_after_region"]) == members.size
+
+
 def test_a_cell_click_highlights_exactly_its_samples_among_100k_and_a_lasso_feeds_reliability(
         tmp_path):
+    # and a click on a region of the finds highlights exactly its samples
     shot = tmp_path / "explorer.png"
     with _hard_timeout(TEST_TIMEOUT_S):
-        seen = run_explorer(tmp_path, N, screenshot=shot, lasso_steps=LASSO_STEPS)
+        seen = run_explorer(tmp_path, N, screenshot=shot, lasso_steps=LASSO_STEPS,
+                            after=_regions_and_a_click)
     _check_highlight_and_lasso(seen)
+    _check_region(seen)
     assert shot.stat().st_size > 50_000
     if os.environ.get("LABVIZ_SCREENSHOT_OUT"):
         shutil.copyfile(shot, Path(os.environ["LABVIZ_SCREENSHOT_OUT"]))
