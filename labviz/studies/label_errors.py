@@ -218,12 +218,19 @@ def neighbour_overlap(
         raise ValueError(f"`confidence` must be in (0, 1); got {confidence}.")
 
     weights = _top_weights(scores, n_cand)
+    # The samples neither flagged nor candidates add nothing to any sum, and the draws are
+    # exchangeable: the first chunks' counts stand for these samples' and the rest go undrawn.
+    relevant = np.flatnonzero(cand | (weights > 0))
     # per sample: flagged weight if a candidate, is a candidate, flagged weight
-    columns = np.stack([weights * cand, cand.astype(np.float64), weights], axis=1)
+    columns = np.stack([weights * cand, cand.astype(np.float64), weights], axis=1)[relevant]
     sums = np.zeros((n_boot, 3))
     rng = np.random.default_rng(seed)
-    for rows, counts in chunk_counts(n, n_boot, max(1, BLOCK // n_boot), rng):
-        sums += counts @ columns[rows]
+    step = max(1, min(len(relevant), BLOCK // n_boot))
+    for rows, counts in chunk_counts(n, n_boot, step, rng):
+        if rows.start >= len(relevant):
+            break
+        block = columns[rows]
+        sums += counts[:, :len(block)] @ block
     drawn = sums[:, 1] > 0
     share_r = sums[drawn, 0] / sums[drawn, 1]
     chance_r = sums[drawn, 2] / n
