@@ -194,6 +194,7 @@ def test_gap_table_by_hand():
     assert t.attrs == {"direction": 1, "gap": pytest.approx(0.4 / 6)}
     assert t["region"].tolist() == [0, 1]
     assert t["classes"].tolist() == ["b", "a and c"]
+    assert t["majority"].tolist() == ["b", "a"]
     assert t["majority_share"].tolist() == [1.0, 0.5]
     assert t["size"].tolist() == [2, 4]
     np.testing.assert_allclose(t["sample_share"], [2 / 6, 4 / 6])
@@ -293,3 +294,40 @@ def test_miscalibration_regions_and_where_it_lives(two_family_zoo, monkeypatch, 
     lives = studies.where_it_lives(regions)
     assert set(lives["family"]) == {"ce", "ls0.1"}
     assert (lives.groupby("family")["seeds"].sum() == 2).all()
+
+
+def test_binned_scores_equal_the_public_estimators_to_the_bit(problem):
+    from labviz.compute.calibration import _check_top_label
+    from labviz.studies.calibration_depth import _binned_scores
+
+    y, p = problem
+    conf, hit, _ = _check_top_label(y, p)
+    idx = np.random.default_rng(1).choice(len(y), size=150, replace=False)
+    values, ref, same_side = _binned_scores(conf[idx], hit[idx])
+    assert values == [expected_calibration_error(y[idx], p[idx], n_bins=b, strategy=s)
+                      for s, b in studies.ECE_BINNINGS]
+    assert ref == expected_calibration_error(y[idx], p[idx], n_bins=15)
+    assert same_side == studies.same_side_share(y[idx], p[idx])
+
+
+def test_ece_difference_is_the_difference_of_the_public_estimator(problem, rng):
+    y, p = problem
+    a = Predictions.from_arrays(y_true=y, probs=p)
+    b = Predictions.from_arrays(y_true=y, probs=softmax_rows(np.log(p) / 2))
+    diff = studies.ece_difference(a, b)
+    for idx in (np.arange(len(y)), rng.integers(0, len(y), size=len(y))):
+        assert diff(idx) == (expected_calibration_error(y[idx], a.probs[idx])
+                             - expected_calibration_error(y[idx], b.probs[idx]))
+    with pytest.raises(ValueError, match="`a` and `b` must hold the same samples"):
+        studies.ece_difference(a, Predictions.from_arrays(y_true=y[:10], probs=p[:10]))
+
+
+def test_mass_by_class_fills_missing_classes_with_zero():
+    r = pd.DataFrame({"family": ["ce", "ce", "ce", "ls0.1", "ls0.1"], "seed": [0, 0, 1, 0, 1],
+                      "majority": ["Shirt", "Bag", "Shirt", "Bag", "Bag"],
+                      "mass_share": [0.6, 0.4, 1.0, 1.0, 1.0], "sample_share": [0.5, 0.5, 1, 1, 1]})
+    t = studies.mass_by_class(r).set_index("class")
+    # CE: Shirt 0.6 and 1.0 -> 0.8 ± 0.283; Bag 0.4 and 0 (no Bag region on seed 1) -> 0.2 ± 0.283
+    assert t.index.tolist() == ["Shirt", "Bag"]
+    assert t.loc["Shirt", "CE mass"] == "0.800 ± 0.283" and t.loc["Bag", "CE mass"] == "0.200 ± 0.283"
+    assert t.loc["Shirt", "LS α=0.1 mass"] == "0.000 ± 0.000" and t.loc["Bag", "LS α=0.1 samples"] == 1.0

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
 
 from labviz import zoo
+from labviz.core import _validation as v
 from labviz.studies._common import FAMILY_LABELS, FASHION, mean_sd, members
 from labviz.studies.label_smoothing import calibration_table, confidence_gap_table
 
 if TYPE_CHECKING:
-    from labviz.compute.calibration import Norm, Strategy
+    from labviz.compute.calibration import Norm, ReliabilityCurve, Strategy
 
 _STRATEGIES: tuple[Strategy, ...] = ("uniform", "quantile")
 #: The binning choices notebook 03 varies for the top-label L1 ECE: (strategy, n_bins).
@@ -213,11 +214,103 @@ def same_side_share(y_true: np.ndarray, probs: np.ndarray, *, n_bins: int = 15,
     """
     from labviz.compute.calibration import reliability_curve
 
-    curve = reliability_curve(y_true, probs, n_bins=n_bins, strategy=strategy)
+    return _same_side(reliability_curve(y_true, probs, n_bins=n_bins, strategy=strategy))
+
+
+def _same_side(curve: ReliabilityCurve) -> float:
+    """:func:`same_side_share` of a reliability curve."""
     filled = curve.count > 0
     gap, count = curve.gap[filled], curve.count[filled]
     overall = np.sign(np.sum(gap * count))
     return float(count[gap * overall >= 0].sum() / count.sum())
+
+
+def _binned_scores(conf: np.ndarray, hit: np.ndarray) -> tuple[list[float], float, float]:
+    """The L1 ECE of every binning of :data:`ECE_BINNINGS`, the 15-bin equal-width ECE and the
+    :func:`same_side_share` (15 equal-width bins), from top-label confidences and correctness.
+
+    The numbers of :func:`expected_calibration_error` and :func:`same_side_share` on the matching
+    ``(y_true, probs)``, to the bit (the same statistics, computed from the same confidences), with
+    the probabilities checked and their top label found once per model rather than ten times per
+    subset.
+    """
+    from labviz.compute.calibration import (
+        _bin_index,
+        _ce_from_stats,
+        _curve_from_stats,
+        _stats_1d,
+        _top_label_stats,
+    )
+
+    # every equal-mass edge in one np.quantile call (one partition of the confidences); each
+    # level's value is the one a call for its binning alone gives
+    levels = {b: np.linspace(0.0, 1.0, b + 1) for s, b in ECE_BINNINGS if s == "quantile"}
+    quantiles = np.quantile(conf, np.concatenate(list(levels.values())))
+    starts = np.cumsum([0] + [len(q) for q in levels.values()])
+    edges_of = {}
+    for (b, _), start in zip(levels.items(), starts, strict=False):
+        edges = quantiles[start:start + b + 1].copy()
+        edges[0], edges[-1] = 0.0, 1.0
+        edges_of[b] = edges
+    values = []
+    for s, b in ECE_BINNINGS:
+        stats = (_top_label_stats(conf, hit, b, s)[0] if s == "uniform" else
+                 _stats_1d(_bin_index(conf, edges_of[b], uniform=False), conf, hit, b))
+        values.append(float(_ce_from_stats(stats, "l1")))
+    stats, edges = _top_label_stats(conf, hit, 15, "uniform")
+    return values, float(_ce_from_stats(stats, "l1")), _same_side(_curve_from_stats(stats, edges))
+
+
+def ece_difference(a: object, b: object, *, n_bins: int = 15) -> Callable[[np.ndarray], float]:
+    """The statistic of a paired bootstrap over the same test images: ``idx -> ECE(a) − ECE(b)``
+    on the samples ``idx``, for :func:`~labviz.studies.verdicts.bootstrap_effect`.
+
+    Each value equals ``expected_calibration_error(a.y_true[idx], a.probs[idx], n_bins=n_bins)
+    − expected_calibration_error(b.y_true[idx], b.probs[idx], n_bins=n_bins)`` (top-label L1,
+    equal-width bins), to the bit for matrices of under ``2**18`` entries (above, that function
+    bins in a compiled pass whose sums may differ in the last bits). The probabilities are checked
+    and their top labels found once, here, rather than on every replica.
+
+    Parameters
+    ----------
+    a, b : Predictions
+        Two models' predictions of the same samples, in the same order.
+    n_bins : int, default 15
+
+    Returns
+    -------
+    callable
+        Taking an integer array of sample positions (repeats allowed), returning a float.
+
+    Examples
+    --------
+    One bin (0.5, 1] holds every sample. On both samples: ECE(a) = |0.8 − 1/2|, ECE(b) =
+    |0.6 − 1|; on sample 0 twice: |0.9 − 1| and |0.6 − 1|.
+
+    >>> from labviz import Predictions
+    >>> a = Predictions.from_arrays(y_true=[0, 1], probs=[[0.9, 0.1], [0.7, 0.3]])
+    >>> b = Predictions.from_arrays(y_true=[0, 1], probs=[[0.6, 0.4], [0.4, 0.6]])
+    >>> f = ece_difference(a, b, n_bins=2)
+    >>> round(f(np.array([0, 1])), 6), round(f(np.array([0, 0])), 6)
+    (-0.1, -0.3)
+    """
+    from labviz.compute.calibration import _ce_from_stats, _check_top_label, _top_label_stats
+    from labviz.core._inputs import as_predictions
+
+    n_bins = v.check_int(n_bins, "n_bins", minimum=1)
+    pa, pb = as_predictions(a, "a"), as_predictions(b, "b")
+    if pa.n_samples != pb.n_samples:
+        raise ValueError(f"`a` and `b` must hold the same samples; got {pa.n_samples} and "
+                         f"{pb.n_samples} of them.")
+    conf_a, hit_a, _ = _check_top_label(pa.y_true, pa.probs)
+    conf_b, hit_b, _ = _check_top_label(pb.y_true, pb.probs)
+
+    def statistic(idx: np.ndarray) -> float:
+        ece_a = _ce_from_stats(_top_label_stats(conf_a[idx], hit_a[idx], n_bins, "uniform")[0], "l1")
+        ece_b = _ce_from_stats(_top_label_stats(conf_b[idx], hit_b[idx], n_bins, "uniform")[0], "l1")
+        return float(ece_a) - float(ece_b)
+
+    return statistic
 
 
 def temperature_scaling_table(families: Sequence[str], dataset: str = FASHION) -> pd.DataFrame:
@@ -264,7 +357,7 @@ def binning_by_size(families: Sequence[str], dataset: str = FASHION, *,
         ``ece`` (15 equal-width bins), ``range`` (max − min over the binnings),
         ``relative_range`` (= range / ece) and ``same_side`` (:func:`same_side_share`).
     """
-    from labviz.compute.calibration import expected_calibration_error, fit_temperature
+    from labviz.compute.calibration import _check_top_label, fit_temperature
     from labviz.core.predictions import softmax
 
     sizes = [int(n) for n in sizes]
@@ -287,15 +380,15 @@ def binning_by_size(families: Sequence[str], dataset: str = FASHION, *,
              [rng.choice(n_test, size=n, replace=False) for _ in range(n_draws)] for n in sizes}
     rows = []
     for family, name, y, probs in models:
+        seed_ = zoo.entry(name)["seed"]  # reads the manifest: once per model, not per subset
+        conf, hit, _ = _check_top_label(y, probs)
         for n, subsets in draws.items():
             for k, idx in enumerate(subsets):
-                values = [expected_calibration_error(y[idx], probs[idx], n_bins=b, strategy=s)
-                          for s, b in ECE_BINNINGS]
-                ref = expected_calibration_error(y[idx], probs[idx], n_bins=15)
-                rows.append({"family": family, "name": name, "seed": zoo.entry(name)["seed"],
+                values, ref, same_side = _binned_scores(conf[idx], hit[idx])
+                rows.append({"family": family, "name": name, "seed": seed_,
                              "size": n, "draw": k, "ece": ref, "range": max(values) - min(values),
                              "relative_range": (max(values) - min(values)) / ref if ref else np.nan,
-                             "same_side": same_side_share(y[idx], probs[idx])})
+                             "same_side": same_side})
     return pd.DataFrame(rows)
 
 
@@ -372,18 +465,18 @@ WORST_REGIONS = 0.10
 NAMING_SHARE = 0.25
 #: Columns of :func:`region_gaps`, in order.
 REGION_GAP_COLUMNS: tuple[str, ...] = (
-    "region", "classes", "majority_share", "size", "sample_share", "gap", "gap_low", "gap_high",
+    "region", "classes", "majority", "majority_share", "size", "sample_share", "gap", "gap_low", "gap_high",
     "side", "mass_share")
 
 
-def _region_classes(y: np.ndarray, class_names: Sequence[str]) -> tuple[str, float]:
+def _region_classes(y: np.ndarray, class_names: Sequence[str]) -> tuple[str, str, float]:
     """The classes holding at least :data:`NAMING_SHARE` of ``y`` (most frequent first, joined
-    with " and "), and the majority class's share."""
+    with " and "), the majority class and its share."""
     counts = np.bincount(y, minlength=len(class_names))
     order = np.argsort(-counts, kind="stable")
     shares = counts[order] / counts.sum()
     named = [class_names[c] for c, s in zip(order, shares, strict=True) if s >= NAMING_SHARE]
-    return " and ".join(named or [class_names[order[0]]]), float(shares[0])
+    return " and ".join(named or [class_names[order[0]]]), class_names[order[0]], float(shares[0])
 
 
 def region_gaps(predictions: object, *, n_regions: int | None = None, random_state: int = 0,
@@ -417,8 +510,8 @@ def region_gaps(predictions: object, *, n_regions: int | None = None, random_sta
     pandas.DataFrame
         One row per non-empty region, columns :data:`REGION_GAP_COLUMNS`, the largest share of the
         mass first: ``classes`` names the region by its true classes (those holding at least
-        :data:`NAMING_SHARE` of it, most frequent first), ``majority_share`` is the share of its
-        most frequent true class, ``sample_share`` its share of the samples, ``gap`` with
+        :data:`NAMING_SHARE` of it, most frequent first), ``majority`` is its most frequent true
+        class and ``majority_share`` that class's share of it, ``sample_share`` its share of the samples, ``gap`` with
         ``gap_low`` and ``gap_high`` the signed gap and its interval (NaN for a one-sample
         region), ``side`` +1 when the interval excludes zero on the model's side, −1 when on the
         other side, else 0. ``attrs["direction"]`` is ``s`` and ``attrs["gap"]`` the overall gap.
@@ -452,8 +545,8 @@ def _gap_table(d: np.ndarray, labels: np.ndarray, y_true: np.ndarray,
         low, high = gap - half, gap + half
         side = (0 if m < 2 else 1 if direction * low > 0 and direction * high > 0
                 else -1 if direction * low < 0 and direction * high < 0 else 0)
-        classes, majority = _region_classes(y_true[members_], class_names)
-        rows.append((int(r), classes, majority, m, m / len(d), gap, low, high, side,
+        classes, majority, majority_share = _region_classes(y_true[members_], class_names)
+        rows.append((int(r), classes, majority, majority_share, m, m / len(d), gap, low, high, side,
                      float(dr.sum()) / total if total else np.nan))
     table = pd.DataFrame(rows, columns=list(REGION_GAP_COLUMNS))
     table = table.sort_values(["mass_share", "region"], ascending=[False, True], kind="stable",
@@ -578,6 +671,47 @@ def where_it_lives(regions: pd.DataFrame, *, top: int = 3, digits: int = 3) -> p
                          "mass_share": mean_sd(g["mass_share"], digits),
                          "sample_share": float(g["sample_share"].mean())})
     return pd.DataFrame(rows)
+
+
+def mass_by_class(regions: pd.DataFrame, *, digits: int = 3) -> pd.DataFrame:
+    """Each family's miscalibration mass by the majority true class of its regions.
+
+    For every checkpoint, the mass shares of its regions (:func:`region_gaps`) are summed by the
+    regions' majority class (0 for a class that is the majority of none); the table gives the
+    mean ± sd over the family's seeds, and the mean share of the samples in those regions.
+
+    Parameters
+    ----------
+    regions : pandas.DataFrame
+        The first table of :func:`miscalibration_regions`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per class: ``class``, then per family ``"<label> mass"`` (mean ± sd) and
+        ``"<label> samples"`` (mean), the first family's largest mass first.
+
+    Examples
+    --------
+    >>> r = pd.DataFrame({"family": "ce", "seed": [0, 0, 1], "majority": ["Shirt", "Bag", "Shirt"],
+    ...                   "mass_share": [0.8, 0.2, 1.0], "sample_share": [0.5, 0.5, 1.0]})
+    >>> mass_by_class(r).to_dict("records")  # doctest: +NORMALIZE_WHITESPACE
+    [{'class': 'Shirt', 'CE mass': '0.900 ± 0.141', 'CE samples': 0.75},
+     {'class': 'Bag', 'CE mass': '0.100 ± 0.141', 'CE samples': 0.25}]
+    """
+    classes = list(dict.fromkeys(regions["majority"]))
+    out = pd.DataFrame({"class": classes})
+    order = None
+    for family, part in regions.groupby("family", sort=False):
+        label = FAMILY_LABELS.get(family, family)
+        sums = (part.groupby(["seed", "majority"])[["mass_share", "sample_share"]].sum()
+                .unstack("majority", fill_value=0.0))
+        mass = sums["mass_share"].reindex(columns=classes, fill_value=0.0)
+        out[f"{label} mass"] = [mean_sd(mass[c], digits) for c in classes]
+        out[f"{label} samples"] = sums["sample_share"].reindex(columns=classes, fill_value=0.0).mean().to_numpy()
+        if order is None:
+            order = np.argsort(-mass.mean().to_numpy(), kind="stable")
+    return out.iloc[order if order is not None else slice(None)].reset_index(drop=True)
 
 
 #: The :func:`concentration` keys :func:`concentration_effects` compares, with their names.
