@@ -12,7 +12,12 @@ Chromium (with or without WebGL) and measures, in the page's own clock:
 * ``click_ms``: from the press on the largest diagonal cell of the confusion heatmap to the first
   frame of the canvas showing the highlight;
 * ``lasso_ms``: from releasing a lasso drawn over the canvas to the frame whose reliability
-  diagram's title names the selection;
+  diagram's title names the selection; ``lasso_move_ms``, the median time between two mouse moves
+  of the lasso as the page takes them (each move is sent when the page has taken the one before,
+  as Playwright does), and ``lasso_draw_ms``, from the press to the last move taken;
+* ``first_parts`` (JupyterLab): when, after running the cell, the kernel went idle
+  (``kernel_idle_ms``), the scatter began to render ("Drawing n points…" shown:
+  ``render_ms``) and its points were drawn (the line gone: ``drawn_ms``);
 * memory: the tab's (:func:`browser_tools.tab_memory`) and the kernel's resident set.
 
 It also returns what the page holds afterwards (the scatter's selection, the reliability title)
@@ -52,8 +57,8 @@ from test_browser import (
 from labviz.servers import jupyter as server
 
 SCATTER = "jscatter.widget.JupyterScatter"
-#: Mouse moves of a lasso drawn as a person draws one; each costs ~0.75 s in software WebGL here
-#: (at 30k points as at 100k), so the test draws a coarser one.
+#: Mouse moves of a lasso drawn as a person draws one (each took 0.7-1.5 s in software WebGL
+#: here while every move redrew the points; 0.1-0.2 s now that a lasso redraws none).
 LASSO_STEPS = 36
 N_CLASSES, N_FEATURES = 10, 64
 
@@ -123,14 +128,42 @@ JS_TEXTS = """() => {
             texts: Array.from(root.querySelectorAll('.widget-html-content'), e => e.innerText)};
 }"""
 
-# Page times of the last pointer press and release anywhere (the user's actions).
+# Page times of the last pointer press and release anywhere (the user's actions), and of the
+# mouse moves with the button down since that press (a drag's: the event's own time stamp).
 JS_RECORD_POINTER = """() => {
     if (window.__lvPointer) return;
-    window.__lvPointer = {down: null, up: null};
-    document.addEventListener('pointerdown', () => { window.__lvPointer.down = performance.now(); },
-                              true);
+    window.__lvPointer = {down: null, up: null, moves: []};
+    document.addEventListener('pointerdown', () => {
+        window.__lvPointer.down = performance.now();
+        window.__lvPointer.moves = [];
+    }, true);
     document.addEventListener('pointerup', () => { window.__lvPointer.up = performance.now(); },
                               true);
+    window.addEventListener('mousemove', e => {
+        if (e.buttons & 1) window.__lvPointer.moves.push(e.timeStamp);
+    }, true);
+}"""
+
+# The parts of a first paint in JupyterLab, in page times: the kernel going idle after the run,
+# and the scatter's "Drawing n points…" line appearing (its render began) and going (drawn).
+JS_WATCH_FIRST_PARTS = """() => {
+    const w = window.__lvFirstParts = {kernel_idle: null, render: null, drawn: null};
+    const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+    let busy = false;
+    const onStatus = (_, status) => {
+        if (status === 'busy') busy = true;
+        if (status === 'idle' && busy && w.kernel_idle === null) w.kernel_idle = performance.now();
+    };
+    kernel.statusChanged.connect(onStatus);
+    const observer = new MutationObserver(() => {
+        const note = document.querySelector('.labviz-explorer .labviz-drawing');
+        if (note && w.render === null) w.render = performance.now();
+        if (!note && w.render !== null && w.drawn === null) {
+            w.drawn = performance.now();
+            observer.disconnect();
+        }
+    });
+    observer.observe(document.body, {childList: true, subtree: true});
 }"""
 
 # Watch, on every frame, for the reliability diagram's title to change to one containing `text`;
@@ -260,6 +293,9 @@ def _explore_in_page(page, tmp: Path, *, errors: list[str], lasso: bool, started
         for k in range(1, lasso_steps + 1):
             a = 2 * np.pi * k / (lasso_steps + 4)
             page.mouse.move(cx + r * np.cos(a), cy + r * np.sin(a))
+        moves = page.evaluate("() => window.__lvPointer.moves")
+        out["lasso_move_ms"] = float(np.median(np.diff(moves))) if len(moves) > 1 else None
+        out["lasso_draw_ms"] = moves[-1] - page.evaluate("() => window.__lvPointer.down")
         page.mouse.up()
         page.wait_for_function("() => window.__lvTitle.seenAt !== null",
                                timeout=timeout_s * 1000)
@@ -309,9 +345,13 @@ def run_explorer(tmp: Path, n: int, *, where: str = "lab", webgl: bool = True, l
                         "heatmaps": page.locator(".labviz-explorer .js-plotly-plot .hm").count()}
             watch_paint(page, CANVAS, name="first", mode="content", settle_frames=SETTLE_FRAMES,
                         timeout_ms=int(timeout_s * 1000))
+            page.evaluate(JS_WATCH_FIRST_PARTS)
             started = run_cell(page, 1)
             out = _explore_in_page(page, tmp, errors=errors, lasso=lasso, started=started,
                                    timeout_s=timeout_s, lasso_steps=lasso_steps, after=after)
+            parts = page.evaluate("() => window.__lvFirstParts")
+            out["first_parts"] = {f"{k}_ms": None if t is None else t - started
+                                  for k, t in parts.items()}
             _wait_idle(page, timeout_s)
             if screenshot is not None:
                 page.mouse.move(1, 1)
