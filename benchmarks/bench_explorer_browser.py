@@ -40,7 +40,7 @@ from timing import Timing, goal, make_row, skipped
 
 TESTS = Path(__file__).resolve().parents[1] / "tests"
 FULL_CASES = (("lab", 100_000), ("voila", 100_000), ("lab", 1_000_000), ("voila", 1_000_000))
-QUICK_CASES = (("lab", 20_000),)
+QUICK_CASES = (("lab", 30_000),)  # above PLOTLY_MAX_POINTS: the WebGL scatter
 CLICK_LIMIT_S = {100_000: 0.3, 1_000_000: 1.0}
 BUILD_LIMIT_S = 30.0
 LASSO_MOVE_LIMIT_S = 0.2
