@@ -559,3 +559,27 @@ def click_region(page, *, rank: int = 0, timeout_s: float) -> dict:
             "region_reliability_ms": titled - down,
             "selection_after_region": widget_states(page, SCATTER, ["selection"])[0]["selection"],
             "reliability_title_after_region": title, "status_after_region": _status_text(page)}
+
+
+# Watch, on every frame, for the finds' first region button to be shown; record the page time.
+JS_WATCH_REGIONS = """() => {
+    const w = window.__lvRegions = {seenAt: null};
+    const check = () => {
+        const shown = Array.from(document.querySelectorAll('.labviz-explorer button')).some(
+            b => b.offsetParent !== null && /^region \\d+: ECE /.test(b.textContent.trim()));
+        if (shown) { w.seenAt = performance.now(); return; }
+        requestAnimationFrame(check);
+    };
+    requestAnimationFrame(check);
+}"""
+
+
+def watch_regions(page) -> None:
+    """Start watching for the regions' list (:func:`regions_seen_at` reads the time it showed)."""
+    page.evaluate(JS_WATCH_REGIONS)
+
+
+def regions_seen_at(page) -> float | None:
+    """The page time the regions' list was first shown since :func:`watch_regions` (None: not
+    yet)."""
+    return page.evaluate("() => window.__lvRegions.seenAt")
