@@ -561,12 +561,13 @@ def click_region(page, *, rank: int = 0, timeout_s: float) -> dict:
             "reliability_title_after_region": title, "status_after_region": _status_text(page)}
 
 
-# Watch, on every frame, for the finds' first region button to be shown; record the page time.
+# Watch, on every frame, for the finds' first region button to be shown (hidden ones have no
+# text; no layout is read, which would force one every frame); record the page time.
 JS_WATCH_REGIONS = """() => {
     const w = window.__lvRegions = {seenAt: null};
     const check = () => {
         const shown = Array.from(document.querySelectorAll('.labviz-explorer button')).some(
-            b => b.offsetParent !== null && /^region \\d+: ECE /.test(b.textContent.trim()));
+            b => /^region \\d+: ECE /.test(b.textContent.trim()));
         if (shown) { w.seenAt = performance.now(); return; }
         requestAnimationFrame(check);
     };
