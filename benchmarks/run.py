@@ -16,8 +16,9 @@ beside scikit-learn's ConfusionMatrixDisplay), projection
 (PCA/UMAP cold, warm, cached), projection-scale (PCA and sampled UMAP frames at 100k and 1M:
 time, peak RSS, neighbour quality), predictions (from_model vs a bare torch loop), explorer (handler
 latency), explorer-browser (what a person waits for in headless Chromium at 100k and
-1M points), explore-scale (explore() at 50,000 x 1,000 x 2,048 and the metrics, PCA and explorer of
-a 1.28M memory-mapped training set: time and peak memory, PCA beside scikit-learn's),
+1M points), finds-browser (a clicked point's neighbours listed and a region's highlight
+painted, in headless Chromium at 100k and 1M, with the index's build), explore-scale (explore()
+at 50,000 x 1,000 x 2,048 and the metrics, PCA and explorer of a 1.28M memory-mapped training set: time and peak memory, PCA beside scikit-learn's),
 html-report (``labviz report`` at 50,000 x 1,000 x 2,048: wall time, peak RSS, the HTML's size
 and its first figure painted in Chromium), label-errors (labviz's label-error candidates at
 50,000 x 1,000, in memory and streamed, beside cleanlab called directly), neighbours (the
@@ -57,6 +58,7 @@ import bench_confusion_scale  # noqa: E402
 import bench_explorer  # noqa: E402
 import bench_explore_scale  # noqa: E402
 import bench_explorer_browser  # noqa: E402
+import bench_finds_browser  # noqa: E402
 import bench_html_report  # noqa: E402
 import bench_label_errors  # noqa: E402
 import bench_neighbours  # noqa: E402
@@ -78,6 +80,7 @@ PARTS = {
     "predictions": bench_predictions.run,
     "explorer": bench_explorer.run,
     "explorer-browser": bench_explorer_browser.run,
+    "finds-browser": bench_finds_browser.run,
     "explore-scale": bench_explore_scale.run,
     "html-report": bench_html_report.run,
     "label-errors": bench_label_errors.run,
