@@ -18,7 +18,8 @@ time, peak RSS, neighbour quality), predictions (from_model vs a bare torch loop
 latency), explorer-browser (what a person waits for in headless Chromium at 100k and
 1M points), finds-browser (a clicked point's neighbours listed and a region's highlight
 painted, in headless Chromium at 100k and 1M, with the index's build), explore-scale (explore()
-at 50,000 x 1,000 x 2,048 and the metrics, PCA and explorer of a 1.28M memory-mapped training set: time and peak memory, PCA beside scikit-learn's),
+at 50,000 x 1,000 x 2,048 and the metrics, PCA and explorer of a 1.28M memory-mapped training
+set: time and peak memory, PCA beside scikit-learn's),
 html-report (``labviz report`` at 50,000 x 1,000 x 2,048: wall time, peak RSS, the HTML's size
 and its first figure painted in Chromium), label-errors (labviz's label-error candidates at
 50,000 x 1,000, in memory and streamed, beside cleanlab called directly), neighbours (the
