@@ -28,6 +28,8 @@ EXPECTED: dict[str, tuple[list[str], bool]] = {
                                 "misclassified confidence"], True),
     "03_calibration_in_depth": (["calibration estimators with 95% intervals", "ECE variants",
                                  "ECE binning spread by evaluation-set size", "temperature scaling",
+                                 "miscalibration mass by region class", "worst regions by seed",
+                                 "miscalibration concentration, CE against LS α=0.1",
                                  "confidence on noise and fooling images"], True),
     "04_noisy_labels_early_learning": (["early learning", "beta mixture"], True),
     "05_label_errors_in_fashion_mnist": (["likely label errors", "label error pairs", "flagged rate",
