@@ -97,6 +97,8 @@ def test_a_lasso_is_not_sent_back_to_the_page_that_drew_it(toy, monkeypatch):
     assert len(sent) == 1 and sent[0].tolist() == ex.state.highlight_rows(0).tolist()
     _scatter(ex).selection = rows.astype(np.uint32)  # the same lasso again: selected again
     assert ex.state.highlighted_ids.tolist() == toy.ids[rows].tolist() and len(sent) == 1
+    # the page tells its selection at once, not on a timer behind the frame that draws it
+    assert _scatter(ex).regl_scatterplot_options == {"syncEvents": True}
 
 
 def test_the_scatter_page_module_lassoes_without_redrawing_the_points():
