@@ -50,10 +50,16 @@ TIMEOUT_S = {1_000_000: 1800.0}
 
 
 def _timing(ms: list[float]) -> Timing:
+    """The best of ``ms`` (as the results table says), every one in ``all_seconds``."""
     if not ms:
         return Timing(seconds=None, skip="not measured")
-    return Timing(seconds=statistics.median(ms) / 1000, reps=len(ms),
-                  all_seconds=[m / 1000 for m in ms])
+    return Timing(seconds=min(ms) / 1000, reps=len(ms), all_seconds=[m / 1000 for m in ms])
+
+
+def _median_goal(ms: list[float], limit_s: float) -> dict:
+    """A goal on the median of ``ms`` (what a person usually waits), not on the best."""
+    return goal(f"median < {limit_s * 1000:.0f} ms", statistics.median(ms) / 1000, limit_s,
+                unit="s")
 
 
 def _ms(values) -> str:
@@ -147,23 +153,24 @@ def _case(where: str, n: int, caches: dict, run_explorer, log) -> list[dict]:
     regions_first = make_row(
         "finds-browser", f"first point click → regions listed (before the index) N={n} ({where})",
         params, labviz=_timing([] if first["regions_ms"] is None else [first["regions_ms"]]))
+    warm_ms = [c["list_ms"] for c in warm]
     warm_row = make_row(
         "finds-browser", f"point click → neighbours listed N={n} ({where})", params,
-        labviz=_timing([c["list_ms"] for c in warm]),
-        notes=f"median of {len(warm)} clicks on other points, the index built")
+        labviz=_timing(warm_ms),
+        notes=f"{len(warm)} clicks on other points, the index built: {_ms(warm_ms)} ms")
     if n in LIST_LIMIT_S:
-        warm_row["goals"] = [goal(f"< {LIST_LIMIT_S[n] * 1000:.0f} ms",
-                                  warm_row["labviz"]["seconds"], LIST_LIMIT_S[n], unit="s")]
+        warm_row["goals"] = [_median_goal(warm_ms, LIST_LIMIT_S[n])]
     regions = seen["regions"]
+    region_ms = [r["region_ms"] for r in regions]
     region_row = make_row(
         "finds-browser", f"region click → highlight painted N={n} ({where})",
         {**params, "selected": [r["selected"] for r in regions],
          "to_reliability_ms": [round(r["region_reliability_ms"]) for r in regions]},
-        labviz=_timing([r["region_ms"] for r in regions]),
-        notes="median of the regions ranked 0 and 1")
+        labviz=_timing(region_ms),
+        notes=f"the regions ranked 0 and 1: {_ms(region_ms)} ms (their reliability diagram: "
+              f"{_ms(r['region_reliability_ms'] for r in regions)} ms)")
     if n in REGION_LIMIT_S:
-        region_row["goals"] = [goal(f"< {REGION_LIMIT_S[n] * 1000:.0f} ms",
-                                    region_row["labviz"]["seconds"], REGION_LIMIT_S[n], unit="s")]
+        region_row["goals"] = [_median_goal(region_ms, REGION_LIMIT_S[n])]
     before, after = seen["kernel_before"], seen["kernel_built"]
     memory = (f"kernel {before['rss_mb']:.0f} MB before the first click, {after['rss_mb']:.0f} MB "
               f"after the build (+{after['rss_mb'] - before['rss_mb']:.0f} MB); peak "
