@@ -12,7 +12,7 @@ the browser test shares. Timed in the page's own clock:
 * release of a lasso over the scatter → the frame whose reliability diagram names the selection;
 * a lasso's mouse moves: the median time between two moves the page takes (each is sent when the
   page has taken the one before), i.e. how often the drawn lasso can follow the mouse;
-* the parts of the first paint (JupyterLab): the kernel idle, the scatter's render begun (its
+* the parts of the first paint (JupyterLab): the cell done, the scatter's render begun (its
   "Drawing n points…" line shown) and its points drawn, in the first row's parameters;
 * memory: the tab's JS heap and largest renderer process, the GPU process (which holds WebGL
   buffers; SwiftShader renders there) and the kernel's resident set.

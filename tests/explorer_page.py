@@ -15,8 +15,8 @@ Chromium (with or without WebGL) and measures, in the page's own clock:
   diagram's title names the selection; ``lasso_move_ms``, the median time between two mouse moves
   of the lasso as the page takes them (each move is sent when the page has taken the one before,
   as Playwright does), and ``lasso_draw_ms``, from the press to the last move taken;
-* ``first_parts`` (JupyterLab): when, after running the cell, the kernel went idle
-  (``kernel_idle_ms``), the scatter began to render ("Drawing n points…" shown:
+* ``first_parts`` (JupyterLab): when, after running the cell, the cell was done (the kernel's
+  reply: ``cell_done_ms``), the scatter began to render ("Drawing n points…" shown:
   ``render_ms``) and its points were drawn (the line gone: ``drawn_ms``);
 * memory: the tab's (:func:`browser_tools.tab_memory`) and the kernel's resident set.
 
@@ -144,17 +144,17 @@ JS_RECORD_POINTER = """() => {
     }, true);
 }"""
 
-# The parts of a first paint in JupyterLab, in page times: the kernel going idle after the run,
-# and the scatter's "Drawing n points…" line appearing (its render began) and going (drawn).
-JS_WATCH_FIRST_PARTS = """() => {
-    const w = window.__lvFirstParts = {kernel_idle: null, render: null, drawn: null};
-    const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
-    let busy = false;
-    const onStatus = (_, status) => {
-        if (status === 'busy') busy = true;
-        if (status === 'idle' && busy && w.kernel_idle === null) w.kernel_idle = performance.now();
-    };
-    kernel.statusChanged.connect(onStatus);
+# The parts of a first paint in JupyterLab, in page times: the explorer's cell done (its
+# execution count set, from the kernel's reply), and the scatter's "Drawing n points…" line
+# appearing (its render began) and going (drawn).
+JS_WATCH_FIRST_PARTS = """index => {
+    const w = window.__lvFirstParts = {cell_done: null, render: null, drawn: null};
+    const cell = window.jupyterapp.shell.currentWidget.content.widgets[index];
+    cell.model.stateChanged.connect((_, change) => {
+        if (change.name === 'executionCount' && change.newValue !== null && w.cell_done === null) {
+            w.cell_done = performance.now();
+        }
+    });
     const observer = new MutationObserver(() => {
         const note = document.querySelector('.labviz-explorer .labviz-drawing');
         if (note && w.render === null) w.render = performance.now();
@@ -345,7 +345,7 @@ def run_explorer(tmp: Path, n: int, *, where: str = "lab", webgl: bool = True, l
                         "heatmaps": page.locator(".labviz-explorer .js-plotly-plot .hm").count()}
             watch_paint(page, CANVAS, name="first", mode="content", settle_frames=SETTLE_FRAMES,
                         timeout_ms=int(timeout_s * 1000))
-            page.evaluate(JS_WATCH_FIRST_PARTS)
+            page.evaluate(JS_WATCH_FIRST_PARTS, 1)
             started = run_cell(page, 1)
             out = _explore_in_page(page, tmp, errors=errors, lasso=lasso, started=started,
                                    timeout_s=timeout_s, lasso_steps=lasso_steps, after=after)
