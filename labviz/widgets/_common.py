@@ -12,6 +12,7 @@ import types
 from collections.abc import Sequence
 from importlib.machinery import ModuleSpec
 from pathlib import Path
+from typing import Any
 
 import ipywidgets as widgets
 import plotly.graph_objects as go
@@ -88,6 +89,8 @@ class _Deferred(types.ModuleType):
     def __init__(self, spec: ModuleSpec) -> None:
         super().__init__(spec.name)
         self.__spec__, self.__loader__ = spec, spec.loader
+        # inspect.getmodule, as a traceback is formatted, reads every module's __file__
+        self.__file__ = spec.origin
 
     def __getattr__(self, attr: str) -> object:
         name = self.__name__
@@ -150,6 +153,28 @@ class FigureWidget(go.FigureWidget):
     @traitlets.default("_labviz_module")
     def _module_text(self) -> str:
         return module_text(_PLOTLY_MODULE)
+
+    @traitlets.observe("_js2py_traceDeltas")
+    def _handler_js2py_traceDeltas(self, change: dict[str, Any]) -> None:
+        """plotly's handler of the defaults the page computed for each trace, given the deltas
+        without the data arrays the page sends back: a heatmap's ``z`` comes back as one typed
+        array per row, which plotly's merge cannot take (it raises, and the kernel spent seconds
+        formatting the traceback while the page drew its first frame)."""
+        new = change["new"]
+        if new:
+            deltas = [{key: value for key, value in delta.items() if not _typed_arrays(value)}
+                      for delta in new["trace_deltas"]]
+            change = {**change, "new": {**new, "trace_deltas": deltas}}
+        super()._handler_js2py_traceDeltas(change)
+
+
+def _typed_arrays(value: object) -> bool:
+    """Whether ``value`` is a typed array as the page sends one (a dict of ``dtype``, ``shape``
+    and ``value``), or a non-empty list of them."""
+    def typed(x: object) -> bool:
+        return isinstance(x, dict) and {"dtype", "value"} <= x.keys()
+
+    return typed(value) or (isinstance(value, list) and bool(value) and all(map(typed, value)))
 
 
 def replace_figure(fw: go.FigureWidget, fig: go.Figure) -> None:
