@@ -458,9 +458,9 @@ class ScatterProjection(ProjectionView):
         self._shown[i] = rows
         if rows.size:
             ids = np.sort(state.panels[i].ids[rows])
-            self.on_select(ids)
-            if rows.size == 1 and i == 0:  # a click on one point
+            if rows.size == 1 and i == 0:  # a click on one point: its neighbours listed first
                 self.on_point(int(ids[0]))
+            self.on_select(ids)
         else:
             self.on_clear()
 
