@@ -284,8 +284,8 @@ def ece_difference(a: object, b: object, *, n_bins: int = 15) -> Callable[[np.nd
 
     Examples
     --------
-    One bin (0.5, 1] holds every sample. On both samples: ECE(a) = |0.8 − 1/2|, ECE(b) =
-    |0.6 − 1|; on sample 0 twice: |0.9 − 1| and |0.6 − 1|.
+    One bin (0.5, 1] holds every sample. On both samples: ECE(a) = ``|0.8 − 1/2|``, ECE(b) =
+    ``|0.6 − 1|``; on sample 0 twice: ``|0.9 − 1|`` and ``|0.6 − 1|``.
 
     >>> from labviz import Predictions
     >>> a = Predictions.from_arrays(y_true=[0, 1], probs=[[0.9, 0.1], [0.7, 0.3]])
