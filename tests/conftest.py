@@ -138,11 +138,11 @@ FILE_TIERS: dict[str, tuple[str, ...]] = {
 #: anything or is needed by a browser test (notebook 01, whose executed copy the browser test of
 #: its layout opens, stays in the first run). Measured alone on a quiet machine: notebooks 03, 06,
 #: 04 and 02 take 58, 49, 16 and 12 s from an empty activation cache; test_wheel's builds a wheel
-#: and installs it (about 40 s). test_projection's two UMAP tests, which compile umap's and
-#: pynndescent's numba code (40 s with numba's cache on disk, more in a fresh environment), start
-#: the first run on two workers: starved beside the browser tests they took 155-300 s and made the
-#: background the longest part of ``make test``.
+#: and installs it (about 40 s); test_projection's UMAP tests compile umap's and pynndescent's
+#: numba code (40 s with numba's cache on disk, more in a fresh environment). In the first run,
+#: on its three busy workers, the sampled UMAP's test alone took 140-230 s.
 BACKGROUND: dict[str, tuple[str, ...] | None] = {
+    "test_projection.py": None,
     "test_notebooks.py": ("[03_", "[06_", "[04_", "[02_"),
     "test_benchmarks_smoke.py": None,
     "test_report.py": None,
@@ -233,9 +233,8 @@ def pytest_make_collect_report(collector: pytest.Collector):
 
 
 #: Test files whose tests pytest-xdist hands out one by one under ``--dist loadfile``: each notebook
-#: runs in a kernel of its own, and two or three at once share the cores; the two UMAP tests,
-#: each a minute of numba compilation, run on two workers at once.
-SPREAD = ("test_notebooks.py", "test_projection.py")
+#: runs in a kernel of its own, and two or three at once share the cores.
+SPREAD = ("test_notebooks.py",)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -253,14 +252,17 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
 
     return SpreadSome(config, log)
 
-#: The longest tests and test files, in the order they start (an entry is part of a test id): with
-#: ``--no-loadscope-reorder`` pytest-xdist hands out files in the order they are collected, so
-#: these start at once and the other workers take the rest meanwhile: in the background, its
-#: notebooks (the docs build follows them); in the first run, UMAP's compilations, notebook 01
-#: (whose activations 02 reuses from the shared cache, ``zoo_cache``), the class app and the
-#: training service, which wait on their workers, and the live classroom's notebook.
-START_FIRST = ("[03_", "[06_", "[04_", "[02_", "test_sampled_umap_from_4096", "test_umap_on_digits",
-               "[01_", "test_class_app.py", "test_training_service.py", "[08_")
+#: The longest tests and test files, in the order they start (an entry is part of a test id).
+#: With ``--no-loadscope-reorder`` pytest-xdist hands out units (a file, or a notebook) in the
+#: order they are collected, each worker holding two: its first, and the next it will run. In the
+#: background, whose two workers take 06 then 03, and test_projection then 04 then 02 (about 150,
+#: 145, 155, 115 and 90 s there), the two queues come out even; listed 03, 06, 04, 02,
+#: test_projection, one worker ran 03, 04 and test_projection (415 s), and the background
+#: outlasted the browser tests by 90 s. In the first run: notebook 01 (whose activations 02
+#: reuses from the shared cache, ``zoo_cache``), the class app and the training service, which
+#: wait on their workers, and the live classroom's notebook.
+START_FIRST = ("[06_", "test_projection.py", "[03_", "[04_", "[02_", "[01_", "test_class_app.py",
+               "test_training_service.py", "[08_")
 
 
 def _start_rank(item: pytest.Item) -> int:
