@@ -200,23 +200,8 @@ def _wait_idle(page, timeout_s: float, *, pending: int = 0) -> None:
 
 
 def _kernel_rss_mb(tmp: Path, server_pid: int | None = None) -> float:
-    """Resident memory of the kernels of this run: children of the server ``server_pid`` (Voilà
-    keeps their connection files elsewhere), or those whose connection files are under ``tmp``."""
-    import psutil
-
-    if server_pid is not None:
-        procs = psutil.Process(server_pid).children(recursive=True)
-    else:
-        procs = [p for p in psutil.process_iter(["cmdline"])
-                 if str(tmp) in " ".join(p.info["cmdline"] or [])]
-    total = 0.0
-    for proc in procs:
-        try:
-            if "ipykernel" in " ".join(proc.cmdline()):
-                total += proc.memory_info().rss / 2**20
-        except psutil.NoSuchProcess:
-            continue
-    return total
+    """Resident memory of the kernels of this run, in MB (:func:`kernel_memory`)."""
+    return kernel_memory(tmp, server_pid)["rss_mb"]
 
 
 def _wait_hoverable(page, timeout_s: float) -> None:
@@ -418,7 +403,8 @@ JS_WATCH_TEXT = """([name, prefix]) => {
 
 def kernel_memory(tmp: Path, server_pid: int | None = None) -> dict:
     """The resident set (``rss_mb``) and its peak over the process's life (``peak_mb``, Linux's
-    VmHWM) of this run's kernels (see :func:`_kernel_rss_mb`), in MB."""
+    VmHWM) of this run's kernels, in MB: the children of the server ``server_pid`` (Voilà keeps
+    their connection files elsewhere), or those whose connection files are under ``tmp``."""
     import psutil
 
     if server_pid is not None:
