@@ -101,6 +101,23 @@ def test_a_lasso_is_not_sent_back_to_the_page_that_drew_it(toy, monkeypatch):
     assert _scatter(ex).regl_scatterplot_options == {"syncEvents": True}
 
 
+def test_the_kernel_says_when_it_has_answered_a_selection_made_on_the_page(toy, monkeypatch):
+    ex = explore(toy, backend="webgl")
+    w, events = _scatter(ex), []
+    monkeypatch.setattr(w, "send", lambda content, buffers=None: events.append(content["type"]))
+    monkeypatch.setattr(ex.finds, "show_neighbours", lambda sample_id: events.append("listed"))
+    ex.projection.on_point = ex.finds.show_neighbours
+    w.selection = np.asarray([5], dtype=np.uint32)  # a click on a point
+    # after its answer (the neighbours, then the selection's views) the page may draw the points
+    assert events == ["listed", "labviz-answered"]
+    assert ex.curves["toy"].n_samples == 1
+    monkeypatch.setattr(ex, "select_points", lambda ids: 1 / 0)
+    ex.projection.on_select = ex.select_points
+    with pytest.raises(ZeroDivisionError):
+        w.selection = np.arange(0, 40, 2).astype(np.uint32)  # a lasso whose answer failed
+    assert events[-1] == "labviz-answered"  # the page is not left waiting
+
+
 def test_the_scatter_page_module_lassoes_without_redrawing_the_points():
     import jscatter
 
@@ -113,7 +130,10 @@ def test_the_scatter_page_module_lassoes_without_redrawing_the_points():
         assert changed.count(new) == 1
     assert "if (mouseDown && !lassoActive) {" in changed
     assert changed.index("const labvizLassoTrace") < changed.index("var createLasso")
-    with pytest.warns(RuntimeWarning, match="lasso redraws every point"):
+    # a selection made on the page holds the redraw of a large scatter until the kernel answers
+    assert "labvizHeldDraw.request(canvas, numPoints, !preventEvent" in changed
+    assert 'event.type === "labviz-answered"' in changed
+    with pytest.warns(RuntimeWarning, match="a lasso, a hover and a selection redraw every point"):
         assert scatter_module("export default {};") == "export default {};"
 
 

@@ -313,25 +313,52 @@ SCATTER_PATCHES: tuple[tuple[str, str], ...] = (
     ("        this.scatterplot.draw(this.points, options).then(() => {\n",
      "        this.scatterplot.draw(this.points, options).then(() => {\n"
      "          if (this.labvizNote) labvizDrawing.hide(this.labvizNote);\n"),
+    # a selection made on the page redraws the points once the kernel has answered it
+    ("      pubSub.publish(\"select\", { points: selectedPoints });\n    }\n    draw = true;\n"
+     "  };\n  const lassoSelect",
+     "      pubSub.publish(\"select\", { points: selectedPoints });\n    }\n"
+     "    labvizHeldDraw.request(canvas, numPoints, !preventEvent, () => { draw = true; });\n"
+     "  };\n  const lassoSelect"),
+    # from LABVIZ_LARGE points a hover draws its ring on a 2-D canvas, and redraws no point
+    ("    if (needsRedraw) {\n      draw = true;\n      drawReticleOnce = showReticleOnce;\n    }\n",
+     "    if (needsRedraw && !labvizHoverRing.show(canvas, numPoints,\n"
+     "        () => (hoveredPoint >= 0 ? getScreenPosition(hoveredPoint) : null))) {\n"
+     "      draw = true;\n      drawReticleOnce = showReticleOnce;\n    }\n"),
+    ("      if (!mouseDown && (showReticle || drawReticleOnce)) {\n",
+     "      if (!mouseDown && (showReticle || drawReticleOnce) && !labvizHoverRing.large(numPoints)) {\n"),
+    ("      if (hoveredPoint >= 0) {\n        drawHoveredPoint();\n",
+     "      if (hoveredPoint >= 0 && !labvizHoverRing.large(numPoints)) {\n        drawHoveredPoint();\n"),
+    ("    pubSub.publish(\"draw\", renderView);\n  });\n",
+     "    pubSub.publish(\"draw\", renderView);\n    labvizHoverRing.refresh(canvas);\n  });\n"),
+    ("  customEventHandler(event) {\n",
+     "  customEventHandler(event) {\n"
+     "    if (event.type === \"labviz-answered\") {\n"
+     "      labvizHeldDraw.release(this.canvas);\n      return;\n    }\n"),
 )
 _SCATTER_PROLOGUE = Path(__file__).with_name("scatter_lasso.js")
 
 
 def scatter_module(source: str) -> str:
-    """jupyter-scatter's page module ``source`` with a lasso that redraws no point while it is
-    drawn (its path is drawn on a 2-D canvas over the scatter; the points inside it are selected
-    on release, as before) and a "Drawing n points…" line over the scatter until its first frame.
+    """jupyter-scatter's page module ``source`` changed so that fewer frames redraw every point:
 
-    In software WebGL a million points take 1.4-1.9 s of CPU a frame, and regl-scatterplot
-    redraws them on every mouse move of a lasso. Where one of :data:`SCATTER_PATCHES` is not
-    found exactly once (another jupyter-scatter version), ``source`` is returned unchanged, with a
-    warning: everything works, the lasso redraws.
+    * a lasso redraws no point while it is drawn (its path is drawn on a 2-D canvas over the
+      scatter; the points inside it are selected on release, as before);
+    * from 200,000 points, a hover draws its ring and reticle on that 2-D canvas too, and a
+      selection made on the page (a click, a lasso) redraws the points once the kernel has
+      answered it (the "labviz-answered" message of :meth:`ScatterProjection._on_selection`),
+      or after 2 s;
+    * "Drawing n points…" shows over the scatter until its first frame.
+
+    In software WebGL a million points take 1.4-1.9 s of CPU a frame, on the page's one thread
+    (``labviz/widgets/scatter_lasso.js`` says more). Where one of :data:`SCATTER_PATCHES` is
+    not found exactly once (another jupyter-scatter version), ``source`` is returned unchanged,
+    with a warning: everything works, and those frames redraw every point.
     """
     missing = [old for old, _ in SCATTER_PATCHES if source.count(old) != 1]
     if missing:
         warnings.warn(f"labviz: this jupyter-scatter's page module differs from the one labviz "
                       f"changes ({len(missing)} of {len(SCATTER_PATCHES)} places not found): a "
-                      "lasso redraws every point on each mouse move.", RuntimeWarning, stacklevel=2)
+                      "lasso, a hover and a selection redraw every point.", RuntimeWarning, stacklevel=2)
         return source
     for old, new in SCATTER_PATCHES:
         source = source.replace(old, new, 1)
@@ -456,13 +483,18 @@ class ScatterProjection(ProjectionView):
         if shown is not None and np.array_equal(rows, shown):
             return  # the page echoing the highlight this view set
         self._shown[i] = rows
-        if rows.size:
-            ids = np.sort(state.panels[i].ids[rows])
-            if rows.size == 1 and i == 0:  # a click on one point: its neighbours listed first
-                self.on_point(int(ids[0]))
-            self.on_select(ids)
-        else:
-            self.on_clear()
+        try:
+            if rows.size:
+                ids = np.sort(state.panels[i].ids[rows])
+                if rows.size == 1 and i == 0:  # a click on one point: its neighbours listed first
+                    self.on_point(int(ids[0]))
+                self.on_select(ids)
+            else:
+                self.on_clear()
+        finally:
+            # after the answer's messages: a large scatter redraws its points only now
+            # (scatter_lasso.js's labvizHeldDraw)
+            self.scatters[i].widget.send({"type": "labviz-answered"})
 
     def _on_hovering(self, row: int | None) -> None:
         if self._state is not None and row is not None and row >= 0:

@@ -1,44 +1,51 @@
 // Prepended to jupyter-scatter's page module by labviz.widgets.projection_views.scatter_module,
-// which also makes that module call these two objects.
+// which also makes that module call these objects.
 //
-// labvizLassoTrace: regl-scatterplot draws its lasso in the WebGL frame, so each mouse move of a
-// lasso redraws every point: in software WebGL (SwiftShader) a million points take 1.4-1.9 s of
-// CPU a frame, and the lasso lagged the mouse by that much. The changed module does not redraw
-// the points while a lasso is drawn; it draws the lasso's path here, on a 2-D canvas over the
-// scatter's, and regl-scatterplot still selects the points inside its own path on release.
+// In software WebGL (SwiftShader) every frame of regl-scatterplot redraws every point, and a
+// million points take 1.4-1.9 s of CPU a frame, on the page's one thread. So:
+//
+// labvizLassoTrace: each mouse move of a lasso redrew every point. The changed module does not
+// redraw the points while a lasso is drawn; it draws the lasso's path here, on a 2-D canvas over
+// the scatter's, and regl-scatterplot still selects the points inside its own path on release.
+//
+// labvizHoverRing: from LABVIZ_LARGE points, the hovered point's ring and reticle are drawn here
+// too, and hovering redraws no point (a click that followed a hover waited for its frame).
+//
+// labvizHeldDraw: from LABVIZ_LARGE points, a selection made on the page redraws the points once
+// the kernel has answered it.
 //
 // labvizDrawing: a line over the scatter saying that its points are being drawn, from the
 // scatter's render until its first draw (seconds at a million points without a GPU).
 
+const LABVIZ_LARGE = 200000;
+
+// A 2-D canvas of class `name` over a scatter's `canvas`, at its place and size.
+const labvizOverlay = (canvas, name) => {
+  let overlay = [...canvas.parentElement.children].find((el) => el.classList.contains(name));
+  if (!overlay) {
+    overlay = document.createElement("canvas");
+    overlay.className = name;
+    Object.assign(overlay.style, { position: "absolute", pointerEvents: "none", zIndex: "5" });
+    canvas.parentElement.appendChild(overlay);
+  }
+  const ratio = window.devicePixelRatio || 1;
+  const width = canvas.clientWidth;
+  const height = canvas.clientHeight;
+  Object.assign(overlay.style, { left: `${canvas.offsetLeft}px`, top: `${canvas.offsetTop}px`,
+                                 width: `${width}px`, height: `${height}px` });
+  if (overlay.width !== Math.round(width * ratio)) overlay.width = Math.round(width * ratio);
+  if (overlay.height !== Math.round(height * ratio)) overlay.height = Math.round(height * ratio);
+  const ctx = overlay.getContext("2d");
+  ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+  ctx.clearRect(0, 0, width, height);
+  return ctx;
+};
+
 const labvizLassoTrace = (() => {
-  const traces = new WeakMap();  // a scatter's canvas -> {overlay, points}
+  const traces = new WeakMap();  // a scatter's canvas -> the lasso's points
 
-  const place = (canvas) => {
-    let trace = traces.get(canvas);
-    if (!trace || !trace.overlay.isConnected) {
-      const overlay = document.createElement("canvas");
-      overlay.className = "labviz-lasso-trace";
-      Object.assign(overlay.style, { position: "absolute", pointerEvents: "none", zIndex: "5" });
-      canvas.parentElement.appendChild(overlay);
-      trace = { overlay, points: [] };
-      traces.set(canvas, trace);
-    }
-    const { overlay } = trace;
-    const ratio = window.devicePixelRatio || 1;
-    const width = canvas.clientWidth;
-    const height = canvas.clientHeight;
-    Object.assign(overlay.style, { left: `${canvas.offsetLeft}px`, top: `${canvas.offsetTop}px`,
-                                   width: `${width}px`, height: `${height}px` });
-    if (overlay.width !== Math.round(width * ratio)) overlay.width = Math.round(width * ratio);
-    if (overlay.height !== Math.round(height * ratio)) overlay.height = Math.round(height * ratio);
-    return trace;
-  };
-
-  const paint = ({ overlay, points }) => {
-    const ctx = overlay.getContext("2d");
-    const ratio = window.devicePixelRatio || 1;
-    ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
-    ctx.clearRect(0, 0, overlay.width, overlay.height);
+  const paint = (canvas, points) => {
+    const ctx = labvizOverlay(canvas, "labviz-lasso-trace");
     if (points.length < 2) return;
     ctx.beginPath();
     ctx.moveTo(points[0][0], points[0][1]);
@@ -52,20 +59,68 @@ const labvizLassoTrace = (() => {
 
   return {
     start(canvas, point) {
-      const trace = place(canvas);
-      trace.points = [point];
-      paint(trace);
+      traces.set(canvas, [point]);
+      paint(canvas, [point]);
     },
     extend(canvas, point) {
-      const trace = traces.get(canvas) || place(canvas);
-      trace.points.push(point);
-      paint(trace);
+      const points = traces.get(canvas) || [];
+      points.push(point);
+      traces.set(canvas, points);
+      paint(canvas, points);
     },
     clear(canvas) {
-      const trace = traces.get(canvas);
-      if (!trace) return;
-      trace.points = [];
-      paint(trace);
+      if (!traces.has(canvas)) return;
+      traces.set(canvas, []);
+      paint(canvas, []);
+    },
+  };
+})();
+
+const labvizHoverRing = (() => {
+  const locators = new WeakMap();  // a scatter's canvas -> () => the hovered point's [x, y] or null
+
+  const paint = (canvas) => {
+    const locate = locators.get(canvas);
+    const ctx = labvizOverlay(canvas, "labviz-hover-ring");
+    let at = null;
+    try {
+      at = locate ? locate() : null;
+    } catch (error) {
+      at = null;  // the points are not drawn yet
+    }
+    if (!at) return;
+    const [x, y] = at;
+    ctx.strokeStyle = "rgba(0, 0, 0, 0.15)";
+    ctx.lineWidth = 1;
+    ctx.beginPath();
+    ctx.moveTo(0, y);
+    ctx.lineTo(canvas.clientWidth, y);
+    ctx.moveTo(x, 0);
+    ctx.lineTo(x, canvas.clientHeight);
+    ctx.stroke();
+    ctx.beginPath();
+    ctx.arc(x, y, 6, 0, 2 * Math.PI);
+    ctx.strokeStyle = "rgba(255, 255, 255, 0.9)";
+    ctx.lineWidth = 4;
+    ctx.stroke();
+    ctx.strokeStyle = "rgba(0, 0, 0, 0.85)";
+    ctx.lineWidth = 2;
+    ctx.stroke();
+  };
+
+  return {
+    // Whether a scatter of `numPoints` draws its hover here rather than in its frames.
+    large: (numPoints) => numPoints >= LABVIZ_LARGE,
+    // Called by hover() in place of its redraw; true when the ring is drawn here.
+    show(canvas, numPoints, locate) {
+      if (numPoints < LABVIZ_LARGE) return false;
+      locators.set(canvas, locate);
+      paint(canvas);
+      return true;
+    },
+    // After each frame: the points or the camera may have moved.
+    refresh(canvas) {
+      if (locators.has(canvas)) paint(canvas);
     },
   };
 })();
@@ -89,3 +144,38 @@ const labvizDrawing = {
     requestAnimationFrame(() => requestAnimationFrame(() => note.remove()));
   },
 };
+
+// labvizHeldDraw: a selection made on the page (a click on a point, a lasso's release) makes
+// regl-scatterplot redraw every point, and the kernel's answer (the clicked point's neighbours,
+// the selection's reliability diagram) arrived meanwhile and waited behind that frame. From
+// LABVIZ_LARGE points the redraw waits until the kernel says it has answered (a
+// "labviz-answered" message, sent after the answer's own) and a frame has painted that answer,
+// or HOLD_MS at most. Smaller scatters redraw at once.
+const labvizHeldDraw = (() => {
+  const HOLD_MS = 2000;
+  const held = new WeakMap();  // a scatter's canvas -> {draw, timer}
+
+  const release = (canvas) => {
+    const hold = held.get(canvas);
+    if (!hold) return;
+    held.delete(canvas);
+    clearTimeout(hold.timer);
+    // the answer's messages came before this one: their frame first, then the points
+    requestAnimationFrame(() => setTimeout(hold.draw, 0));
+  };
+
+  return {
+    // called by regl-scatterplot's select() in place of its `draw = true`
+    request(canvas, numPoints, fromPage, draw) {
+      if (!fromPage || numPoints < LABVIZ_LARGE) {
+        release(canvas);
+        draw();
+        return;
+      }
+      const previous = held.get(canvas);
+      if (previous) clearTimeout(previous.timer);
+      held.set(canvas, { draw, timer: setTimeout(() => release(canvas), HOLD_MS) });
+    },
+    release,
+  };
+})();
