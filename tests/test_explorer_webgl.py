@@ -131,7 +131,7 @@ def test_the_scatter_page_module_lassoes_without_redrawing_the_points():
     assert "if (mouseDown && !lassoActive) {" in changed
     assert changed.index("const labvizLassoTrace") < changed.index("var createLasso")
     # a selection made on the page holds the redraw of a large scatter until the kernel answers
-    assert "labvizHeldDraw.request(canvas, numPoints, !preventEvent" in changed
+    assert "labvizHeldDraw.request(canvas, !preventEvent" in changed
     assert 'event.type === "labviz-answered"' in changed
     with pytest.warns(RuntimeWarning, match="a lasso, a hover and a selection redraw every point"):
         assert scatter_module("export default {};") == "export default {};"

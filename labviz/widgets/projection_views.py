@@ -317,17 +317,24 @@ SCATTER_PATCHES: tuple[tuple[str, str], ...] = (
     ("      pubSub.publish(\"select\", { points: selectedPoints });\n    }\n    draw = true;\n"
      "  };\n  const lassoSelect",
      "      pubSub.publish(\"select\", { points: selectedPoints });\n    }\n"
-     "    labvizHeldDraw.request(canvas, numPoints, !preventEvent, () => { draw = true; });\n"
+     "    labvizHeldDraw.request(canvas, !preventEvent, () => { draw = true; });\n"
      "  };\n  const lassoSelect"),
-    # from LABVIZ_LARGE points a hover draws its ring on a 2-D canvas, and redraws no point
+    # each frame is timed, from its draw to the next animation frame (the GPU's work is done
+    # out of the page's thread): from a frame of 50 ms a scatter is slow (scatter_lasso.js)
+    ("  const cancelFrameListener = renderer.onFrame(() => {\n    isViewChanged = camera.tick();\n",
+     "  const cancelFrameListener = renderer.onFrame(() => {\n    labvizSlowFrames.tick(canvas);\n"
+     "    isViewChanged = camera.tick();\n"),
+    ("    }, canvas);\n    const renderView = {\n",
+     "    }, canvas);\n    labvizSlowFrames.drew(canvas);\n    const renderView = {\n"),
+    # on a slow scatter a hover draws its ring on a 2-D canvas, and redraws no point
     ("    if (needsRedraw) {\n      draw = true;\n      drawReticleOnce = showReticleOnce;\n    }\n",
-     "    if (needsRedraw && !labvizHoverRing.show(canvas, numPoints,\n"
+     "    if (needsRedraw && !labvizHoverRing.show(canvas,\n"
      "        () => (hoveredPoint >= 0 ? getScreenPosition(hoveredPoint) : null))) {\n"
      "      draw = true;\n      drawReticleOnce = showReticleOnce;\n    }\n"),
     ("      if (!mouseDown && (showReticle || drawReticleOnce)) {\n",
-     "      if (!mouseDown && (showReticle || drawReticleOnce) && !labvizHoverRing.large(numPoints)) {\n"),
+     "      if (!mouseDown && (showReticle || drawReticleOnce) && !labvizSlowFrames.slow(canvas)) {\n"),
     ("      if (hoveredPoint >= 0) {\n        drawHoveredPoint();\n",
-     "      if (hoveredPoint >= 0 && !labvizHoverRing.large(numPoints)) {\n        drawHoveredPoint();\n"),
+     "      if (hoveredPoint >= 0 && !labvizSlowFrames.slow(canvas)) {\n        drawHoveredPoint();\n"),
     ("    pubSub.publish(\"draw\", renderView);\n  });\n",
      "    pubSub.publish(\"draw\", renderView);\n    labvizHoverRing.refresh(canvas);\n  });\n"),
     ("  customEventHandler(event) {\n",
@@ -343,10 +350,10 @@ def scatter_module(source: str) -> str:
 
     * a lasso redraws no point while it is drawn (its path is drawn on a 2-D canvas over the
       scatter; the points inside it are selected on release, as before);
-    * from 200,000 points, a hover draws its ring and reticle on that 2-D canvas too, and a
-      selection made on the page (a click, a lasso) redraws the points once the kernel has
-      answered it (the "labviz-answered" message of :meth:`ScatterProjection._on_selection`),
-      or after 2 s;
+    * once a frame of the scatter took 50 ms (software WebGL: 100k points already), a hover
+      draws its ring and reticle on that 2-D canvas too, and a selection made on the page (a
+      click, a lasso) redraws the points once the kernel has answered it (the
+      "labviz-answered" message of :meth:`ScatterProjection._on_selection`), or after 2 s;
     * "Drawing n points…" shows over the scatter until its first frame.
 
     In software WebGL a million points take 1.4-1.9 s of CPU a frame, on the page's one thread
@@ -492,7 +499,7 @@ class ScatterProjection(ProjectionView):
             else:
                 self.on_clear()
         finally:
-            # after the answer's messages: a large scatter redraws its points only now
+            # after the answer's messages: a slow scatter redraws its points only now
             # (scatter_lasso.js's labvizHeldDraw)
             self.scatters[i].widget.send({"type": "labviz-answered"})
 

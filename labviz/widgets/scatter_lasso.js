@@ -1,23 +1,47 @@
 // Prepended to jupyter-scatter's page module by labviz.widgets.projection_views.scatter_module,
 // which also makes that module call these objects.
 //
-// In software WebGL (SwiftShader) every frame of regl-scatterplot redraws every point, and a
-// million points take 1.4-1.9 s of CPU a frame, on the page's one thread. So:
+// Every frame of regl-scatterplot redraws every point: in software WebGL (SwiftShader) a million
+// points take 1.4-1.9 s of CPU a frame, on the page's one thread. So:
+//
+// labvizSlowFrames: times each frame of each scatter, from its draw calls to the next animation
+// frame; a scatter is slow from a frame of SLOW_MS (and stays slow until one takes under half). With a GPU, frames take milliseconds and
+// nothing below changes; without one, a scatter of 100k points is slow already.
 //
 // labvizLassoTrace: each mouse move of a lasso redrew every point. The changed module does not
 // redraw the points while a lasso is drawn; it draws the lasso's path here, on a 2-D canvas over
 // the scatter's, and regl-scatterplot still selects the points inside its own path on release.
 //
-// labvizHoverRing: from LABVIZ_LARGE points, the hovered point's ring and reticle are drawn here
-// too, and hovering redraws no point (a click that followed a hover waited for its frame).
+// labvizHoverRing: on a slow scatter, the hovered point's ring and reticle are drawn here too,
+// and hovering redraws no point (a click that followed a hover waited for its frame).
 //
-// labvizHeldDraw: from LABVIZ_LARGE points, a selection made on the page redraws the points once
-// the kernel has answered it.
+// labvizHeldDraw: on a slow scatter, a selection made on the page redraws the points once the
+// kernel has answered it.
 //
 // labvizDrawing: a line over the scatter saying that its points are being drawn, from the
 // scatter's render until its first draw (seconds at a million points without a GPU).
 
-const LABVIZ_LARGE = 200000;
+const labvizSlowFrames = (() => {
+  const SLOW_MS = 50;
+  const slow = new WeakMap();  // a scatter's canvas -> whether its frames are slow
+  const drawn = new WeakMap();  // a scatter's canvas -> when its last frame was drawn
+
+  return {
+    // after a frame's draw calls (the GPU works on them out of the page's thread)
+    drew(canvas) {
+      drawn.set(canvas, performance.now());
+    },
+    // at each animation frame: the time since the last draw is that draw's
+    tick(canvas) {
+      const start = drawn.get(canvas);
+      if (start === undefined) return;
+      drawn.delete(canvas);
+      const ms = performance.now() - start;
+      slow.set(canvas, ms >= SLOW_MS || (slow.get(canvas) === true && ms >= SLOW_MS / 2));
+    },
+    slow: (canvas) => slow.get(canvas) === true,
+  };
+})();
 
 // A 2-D canvas of class `name` over a scatter's `canvas`, at its place and size.
 const labvizOverlay = (canvas, name) => {
@@ -109,11 +133,12 @@ const labvizHoverRing = (() => {
   };
 
   return {
-    // Whether a scatter of `numPoints` draws its hover here rather than in its frames.
-    large: (numPoints) => numPoints >= LABVIZ_LARGE,
     // Called by hover() in place of its redraw; true when the ring is drawn here.
-    show(canvas, numPoints, locate) {
-      if (numPoints < LABVIZ_LARGE) return false;
+    show(canvas, locate) {
+      if (!labvizSlowFrames.slow(canvas)) {
+        if (locators.delete(canvas)) paint(canvas);  // no longer slow: the frames draw it
+        return false;
+      }
       locators.set(canvas, locate);
       paint(canvas);
       return true;
@@ -148,9 +173,9 @@ const labvizDrawing = {
 // labvizHeldDraw: a selection made on the page (a click on a point, a lasso's release) makes
 // regl-scatterplot redraw every point, and the kernel's answer (the clicked point's neighbours,
 // the selection's reliability diagram) arrived meanwhile and waited behind that frame. From
-// LABVIZ_LARGE points the redraw waits until the kernel says it has answered (a
-// "labviz-answered" message, sent after the answer's own) and a frame has painted that answer,
-// or HOLD_MS at most. Smaller scatters redraw at once.
+// On a slow scatter the redraw waits until the kernel says it has answered (a "labviz-answered"
+// message, sent after the answer's own) and a frame has painted that answer, or HOLD_MS at most.
+// Other scatters redraw at once.
 const labvizHeldDraw = (() => {
   const HOLD_MS = 2000;
   const held = new WeakMap();  // a scatter's canvas -> {draw, timer}
@@ -166,8 +191,8 @@ const labvizHeldDraw = (() => {
 
   return {
     // called by regl-scatterplot's select() in place of its `draw = true`
-    request(canvas, numPoints, fromPage, draw) {
-      if (!fromPage || numPoints < LABVIZ_LARGE) {
+    request(canvas, fromPage, draw) {
+      if (!fromPage || !labvizSlowFrames.slow(canvas)) {
         release(canvas);
         draw();
         return;
