@@ -83,18 +83,21 @@ LOGS := $(LABVIZ_TEST_ZOO_CACHE)
 
 test: setup
 	rm -rf $(LOGS) && mkdir $(LOGS)
-	$(BIN)/mypy > $(LOGS)/mypy.log 2>&1 & typing=$$!; \
-	  $(PYTEST) -m "(unit or notebooks or service or rebuild) and not background" -n $(WORKERS) \
-	    --dist loadfile --no-loadscope-reorder; tests=$$?; \
-	  wait $$typing; typed=$$?; cat $(LOGS)/mypy.log; \
-	  test $$typed -eq 0 && test $$tests -eq 0
 	{ $(BESIDE) $(PYTEST) -m background -n $(JOBS) --dist loadfile --no-loadscope-reorder \
 	    -p no:cacheprovider --basetemp=$(LOGS)/background; echo $$? > $(LOGS)/background.rc; \
+	  while test ! -e $(LOGS)/first.done; do sleep 1; done; \
 	  LABVIZ_EXECUTED_NOTEBOOKS=$(LOGS)/executed $(BESIDE) $(SPHINX); } > $(LOGS)/background.log 2>&1 & \
-	  beside=$$!; $(PYTEST) -m "load or browser" --ignore=tests/test_docs_browser.py; alone=$$?; \
+	  beside=$$!; \
+	  $(BIN)/mypy > $(LOGS)/mypy.log 2>&1 & typing=$$!; \
+	  $(PYTEST) -m "(unit or notebooks or service or rebuild) and not background" -n $(WORKERS) \
+	    --dist loadfile --no-loadscope-reorder; tests=$$?; touch $(LOGS)/first.done; \
+	  wait $$typing; typed=$$?; cat $(LOGS)/mypy.log; alone=1; \
+	  if test $$tests -eq 0 && test $$typed -eq 0; then \
+	    $(PYTEST) -m "load or browser" --ignore=tests/test_docs_browser.py; alone=$$?; fi; \
 	  wait $$beside; docs=$$?; echo "--- beside them: the background tests, then the docs build"; \
 	  cat $(LOGS)/background.log; \
-	  test $$alone -eq 0 && test $$docs -eq 0 && test "$$(cat $(LOGS)/background.rc)" -eq 0
+	  test $$tests -eq 0 && test $$typed -eq 0 && test $$alone -eq 0 && test $$docs -eq 0 && \
+	    test "$$(cat $(LOGS)/background.rc)" -eq 0
 	$(PYTEST) tests/test_docs_browser.py
 
 test-fast: setup
