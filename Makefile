@@ -74,6 +74,8 @@ PYTEST_ARGS ?=
 PYTEST       = $(BIN)/python -m pytest $(PYTEST_ARGS)
 UNIT         = $(PYTEST) -m unit -n $(JOBS) --dist loadfile --no-loadscope-reorder
 BESIDE       = env OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 tests/beside.sh
+# The notebooks the docs render: the docs build starts once each has its executed copy.
+NOTEBOOKS    = $(words $(wildcard notebooks/[0-9]*.ipynb))
 
 # One activation cache for the tiers that run the notebooks (tests/conftest.py's zoo_cache), empty
 # at the start of every run; the executed notebooks, and mypy's and the background's reports,
@@ -85,18 +87,21 @@ test: setup
 	rm -rf $(LOGS) && mkdir $(LOGS)
 	{ $(BESIDE) $(PYTEST) -m background -n $(JOBS) --dist loadfile --no-loadscope-reorder \
 	    -p no:cacheprovider --basetemp=$(LOGS)/background; echo $$? > $(LOGS)/background.rc; \
-	  while test ! -e $(LOGS)/first.done; do sleep 1; done; \
-	  LABVIZ_EXECUTED_NOTEBOOKS=$(LOGS)/executed $(BESIDE) $(SPHINX); } > $(LOGS)/background.log 2>&1 & \
-	  beside=$$!; \
+	  } > $(LOGS)/background.log 2>&1 & background=$$!; \
+	{ while ! { test -e $(LOGS)/first.done && { test -e $(LOGS)/background.rc || \
+	      test "$$(ls $(LOGS)/executed 2>/dev/null | wc -l)" -ge $(NOTEBOOKS); }; }; do sleep 2; done; \
+	  LABVIZ_EXECUTED_NOTEBOOKS=$(LOGS)/executed $(BESIDE) $(SPHINX); } > $(LOGS)/docs.log 2>&1 & \
+	  docs=$$!; \
 	  $(BIN)/mypy > $(LOGS)/mypy.log 2>&1 & typing=$$!; \
 	  $(PYTEST) -m "(unit or notebooks or service or rebuild) and not background" -n $(WORKERS) \
 	    --dist loadfile --no-loadscope-reorder; tests=$$?; touch $(LOGS)/first.done; \
 	  wait $$typing; typed=$$?; cat $(LOGS)/mypy.log; alone=1; \
 	  if test $$tests -eq 0 && test $$typed -eq 0; then \
 	    $(PYTEST) -m "load or browser" --ignore=tests/test_docs_browser.py; alone=$$?; fi; \
-	  wait $$beside; docs=$$?; echo "--- beside them: the background tests, then the docs build"; \
-	  cat $(LOGS)/background.log; \
-	  test $$tests -eq 0 && test $$typed -eq 0 && test $$alone -eq 0 && test $$docs -eq 0 && \
+	  wait $$background; wait $$docs; built=$$?; \
+	  echo "--- beside them: the background tests"; cat $(LOGS)/background.log; \
+	  echo "--- and the docs build"; cat $(LOGS)/docs.log; \
+	  test $$tests -eq 0 && test $$typed -eq 0 && test $$alone -eq 0 && test $$built -eq 0 && \
 	    test "$$(cat $(LOGS)/background.rc)" -eq 0
 	$(PYTEST) tests/test_docs_browser.py
 

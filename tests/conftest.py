@@ -255,13 +255,14 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
 #: The longest tests and test files, in the order they start (an entry is part of a test id).
 #: With ``--no-loadscope-reorder`` pytest-xdist hands out units (a file, or a notebook) in the
 #: order they are collected, each worker holding two: its first, and the next it will run. In the
-#: background, whose two workers take 06 then 03, and test_projection then 04 then 02 (about 150,
-#: 145, 155, 115 and 90 s there), the two queues come out even; listed 03, 06, 04, 02,
-#: test_projection, one worker ran 03, 04 and test_projection (415 s), and the background
-#: outlasted the browser tests by 90 s. In the first run: notebook 01 (whose activations 02
-#: reuses from the shared cache, ``zoo_cache``), the class app and the training service, which
-#: wait on their workers, and the live classroom's notebook.
-START_FIRST = ("[06_", "test_projection.py", "[03_", "[04_", "[02_", "[01_", "test_class_app.py",
+#: background, one worker takes 06 then 03, the other 04 then 02 and then test_projection (its
+#: UMAP tests compile numba code for most of a minute of CPU), so that the four notebooks are
+#: done early and the docs build, which renders their executed copies, runs beside the rest
+#: (listed 06, test_projection, 03, 04, 02, the notebooks ended last and the docs build ran
+#: alone after everything). In the first run: notebook 01 (whose activations 02 reuses from the
+#: shared cache, ``zoo_cache``), the class app and the training service, which wait on their
+#: workers, and the live classroom's notebook.
+START_FIRST = ("[06_", "[04_", "[03_", "[02_", "test_projection.py", "[01_", "test_class_app.py",
                "test_training_service.py", "[08_")
 
 

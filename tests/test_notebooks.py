@@ -114,9 +114,13 @@ def test_notebook_runs_prints_its_results_and_the_readme_states_its_verdicts(pat
                             resources={"metadata": {"path": str(path.parent)}})
     client.on_notebook_start = lambda notebook: _share_niceness(client)
     client.execute()
-    executed = shared_zoo_cache / "executed"  # for the browser test of the executed notebook
+    # for the docs build (which starts once every notebook is there) and the browser test of the
+    # executed notebook: written whole, then renamed into place
+    executed = shared_zoo_cache / "executed"
     executed.mkdir(exist_ok=True)
-    nbformat.write(nb, executed / path.name)
+    partial = executed / f".{path.name}.partial"
+    nbformat.write(nb, partial)
+    os.replace(partial, executed / path.name)
     out = _stdout(nb)
     tables, has_verdict = EXPECTED[path.stem]
     for title in tables:
