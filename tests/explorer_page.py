@@ -433,7 +433,7 @@ def _status_text(page) -> str:
         return el ? el.innerText : ''; }""")
 
 
-def _hover_point(page, timeout_s: float, avoid: tuple[int, ...] = ()) -> tuple[float, float, int]:
+def hover_point(page, timeout_s: float, avoid: tuple[int, ...] = ()) -> tuple[float, float, int]:
     """A page position over a point of the scatter and the point's row: the first of a grid of
     positions where hovering reports a point not in ``avoid``."""
     canvas = page.locator(CANVAS).first
@@ -466,7 +466,7 @@ def click_point(page, *, timeout_s: float, avoid: tuple[int, ...] = (),
         frame holding the new list: a click before the neighbour index exists waits for its
         build), ``list_text`` (the list's text) and ``status`` (the status line then).
     """
-    x, y, row = _hover_point(page, timeout_s, avoid)
+    x, y, row = hover_point(page, timeout_s, avoid)
     page.wait_for_timeout(hover_ms)
     page.evaluate(JS_RECORD_POINTER)
     page.evaluate(JS_WATCH_TEXT, ["neighbours", "Nearest "])

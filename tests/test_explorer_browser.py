@@ -22,7 +22,8 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-from explorer_page import click_region, run_explorer, selection_label, show_regions, synthetic
+from explorer_page import (click_region, hover_point, run_explorer, selection_label,
+                           show_regions, synthetic)
 from test_browser import BROWSER_MARKS, _hard_timeout
 
 N = 100_000
@@ -60,9 +61,45 @@ def _check_highlight_and_lasso(seen: dict) -> None:
     assert n_lasso == seen["selection_after_lasso"] > 0 and n_lasso != cell.size
 
 
+#: Where the hover ring of a slow scatter is drawn (scatter_lasso.js): the alpha of the overlay's
+#: pixels on the ring (6 px from the point, left, right, up and down) and off it (12 px away on
+#: the diagonals, clear of the reticle's lines), and whether the scatter's frames are slow.
+JS_HOVER_RING = """([x, y]) => {
+  const scatter = document.querySelector('.labviz-explorer canvas[data-labviz-slow]');
+  const overlay = scatter && scatter.parentElement.querySelector('canvas.labviz-hover-ring');
+  if (!overlay) return { slow: scatter ? scatter.dataset.labvizSlow : null, on: [], off: [] };
+  const box = overlay.getBoundingClientRect();
+  const ratio = overlay.width / box.width;
+  const alpha = (dx, dy) => overlay.getContext('2d').getImageData(
+    Math.round((x - box.left + dx) * ratio), Math.round((y - box.top + dy) * ratio), 1, 1).data[3];
+  return { slow: scatter.dataset.labvizSlow,
+           on: [[6, 0], [-6, 0], [0, 6], [0, -6]].map(([dx, dy]) => alpha(dx, dy)),
+           off: [[12, 12], [-12, 12], [12, -12], [-12, -12]].map(([dx, dy]) => alpha(dx, dy)) };
+}"""
+
+
+def _hover_ring_at(page) -> dict:
+    """Hover a point and read the hover ring's overlay there."""
+    x, y, _row = hover_point(page, 60)
+    page.wait_for_timeout(300)
+    return page.evaluate(JS_HOVER_RING, [x, y])
+
+
 def _regions_and_a_click(page, _kernel_memory) -> dict:
-    """After the lasso: list the regions, click the top one."""
-    return {**show_regions(page, timeout_s=120), **click_region(page, timeout_s=120)}
+    """After the lasso: hover a point, list the regions, click the top one."""
+    return {"hover_ring": _hover_ring_at(page), **show_regions(page, timeout_s=120),
+            **click_region(page, timeout_s=120)}
+
+
+def _check_hover_ring(ring: dict) -> None:
+    """A slow scatter (software WebGL at 100k points) draws the hovered point's ring on its 2-D
+    overlay, around the point; a fast one draws it in its own frames, with no overlay."""
+    print(f"  hover: scatter slow={ring['slow']}, ring alpha {ring['on']}, off it {ring['off']}")
+    assert ring["slow"] in ("true", "false")  # its frames were timed
+    if ring["slow"] == "true":
+        assert min(ring["on"]) > 0 and max(ring["off"]) == 0
+    else:
+        assert ring["on"] == []
 
 
 def _check_region(seen: dict) -> None:
@@ -89,6 +126,7 @@ def test_a_cell_click_highlights_exactly_its_samples_among_100k_and_a_lasso_feed
         seen = run_explorer(tmp_path, N, screenshot=shot, lasso_steps=LASSO_STEPS,
                             after=_regions_and_a_click)
     _check_highlight_and_lasso(seen)
+    _check_hover_ring(seen["hover_ring"])
     _check_region(seen)
     assert shot.stat().st_size > 50_000
     if os.environ.get("LABVIZ_SCREENSHOT_OUT"):
