@@ -59,15 +59,15 @@ app: setup
 # fixtures and numba compilations are made once), each notebook on a worker of its own, the
 # longest first (tests/conftest.py's START_FIRST); many of these tests wait on a kernel, a server
 # or a subprocess, so a third worker keeps both cores busy. The class load and the browser tests
-# then run one at a time. They use about half a core: beside them, on $(JOBS) workers of one
-# thread each, run the tests marked `background` (conftest.py's BACKGROUND: long, CPU-bound,
-# timing nothing; their notebooks first), then the docs build, which needs every notebook's
-# executed copy; their report follows. They run at the lowest priority, as a scheduling group
-# of their own (tests/beside.sh; their notebooks' kernels likewise, tests/test_notebooks.py),
-# so that the browser tests keep the cores they ask for. The timing-sensitive service tests stay
-# in the first run: beside the browser tests, a worker killed and replaced did not come back in
-# time. The built docs are opened in Chromium last. Extra pytest options:
-# `make test PYTEST_ARGS=--durations=25`.
+# then run one at a time. From the start, beside all of these, on $(JOBS) workers of one thread
+# each, run the tests marked `background` (conftest.py's BACKGROUND: long, CPU-bound, timing
+# nothing), and the docs build follows once the first run is over and every notebook has its
+# executed copy; their reports come last. They run at the lowest priority, as a scheduling group
+# of their own (tests/beside.sh; their notebooks' kernels likewise, tests/test_notebooks.py), so
+# they take the CPU the others leave idle and the browser tests keep the cores they ask for. The
+# timing-sensitive service tests stay in the first run: beside the browser tests, a worker killed
+# and replaced did not come back in time. The built docs are opened in Chromium last. Extra
+# pytest options: `make test PYTEST_ARGS=--durations=25`.
 JOBS        ?= 2
 WORKERS     ?= 3
 PYTEST_ARGS ?=
