@@ -327,14 +327,17 @@ SCATTER_PATCHES: tuple[tuple[str, str], ...] = (
     ("    }, canvas);\n    const renderView = {\n",
      "    }, canvas);\n    labvizSlowFrames.drew(canvas);\n    const renderView = {\n"),
     # on a slow scatter a hover draws its ring on a 2-D canvas, and redraws no point
-    ("    if (needsRedraw) {\n      draw = true;\n      drawReticleOnce = showReticleOnce;\n    }\n",
+    ("    if (needsRedraw) {\n      draw = true;\n"
+     "      drawReticleOnce = showReticleOnce;\n    }\n",
      "    if (needsRedraw && !labvizHoverRing.show(canvas,\n"
      "        () => (hoveredPoint >= 0 ? getScreenPosition(hoveredPoint) : null))) {\n"
      "      draw = true;\n      drawReticleOnce = showReticleOnce;\n    }\n"),
     ("      if (!mouseDown && (showReticle || drawReticleOnce)) {\n",
-     "      if (!mouseDown && (showReticle || drawReticleOnce) && !labvizSlowFrames.slow(canvas)) {\n"),
+     "      if (!mouseDown && (showReticle || drawReticleOnce)\n"
+     "          && !labvizSlowFrames.slow(canvas)) {\n"),
     ("      if (hoveredPoint >= 0) {\n        drawHoveredPoint();\n",
-     "      if (hoveredPoint >= 0 && !labvizSlowFrames.slow(canvas)) {\n        drawHoveredPoint();\n"),
+     "      if (hoveredPoint >= 0 && !labvizSlowFrames.slow(canvas)) {\n"
+     "        drawHoveredPoint();\n"),
     ("    pubSub.publish(\"draw\", renderView);\n  });\n",
      "    pubSub.publish(\"draw\", renderView);\n    labvizHoverRing.refresh(canvas);\n  });\n"),
     ("  customEventHandler(event) {\n",
@@ -356,16 +359,18 @@ def scatter_module(source: str) -> str:
       "labviz-answered" message of :meth:`ScatterProjection._on_selection`), or after 2 s;
     * "Drawing n points…" shows over the scatter until its first frame.
 
-    In software WebGL a million points take 1.4-1.9 s of CPU a frame, on the page's one thread
-    (``labviz/widgets/scatter_lasso.js`` says more). Where one of :data:`SCATTER_PATCHES` is
-    not found exactly once (another jupyter-scatter version), ``source`` is returned unchanged,
-    with a warning: everything works, and those frames redraw every point.
+    In software WebGL a million points take 1.4-1.9 s of CPU a frame, and the page paints
+    nothing else meanwhile (``labviz/widgets/scatter_lasso.js`` says more). Where one of
+    :data:`SCATTER_PATCHES` is not found exactly once (another jupyter-scatter version),
+    ``source`` is returned unchanged, with a warning: everything works, and those frames redraw
+    every point.
     """
     missing = [old for old, _ in SCATTER_PATCHES if source.count(old) != 1]
     if missing:
         warnings.warn(f"labviz: this jupyter-scatter's page module differs from the one labviz "
                       f"changes ({len(missing)} of {len(SCATTER_PATCHES)} places not found): a "
-                      "lasso, a hover and a selection redraw every point.", RuntimeWarning, stacklevel=2)
+                      "lasso, a hover and a selection redraw every point.", RuntimeWarning,
+                      stacklevel=2)
         return source
     for old, new in SCATTER_PATCHES:
         source = source.replace(old, new, 1)

@@ -2,11 +2,12 @@
 // which also makes that module call these objects.
 //
 // Every frame of regl-scatterplot redraws every point: in software WebGL (SwiftShader) a million
-// points take 1.4-1.9 s of CPU a frame, on the page's one thread. So:
+// points take 1.4-1.9 s of CPU a frame, and the page paints nothing else meanwhile. So:
 //
 // labvizSlowFrames: times each frame of each scatter, from its draw calls to the next animation
-// frame; a scatter is slow from a frame of SLOW_MS (and stays slow until one takes under half). With a GPU, frames take milliseconds and
-// nothing below changes; without one, a scatter of 100k points is slow already.
+// frame; a scatter is slow from a frame of SLOW_MS (and stays slow until one takes under half
+// that). With a GPU, frames take milliseconds and nothing below changes; without one, a scatter
+// of 100k points is slow already.
 //
 // labvizLassoTrace: each mouse move of a lasso redrew every point. The changed module does not
 // redraw the points while a lasso is drawn; it draws the lasso's path here, on a 2-D canvas over
@@ -174,10 +175,10 @@ const labvizDrawing = {
 
 // labvizHeldDraw: a selection made on the page (a click on a point, a lasso's release) makes
 // regl-scatterplot redraw every point, and the kernel's answer (the clicked point's neighbours,
-// the selection's reliability diagram) arrived meanwhile and waited behind that frame. From
-// On a slow scatter the redraw waits until the kernel says it has answered (a "labviz-answered"
-// message, sent after the answer's own) and a frame has painted that answer, or HOLD_MS at most.
-// Other scatters redraw at once.
+// the selection's reliability diagram) arrived meanwhile and waited behind that frame. On a slow
+// scatter the redraw waits until the kernel says it has answered (a "labviz-answered" message,
+// sent after the answer's own) and a frame has painted that answer, or HOLD_MS at most. Other
+// scatters redraw at once.
 const labvizHeldDraw = (() => {
   const HOLD_MS = 2000;
   const held = new WeakMap();  // a scatter's canvas -> {draw, timer}
