@@ -111,9 +111,9 @@ const labvizHoverRing = (() => {
     const ctx = labvizOverlay(canvas, "labviz-hover-ring");
     let at = null;
     try {
-      at = locate ? locate() : null;
+      if (locate) at = locate();
     } catch (error) {
-      at = null;  // the points are not drawn yet
+      // the points are not drawn yet: no ring
     }
     if (!at) return;
     const [x, y] = at;
