@@ -179,7 +179,8 @@ def write(out_dir: Path, results: dict) -> tuple[Path, Path]:
         f"{when} Raw numbers and machine details: `results.json`.",
         "",
         f"Machine: {m['cpu_model']}, {m['cpu_count']} CPUs{ram}; load average at start "
-        f"{m['load_average']}, at end {m.get('load_average_end')}; torch threads "
+        f"{m['load_average']}, at end {m.get('load_average_end')}; speed probe "
+        f"{m.get('speed_probe_s')} s (`benchmarks/timing.py`); torch threads "
         f"{m.get('torch_threads')}. Times are wall-clock, best of k repetitions "
         "(`time.perf_counter`, k adaptive to size); absolute times on a shared machine are noisy, "
         "so the tables lead with ratios measured side by side in the same run on the same inputs.",

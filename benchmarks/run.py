@@ -42,6 +42,7 @@ import argparse
 import datetime as dt
 import inspect
 import json
+import os
 import sys
 import time
 import traceback
@@ -122,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         seconds[part] = time.perf_counter() - t
         print(f"[{part}] {seconds[part]:.1f} s", flush=True)
-    machine["load_average_end"] = machine_info()["load_average"]
+    machine["load_average_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     results = {
         "started": started, "quick": args.quick, "large": args.large, "parts": args.only,
         "part_started": dict.fromkeys(args.only, started),

@@ -123,8 +123,24 @@ def _version(dist: str) -> str | None:
         return None
 
 
+#: The probe's loop, run as a module's top level (its names are globals, as in a script).
+_PROBE = "total = 0\nfor i in range(10_000_000):\n    total += i * i\n"
+
+
+def speed_probe() -> float:
+    """CPU seconds of a fixed pure-Python loop (ten million multiply-adds at a module's top level).
+
+    The 2-core machine the numbers here come from ran it in 1.1 s on some days and 2.0-2.5 s on
+    others, with everything else slowed alike: times compare only beside their probe.
+    ``python benchmarks/timing.py`` prints it.
+    """
+    start = time.process_time()
+    exec(_PROBE, {})
+    return time.process_time() - start
+
+
 def machine_info() -> dict:
-    """What the numbers were measured on: CPU, memory, load, library versions."""
+    """What the numbers were measured on: CPU and its speed, memory, load, library versions."""
     mem = None
     try:
         mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
@@ -141,6 +157,7 @@ def machine_info() -> dict:
         "memory_bytes": mem,
         "memory_available_bytes": mem_available_bytes(),
         "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "speed_probe_s": round(speed_probe(), 2),
         "versions": {name: _version(name) for name in libs},
         "torch_threads": _torch_threads(),
     }
@@ -184,3 +201,7 @@ def make_row(
         "goals": goals or [],
         "notes": notes,
     }
+
+
+if __name__ == "__main__":
+    print(f"speed probe: {speed_probe():.2f} s of CPU (1.1 s on a fast day here, 2.0-2.5 s on a slow one)")

@@ -40,7 +40,9 @@ def test_json_holds_raw_numbers_and_machine_info(quick_calibration):
     results = json.loads((quick_calibration / "results.json").read_text())
     assert results["quick"] is True and results["parts"] == ["calibration"]
     assert results["errors"] == {}
-    assert {"cpu_count", "cpu_model", "versions", "load_average"} <= set(results["machine"])
+    machine = results["machine"]
+    assert {"cpu_count", "cpu_model", "versions", "load_average", "speed_probe_s"} <= set(machine)
+    assert machine["speed_probe_s"] > 0
     rows = results["rows"]
     tasks = {r["case"].split()[0] for r in rows}
     assert tasks == {"ece", "curve", "curve-binary", "top-of-rows"}
