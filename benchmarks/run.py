@@ -42,7 +42,6 @@ import argparse
 import datetime as dt
 import inspect
 import json
-import os
 import sys
 import time
 import traceback
@@ -69,7 +68,7 @@ import bench_predictions  # noqa: E402
 import bench_projection  # noqa: E402
 import bench_projection_scale  # noqa: E402
 import report  # noqa: E402
-from timing import machine_info  # noqa: E402
+from timing import load_average, machine_info  # noqa: E402
 
 PARTS = {
     "calibration": bench_calibration.run,
@@ -123,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         seconds[part] = time.perf_counter() - t
         print(f"[{part}] {seconds[part]:.1f} s", flush=True)
-    machine["load_average_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+    machine["load_average_end"] = load_average()
     results = {
         "started": started, "quick": args.quick, "large": args.large, "parts": args.only,
         "part_started": dict.fromkeys(args.only, started),

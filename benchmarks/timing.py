@@ -139,6 +139,11 @@ def speed_probe() -> float:
     return time.process_time() - start
 
 
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15-minute load averages, where the platform has them."""
+    return list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+
+
 def machine_info() -> dict:
     """What the numbers were measured on: CPU and its speed, memory, load, library versions."""
     mem = None
@@ -156,7 +161,7 @@ def machine_info() -> dict:
         "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "memory_bytes": mem,
         "memory_available_bytes": mem_available_bytes(),
-        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "load_average": load_average(),
         "speed_probe_s": round(speed_probe(), 2),
         "versions": {name: _version(name) for name in libs},
         "torch_threads": _torch_threads(),
