@@ -16,6 +16,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from labviz.core.files import atomic_write_bytes
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
@@ -116,11 +118,8 @@ def test_notebook_runs_prints_its_results_and_the_readme_states_its_verdicts(pat
     client.execute()
     # for the docs build (which starts once every notebook is there) and the browser test of the
     # executed notebook: written whole, then renamed into place
-    executed = shared_zoo_cache / "executed"
-    executed.mkdir(exist_ok=True)
-    partial = executed / f".{path.name}.partial"
-    nbformat.write(nb, partial)
-    os.replace(partial, executed / path.name)
+    atomic_write_bytes(shared_zoo_cache / "executed" / path.name, nbformat.writes(nb).encode(),
+                       mode=None)
     out = _stdout(nb)
     tables, has_verdict = EXPECTED[path.stem]
     for title in tables:
